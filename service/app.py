@@ -1,0 +1,92 @@
+"""create_app(): routers, middleware and error handlers — nothing else."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service import errors
+from service.audit.router import router as audit_router
+from service.auth.cache import AuthThrottle, KeyCache
+from service.auth.router import router as auth_router
+from service.config import get_settings
+from service.db import make_engine
+from service.ledger.router import router as ledger_router
+from service.logs import configure_logging, record_auth_block
+from service.metrics import REQUESTS
+from service.middleware import RequestContextMiddleware
+from service.registry.router import router as registry_router
+from service.vouchers.router import router as vouchers_router
+from service.years.router import router as years_router
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Compute-voucher (算力券) issuance and ledger service.
+
+Money is integer fen (`*_fen`), rates are basis points (`*_bp`). Authenticate with
+`Authorization: Bearer <api key>`. Every POST accepts `Idempotency-Key`. Errors are RFC 9457
+`application/problem+json` with a stable `code`."""
+
+
+def create_app(engine: Engine | None = None) -> FastAPI:
+    settings = get_settings()
+    configure_logging(settings.log_json)
+    app = FastAPI(title="Compute voucher service", version="1.0.0", description=DESCRIPTION,
+                  separate_input_output_schemas=False)
+    app.state.engine = engine if engine is not None else make_engine()
+    app.state.key_cache = KeyCache()
+    app.state.auth_throttle = AuthThrottle()
+    app.state.on_auth_block = record_auth_block
+
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_exception_handler(errors.DomainError, errors.domain_error_handler)
+    app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+    for router in (years_router, registry_router, auth_router, vouchers_router, ledger_router,
+                   audit_router):
+        app.include_router(router)
+
+    @app.get("/healthz", operation_id="healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", operation_id="readyz", tags=["ops"],
+             responses=errors.problem_responses(503))
+    def readyz(request: Request):
+        try:
+            with request.app.state.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            log.warning("readiness check failed: %s", exc)
+            return errors.problem_response({**errors.DatabaseUnavailable().problem(),
+                                            "instance": "/readyz"})
+        return {"status": "ready", "database": "ok"}
+
+    @app.get("/metrics", operation_id="metrics", tags=["ops"], response_class=PlainTextResponse)
+    def metrics(request: Request) -> PlainTextResponse:
+        from service.reporting.gauges import business_gauges
+
+        lines = REQUESTS.render() + business_gauges(request.app.state.engine)
+        return PlainTextResponse("\n".join(lines) + "\n",
+                                 media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return app
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    from service.db import _is_unavailable, _sqlstate
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and _is_unavailable(exc, _sqlstate(exc)):
+        return await errors.domain_error_handler(request, errors.DatabaseUnavailable())
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    err = errors.DomainError("an unexpected error occurred; it has been logged",
+                             code="internal_error", status=500)
+    err.title = "Internal server error"
+    return await errors.domain_error_handler(request, err)

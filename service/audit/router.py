@@ -1,0 +1,65 @@
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+from sqlmodel import select
+
+from service.api import BUREAU, Cursor, Limit, Page, SessionDep, Timestamp, allow, decode_cursor, \
+    encode_cursor
+from service.audit import service
+from service.audit.models import AuditEvent
+from service.auth.principal import Principal
+from service.errors import problem_responses
+
+router = APIRouter(prefix="/v1/audit-events", tags=["audit"])
+BureauReader = Annotated[Principal, Depends(allow(*BUREAU))]
+
+
+class AuditEventPublic(BaseModel):
+    seq: int
+    id: str
+    at: Timestamp
+    actor_id: str | None
+    actor_name: str | None
+    role: str
+    action: str
+    object_type: str
+    object_id: str
+    summary: dict[str, Any]
+    request_id: str | None
+    prev_hash: str
+    hash: str
+
+
+class ChainVerification(BaseModel):
+    ok: bool
+    checked: int
+    first_broken_seq: int | None
+    first_broken_id: str | None
+    problem: str | None
+
+
+@router.get("", response_model=Page[AuditEventPublic], operation_id="listAuditEvents",
+            responses=problem_responses(401, 403, 422))
+def list_events(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor: Cursor = None,
+                object_id: Annotated[str | None, Query(max_length=60)] = None,
+                action: Annotated[str | None, Query(max_length=60)] = None):
+    stmt = select(AuditEvent)
+    if object_id:
+        stmt = stmt.where(AuditEvent.object_id == object_id)
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
+    if cursor:
+        after = decode_cursor(cursor)
+        stmt = stmt.where(AuditEvent.seq > (int(after) if after.isdigit() else 0))
+    rows = session.exec(stmt.order_by(AuditEvent.seq).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": [AuditEventPublic.model_validate(r, from_attributes=True) for r in rows],
+            "next_cursor": encode_cursor(str(rows[-1].seq)) if more and rows else None}
+
+
+@router.get("/verify", response_model=ChainVerification, operation_id="verifyAuditChain",
+            responses=problem_responses(401, 403))
+def verify(session: SessionDep, _: BureauReader):
+    return service.verify(session)

@@ -1,0 +1,105 @@
+"""Append-only, hash-chained audit events written in the business transaction."""
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from service import clock, ids
+from service.audit.models import AuditChainHead, AuditEvent
+
+GENESIS_HASH = "0" * 64
+HEAD_ID = 1
+_PENDING = "_audit_pending"
+
+
+def _digest(data: bytes) -> str:
+    try:
+        return hashlib.new("sm3", data).hexdigest()
+    except ValueError:  # OpenSSL without SM3: refuse to run rather than chain with a weaker hash
+        raise RuntimeError("this Python's OpenSSL lacks SM3 (国密); audit chain cannot be built")
+
+
+def event_hash(prev_hash: str, event: AuditEvent) -> str:
+    content = {
+        "seq": event.seq, "id": event.id, "at": _ts(event.at), "actor_id": event.actor_id,
+        "actor_name": event.actor_name, "role": event.role, "action": event.action,
+        "object_type": event.object_type, "object_id": event.object_id,
+        "summary": event.summary, "request_id": event.request_id,
+    }
+    payload = prev_hash + json.dumps(content, sort_keys=True, ensure_ascii=False,
+                                     separators=(",", ":"), default=str)
+    return _digest(payload.encode())
+
+
+def _ts(value: datetime) -> str:
+    # SQLite drops the offset on read: hash the UTC instant so both backends agree.
+    if value.tzinfo is not None:
+        value = value.astimezone(clock.SHANGHAI)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def record(session: Session, *, action: str, object_type: str, object_id: str,
+           summary: dict[str, Any] | None = None) -> None:
+    """Queue an event; `seal` numbers and chains the queued events just before commit."""
+    principal = session.info.get("principal")
+    event = AuditEvent(
+        seq=0, id=ids.new_id("aud"), at=clock.now(),
+        actor_id=getattr(principal, "key_id", None), actor_name=getattr(principal, "name", None),
+        role=getattr(principal, "role", "system"), action=action, object_type=object_type,
+        object_id=object_id, summary=summary or {}, request_id=session.info.get("request_id"),
+        prev_hash="", hash="",
+    )
+    session.info.setdefault(_PENDING, []).append(event)
+
+
+def seal(session: Session) -> None:
+    """Lock the chain head (last, after every business row) and append the queued events."""
+    pending: list[AuditEvent] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    head = session.exec(select(AuditChainHead).where(AuditChainHead.id == HEAD_ID)
+                        .with_for_update()).one()
+    seq, prev = head.last_seq, head.last_hash
+    for event in pending:
+        seq += 1
+        event.seq = seq
+        event.prev_hash = prev
+        event.hash = event_hash(prev, event)
+        prev = event.hash
+        session.add(event)
+    head.last_seq, head.last_hash = seq, prev
+    session.add(head)
+    session.flush()
+
+
+def verify(session: Session, batch: int = 5000) -> dict[str, Any]:
+    prev, expected_seq, checked = GENESIS_HASH, 1, 0
+    last_seq = 0
+    while True:
+        events = session.exec(select(AuditEvent).where(AuditEvent.seq > last_seq)
+                              .order_by(AuditEvent.seq).limit(batch)).all()
+        if not events:
+            break
+        for event in events:
+            problem = None
+            if event.seq != expected_seq:
+                problem = f"sequence gap: expected {expected_seq}, found {event.seq}"
+            elif event.prev_hash != prev:
+                problem = "prev_hash does not match the previous event's hash"
+            elif event_hash(prev, event) != event.hash:
+                problem = "hash does not match the event's content"
+            if problem:
+                return {"ok": False, "checked": checked, "first_broken_seq": event.seq,
+                        "first_broken_id": event.id, "problem": problem}
+            prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
+            last_seq = event.seq
+    head = session.get(AuditChainHead, HEAD_ID)
+    if head is not None and (head.last_seq != last_seq or head.last_hash != prev):
+        return {"ok": False, "checked": checked, "first_broken_seq": last_seq + 1,
+                "first_broken_id": None,
+                "problem": "events after the last one found are missing (chain head is ahead)"}
+    return {"ok": True, "checked": checked, "first_broken_seq": None, "first_broken_id": None,
+            "problem": None}

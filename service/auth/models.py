@@ -1,0 +1,29 @@
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint
+from sqlmodel import Field, SQLModel
+
+from service.timestamps import created_at_field, optional_ts_field
+
+ROLES = ("admin", "auditor", "provider", "enterprise")
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_key"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin','auditor','provider','enterprise')", name="role"),
+        CheckConstraint("(role = 'provider') = (provider_id IS NOT NULL)", name="provider_bound"),
+        CheckConstraint("(role = 'enterprise') = (enterprise_id IS NOT NULL)",
+                        name="enterprise_bound"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    enterprise_id: str | None = Field(default=None, foreign_key="enterprise.id", max_length=40)
+    provider_id: str | None = Field(default=None, foreign_key="provider.id", max_length=40)
+    key_hash: str = Field(unique=True, max_length=64)
+    prefix: str = Field(max_length=16)
+    created_at: datetime = created_at_field()
+    revoked_at: datetime | None = optional_ts_field()
+    expires_at: datetime | None = optional_ts_field()

@@ -1,0 +1,77 @@
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import select
+
+from service.api import ADMIN, Cursor, Limit, Page, SessionDep, Timestamp, Writer, allow, \
+    paginate, writer
+from service.auth import service
+from service.auth.models import ApiKey
+from service.auth.principal import Principal
+from service.errors import problem_responses
+
+router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["admin", "auditor", "provider", "enterprise"]
+    name: str = Field(min_length=1, max_length=200)
+    enterprise_id: str | None = Field(default=None, max_length=40)
+    provider_id: str | None = Field(default=None, max_length=40)
+
+
+class ApiKeyPublic(BaseModel):
+    id: str
+    name: str
+    role: str
+    enterprise_id: str | None
+    provider_id: str | None
+    prefix: str
+    created_at: Timestamp
+    revoked_at: Timestamp | None = None
+    expires_at: Timestamp | None = None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str = Field(description="The key itself: shown once, stored only as a hash")
+
+
+def _public(key: ApiKey) -> ApiKeyPublic:
+    return ApiKeyPublic.model_validate(key, from_attributes=True)
+
+
+@router.post("", status_code=201, response_model=ApiKeyCreated, operation_id="createApiKey",
+             responses=problem_responses(401, 403, 404, 422))
+def create_api_key(body: ApiKeyCreate, w: Annotated[Writer, Depends(writer(*ADMIN))]):
+    def create(session):
+        key, raw = service.create_key(session, role=body.role, name=body.name,
+                                      enterprise_id=body.enterprise_id,
+                                      provider_id=body.provider_id)
+        return ApiKeyCreated(**_public(key).model_dump(), key=raw)
+    return w.run(create, status_code=201)
+
+
+@router.get("", response_model=Page[ApiKeyPublic], operation_id="listApiKeys",
+            responses=problem_responses(401, 403, 422))
+def list_api_keys(session: SessionDep, _: Annotated[Principal, Depends(allow(*ADMIN))],
+                  limit: Limit = 50, cursor: Cursor = None,
+                  role: Literal["admin", "auditor", "provider", "enterprise"] | None = None):
+    stmt = select(ApiKey)
+    if role:
+        stmt = stmt.where(ApiKey.role == role)
+    return paginate(session, stmt, ApiKey.id, limit, cursor, _public)
+
+
+@router.delete("/{key_id}", response_model=ApiKeyPublic, operation_id="revokeApiKey",
+               responses=problem_responses(401, 403, 404, 422))
+def revoke_api_key(key_id: str, w: Annotated[Writer, Depends(writer(*ADMIN))],
+                   grace_seconds: Annotated[int, Query(ge=0, le=30 * 86400,
+                                                       description="keep the key working this "
+                                                                   "long (rotation)")] = 0):
+    response = w.run(lambda s: _public(service.revoke_key(s, key_id=key_id,
+                                                          grace_seconds=grace_seconds)))
+    w.request.app.state.key_cache.clear()
+    return response

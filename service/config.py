@@ -1,0 +1,34 @@
+"""One settings object, read from the environment (prefix-free, e.g. DATABASE_URL)."""
+
+from functools import lru_cache
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./voucher.db"
+    # Largest request body accepted, in bytes (a 1000-invoice batch is well under this).
+    max_body_bytes: int = 8 * 1024 * 1024
+    # Seconds a request waits for a database connection or lock before failing with 503.
+    db_timeout_s: float = 5.0
+    log_json: bool = True
+    # Comma-separated webhook URLs that receive budget threshold alerts.
+    alert_webhook_urls: str = ""
+    alert_webhook_secret: str = "change-me"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("DATABASE_URL must be a sqlite:// or postgresql:// URL")
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,150 @@
+"""Engine, sessions, the one-transaction-per-request helper with retries, and migrations."""
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlmodel import Session, SQLModel, create_engine
+
+from service.config import get_settings
+from service.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Deterministic constraint names so Alembic migrations are stable on every backend.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P")  # connection exceptions, admin shutdown
+
+
+def make_engine(url: str | None = None) -> Engine:
+    settings = get_settings()
+    url = url or settings.database_url
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                  "timeout": 30})
+        _serialise_sqlite_writes(engine)
+        return engine
+    timeout = max(1, int(settings.db_timeout_s))
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_timeout=settings.db_timeout_s,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": timeout,
+                      "options": f"-c lock_timeout={timeout * 1000} "
+                                 f"-c idle_in_transaction_session_timeout=60000"},
+    )
+
+
+def _serialise_sqlite_writes(engine: Engine) -> None:
+    """SQLite has one writer: take the write lock at BEGIN so read-then-write never races."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # let us issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_postgres(session_or_engine) -> bool:
+    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
+    return bind.dialect.name == "postgresql"
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or ""
+
+
+def run_transaction(engine: Engine, fn: Callable[[Session], T], *, info: dict | None = None,
+                    attempts: int = 6) -> T:
+    """Run fn in one transaction: commit on success, roll back on any error.
+
+    Serialization failures and deadlocks are retried with a short back-off, so the same code
+    runs on PostgreSQL and on engines that require client-side retries. A lost database is
+    reported as DatabaseUnavailable (503) rather than a 500.
+    """
+    for attempt in range(1, attempts + 1):
+        session = Session(engine, expire_on_commit=False)
+        if info:
+            session.info.update(info)
+        try:
+            result = fn(session)
+            session.commit()
+            return result
+        except DBAPIError as exc:
+            session.rollback()
+            state = _sqlstate(exc)
+            if state in RETRYABLE_SQLSTATES and attempt < attempts:
+                time.sleep(0.005 * 2**attempt)
+                continue
+            if _is_unavailable(exc, state):
+                raise DatabaseUnavailable() from exc
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+    raise AssertionError("unreachable")
+
+
+def _is_unavailable(exc: DBAPIError, state: str) -> bool:
+    if state.startswith(UNAVAILABLE_SQLSTATE_PREFIXES) or state == "55P03":  # lock timeout
+        return True
+    if isinstance(exc, OperationalError) and exc.connection_invalidated:
+        return True
+    text = str(exc.orig).lower()
+    return any(s in text for s in ("connection", "server closed", "timeout", "database is locked"))
+
+
+def read_session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.attributes["url"] = url
+    cfg.attributes["skip_logging"] = True
+    return cfg
+
+
+def migrate(url: str | None = None) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(url or get_settings().database_url), "head")

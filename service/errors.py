@@ -1,0 +1,156 @@
+"""Domain errors and their RFC 9457 problem+json rendering."""
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_TYPE_BASE = "https://voucher.example.gov.cn/problems/"
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+    type: str = "invalid"
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[FieldError] | None = None
+    instance: str | None = None
+
+
+class DomainError(Exception):
+    """A refusal with a stable machine code. Raised by services, rendered by one handler."""
+
+    status = 409
+    code = "conflict"
+    title = "Conflict with the current state"
+
+    def __init__(self, detail: str | None = None, *, errors: list[FieldError] | None = None,
+                 code: str | None = None, status: int | None = None):
+        self.detail = detail or self.title
+        self.errors = errors
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+        super().__init__(self.detail)
+
+    def problem(self) -> dict[str, Any]:
+        body = {"type": PROBLEM_TYPE_BASE + self.code, "title": self.title, "status": self.status,
+                "detail": self.detail, "code": self.code}
+        if self.errors is not None:
+            body["errors"] = [e.model_dump() for e in self.errors]
+        return body
+
+
+def _error(name: str, status: int, code: str, title: str) -> type[DomainError]:
+    return type(name, (DomainError,), {"status": status, "code": code, "title": title})
+
+
+ValidationFailed = _error("ValidationFailed", 422, "validation_error", "The request is not valid")
+InvalidUSCC = _error("InvalidUSCC", 422, "invalid_uscc", "Invalid unified social credit code")
+IdempotencyKeyReused = _error("IdempotencyKeyReused", 422, "idempotency_key_reused",
+                              "Idempotency-Key was used with a different request")
+IdempotencyInFlight = _error("IdempotencyInFlight", 409, "idempotency_in_flight",
+                             "A request with this Idempotency-Key is still being processed")
+Unauthenticated = _error("Unauthenticated", 401, "unauthenticated", "Authentication required")
+Forbidden = _error("Forbidden", 403, "forbidden", "This role may not do that")
+NotFound = _error("NotFound", 404, "not_found", "Not found")
+AlreadyExists = _error("AlreadyExists", 409, "already_exists", "Already exists")
+InvoiceDuplicate = _error("InvoiceDuplicate", 409, "invoice_duplicate", "Invoice already posted")
+PoolExhausted = _error("PoolExhausted", 409, "pool_exhausted", "The year's voucher pool is exhausted")
+EnterpriseCapExceeded = _error("EnterpriseCapExceeded", 409, "enterprise_cap_exceeded",
+                               "The enterprise's annual cap would be exceeded")
+NothingToRedeem = _error("NothingToRedeem", 409, "nothing_to_redeem",
+                         "The invoice has no eligible subsidy left")
+OtherSubsidy = _error("OtherSubsidy", 409, "other_subsidy",
+                      "Already subsidised under another programme (就高不重复)")
+ProviderNotApproved = _error("ProviderNotApproved", 409, "provider_not_approved",
+                             "The provider is not on the year's approved list")
+RelatedParty = _error("RelatedParty", 409, "related_party",
+                      "Provider and enterprise are related parties")
+CreditBlocked = _error("CreditBlocked", 409, "credit_blocked", "The enterprise is credit-blocked")
+NoUsableVoucher = _error("NoUsableVoucher", 409, "no_usable_voucher", "No usable voucher")
+InvoiceNotEligible = _error("InvoiceNotEligible", 409, "invoice_not_eligible",
+                            "The invoice is not eligible in this year")
+YearClosed = _error("YearClosed", 409, "year_closed", "The budget year is closed")
+PolicyLocked = _error("PolicyLocked", 409, "policy_locked",
+                      "The policy is fixed once vouchers have been issued")
+InvalidState = _error("InvalidState", 409, "invalid_state", "Not allowed in the object's current state")
+ApplicationWindowClosed = _error("ApplicationWindowClosed", 409, "application_window_closed",
+                                 "Applications are not open for this year")
+PaymentExceedsTotal = _error("PaymentExceedsTotal", 409, "payment_exceeds_total",
+                             "Payments would exceed the invoice total")
+ReversalExceedsTotal = _error("ReversalExceedsTotal", 409, "reversal_exceeds_total",
+                              "The reversal would take the invoice below zero")
+DeadlineNotReached = _error("DeadlineNotReached", 409, "deadline_not_reached",
+                            "The redemption deadline has not passed")
+BodyTooLarge = _error("BodyTooLarge", 413, "body_too_large", "Request body too large")
+UnsupportedMediaType = _error("UnsupportedMediaType", 415, "unsupported_media_type",
+                              "Send application/json")
+TooManyRequests = _error("TooManyRequests", 429, "too_many_requests", "Too many failed attempts")
+DatabaseUnavailable = _error("DatabaseUnavailable", 503, "database_unavailable",
+                             "The database is unavailable; retry shortly")
+
+
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)
+
+
+def _loc_to_field(loc: tuple | list) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+async def domain_error_handler(request: Request, exc: DomainError) -> JSONResponse:
+    body = exc.problem()
+    body["instance"] = request.url.path
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return problem_response(body, headers)
+
+
+async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    json_invalid = False
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            json_invalid = True
+        msg = str(err.get("msg", "invalid"))
+        errors.append(FieldError(field=_loc_to_field(err.get("loc", ())), message=msg,
+                                 type=str(err.get("type", "invalid"))))
+    detail = "The request body is not valid JSON" if json_invalid else \
+        "; ".join(f"{e.field}: {e.message}" for e in errors[:10])
+    return await domain_error_handler(request, ValidationFailed(detail, errors=errors))
+
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 406: "not_acceptable", 413: "body_too_large",
+               415: "unsupported_media_type", 429: "too_many_requests"}
+
+
+async def http_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    err = DomainError(str(exc.detail), code=code, status=exc.status_code)
+    err.title = str(exc.detail)
+    return await domain_error_handler(request, err)
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the error statuses a route can return."""
+    descriptions = {400: "Bad request", 401: "No or bad API key", 403: "Role not allowed",
+                    404: "Not found", 409: "Conflict with current state", 413: "Body too large",
+                    415: "Unsupported media type", 422: "Invalid request", 429: "Throttled",
+                    503: "Database unavailable"}
+    return {c: {"model": Problem, "description": descriptions.get(c, "Error"),
+                "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            for c in codes}

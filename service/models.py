@@ -1,0 +1,22 @@
+"""Every table model, imported in one place so Alembic and the tests see the whole schema."""
+
+from service.audit.models import AuditChainHead, AuditEvent
+from service.auth.models import ApiKey
+from service.idempotency_models import IdempotencyRecord
+from service.invoices.models import (Invoice, InvoiceLine, InvoicePayment, InvoiceReversal,
+                                     UsageStatement)
+from service.ledger.models import LedgerAccount, LedgerTransfer
+from service.redemptions.models import Clawback, Redemption, RedemptionDraw
+from service.registry.models import (ApprovedProvider, Enterprise, OtherSubsidy, Provider,
+                                     RelatedParty)
+from service.settlements.models import Settlement, SettlementLine
+from service.vouchers.models import Application, EnterpriseYear, Voucher
+from service.years.models import BudgetYear, PolicyVersion
+
+__all__ = [
+    "ApiKey", "Application", "ApprovedProvider", "AuditChainHead", "AuditEvent", "BudgetYear",
+    "Clawback", "Enterprise", "EnterpriseYear", "IdempotencyRecord", "Invoice", "InvoiceLine",
+    "InvoicePayment", "InvoiceReversal", "LedgerAccount", "LedgerTransfer", "OtherSubsidy",
+    "PolicyVersion", "Provider", "Redemption", "RedemptionDraw", "RelatedParty", "Settlement",
+    "SettlementLine", "UsageStatement", "Voucher",
+]

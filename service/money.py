@@ -1,0 +1,19 @@
+"""Money is integer fen; rates are integer basis points. One rounding rule: down, once."""
+
+BP_PER_UNIT = 10_000
+YUAN = 100  # fen
+
+
+def floor_div(numerator: int, denominator: int) -> int:
+    """Round an exact non-negative rational down to the fen (the only rounding in the service)."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    if numerator < 0:
+        raise ValueError("subsidy numerators are never negative")
+    return numerator // denominator
+
+
+def format_yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    whole, part = divmod(abs(fen), 100)
+    return f"{sign}{whole:,}.{part:02d}"

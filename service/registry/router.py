@@ -1,0 +1,109 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Query
+from sqlmodel import select
+
+from service.api import (ADMIN, BUREAU, Cursor, Limit, Page, SessionDep, Writer, allow,
+                         paginate, writer)
+from service.auth.principal import Principal
+from service.errors import problem_responses
+from service.registry import service
+from service.registry.models import Enterprise, Provider
+from service.registry.schemas import (ApprovalPublic, ApprovalUpdate, EnterpriseCreate,
+                                      EnterprisePublic, EnterpriseUpdate, OtherSubsidyCreate,
+                                      OtherSubsidyPublic, ProviderCreate, ProviderPublic,
+                                      ProviderUpdate, RelatedPartyCreate, RelatedPartyPublic)
+
+router = APIRouter(tags=["registry"])
+AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
+BureauReader = Annotated[Principal, Depends(allow(*BUREAU))]
+
+
+def _enterprise(row: Enterprise) -> EnterprisePublic:
+    return EnterprisePublic.model_validate(row, from_attributes=True)
+
+
+def _provider(row: Provider) -> ProviderPublic:
+    return ProviderPublic.model_validate(row, from_attributes=True)
+
+
+@router.post("/v1/enterprises", status_code=201, response_model=EnterprisePublic,
+             operation_id="createEnterprise", responses=problem_responses(401, 403, 409, 422))
+def create_enterprise(body: EnterpriseCreate, w: AdminWriter):
+    return w.run(lambda s: _enterprise(service.create_enterprise(s, body)), status_code=201)
+
+
+@router.get("/v1/enterprises", response_model=Page[EnterprisePublic],
+            operation_id="listEnterprises", responses=problem_responses(401, 403, 422))
+def list_enterprises(session: SessionDep, _: BureauReader, limit: Limit = 50,
+                     cursor: Cursor = None,
+                     uscc: Annotated[str | None, Query(max_length=18)] = None,
+                     credit_blocked: bool | None = None):
+    stmt = select(Enterprise)
+    if uscc:
+        stmt = stmt.where(Enterprise.uscc == uscc)
+    if credit_blocked is not None:
+        stmt = stmt.where(Enterprise.credit_blocked == credit_blocked)
+    return paginate(session, stmt, Enterprise.id, limit, cursor, _enterprise)
+
+
+@router.get("/v1/enterprises/{enterprise_id}", response_model=EnterprisePublic,
+            operation_id="getEnterprise", responses=problem_responses(401, 403, 404))
+def get_enterprise(enterprise_id: str, session: SessionDep, _: BureauReader):
+    return _enterprise(service.get_enterprise(session, enterprise_id))
+
+
+@router.patch("/v1/enterprises/{enterprise_id}", response_model=EnterprisePublic,
+              operation_id="updateEnterprise", responses=problem_responses(401, 403, 404, 422))
+def update_enterprise(enterprise_id: str, body: EnterpriseUpdate, w: AdminWriter):
+    return w.run(lambda s: _enterprise(service.update_enterprise(s, enterprise_id, body)))
+
+
+@router.post("/v1/providers", status_code=201, response_model=ProviderPublic,
+             operation_id="createProvider", responses=problem_responses(401, 403, 409, 422))
+def create_provider(body: ProviderCreate, w: AdminWriter):
+    return w.run(lambda s: _provider(service.create_provider(s, body)), status_code=201)
+
+
+@router.get("/v1/providers", response_model=Page[ProviderPublic], operation_id="listProviders",
+            responses=problem_responses(401, 403, 422))
+def list_providers(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor: Cursor = None,
+                   uscc: Annotated[str | None, Query(max_length=18)] = None):
+    stmt = select(Provider)
+    if uscc:
+        stmt = stmt.where(Provider.uscc == uscc)
+    return paginate(session, stmt, Provider.id, limit, cursor, _provider)
+
+
+@router.get("/v1/providers/{provider_id}", response_model=ProviderPublic,
+            operation_id="getProvider", responses=problem_responses(401, 403, 404))
+def get_provider(provider_id: str, session: SessionDep, _: BureauReader):
+    return _provider(service.get_provider(session, provider_id))
+
+
+@router.patch("/v1/providers/{provider_id}", response_model=ProviderPublic,
+              operation_id="updateProvider", responses=problem_responses(401, 403, 404, 422))
+def update_provider(provider_id: str, body: ProviderUpdate, w: AdminWriter):
+    return w.run(lambda s: _provider(service.update_provider(s, provider_id, body)))
+
+
+@router.put("/v1/years/{year}/approved-providers/{provider_id}", response_model=ApprovalPublic,
+            operation_id="setProviderApproval", responses=problem_responses(401, 403, 404, 422))
+def set_provider_approval(year: int, provider_id: str, w: AdminWriter,
+                          body: Annotated[ApprovalUpdate | None, Body()] = None):
+    approved = body.approved if body is not None else True
+    return w.run(lambda s: service.set_approval(s, year, provider_id, approved))
+
+
+@router.post("/v1/related-parties", status_code=201, response_model=RelatedPartyPublic,
+             operation_id="createRelatedParty", responses=problem_responses(401, 403, 404, 409, 422))
+def create_related_party(body: RelatedPartyCreate, w: AdminWriter):
+    return w.run(lambda s: RelatedPartyPublic.model_validate(
+        service.create_related_party(s, body), from_attributes=True), status_code=201)
+
+
+@router.post("/v1/other-subsidies", status_code=201, response_model=OtherSubsidyPublic,
+             operation_id="createOtherSubsidy", responses=problem_responses(401, 403, 404, 422))
+def create_other_subsidy(body: OtherSubsidyCreate, w: AdminWriter):
+    return w.run(lambda s: OtherSubsidyPublic.model_validate(
+        service.create_other_subsidy(s, body), from_attributes=True), status_code=201)

@@ -1,0 +1,106 @@
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api import Timestamp
+
+Name = str
+
+
+class EnterpriseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uscc: str = Field(max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    district: str | None = Field(default=None, max_length=100)
+    credit_blocked: bool = False
+    # Early pilot codes that are legal but fail the GB 32100 check: an admin may accept them,
+    # stating why; the acceptance is audited.
+    uscc_override_reason: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class EnterpriseUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    district: str | None = Field(default=None, max_length=100)
+    credit_blocked: bool | None = None
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class EnterprisePublic(BaseModel):
+    id: str
+    uscc: str
+    name: str
+    district: str | None
+    credit_blocked: bool
+    uscc_override: bool
+    created_at: Timestamp
+
+
+class ProviderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uscc: str = Field(max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    uscc_override_reason: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class ProviderUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ProviderPublic(BaseModel):
+    id: str
+    uscc: str
+    name: str
+    uscc_override: bool
+    created_at: Timestamp
+
+
+class ApprovalUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approved: bool = True
+
+
+class ApprovalPublic(BaseModel):
+    year: int
+    provider_id: str
+    approved: bool
+
+
+class RelatedPartyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enterprise_id: str = Field(max_length=40)
+    provider_id: str = Field(max_length=40)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class RelatedPartyPublic(BaseModel):
+    id: str
+    enterprise_id: str
+    provider_id: str
+    reason: str
+    created_at: Timestamp
+
+
+class OtherSubsidyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enterprise_id: str = Field(max_length=40)
+    programme: str = Field(min_length=1, max_length=200)
+    invoice_number: str | None = Field(default=None, min_length=1, max_length=40)
+    contract_number: str | None = Field(default=None, min_length=1, max_length=100)
+    amount_fen: int = Field(ge=0, le=10**15)
+
+
+class OtherSubsidyPublic(BaseModel):
+    id: str
+    enterprise_id: str
+    programme: str
+    invoice_number: str | None
+    contract_number: str | None
+    amount_fen: int
+    created_at: Timestamp

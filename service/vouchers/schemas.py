@@ -1,0 +1,78 @@
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api import Timestamp
+
+MAX_FEN = 10**15  # far above any pool; keeps every sum inside a signed 64-bit column
+
+
+class ApplicationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    year: int = Field(ge=2000, le=2100)
+    requested_fen: int = Field(gt=0, le=MAX_FEN)
+    project_name: str = Field(min_length=1, max_length=200)
+    purpose: str = Field(min_length=1, max_length=2000)
+
+
+class ApplicationApprove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approved_fen: int | None = Field(default=None, gt=0, le=MAX_FEN)
+    valid_until: date | None = None
+
+
+class ApplicationReject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class VoucherIssue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enterprise_id: str = Field(max_length=40)
+    year: int = Field(ge=2000, le=2100)
+    face_fen: int = Field(gt=0, le=MAX_FEN)
+    valid_until: date | None = None
+
+
+class VoucherRevoke(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class VoucherPublic(BaseModel):
+    id: str
+    code: str
+    enterprise_id: str
+    year: int
+    face_fen: int
+    balance_fen: int
+    returned_fen: int
+    redeemed_fen: int
+    status: str
+    valid_from: date
+    valid_until: date
+    days_left: int
+    application_id: str | None
+    created_at: Timestamp
+    revoked_at: Timestamp | None = None
+
+
+class ApplicationPublic(BaseModel):
+    id: str
+    enterprise_id: str
+    year: int
+    requested_fen: int
+    approved_fen: int | None
+    project_name: str
+    purpose: str
+    status: str
+    reason: str | None
+    voucher_id: str | None
+    voucher: VoucherPublic | None = None
+    created_at: Timestamp
+    decided_at: Timestamp | None = None

@@ -1,0 +1,238 @@
+"""Applications and vouchers: issuing reserves from the pool under the enterprise cap (§3.3)."""
+
+from datetime import date
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from service import clock, ids
+from service.audit import service as audit
+from service.auth.principal import Principal
+from service.errors import (ApplicationWindowClosed, CreditBlocked, EnterpriseCapExceeded,
+                            FieldError, InvalidState, NotFound, PoolExhausted, ValidationFailed)
+from service.ledger import service as ledger
+from service.registry.service import get_enterprise
+from service.rows import insert_if_absent
+from service.vouchers.models import Application, EnterpriseYear, Voucher
+from service.vouchers.schemas import ApplicationCreate
+from service.years.models import BudgetYear
+from service.years.service import get_year, require_open
+
+
+def display_status(voucher: Voucher, today: date | None = None) -> str:
+    """A voucher past its validity reads as expired even before the year-close job marks it."""
+    today = today or clock.today()
+    if voucher.status in ("active", "exhausted") and voucher.valid_until < today:
+        return "expired"
+    return voucher.status
+
+
+def to_public(voucher: Voucher) -> dict:
+    data = voucher.model_dump()
+    today = clock.today()
+    data["status"] = display_status(voucher, today)
+    data["redeemed_fen"] = voucher.face_fen - voucher.balance_fen - voucher.returned_fen
+    data["days_left"] = max(0, (voucher.valid_until - today).days)
+    return data
+
+
+def reserved_for(session: Session, enterprise_id: str, year: int) -> int:
+    row = session.get(EnterpriseYear, (enterprise_id, year))
+    return row.reserved_fen if row else 0
+
+
+def issue(session: Session, *, enterprise_id: str, year: int, face_fen: int,
+          valid_until: date | None = None, application_id: str | None = None) -> Voucher:
+    """Reserve face_fen from the pool and the enterprise's cap, and create the voucher.
+
+    Both limits are enforced by conditional updates in the database (pool row first, then the
+    enterprise-year row), so racing requests can meet a limit exactly but never pass it.
+    """
+    budget = get_year(session, year)
+    require_open(budget)
+    enterprise = get_enterprise(session, enterprise_id)
+    if enterprise.credit_blocked:
+        raise CreditBlocked(f"enterprise {enterprise.id} is credit-blocked: no new vouchers")
+    valid_until = valid_until or budget.redemption_deadline
+    if valid_until > budget.redemption_deadline:
+        raise ValidationFailed("valid_until is after the year's redemption deadline", errors=[
+            FieldError(field="valid_until",
+                       message=f"must be on or before {budget.redemption_deadline}")])
+    if reserved_for(session, enterprise_id, year) + face_fen > budget.enterprise_cap_fen:
+        raise _cap_error(session, budget, enterprise_id, face_fen)
+
+    voucher_id = ids.new_id("vch")
+    account = ledger.get_or_create_account(session, year, "voucher", "voucher", voucher_id)
+    pool = ledger.get_or_create_account(session, year, "pool")
+    ledger.post(session, year=year, debit=pool, credit=account, amount_fen=face_fen, kind="issue",
+                reference=voucher_id,
+                insufficient=lambda: PoolExhausted(
+                    f"issuing {face_fen} fen would exceed the {year} pool"))
+    insert_if_absent(session, EnterpriseYear, enterprise_id=enterprise_id, year=year,
+                     reserved_fen=0)
+    ey = EnterpriseYear.__table__.c
+    reserved = session.execute(
+        update(EnterpriseYear)
+        .where(ey.enterprise_id == enterprise_id, ey.year == year,
+               ey.reserved_fen + face_fen <= budget.enterprise_cap_fen)
+        .values(reserved_fen=ey.reserved_fen + face_fen)
+        .execution_options(synchronize_session=False)).rowcount
+    if reserved != 1:
+        raise _cap_error(session, budget, enterprise_id, face_fen)
+
+    today = clock.today()
+    voucher = Voucher(id=voucher_id, code=ids.voucher_code(year), enterprise_id=enterprise_id,
+                      year=year, face_fen=face_fen, balance_fen=face_fen, status="active",
+                      valid_from=min(today, valid_until), valid_until=valid_until,
+                      application_id=application_id, ledger_account_id=account.id)
+    session.add(voucher)
+    session.flush()
+    audit.record(session, action="voucher.issue", object_type="voucher", object_id=voucher.id,
+                 summary={"code": voucher.code, "enterprise_id": enterprise_id, "year": year,
+                          "face_fen": face_fen, "valid_until": valid_until.isoformat(),
+                          "application_id": application_id})
+    return voucher
+
+
+def _cap_error(session: Session, budget: BudgetYear, enterprise_id: str, face_fen: int):
+    left = budget.enterprise_cap_fen - reserved_for(session, enterprise_id, budget.year)
+    return EnterpriseCapExceeded(
+        f"issuing {face_fen} fen would exceed the enterprise's {budget.year} cap of "
+        f"{budget.enterprise_cap_fen} fen ({max(left, 0)} fen left)")
+
+
+def get_voucher(session: Session, voucher_id: str, principal: Principal, *,
+                for_update: bool = False) -> Voucher:
+    voucher = session.get(Voucher, voucher_id, with_for_update=for_update or None)
+    if voucher is None or not can_see(principal, voucher.enterprise_id):
+        raise NotFound(f"no voucher {voucher_id}")
+    return voucher
+
+
+def can_see(principal: Principal, enterprise_id: str) -> bool:
+    if principal.is_bureau:
+        return True
+    return principal.role == "enterprise" and principal.enterprise_id == enterprise_id
+
+
+def return_balance(session: Session, voucher: Voucher, *, kind: str, amount_fen: int | None = None,
+                   reference: str | None = None) -> int:
+    """Give (part of) a voucher's unspent balance back to the pool and the enterprise's cap."""
+    amount = voucher.balance_fen if amount_fen is None else amount_fen
+    if amount <= 0:
+        return 0
+    pool = ledger.get_or_create_account(session, voucher.year, "pool")
+    ledger.post(session, year=voucher.year, debit=voucher.ledger_account_id, credit=pool,
+                amount_fen=amount, kind=kind, reference=reference or voucher.id)
+    ey = EnterpriseYear.__table__.c
+    session.execute(update(EnterpriseYear)
+                    .where(ey.enterprise_id == voucher.enterprise_id, ey.year == voucher.year)
+                    .values(reserved_fen=ey.reserved_fen - amount)
+                    .execution_options(synchronize_session=False))
+    voucher.balance_fen -= amount
+    voucher.returned_fen += amount
+    session.add(voucher)
+    return amount
+
+
+def revoke(session: Session, *, voucher_id: str, principal: Principal,
+           reason: str | None = None) -> Voucher:
+    voucher = get_voucher(session, voucher_id, principal, for_update=True)
+    if voucher.status in ("revoked", "expired"):
+        raise InvalidState(f"voucher {voucher.code} is already {voucher.status}")
+    require_open(get_year(session, voucher.year))
+    returned = return_balance(session, voucher, kind="revoke")
+    voucher.status = "revoked"
+    voucher.revoked_at = clock.now()
+    voucher.revoke_reason = reason
+    session.add(voucher)
+    audit.record(session, action="voucher.revoke", object_type="voucher", object_id=voucher.id,
+                 summary={"returned_fen": returned, "reason": reason})
+    return voucher
+
+
+# --- applications --------------------------------------------------------------------------
+
+
+def apply(session: Session, *, principal: Principal, data: ApplicationCreate) -> Application:
+    budget = get_year(session, data.year)
+    require_open(budget)
+    enterprise = get_enterprise(session, principal.enterprise_id)
+    if enterprise.credit_blocked:
+        raise CreditBlocked("a credit-blocked enterprise may not apply for vouchers")
+    today = clock.today()
+    if not budget.application_opens_on <= today <= budget.application_closes_on:
+        raise ApplicationWindowClosed(
+            f"applications for {budget.year} are accepted from {budget.application_opens_on} "
+            f"to {budget.application_closes_on}")
+    application = Application(id=ids.new_id("app"), enterprise_id=enterprise.id,
+                              year=data.year, requested_fen=data.requested_fen,
+                              project_name=data.project_name, purpose=data.purpose)
+    session.add(application)
+    session.flush()
+    audit.record(session, action="application.submit", object_type="application",
+                 object_id=application.id, summary=data.model_dump())
+    return application
+
+
+def get_application(session: Session, application_id: str, principal: Principal, *,
+                    for_update: bool = False) -> Application:
+    row = session.get(Application, application_id, with_for_update=for_update or None)
+    if row is None or not can_see(principal, row.enterprise_id):
+        raise NotFound(f"no application {application_id}")
+    return row
+
+
+def approve(session: Session, *, application_id: str, principal: Principal,
+            approved_fen: int | None = None, valid_until: date | None = None) -> Application:
+    application = get_application(session, application_id, principal, for_update=True)
+    if application.status != "submitted":
+        raise InvalidState(f"application is already {application.status}")
+    amount = approved_fen if approved_fen is not None else application.requested_fen
+    if amount > application.requested_fen:
+        raise ValidationFailed("approved_fen may not exceed the requested amount", errors=[
+            FieldError(field="approved_fen",
+                       message=f"at most the requested {application.requested_fen}")])
+    voucher = issue(session, enterprise_id=application.enterprise_id, year=application.year,
+                    face_fen=amount, valid_until=valid_until, application_id=application.id)
+    application.status = "approved"
+    application.approved_fen = amount
+    application.voucher_id = voucher.id
+    application.decided_at = clock.now()
+    session.add(application)
+    audit.record(session, action="application.approve", object_type="application",
+                 object_id=application.id,
+                 summary={"approved_fen": amount, "requested_fen": application.requested_fen,
+                          "voucher_id": voucher.id})
+    return application
+
+
+def reject(session: Session, *, application_id: str, principal: Principal,
+           reason: str) -> Application:
+    application = get_application(session, application_id, principal, for_update=True)
+    if application.status != "submitted":
+        raise InvalidState(f"application is already {application.status}")
+    application.status = "rejected"
+    application.reason = reason
+    application.decided_at = clock.now()
+    session.add(application)
+    audit.record(session, action="application.reject", object_type="application",
+                 object_id=application.id, summary={"reason": reason})
+    return application
+
+
+def application_public(session: Session, application: Application) -> dict:
+    data = application.model_dump()
+    voucher = session.get(Voucher, application.voucher_id) if application.voucher_id else None
+    data["voucher"] = to_public(voucher) if voucher else None
+    return data
+
+
+def usable_vouchers(session: Session, *, enterprise_id: str, year: int,
+                    today: date) -> list[Voucher]:
+    """Draw order: earliest expiry first, then oldest."""
+    return list(session.exec(
+        select(Voucher).where(Voucher.enterprise_id == enterprise_id, Voucher.year == year,
+                              Voucher.status == "active", Voucher.balance_fen > 0,
+                              Voucher.valid_until >= today, Voucher.valid_from <= today)
+        .order_by(Voucher.valid_until, Voucher.created_at, Voucher.id)).all())

@@ -1,0 +1,54 @@
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api import Timestamp
+
+Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
+SettlementMode = Literal["reimbursement", "deduction"]
+Fen = int
+
+
+class PolicyFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pool_fen: int | None = Field(default=None, ge=0, le=10**15)
+    rate_bp: int | None = Field(default=None, ge=0, le=10_000)
+    category_rates_bp: dict[Category, int] | None = None
+    enterprise_cap_fen: int | None = Field(default=None, ge=0, le=10**15)
+    eligible_categories: list[Category] | None = None
+    settlement_mode: SettlementMode | None = None
+    application_opens_on: date | None = None
+    application_closes_on: date | None = None
+    eligible_from: date | None = None
+    redemption_deadline: date | None = None
+    alert_thresholds_bp: list[int] | None = Field(default=None, max_length=10)
+
+
+class YearCreate(PolicyFields):
+    year: int = Field(ge=2000, le=2100)
+
+
+class YearUpdate(PolicyFields):
+    pass
+
+
+class YearPublic(BaseModel):
+    year: int
+    pool_fen: int
+    rate_bp: int
+    category_rates_bp: dict[str, int]
+    enterprise_cap_fen: int
+    eligible_categories: list[str]
+    settlement_mode: str
+    application_opens_on: date
+    application_closes_on: date
+    eligible_from: date
+    redemption_deadline: date
+    alert_thresholds_bp: list[int]
+    status: str
+    policy_version: int
+    policy_locked: bool
+    created_at: Timestamp
+    closed_at: Timestamp | None = None

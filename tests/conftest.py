@@ -1,0 +1,140 @@
+"""Test databases are built by the Alembic migrations, once per session per backend, and each
+test gets a clean copy: SQLite by copying a migrated file, PostgreSQL by truncating tables."""
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from service import clock
+from service.app import create_app
+from service.db import make_engine, metadata, migrate, run_transaction
+from tests.factories import Api
+
+PG_URL = os.environ.get("PG_TEST_URL", "")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _pg_reason() -> str | None:
+    if not PG_URL:
+        return "PG_TEST_URL is not set (make test creates a throwaway PostgreSQL database)"
+    try:
+        engine = make_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001
+        return f"PostgreSQL at PG_TEST_URL is unreachable: {exc}"
+    return None
+
+
+PG_SKIP_REASON = _pg_reason()
+
+
+def pytest_report_header(config):
+    if PG_SKIP_REASON:
+        return [f"!!! PostgreSQL tests SKIPPED: {PG_SKIP_REASON} !!!"]
+    return [f"PostgreSQL tests run against {PG_URL}"]
+
+
+def pytest_collection_modifyitems(config, items):
+    if PG_SKIP_REASON is None:
+        return
+    if IN_CI:
+        raise pytest.UsageError(f"CI=true but PostgreSQL is not available: {PG_SKIP_REASON}")
+    skip = pytest.mark.skip(reason=f"PostgreSQL unavailable: {PG_SKIP_REASON}")
+    for item in items:
+        if "postgres" in item.keywords or "[postgres" in item.nodeid:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate(f"sqlite:///{path}")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[Engine]:
+    if PG_SKIP_REASON:
+        pytest.skip(PG_SKIP_REASON)
+    with make_engine(PG_URL).connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+        conn.commit()
+    migrate(PG_URL)
+    engine = make_engine(PG_URL)
+    yield engine
+    engine.dispose()
+
+
+TABLES = [t.name for t in metadata.sorted_tables]
+
+
+def reset_postgres(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        conn.execute(text("INSERT INTO audit_chain_head (id, last_seq, last_hash) "
+                          "VALUES (1, 0, :h)"), {"h": "0" * 64})
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request, tmp_path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        eng = make_engine(f"sqlite:///{path}")
+        yield eng
+        eng.dispose()
+    else:
+        eng = request.getfixturevalue("pg_engine")
+        reset_postgres(eng)
+        yield eng
+
+
+@pytest.fixture
+def pg(pg_engine) -> Engine:
+    """PostgreSQL only, for concurrency tests."""
+    reset_postgres(pg_engine)
+    return pg_engine
+
+
+@pytest.fixture
+def app(engine):
+    return create_app(engine)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def api(client, engine) -> Api:
+    return Api(client, engine)
+
+
+@pytest.fixture
+def today(monkeypatch):
+    """Move the business calendar: today("2026-06-01")."""
+    from datetime import date, datetime, time
+
+    def set_today(value: str) -> None:
+        day = date.fromisoformat(value)
+        monkeypatch.setattr(clock, "now",
+                            lambda: datetime.combine(day, time(12, 0), tzinfo=clock.SHANGHAI))
+    return set_today
+
+
+def sql(engine: Engine, statement: str, **params):
+    with engine.begin() as conn:
+        return conn.execute(text(statement), params)
+
+
+__all__ = ["run_transaction", "sql"]
