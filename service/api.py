@@ -7,12 +7,13 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, PlainSerializer
+from pydantic import AfterValidator, BaseModel, PlainSerializer, TypeAdapter
 from sqlalchemy import text
 from sqlmodel import Session, select
 
@@ -118,7 +119,7 @@ class Writer:
                 if stored is not None:
                     return stored
             result = fn(session)
-            body = jsonable_encoder(result)
+            body = self._shape(result)
             session.flush()
             audit_service.seal(session)
             if self.idempotency_key:
@@ -139,6 +140,16 @@ class Writer:
         headers = {"Idempotent-Replayed": "true"} if status < 0 else None
         return JSONResponse(body, status_code=abs(status), headers=headers,
                             media_type="application/problem+json" if abs(status) >= 400 else None)
+
+    def _shape(self, result: Any) -> Any:
+        """Serialise through the route's response_model, as FastAPI does for plain returns:
+        run() returns a JSONResponse, which FastAPI would otherwise send unfiltered."""
+        model = getattr(self.request.scope.get("route"), "response_model", None)
+        if model is None:
+            return jsonable_encoder(result)
+        adapter = _adapter(model)
+        return adapter.dump_python(adapter.validate_python(result, from_attributes=True),
+                                   mode="json")
 
     def _claim(self, session: Session) -> tuple[int, Any] | None:
         if is_postgres(session):
@@ -170,6 +181,11 @@ class Writer:
             run_transaction(engine, store)
         except Exception:  # noqa: BLE001 - remembering a refusal is best effort
             pass
+
+
+@lru_cache(maxsize=None)
+def _adapter(model: Any) -> TypeAdapter:
+    return TypeAdapter(model)
 
 
 def writer(*roles: str) -> Callable[..., Any]:
@@ -207,11 +223,14 @@ Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of
 
 
 def paginate(session: Session, stmt, id_column, limit: int, cursor: str | None,
-             to_public: Callable[[Any], Any]) -> dict[str, Any]:
+             to_public: Callable[[Any], Any] | None = None, *,
+             shape_page: Callable[[list], list] | None = None) -> dict[str, Any]:
+    """Keyset pagination on an id column; shape each row, or the whole page at once."""
     if cursor:
         stmt = stmt.where(id_column > decode_cursor(cursor))
-    rows = session.exec(stmt.order_by(id_column).limit(limit + 1)).all()
+    rows = list(session.exec(stmt.order_by(id_column).limit(limit + 1)).all())
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(str(getattr(rows[-1], id_column.key))) if more and rows else None
-    return {"items": [to_public(r) for r in rows], "next_cursor": next_cursor}
+    items = shape_page(rows) if shape_page else [to_public(r) for r in rows]
+    return {"items": items, "next_cursor": next_cursor}

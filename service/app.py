@@ -15,11 +15,14 @@ from service.auth.cache import AuthThrottle, KeyCache
 from service.auth.router import router as auth_router
 from service.config import get_settings
 from service.db import make_engine
+from service.invoices.router import router as invoices_router
 from service.ledger.router import router as ledger_router
 from service.logs import configure_logging, record_auth_block
 from service.metrics import REQUESTS
 from service.middleware import RequestContextMiddleware
+from service.redemptions.router import router as redemptions_router
 from service.registry.router import router as registry_router
+from service.settlements.router import router as settlements_router
 from service.vouchers.router import router as vouchers_router
 from service.years.router import router as years_router
 
@@ -48,8 +51,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
     app.add_exception_handler(Exception, _unexpected_error)
 
-    for router in (years_router, registry_router, auth_router, vouchers_router, ledger_router,
-                   audit_router):
+    for router in (years_router, registry_router, auth_router, vouchers_router, invoices_router,
+                   redemptions_router, settlements_router, ledger_router, audit_router):
         app.include_router(router)
 
     @app.get("/healthz", operation_id="healthz", tags=["ops"])

@@ -13,7 +13,9 @@ def fen_field(**kwargs) -> int:
 
 
 def created_at_field() -> datetime:
-    return Field(default_factory=clock.now, sa_type=DateTime(timezone=True), nullable=False)
+    # Looked up at call time so tests that move the business clock move timestamps too.
+    return Field(default_factory=lambda: clock.now(), sa_type=DateTime(timezone=True),
+                 nullable=False)
 
 
 def optional_ts_field() -> datetime | None:

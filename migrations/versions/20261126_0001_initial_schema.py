@@ -454,6 +454,7 @@ def upgrade() -> None:
     op.create_table('redemption_draw',
     sa.Column('redemption_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('voucher_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('draw_no', sa.Integer(), nullable=False),
     sa.Column('amount_fen', sa.BigInteger(), nullable=False),
     sa.Column('restored_fen', sa.BigInteger(), nullable=False),
     sa.CheckConstraint('amount_fen > 0', name='amount_positive'),

@@ -44,6 +44,7 @@ class RedemptionDraw(SQLModel, table=True):
 
     redemption_id: str = Field(foreign_key="redemption.id", primary_key=True, max_length=40)
     voucher_id: str = Field(foreign_key="voucher.id", primary_key=True, index=True, max_length=40)
+    draw_no: int = Field(description="order in which the vouchers were drawn")
     amount_fen: int = fen_field()
     restored_fen: int = fen_field(default=0)
 

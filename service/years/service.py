@@ -31,7 +31,9 @@ def defaults(year: int) -> dict[str, Any]:
         "pool_fen": DEFAULT_POOL_FEN, "rate_bp": DEFAULT_RATE_BP, "category_rates_bp": {},
         "enterprise_cap_fen": DEFAULT_CAP_FEN, "eligible_categories": list(DEFAULT_ELIGIBLE),
         "settlement_mode": "reimbursement", "application_opens_on": date(year, 1, 1),
-        "application_closes_on": date(year, 12, 31), "eligible_from": date(year, 1, 1),
+        # An invoice whose service crosses into this year was issued the year before, and its
+        # in-year days qualify (PRODUCT.md §5a example 2), so the default reaches back a year.
+        "application_closes_on": date(year, 12, 31), "eligible_from": date(year - 1, 1, 1),
         "redemption_deadline": date(year + 1, 1, 31),
         "alert_thresholds_bp": list(DEFAULT_ALERT_THRESHOLDS_BP),
     }

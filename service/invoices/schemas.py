@@ -1,0 +1,138 @@
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from service.api import Timestamp
+from service.vouchers.schemas import MAX_FEN
+
+Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
+Digits = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[0-9]+$")]
+MAX_BATCH = 1000
+
+
+class InvoiceLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category: Category
+    description: str = Field(min_length=1, max_length=500)
+    quantity: Decimal = Field(ge=0, max_digits=24, decimal_places=6, allow_inf_nan=False)
+    unit: str = Field(min_length=1, max_length=40)
+    unit_price_fen: int = Field(ge=0, le=MAX_FEN)
+    amount_fen: int = Field(ge=0, le=MAX_FEN)
+
+
+class InvoiceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    invoice_number: Digits
+    invoice_code: Digits | None = None
+    enterprise_uscc: str = Field(max_length=64)
+    issued_on: date
+    service_start: date
+    service_end: date
+    contract_number: str | None = Field(default=None, min_length=1, max_length=100)
+    total_fen: int = Field(ge=0, le=MAX_FEN)
+    tax_fen: int = Field(ge=0, le=MAX_FEN)
+    lines: list[InvoiceLineIn] = Field(min_length=1, max_length=500)
+
+
+class InvoiceBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    invoices: list[InvoiceCreate] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class PaymentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_fen: int = Field(gt=0, le=MAX_FEN)
+    paid_on: date
+
+
+class ReversalCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    invoice_number: Digits
+    issued_on: date
+    amount_fen: int = Field(gt=0, le=MAX_FEN)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class InvoiceLinePublic(BaseModel):
+    line_no: int
+    category: str
+    description: str
+    quantity: Decimal
+    unit: str
+    unit_price_fen: int
+    amount_fen: int
+
+
+class PaymentPublic(BaseModel):
+    id: str
+    invoice_id: str
+    amount_fen: int
+    paid_on: date
+    created_at: Timestamp
+
+
+class ReversalPublic(BaseModel):
+    id: str
+    invoice_id: str
+    invoice_number: str
+    issued_on: date
+    amount_fen: int
+    reason: str
+    created_at: Timestamp
+
+
+class InvoicePublic(BaseModel):
+    id: str
+    invoice_number: str
+    invoice_code: str | None
+    provider_id: str
+    enterprise_id: str
+    enterprise_uscc: str
+    issued_on: date
+    service_start: date
+    service_end: date
+    contract_number: str | None
+    total_fen: int
+    tax_fen: int
+    net_total_fen: int
+    paid_fen: int
+    reversed_fen: int
+    status: Literal["unpaid", "partially_paid", "paid", "reversed"]
+    year: int = Field(description="The budget year eligible_subsidy_fen is for")
+    eligible_subsidy_fen: int
+    eligible_by_year: dict[str, int]
+    redeemed_fen: int
+    redeemable_fen: int
+    lines: list[InvoiceLinePublic]
+    created_at: Timestamp
+
+
+class InvoiceBatchResult(BaseModel):
+    items: list[InvoicePublic]
+
+
+class UsageLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enterprise_uscc: str = Field(max_length=64)
+    billed_fen: int = Field(ge=0, le=MAX_FEN)
+
+
+class UsageStatementCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    month: str = Field(pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$")
+    lines: list[UsageLineIn] = Field(min_length=1, max_length=10_000)
+
+
+class UsageStatementPublic(BaseModel):
+    provider_id: str
+    month: str
+    lines: list[dict]

@@ -1,0 +1,312 @@
+"""Invoices, payments, red-letter reversals, usage statements (PRODUCT.md §3.4)."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, insert
+from sqlmodel import Session, select
+
+from service import ids
+from service.audit import service as audit
+from service.auth.principal import Principal
+from service.errors import (FieldError, InvoiceDuplicate, NotFound, PaymentExceedsTotal,
+                            ReversalExceedsTotal, ValidationFailed, YearClosed)
+from service.invoices import subsidy
+from service.invoices.models import (Invoice, InvoiceLine, InvoicePayment, InvoiceReversal,
+                                     UsageStatement)
+from service.invoices.schemas import InvoiceCreate, PaymentCreate, ReversalCreate, \
+    UsageStatementCreate
+from service.redemptions import service as redemptions
+from service.redemptions.models import Redemption
+from service.registry.models import Enterprise
+from service.uscc import uscc_problem
+from service.years.models import BudgetYear
+
+
+def invoice_key(number: str, code: str | None) -> str:
+    return f"{code}-{number}" if code else number
+
+
+def _problems(data: InvoiceCreate) -> list[FieldError]:
+    errors = []
+    if data.invoice_code is None:
+        if len(data.invoice_number) != 20:
+            errors.append(FieldError(field="invoice_number", message=(
+                "a fully digital invoice (数电票) number has 20 digits; a legacy VAT invoice "
+                "needs invoice_code (10 or 12 digits) and an 8-digit number")))
+    else:
+        if len(data.invoice_code) not in (10, 12):
+            errors.append(FieldError(field="invoice_code",
+                                     message="a legacy VAT invoice code has 10 or 12 digits"))
+        if len(data.invoice_number) != 8:
+            errors.append(FieldError(field="invoice_number",
+                                     message="a legacy VAT invoice number has 8 digits"))
+    line_sum = sum(line.amount_fen for line in data.lines)
+    if line_sum != data.total_fen:
+        errors.append(FieldError(field="total_fen", message=(
+            f"lines sum to {line_sum} fen but total_fen is {data.total_fen}")))
+    if data.tax_fen > data.total_fen:
+        errors.append(FieldError(field="tax_fen", message="tax_fen may not exceed total_fen"))
+    if data.service_end < data.service_start:
+        errors.append(FieldError(field="service_end",
+                                 message="service_end may not be before service_start"))
+    problem = uscc_problem(data.enterprise_uscc)
+    if problem:
+        errors.append(FieldError(field="enterprise_uscc", message=problem, type="invalid_uscc"))
+    return errors
+
+
+def post_invoices(session: Session, *, principal: Principal,
+                  items: Sequence[InvoiceCreate]) -> list[Invoice]:
+    """Validate every invoice, then insert all or none; errors name each item by index."""
+    single = len(items) == 1
+    errors: list[FieldError] = []
+
+    def prefix(i: int) -> str:
+        return "" if single else f"invoices[{i}]."
+
+    usccs = {d.enterprise_uscc for d in items}
+    enterprises = {e.uscc: e for e in session.exec(
+        select(Enterprise).where(Enterprise.uscc.in_(usccs))).all()}
+    keys = [invoice_key(d.invoice_number, d.invoice_code) for d in items]
+    taken = set(session.exec(select(Invoice.invoice_key).where(Invoice.invoice_key.in_(keys))))
+    years = _years_for(session, items)
+    seen: dict[str, int] = {}
+    duplicate_only = True
+    for i, (data, key) in enumerate(zip(items, keys)):
+        item_errors = _problems(data)
+        if not item_errors and data.enterprise_uscc not in enterprises:
+            item_errors.append(FieldError(field="enterprise_uscc",
+                                          message="no enterprise is registered with this USCC"))
+        if not item_errors and _all_closed(years, data):
+            item_errors.append(FieldError(field="service_start", type="year_closed",
+                                          message="every budget year of the service period is "
+                                                  "closed"))
+        duplicate = key in taken or key in seen
+        if duplicate:
+            where = "earlier in this batch" if key in seen else "already"
+            item_errors.append(FieldError(field="invoice_number", type="invoice_duplicate",
+                                          message=f"invoice {key} was {where} posted"))
+        duplicate_only = duplicate_only and all(e.type == "invoice_duplicate" for e in item_errors)
+        seen.setdefault(key, i)
+        errors += [FieldError(field=prefix(i) + e.field, message=e.message, type=e.type)
+                   for e in item_errors]
+    if errors:
+        if single and duplicate_only:
+            raise InvoiceDuplicate(errors[0].message)
+        if single and all(e.type == "year_closed" for e in errors):
+            raise YearClosed(errors[0].message)
+        rejected = sorted({int(e.field.split("]")[0][9:]) for e in errors if
+                           e.field.startswith("invoices[")})
+        detail = ("; ".join(f"{e.field}: {e.message}" for e in errors[:20]) if single else
+                  f"{len(rejected)} of {len(items)} invoices rejected (indexes "
+                  f"{', '.join(map(str, rejected[:50]))}); nothing was saved")
+        raise ValidationFailed(detail, errors=errors)
+
+    invoices, line_rows = [], []
+    for data, key in zip(items, keys):
+        invoice = Invoice(id=ids.new_id("inv"), invoice_key=key, invoice_number=data.invoice_number,
+                          invoice_code=data.invoice_code, provider_id=principal.provider_id,
+                          enterprise_id=enterprises[data.enterprise_uscc].id,
+                          issued_on=data.issued_on, service_start=data.service_start,
+                          service_end=data.service_end, contract_number=data.contract_number,
+                          total_fen=data.total_fen, tax_fen=data.tax_fen)
+        invoices.append(invoice)
+        line_rows += [{"invoice_id": invoice.id, "line_no": n, **line.model_dump()}
+                      for n, line in enumerate(data.lines, start=1)]
+    session.execute(insert(Invoice), [_row(inv) for inv in invoices])
+    session.execute(insert(InvoiceLine), line_rows)
+    summary: dict[str, Any] = {"count": len(invoices),
+                               "total_fen": sum(i.total_fen for i in invoices)}
+    if single:
+        summary.update(invoice_number=keys[0], enterprise_id=invoices[0].enterprise_id)
+        object_id = invoices[0].id
+    else:
+        summary["invoice_ids"] = [i.id for i in invoices]
+        object_id = ids.new_id("bat")
+    audit.record(session, action="invoice.post" if single else "invoice.post_batch",
+                 object_type="invoice" if single else "invoice_batch", object_id=object_id,
+                 summary=summary)
+    return invoices
+
+
+def _row(invoice: Invoice) -> dict[str, Any]:
+    row = invoice.model_dump()
+    row["created_at"] = invoice.created_at
+    return row
+
+
+def _years_for(session: Session, items: Sequence[InvoiceCreate]) -> dict[int, BudgetYear]:
+    wanted = set()
+    for d in items:
+        if d.service_end >= d.service_start:
+            wanted.update(subsidy.years_of(d.service_start, d.service_end))
+    if not wanted:
+        return {}
+    return {y.year: y for y in session.exec(select(BudgetYear).where(BudgetYear.year.in_(wanted)))}
+
+
+def _all_closed(years: dict[int, BudgetYear], data: InvoiceCreate) -> bool:
+    span = [years.get(y) for y in subsidy.years_of(data.service_start, data.service_end)]
+    return all(y is not None and y.status == "closed" for y in span)
+
+
+def visible(principal: Principal, invoice: Invoice) -> bool:
+    if principal.is_bureau:
+        return True
+    if principal.role == "provider":
+        return invoice.provider_id == principal.provider_id
+    return principal.role == "enterprise" and invoice.enterprise_id == principal.enterprise_id
+
+
+def get_invoice(session: Session, invoice_id: str, principal: Principal, *,
+                for_update: bool = False) -> Invoice:
+    invoice = session.get(Invoice, invoice_id, with_for_update=for_update or None,
+                          populate_existing=for_update)
+    if invoice is None or not visible(principal, invoice):
+        raise NotFound(f"no invoice {invoice_id}")
+    return invoice
+
+
+def record_payment(session: Session, *, invoice_id: str, principal: Principal,
+                   data: PaymentCreate) -> InvoicePayment:
+    invoice = get_invoice(session, invoice_id, principal, for_update=True)
+    if invoice.paid_fen + data.amount_fen > invoice.net_total_fen:
+        raise PaymentExceedsTotal(
+            f"{invoice.paid_fen} fen is already paid; {data.amount_fen} more would exceed the "
+            f"invoice's net total of {invoice.net_total_fen} fen")
+    invoice.paid_fen += data.amount_fen
+    session.add(invoice)
+    payment = InvoicePayment(id=ids.new_id("pay"), invoice_id=invoice.id,
+                             amount_fen=data.amount_fen, paid_on=data.paid_on)
+    session.add(payment)
+    session.flush()
+    redemptions.release_pending(session, invoice)
+    audit.record(session, action="invoice.payment", object_type="invoice", object_id=invoice.id,
+                 summary={"payment_id": payment.id, "amount_fen": data.amount_fen,
+                          "paid_on": data.paid_on.isoformat(), "paid_fen": invoice.paid_fen})
+    return payment
+
+
+def reverse(session: Session, *, invoice_id: str, principal: Principal,
+            data: ReversalCreate) -> InvoiceReversal:
+    """Post a red-letter invoice and take back whatever subsidy now exceeds eligibility."""
+    redemptions.lock_vouchers_drawn_on(session, invoice_id)  # lock order: voucher → invoice
+    invoice = get_invoice(session, invoice_id, principal, for_update=True)
+    if data.amount_fen > invoice.net_total_fen:
+        raise ReversalExceedsTotal(
+            f"the invoice's net total is {invoice.net_total_fen} fen; a reversal of "
+            f"{data.amount_fen} fen would take it below zero")
+    taken = session.exec(select(InvoiceReversal.id).where(
+        InvoiceReversal.invoice_number == data.invoice_number)).first()
+    if taken or session.exec(select(Invoice.id).where(
+            Invoice.invoice_key == data.invoice_number)).first():
+        raise InvoiceDuplicate(f"invoice number {data.invoice_number} is already used")
+    invoice.reversed_fen += data.amount_fen
+    session.add(invoice)
+    reversal = InvoiceReversal(id=ids.new_id("red"), invoice_id=invoice.id,
+                               invoice_number=data.invoice_number, issued_on=data.issued_on,
+                               amount_fen=data.amount_fen, reason=data.reason)
+    session.add(reversal)
+    session.flush()
+    taken_back = redemptions.take_back_excess(session, invoice)
+    audit.record(session, action="invoice.reverse", object_type="invoice", object_id=invoice.id,
+                 summary={"reversal_id": reversal.id, "red_invoice_number": data.invoice_number,
+                          "amount_fen": data.amount_fen, "reversed_fen": invoice.reversed_fen,
+                          "reason": data.reason, "taken_back_fen": taken_back})
+    return reversal
+
+
+def status_of(invoice: Invoice) -> str:
+    if invoice.total_fen > 0 and invoice.net_total_fen == 0:
+        return "reversed"
+    if invoice.paid_fen >= invoice.net_total_fen:
+        return "paid"
+    return "partially_paid" if invoice.paid_fen > 0 else "unpaid"
+
+
+def to_public(session: Session, invoices: Sequence[Invoice],
+              year: int | None = None) -> list[dict[str, Any]]:
+    """Shape invoices for the API with their eligible and redeemed subsidy, in few queries."""
+    if not invoices:
+        return []
+    ids_ = [i.id for i in invoices]
+    lines: dict[str, list[InvoiceLine]] = defaultdict(list)
+    for line in session.exec(select(InvoiceLine).where(InvoiceLine.invoice_id.in_(ids_))
+                             .order_by(InvoiceLine.invoice_id, InvoiceLine.line_no)):
+        lines[line.invoice_id].append(line)
+    redeemed: dict[tuple[str, int], int] = defaultdict(int)
+    for invoice_id, y, net in session.execute(
+            select(Redemption.invoice_id, Redemption.year,
+                   func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen))
+            .where(Redemption.invoice_id.in_(ids_))
+            .group_by(Redemption.invoice_id, Redemption.year)):
+        redeemed[(invoice_id, y)] = int(net or 0)
+    wanted = {y for i in invoices for y in subsidy.years_of(i.service_start, i.service_end)}
+    policies = {p.year: p for p in session.exec(select(BudgetYear)
+                                                .where(BudgetYear.year.in_(wanted)))}
+    usccs = dict(session.execute(select(Enterprise.id, Enterprise.uscc).where(
+        Enterprise.id.in_({i.enterprise_id for i in invoices}))).all())
+    out = []
+    for invoice in invoices:
+        by_year = {}
+        for y in subsidy.years_of(invoice.service_start, invoice.service_end):
+            if y in policies:
+                by_year[y] = eligible_for_year(invoice, lines[invoice.id], policies[y])
+        shown = year if year is not None else invoice.service_start.year
+        redeemed_total = sum(v for (iid, _), v in redeemed.items() if iid == invoice.id)
+        redeemable = sum(max(0, e - redeemed[(invoice.id, y)]) for y, e in by_year.items()
+                         if policies[y].status == "open")
+        out.append({
+            **invoice.model_dump(), "enterprise_uscc": usccs.get(invoice.enterprise_id, ""),
+            "net_total_fen": invoice.net_total_fen, "status": status_of(invoice),
+            "year": shown, "eligible_subsidy_fen": by_year.get(shown, 0),
+            "eligible_by_year": {str(y): v for y, v in by_year.items()},
+            "redeemed_fen": redeemed_total, "redeemable_fen": redeemable,
+            "lines": [line.model_dump() for line in lines[invoice.id]],
+        })
+    return out
+
+
+def eligible_for_year(invoice: Invoice, lines: Sequence[InvoiceLine], policy: BudgetYear) -> int:
+    if invoice.issued_on < policy.eligible_from:
+        return 0
+    return subsidy.eligible_subsidy(
+        lines=[(line.category, line.amount_fen) for line in lines], total_fen=invoice.total_fen,
+        reversed_fen=invoice.reversed_fen, paid_fen=invoice.paid_fen,
+        service_start=invoice.service_start, service_end=invoice.service_end, policy=policy)
+
+
+def post_usage_statement(session: Session, *, principal: Principal,
+                         data: UsageStatementCreate) -> dict[str, Any]:
+    """A provider's monthly statement replaces any earlier one for the same month."""
+    usccs = {line.enterprise_uscc for line in data.lines}
+    enterprises = dict(session.execute(select(Enterprise.uscc, Enterprise.id)
+                                       .where(Enterprise.uscc.in_(usccs))).all())
+    errors = [FieldError(field=f"lines[{i}].enterprise_uscc",
+                         message="no enterprise is registered with this USCC")
+              for i, line in enumerate(data.lines) if line.enterprise_uscc not in enterprises]
+    if errors:
+        raise ValidationFailed(f"{len(errors)} lines name unknown enterprises", errors=errors)
+    existing = session.exec(select(UsageStatement).where(
+        UsageStatement.provider_id == principal.provider_id,
+        UsageStatement.month == data.month)).all()
+    for row in existing:
+        session.delete(row)
+    totals: dict[str, int] = defaultdict(int)
+    for line in data.lines:
+        totals[enterprises[line.enterprise_uscc]] += line.billed_fen
+    for enterprise_id, billed in totals.items():
+        session.add(UsageStatement(id=ids.new_id("use"), provider_id=principal.provider_id,
+                                   month=data.month, enterprise_id=enterprise_id,
+                                   billed_fen=billed))
+    session.flush()
+    audit.record(session, action="usage_statement.post", object_type="usage_statement",
+                 object_id=f"{principal.provider_id}:{data.month}",
+                 summary={"lines": len(totals), "billed_fen": sum(totals.values()),
+                          "replaced": len(existing)})
+    inverse = {v: k for k, v in enterprises.items()}
+    return {"provider_id": principal.provider_id, "month": data.month,
+            "lines": [{"enterprise_uscc": inverse[e], "enterprise_id": e, "billed_fen": b}
+                      for e, b in totals.items()]}

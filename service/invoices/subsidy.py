@@ -1,0 +1,45 @@
+"""The eligible-subsidy formula of PRODUCT.md §5a: one exact rational, rounded down once.
+
+    Σ_eligible_lines(amount_fen × rate_bp(category)) × overlap_days(service period, Y)
+    × share / (10000 × service_days × total_fen)
+
+where share is min(paid_fen, net_total_fen) in reimbursement mode and net_total_fen in deduction
+mode. Reversals shrink every line pro rata (net/total), which is why total_fen is the divisor.
+"""
+
+from collections.abc import Iterable
+from datetime import date
+
+from service.money import BP_PER_UNIT, floor_div
+from service.years.models import BudgetYear
+from service.years.service import rate_for
+
+
+def overlap_days(start: date, end: date, year: int) -> int:
+    first = max(start, date(year, 1, 1))
+    last = min(end, date(year, 12, 31))
+    return max(0, (last - first).days + 1)
+
+
+def service_days(start: date, end: date) -> int:
+    return (end - start).days + 1
+
+
+def years_of(start: date, end: date) -> range:
+    return range(start.year, end.year + 1)
+
+
+def eligible_subsidy(*, lines: Iterable[tuple[str, int]], total_fen: int, reversed_fen: int,
+                     paid_fen: int, service_start: date, service_end: date,
+                     policy: BudgetYear) -> int:
+    """lines: (category, amount_fen) pairs as posted."""
+    if total_fen <= 0:
+        return 0
+    weighted = sum(amount * rate_for(policy, category) for category, amount in lines)
+    overlap = overlap_days(service_start, service_end, policy.year)
+    net = total_fen - reversed_fen
+    share = min(paid_fen, net) if policy.settlement_mode == "reimbursement" else net
+    if weighted <= 0 or overlap <= 0 or share <= 0:
+        return 0
+    return floor_div(weighted * overlap * share,
+                     BP_PER_UNIT * service_days(service_start, service_end) * total_fen)

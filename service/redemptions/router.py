@@ -1,0 +1,53 @@
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from sqlmodel import select
+
+from service.api import Cursor, Limit, Page, SessionDep, Writer, allow, paginate, writer
+from service.auth.principal import Principal
+from service.errors import problem_responses
+from service.redemptions import service
+from service.redemptions.models import Redemption
+from service.redemptions.schemas import RedemptionCreate, RedemptionPublic
+
+router = APIRouter(prefix="/v1/redemptions", tags=["redemptions"])
+Reader = Annotated[Principal, Depends(allow("admin", "auditor", "enterprise", "provider"))]
+
+
+@router.post("", status_code=201, response_model=RedemptionPublic, operation_id="createRedemption",
+             responses=problem_responses(401, 403, 404, 409, 422))
+def create_redemption(body: RedemptionCreate, w: Annotated[Writer, Depends(writer("enterprise"))]):
+    def redeem(session):
+        row = service.redeem(session, principal=w.principal, invoice_id=body.invoice_id,
+                             voucher_id=body.voucher_id)
+        return service.to_public(session, [row])[0]
+    return w.run(redeem, status_code=201)
+
+
+@router.get("", response_model=Page[RedemptionPublic], operation_id="listRedemptions",
+            responses=problem_responses(401, 403, 422))
+def list_redemptions(session: SessionDep, principal: Reader, limit: Limit = 50,
+                     cursor: Cursor = None, year: int | None = None,
+                     invoice_id: Annotated[str | None, Query(max_length=40)] = None,
+                     status: Literal["pending", "payable", "settling", "paid",
+                                     "reversed"] | None = None):
+    stmt = select(Redemption)
+    if principal.role == "enterprise":
+        stmt = stmt.where(Redemption.enterprise_id == principal.enterprise_id)
+    elif principal.role == "provider":
+        stmt = stmt.where(Redemption.provider_id == principal.provider_id)
+    if year is not None:
+        stmt = stmt.where(Redemption.year == year)
+    if invoice_id:
+        stmt = stmt.where(Redemption.invoice_id == invoice_id)
+    if status:
+        stmt = stmt.where(Redemption.status == status)
+    return paginate(session, stmt, Redemption.id, limit, cursor,
+                    shape_page=lambda rows: service.to_public(session, rows))
+
+
+@router.get("/{redemption_id}", response_model=RedemptionPublic, operation_id="getRedemption",
+            responses=problem_responses(401, 403, 404))
+def get_redemption(redemption_id: str, session: SessionDep, principal: Reader):
+    return service.to_public(session, [service.get_redemption(session, redemption_id,
+                                                              principal)])[0]

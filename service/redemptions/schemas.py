@@ -1,0 +1,35 @@
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api import Timestamp
+
+
+class RedemptionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    invoice_id: str = Field(min_length=1, max_length=40)
+    voucher_id: str | None = Field(default=None, min_length=1, max_length=40)
+
+
+class DrawPublic(BaseModel):
+    voucher_id: str
+    amount_fen: int
+    restored_fen: int
+
+
+class RedemptionPublic(BaseModel):
+    id: str
+    invoice_id: str
+    enterprise_id: str
+    provider_id: str
+    year: int
+    subsidy_fen: int
+    clawed_back_fen: int
+    net_subsidy_fen: int
+    draws: list[DrawPublic]
+    beneficiary_type: Literal["provider", "enterprise"]
+    beneficiary_id: str
+    status: Literal["pending", "payable", "settling", "paid", "reversed"]
+    settlement_id: str | None
+    created_at: Timestamp

@@ -1,0 +1,328 @@
+"""Redemptions and clawbacks (PRODUCT.md §3.5).
+
+Lock order everywhere: voucher rows (draw order) → invoice row. The voucher balance is spent by
+a conditional debit of its ledger account, so it cannot be overdrawn; the invoice lock makes
+concurrent redemptions of one invoice see each other's amounts.
+"""
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, select
+
+from service import clock, ids
+from service.audit import service as audit
+from service.auth.principal import Principal
+from service.errors import (CreditBlocked, InvoiceNotEligible, NothingToRedeem, NoUsableVoucher,
+                            NotFound, OtherSubsidy, ProviderNotApproved, RelatedParty, YearClosed)
+from service.invoices import subsidy
+from service.invoices.models import Invoice, InvoiceLine
+from service.ledger import service as ledger
+from service.redemptions.models import Clawback, Redemption, RedemptionDraw
+from service.registry import service as registry
+from service.registry.models import OtherSubsidy as OtherSubsidyClaim
+from service.vouchers import service as vouchers
+from service.vouchers.models import Voucher
+from service.years.models import BudgetYear
+
+
+def _lines(session: Session, invoice_id: str) -> list[InvoiceLine]:
+    return list(session.exec(select(InvoiceLine).where(InvoiceLine.invoice_id == invoice_id)))
+
+
+def eligible(session: Session, invoice: Invoice, policy: BudgetYear,
+             lines: Sequence[InvoiceLine] | None = None) -> int:
+    from service.invoices.service import eligible_for_year
+
+    return eligible_for_year(invoice, lines if lines is not None else
+                             _lines(session, invoice.id), policy)
+
+
+def redeemed_net(session: Session, invoice_id: str, year: int | None = None) -> int:
+    stmt = select(func.coalesce(func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen), 0)
+                  ).where(Redemption.invoice_id == invoice_id)
+    if year is not None:
+        stmt = stmt.where(Redemption.year == year)
+    return int(session.exec(stmt).one())
+
+
+def _pick_year(session: Session, invoice: Invoice, voucher: Voucher | None) -> BudgetYear:
+    """The named voucher's year when the invoice's service falls in it; otherwise the first
+    open year that still has subsidy left on the invoice."""
+    if voucher is not None:
+        if subsidy.overlap_days(invoice.service_start, invoice.service_end, voucher.year) == 0:
+            raise NoUsableVoucher(f"voucher {voucher.code} belongs to {voucher.year}, a year "
+                                  "the invoice's service period does not fall in")
+        return session.get(BudgetYear, voucher.year)
+    years = list(session.exec(select(BudgetYear).where(
+        BudgetYear.year.in_(list(subsidy.years_of(invoice.service_start, invoice.service_end))))
+        .order_by(BudgetYear.year)))
+    if not years:
+        raise InvoiceNotEligible("no budget year covers the invoice's service period")
+    today = clock.today()
+    lines = _lines(session, invoice.id)
+    open_years = [y for y in years if y.status == "open" and today <= y.redemption_deadline]
+    for policy in open_years:
+        if eligible(session, invoice, policy, lines) > redeemed_net(session, invoice.id,
+                                                                    policy.year):
+            return policy
+    return open_years[0] if open_years else years[-1]
+
+
+def redeem(session: Session, *, principal: Principal, invoice_id: str,
+           voucher_id: str | None = None) -> Redemption:
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None or invoice.enterprise_id != principal.enterprise_id:
+        raise NotFound(f"no invoice {invoice_id}")
+    named = None
+    if voucher_id is not None:
+        named = session.get(Voucher, voucher_id)
+        if named is None:
+            raise NotFound(f"no voucher {voucher_id}")
+        if named.enterprise_id != principal.enterprise_id:
+            raise NoUsableVoucher("the named voucher is not yours")
+    policy = _pick_year(session, invoice, named)
+    today = clock.today()
+    if policy.status == "closed" or today > policy.redemption_deadline:
+        raise YearClosed(f"budget year {policy.year} is closed for redemptions "
+                         f"(deadline {policy.redemption_deadline})")
+    enterprise = registry.get_enterprise(session, invoice.enterprise_id)
+    if enterprise.credit_blocked:
+        raise CreditBlocked("the enterprise is credit-blocked: no redemptions")
+    _refuse_other_programme(session, invoice)
+    provider = registry.get_provider(session, invoice.provider_id)
+    if not registry.is_approved(session, policy.year, provider.id):
+        raise ProviderNotApproved(f"provider {provider.name} is not approved for {policy.year}")
+    if registry.are_related(session, enterprise, provider):
+        raise RelatedParty("the provider and the enterprise are related parties")
+    if invoice.issued_on < policy.eligible_from or subsidy.overlap_days(
+            invoice.service_start, invoice.service_end, policy.year) == 0:
+        raise InvoiceNotEligible(
+            f"the invoice is dated before {policy.eligible_from} or its service period lies "
+            f"outside {policy.year}")
+
+    # Lock what is spent, in the global order: vouchers, then the invoice.
+    if named is not None:
+        candidates = [session.get(Voucher, named.id, with_for_update=True, populate_existing=True)]
+        why = _unusable(candidates[0], policy.year, today)
+        if why:
+            raise NoUsableVoucher(f"voucher {candidates[0].code} {why}")
+    else:
+        candidates = list(session.exec(
+            select(Voucher).where(Voucher.enterprise_id == enterprise.id,
+                                  Voucher.year == policy.year, Voucher.status == "active",
+                                  Voucher.balance_fen > 0, Voucher.valid_until >= today,
+                                  Voucher.valid_from <= today)
+            .order_by(Voucher.valid_until, Voucher.created_at, Voucher.id)
+            .with_for_update().execution_options(populate_existing=True)))
+        if not candidates:
+            raise NoUsableVoucher(f"the enterprise has no usable voucher for {policy.year}")
+    invoice = session.get(Invoice, invoice.id, with_for_update=True, populate_existing=True)
+    remaining = eligible(session, invoice, policy) - redeemed_net(session, invoice.id, policy.year)
+    if remaining <= 0:
+        raise NothingToRedeem("the invoice has no eligible subsidy left to redeem "
+                              "(unpaid, fully redeemed, or no eligible lines)")
+
+    redemption_id = ids.new_id("rdm")
+    beneficiary_type, beneficiary_id = (("enterprise", enterprise.id)
+                                        if policy.settlement_mode == "reimbursement"
+                                        else ("provider", provider.id))
+    payable = ledger.get_or_create_account(session, policy.year, "payable", beneficiary_type,
+                                           beneficiary_id)
+    draws, left = [], remaining
+    for voucher in candidates:
+        if left == 0:
+            break
+        amount = min(left, voucher.balance_fen)
+        ledger.post(session, year=policy.year, debit=voucher.ledger_account_id, credit=payable,
+                    amount_fen=amount, kind="redeem", reference=redemption_id)
+        voucher.balance_fen -= amount
+        if voucher.balance_fen == 0:
+            voucher.status = "exhausted"
+        session.add(voucher)
+        draws.append(RedemptionDraw(redemption_id=redemption_id, voucher_id=voucher.id,
+                                    draw_no=len(draws) + 1, amount_fen=amount))
+        left -= amount
+    total = remaining - left
+    redemption = Redemption(id=redemption_id, invoice_id=invoice.id, enterprise_id=enterprise.id,
+                            provider_id=provider.id, year=policy.year, subsidy_fen=total,
+                            beneficiary_type=beneficiary_type, beneficiary_id=beneficiary_id,
+                            status="payable")
+    session.add(redemption)
+    session.flush()
+    session.add_all(draws)
+    if beneficiary_type == "provider" and not _enterprise_share_paid(session, invoice):
+        redemption.status = "pending"
+    session.flush()
+    audit.record(session, action="redemption.create", object_type="redemption",
+                 object_id=redemption.id,
+                 summary={"invoice_id": invoice.id, "year": policy.year, "subsidy_fen": total,
+                          "draws": [{"voucher_id": d.voucher_id, "amount_fen": d.amount_fen}
+                                    for d in draws],
+                          "beneficiary_type": beneficiary_type, "beneficiary_id": beneficiary_id})
+    return redemption
+
+
+def _unusable(voucher: Voucher, year: int, today) -> str | None:
+    status = vouchers.display_status(voucher, today)
+    if status in ("expired", "revoked"):
+        return f"is {status}"
+    if voucher.year != year:
+        return f"belongs to {voucher.year}"
+    if voucher.balance_fen == 0:
+        return "is exhausted"
+    if voucher.valid_from > today:
+        return f"is valid only from {voucher.valid_from}"
+    return None
+
+
+def _refuse_other_programme(session: Session, invoice: Invoice) -> None:
+    conditions = [OtherSubsidyClaim.invoice_number.in_(
+        {invoice.invoice_number, invoice.invoice_key})]
+    if invoice.contract_number:
+        conditions.append(OtherSubsidyClaim.contract_number == invoice.contract_number)
+    claim = session.exec(select(OtherSubsidyClaim).where(
+        OtherSubsidyClaim.enterprise_id == invoice.enterprise_id, or_(*conditions))).first()
+    if claim is not None:
+        raise OtherSubsidy(f"the invoice or its contract is already subsidised under "
+                           f"{claim.programme} (就高不重复: the highest, never both)")
+
+
+def _enterprise_share_paid(session: Session, invoice: Invoice) -> bool:
+    """Deduction mode: the provider is owed the subsidy once the enterprise paid the rest."""
+    return invoice.paid_fen >= invoice.net_total_fen - redeemed_net(session, invoice.id)
+
+
+def release_pending(session: Session, invoice: Invoice) -> None:
+    pending = list(session.exec(select(Redemption).where(Redemption.invoice_id == invoice.id,
+                                                         Redemption.status == "pending")))
+    if pending and _enterprise_share_paid(session, invoice):
+        for redemption in pending:
+            redemption.status = "payable"
+            session.add(redemption)
+
+
+def get_redemption(session: Session, redemption_id: str, principal: Principal) -> Redemption:
+    row = session.get(Redemption, redemption_id)
+    if row is None or not visible(principal, row):
+        raise NotFound(f"no redemption {redemption_id}")
+    return row
+
+
+def visible(principal: Principal, row: Redemption) -> bool:
+    if principal.is_bureau:
+        return True
+    if principal.role == "enterprise":
+        return row.enterprise_id == principal.enterprise_id
+    return principal.role == "provider" and row.provider_id == principal.provider_id
+
+
+def to_public(session: Session, rows: Sequence[Redemption]) -> list[dict]:
+    if not rows:
+        return []
+    draws: dict[str, list[dict]] = {r.id: [] for r in rows}
+    for d in session.exec(select(RedemptionDraw).where(
+            RedemptionDraw.redemption_id.in_(list(draws)))
+            .order_by(RedemptionDraw.redemption_id, RedemptionDraw.draw_no)):
+        draws[d.redemption_id].append({"voucher_id": d.voucher_id, "amount_fen": d.amount_fen,
+                                       "restored_fen": d.restored_fen})
+    return [{**r.model_dump(), "net_subsidy_fen": r.subsidy_fen - r.clawed_back_fen,
+             "draws": draws[r.id]} for r in rows]
+
+
+# --- reversals -------------------------------------------------------------------------------
+
+
+def lock_vouchers_drawn_on(session: Session, invoice_id: str) -> None:
+    voucher_ids = select(RedemptionDraw.voucher_id).join(
+        Redemption, Redemption.id == RedemptionDraw.redemption_id).where(
+        Redemption.invoice_id == invoice_id)
+    session.exec(select(Voucher.id).where(Voucher.id.in_(voucher_ids))
+                 .order_by(Voucher.valid_until, Voucher.created_at, Voucher.id)
+                 .with_for_update()).all()
+
+
+def take_back_excess(session: Session, invoice: Invoice) -> int:
+    """After a reversal: per year, subsidy above the new eligible amount is taken back, newest
+    redemption first. Unsettled: the payable shrinks and the vouchers get the balance back.
+    Settled (in a batch): a clawback is owed by the beneficiary, netted in the next batch."""
+    years = session.exec(select(Redemption.year).where(Redemption.invoice_id == invoice.id)
+                         .distinct()).all()
+    lines = _lines(session, invoice.id)
+    taken = 0
+    for year in sorted(years):
+        policy = session.get(BudgetYear, year)
+        excess = redeemed_net(session, invoice.id, year) - eligible(session, invoice, policy,
+                                                                     lines)
+        if excess <= 0:
+            continue
+        rows = session.exec(select(Redemption).where(
+            Redemption.invoice_id == invoice.id, Redemption.year == year,
+            Redemption.subsidy_fen > Redemption.clawed_back_fen)
+            .order_by(Redemption.created_at.desc(), Redemption.id.desc())
+            .with_for_update()).all()
+        for redemption in rows:
+            if excess == 0:
+                break
+            amount = min(excess, redemption.subsidy_fen - redemption.clawed_back_fen)
+            if redemption.settlement_id is None:
+                _restore_to_vouchers(session, redemption, amount)
+            else:
+                _record_clawback(session, redemption, amount)
+            redemption.clawed_back_fen += amount
+            if redemption.clawed_back_fen == redemption.subsidy_fen and \
+                    redemption.settlement_id is None:
+                redemption.status = "reversed"
+            session.add(redemption)
+            excess -= amount
+            taken += amount
+    session.flush()
+    return taken
+
+
+def _restore_to_vouchers(session: Session, redemption: Redemption, amount: int) -> None:
+    payable = ledger.get_or_create_account(session, redemption.year, "payable",
+                                           redemption.beneficiary_type, redemption.beneficiary_id)
+    draws = session.exec(select(RedemptionDraw).where(
+        RedemptionDraw.redemption_id == redemption.id).order_by(RedemptionDraw.draw_no)).all()
+    left = amount
+    for draw in reversed(draws):  # give back to the last voucher drawn first
+        part = min(left, draw.amount_fen - draw.restored_fen)
+        if part <= 0:
+            continue
+        voucher = session.get(Voucher, draw.voucher_id)
+        ledger.post(session, year=redemption.year, debit=payable,
+                    credit=voucher.ledger_account_id, amount_fen=part, kind="reversal",
+                    reference=redemption.id)
+        draw.restored_fen += part
+        voucher.balance_fen += part
+        if voucher.status == "exhausted":
+            voucher.status = "active"
+        session.add_all([draw, voucher])
+        if voucher.status in ("revoked", "expired"):
+            # A voucher that is no longer usable passes the restored balance back to the pool.
+            session.flush()
+            vouchers.return_balance(session, voucher, kind=f"{voucher.status}_return",
+                                    amount_fen=part, reference=redemption.id)
+        left -= part
+        if left == 0:
+            break
+
+
+def _record_clawback(session: Session, redemption: Redemption, amount: int) -> None:
+    receivable = ledger.get_or_create_account(session, redemption.year, "receivable",
+                                              redemption.beneficiary_type,
+                                              redemption.beneficiary_id)
+    clawed = ledger.get_or_create_account(session, redemption.year, "clawed_back")
+    clawback = Clawback(id=ids.new_id("clw"), year=redemption.year, redemption_id=redemption.id,
+                        invoice_id=redemption.invoice_id,
+                        beneficiary_type=redemption.beneficiary_type,
+                        beneficiary_id=redemption.beneficiary_id, amount_fen=amount)
+    session.add(clawback)
+    session.flush()
+    ledger.post(session, year=redemption.year, debit=receivable, credit=clawed, amount_fen=amount,
+                kind="clawback", reference=clawback.id)
+    audit.record(session, action="clawback.create", object_type="clawback", object_id=clawback.id,
+                 summary={"redemption_id": redemption.id, "amount_fen": amount,
+                          "beneficiary_type": redemption.beneficiary_type,
+                          "beneficiary_id": redemption.beneficiary_id})

@@ -1,0 +1,116 @@
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import select
+
+from service.api import ADMIN, BUREAU, Cursor, Limit, Page, SessionDep, Timestamp, Writer, allow, \
+    paginate, writer
+from service.auth.principal import Principal
+from service.errors import problem_responses
+from service.settlements import export, service
+from service.settlements.models import Settlement
+
+router = APIRouter(prefix="/v1/settlements", tags=["settlements"])
+AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
+BureauReader = Annotated[Principal, Depends(allow(*BUREAU))]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class SettlementCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    year: int = Field(ge=2000, le=2100)
+    cutoff: datetime | None = Field(default=None, description="include redemptions made up to "
+                                                              "this instant (default: now)")
+
+
+class SettlementPay(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bank_reference: str = Field(min_length=1, max_length=100)
+
+
+class SettlementLinePublic(BaseModel):
+    beneficiary_type: Literal["provider", "enterprise"]
+    beneficiary_id: str
+    beneficiary_name: str
+    beneficiary_uscc: str
+    redemption_count: int
+    gross_fen: int
+    clawback_fen: int
+    amount_fen: int
+
+
+class SettlementPublic(BaseModel):
+    id: str
+    year: int
+    status: Literal["draft", "approved", "paid"]
+    cutoff: Timestamp
+    total_fen: int
+    bank_reference: str | None
+    lines: list[SettlementLinePublic]
+    created_at: Timestamp
+    approved_at: Timestamp | None = None
+    paid_at: Timestamp | None = None
+
+
+@router.post("", status_code=201, response_model=SettlementPublic, operation_id="createSettlement",
+             responses=problem_responses(401, 403, 404, 409, 422))
+def create_settlement(body: SettlementCreate, w: AdminWriter):
+    return w.run(lambda s: service.to_public(s, service.create(s, year=body.year,
+                                                               cutoff=body.cutoff)),
+                 status_code=201)
+
+
+@router.get("", response_model=Page[SettlementPublic], operation_id="listSettlements",
+            responses=problem_responses(401, 403, 422))
+def list_settlements(session: SessionDep, _: BureauReader, limit: Limit = 50,
+                     cursor: Cursor = None, year: int | None = None,
+                     status: Literal["draft", "approved", "paid"] | None = None):
+    stmt = select(Settlement)
+    if year is not None:
+        stmt = stmt.where(Settlement.year == year)
+    if status:
+        stmt = stmt.where(Settlement.status == status)
+    return paginate(session, stmt, Settlement.id, limit, cursor,
+                    lambda row: service.to_public(session, row))
+
+
+@router.get("/{settlement_id}", response_model=SettlementPublic, operation_id="getSettlement",
+            responses=problem_responses(401, 403, 404))
+def get_settlement(settlement_id: str, session: SessionDep, _: BureauReader):
+    return service.to_public(session, service.get(session, settlement_id))
+
+
+@router.post("/{settlement_id}/approve", response_model=SettlementPublic,
+             operation_id="approveSettlement", responses=problem_responses(401, 403, 404, 409))
+def approve_settlement(settlement_id: str, w: AdminWriter):
+    return w.run(lambda s: service.to_public(s, service.approve(s, settlement_id=settlement_id)))
+
+
+@router.post("/{settlement_id}/pay", response_model=SettlementPublic,
+             operation_id="paySettlement", responses=problem_responses(401, 403, 404, 409, 422))
+def pay_settlement(settlement_id: str, body: SettlementPay, w: AdminWriter):
+    return w.run(lambda s: service.to_public(s, service.pay(
+        s, settlement_id=settlement_id, bank_reference=body.bank_reference)))
+
+
+@router.get("/{settlement_id}/export", operation_id="exportSettlement",
+            response_class=Response, responses={
+                200: {"description": "The payment file",
+                      "content": {"text/csv": {"schema": {"type": "string"}},
+                                  XLSX: {"schema": {"type": "string", "format": "binary"}}}},
+                **problem_responses(401, 403, 404, 422)})
+def export_settlement(settlement_id: str, session: SessionDep, _: BureauReader,
+                      format: Annotated[Literal["csv", "xlsx"], Query()] = "csv"):
+    settlement = service.get(session, settlement_id)
+    lines = service.lines_of(session, settlement_id)
+    filename = f"settlement-{settlement.year}-{settlement.id}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if format == "xlsx":
+        return Response(export.to_xlsx(settlement, lines), media_type=XLSX, headers=headers)
+    return Response(export.to_csv(settlement, lines), media_type="text/csv; charset=utf-8",
+                    headers=headers)

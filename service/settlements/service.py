@@ -1,0 +1,176 @@
+"""Settlement batches (PRODUCT.md §3.6): gather payable redemptions up to a cutoff, net each
+beneficiary's outstanding clawbacks, approve, pay with a bank reference, export."""
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from service import clock, ids
+from service.audit import service as audit
+from service.errors import DomainError, InvalidState, NotFound
+from service.ledger import service as ledger
+from service.redemptions.models import Clawback, Redemption
+from service.registry.models import Enterprise, Provider
+from service.settlements.models import Settlement, SettlementLine
+from service.years.service import get_year
+
+NothingToSettle = type("NothingToSettle", (DomainError,), {
+    "status": 409, "code": "nothing_to_settle", "title": "Nothing is payable up to the cutoff"})
+
+
+def create(session: Session, *, year: int, cutoff: datetime | None = None) -> Settlement:
+    # The year row serialises batch creation, so a redemption or a clawback fen can only ever
+    # be claimed by one batch; the conditional update below is the second guard.
+    get_year(session, year, for_update=True)
+    cutoff = cutoff or clock.now()
+    settlement = Settlement(id=ids.new_id("stl"), year=year, cutoff=cutoff)
+    session.add(settlement)
+    session.flush()
+    r = Redemption.__table__.c
+    claimed = session.execute(
+        update(Redemption)
+        .where(r.year == year, r.status == "payable", r.settlement_id.is_(None),
+               r.created_at <= cutoff)
+        .values(settlement_id=settlement.id, status="settling")
+        .returning(r.id, r.beneficiary_type, r.beneficiary_id, r.subsidy_fen, r.clawed_back_fen)
+        .execution_options(synchronize_session=False)).all()
+    gross: dict[tuple[str, str], int] = defaultdict(int)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for _id, b_type, b_id, subsidy_fen, clawed in claimed:
+        gross[(b_type, b_id)] += subsidy_fen - clawed
+        counts[(b_type, b_id)] += 1
+    if not claimed:
+        raise NothingToSettle(f"no payable redemptions of {year} up to {cutoff.isoformat()}")
+    names = _names(session, gross)
+    total = 0
+    for key, amount in sorted(gross.items()):
+        recovered = _allocate_clawbacks(session, year, key, amount)
+        line = SettlementLine(settlement_id=settlement.id, beneficiary_type=key[0],
+                              beneficiary_id=key[1], beneficiary_name=names[key][0],
+                              beneficiary_uscc=names[key][1], redemption_count=counts[key],
+                              gross_fen=amount, clawback_fen=recovered,
+                              amount_fen=amount - recovered)
+        session.add(line)
+        total += line.amount_fen
+    settlement.total_fen = total
+    session.add(settlement)
+    session.flush()
+    audit.record(session, action="settlement.create", object_type="settlement",
+                 object_id=settlement.id,
+                 summary={"year": year, "cutoff": cutoff.isoformat(), "total_fen": total,
+                          "redemptions": len(claimed), "beneficiaries": len(gross)})
+    return settlement
+
+
+def _allocate_clawbacks(session: Session, year: int, beneficiary: tuple[str, str],
+                        payable: int) -> int:
+    """Net what the beneficiary still owes against this batch, oldest clawback first. What the
+    batch cannot cover stays owed and carries to the next one."""
+    left = payable
+    rows = session.exec(select(Clawback).where(
+        Clawback.year == year, Clawback.beneficiary_type == beneficiary[0],
+        Clawback.beneficiary_id == beneficiary[1],
+        Clawback.amount_fen > Clawback.recovered_fen + Clawback.allocated_fen)
+        .order_by(Clawback.created_at, Clawback.id).with_for_update()).all()
+    for clawback in rows:
+        if left == 0:
+            break
+        part = min(left, clawback.amount_fen - clawback.recovered_fen - clawback.allocated_fen)
+        clawback.allocated_fen += part
+        session.add(clawback)
+        left -= part
+    return payable - left
+
+
+def _names(session: Session, keys) -> dict[tuple[str, str], tuple[str, str]]:
+    out = {}
+    ent_ids = [k[1] for k in keys if k[0] == "enterprise"]
+    prv_ids = [k[1] for k in keys if k[0] == "provider"]
+    for row in session.exec(select(Enterprise).where(Enterprise.id.in_(ent_ids))):
+        out[("enterprise", row.id)] = (row.name, row.uscc)
+    for row in session.exec(select(Provider).where(Provider.id.in_(prv_ids))):
+        out[("provider", row.id)] = (row.name, row.uscc)
+    return out
+
+
+def get(session: Session, settlement_id: str, *, for_update: bool = False) -> Settlement:
+    row = session.get(Settlement, settlement_id, with_for_update=for_update or None,
+                      populate_existing=for_update)
+    if row is None:
+        raise NotFound(f"no settlement {settlement_id}")
+    return row
+
+
+def lines_of(session: Session, settlement_id: str) -> list[SettlementLine]:
+    return list(session.exec(select(SettlementLine).where(
+        SettlementLine.settlement_id == settlement_id)
+        .order_by(SettlementLine.beneficiary_type, SettlementLine.beneficiary_id)))
+
+
+def approve(session: Session, *, settlement_id: str) -> Settlement:
+    settlement = get(session, settlement_id, for_update=True)
+    if settlement.status != "draft":
+        raise InvalidState(f"settlement is {settlement.status}; only a draft can be approved")
+    settlement.status = "approved"
+    settlement.approved_at = clock.now()
+    session.add(settlement)
+    audit.record(session, action="settlement.approve", object_type="settlement",
+                 object_id=settlement.id, summary={"total_fen": settlement.total_fen})
+    return settlement
+
+
+def pay(session: Session, *, settlement_id: str, bank_reference: str) -> Settlement:
+    settlement = get(session, settlement_id, for_update=True)
+    if settlement.status != "approved":
+        raise InvalidState(f"settlement is {settlement.status}; approve it before paying")
+    year = settlement.year
+    paid = ledger.get_or_create_account(session, year, "paid")
+    for line in lines_of(session, settlement.id):
+        payable = ledger.get_or_create_account(session, year, "payable", line.beneficiary_type,
+                                               line.beneficiary_id)
+        if line.amount_fen > 0:
+            ledger.post(session, year=year, debit=payable, credit=paid, amount_fen=line.amount_fen,
+                        kind="payout", reference=settlement.id)
+        if line.clawback_fen > 0:
+            receivable = ledger.get_or_create_account(session, year, "receivable",
+                                                      line.beneficiary_type, line.beneficiary_id)
+            ledger.post(session, year=year, debit=payable, credit=receivable,
+                        amount_fen=line.clawback_fen, kind="clawback_recovery",
+                        reference=settlement.id)
+            _recover(session, year, line)
+    r = Redemption.__table__.c
+    session.execute(update(Redemption).where(r.settlement_id == settlement.id)
+                    .values(status="paid").execution_options(synchronize_session=False))
+    settlement.status = "paid"
+    settlement.bank_reference = bank_reference
+    settlement.paid_at = clock.now()
+    session.add(settlement)
+    audit.record(session, action="settlement.pay", object_type="settlement",
+                 object_id=settlement.id,
+                 summary={"total_fen": settlement.total_fen, "bank_reference": bank_reference})
+    return settlement
+
+
+def _recover(session: Session, year: int, line: SettlementLine) -> None:
+    left = line.clawback_fen
+    rows = session.exec(select(Clawback).where(
+        Clawback.year == year, Clawback.beneficiary_type == line.beneficiary_type,
+        Clawback.beneficiary_id == line.beneficiary_id, Clawback.allocated_fen > 0)
+        .order_by(Clawback.created_at, Clawback.id).with_for_update()).all()
+    for clawback in rows:
+        part = min(left, clawback.allocated_fen)
+        clawback.allocated_fen -= part
+        clawback.recovered_fen += part
+        session.add(clawback)
+        left -= part
+        if left == 0:
+            break
+
+
+def to_public(session: Session, settlement: Settlement) -> dict[str, Any]:
+    return {**settlement.model_dump(),
+            "lines": [line.model_dump(exclude={"settlement_id"})
+                      for line in lines_of(session, settlement.id)]}
