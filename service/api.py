@@ -21,7 +21,7 @@ from service import clock
 from service.audit import service as audit_service
 from service.auth import service as auth_service
 from service.auth.principal import Principal
-from service.db import is_postgres, run_transaction
+from service.db import is_postgres, reading, run_transaction
 from service.errors import (DomainError, Forbidden, IdempotencyInFlight, IdempotencyKeyReused,
                             Unauthenticated, ValidationFailed, FieldError)
 from service.idempotency_models import IdempotencyRecord
@@ -49,7 +49,7 @@ def engine_of(request: Request):
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    with Session(engine_of(request), expire_on_commit=False) as session:
+    with Session(reading(engine_of(request)), expire_on_commit=False) as session:
         yield session
 
 
@@ -69,7 +69,7 @@ def authenticate(request: Request) -> Principal:
         def find(session: Session) -> Principal | None:
             key = auth_service.lookup(session, raw.strip())
             return auth_service.principal_of(key) if key else None
-        principal = run_transaction(engine_of(request), find)
+        principal = run_transaction(reading(engine_of(request)), find)
         if principal is None:
             throttle.failed(client, request)
             raise Unauthenticated("the API key is not valid")

@@ -1,6 +1,7 @@
 """create_app(): routers, middleware and error handlers — nothing else."""
 
 import logging
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,6 +11,7 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import errors
+from service.alerts.service import DeliveryWorker
 from service.audit.router import router as audit_router
 from service.auth.cache import AuthThrottle, KeyCache
 from service.auth.router import router as auth_router
@@ -22,6 +24,7 @@ from service.metrics import REQUESTS
 from service.middleware import RequestContextMiddleware
 from service.redemptions.router import router as redemptions_router
 from service.registry.router import router as registry_router
+from service.reporting.router import router as reporting_router
 from service.settlements.router import router as settlements_router
 from service.vouchers.router import router as vouchers_router
 from service.years.router import router as years_router
@@ -38,9 +41,20 @@ Money is integer fen (`*_fen`), rates are basis points (`*_bp`). Authenticate wi
 def create_app(engine: Engine | None = None) -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_json)
+    engine = engine if engine is not None else make_engine()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        worker = DeliveryWorker(engine)
+        worker.start()
+        try:
+            yield
+        finally:
+            worker.stop()
+
     app = FastAPI(title="Compute voucher service", version="1.0.0", description=DESCRIPTION,
-                  separate_input_output_schemas=False)
-    app.state.engine = engine if engine is not None else make_engine()
+                  separate_input_output_schemas=False, lifespan=lifespan)
+    app.state.engine = engine
     app.state.key_cache = KeyCache()
     app.state.auth_throttle = AuthThrottle()
     app.state.on_auth_block = record_auth_block
@@ -52,7 +66,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _unexpected_error)
 
     for router in (years_router, registry_router, auth_router, vouchers_router, invoices_router,
-                   redemptions_router, settlements_router, ledger_router, audit_router):
+                   redemptions_router, settlements_router, reporting_router, ledger_router,
+                   audit_router):
         app.include_router(router)
 
     @app.get("/healthz", operation_id="healthz", tags=["ops"])

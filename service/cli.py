@@ -40,6 +40,59 @@ def _cmd_create_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    from sqlmodel import Session
+
+    from service.db import make_engine
+    from service.reporting.reconciliation import reconcile
+
+    with Session(make_engine()) as session:
+        result = reconcile(session, args.year)
+    for item in result["checks"]:
+        mark = "ok  " if item["ok"] else "FAIL"
+        print(f"{mark} {item['name']}: expected {item['expected']}, actual {item['actual']}")
+        for d in item["discrepancies"][:20]:
+            print(f"       {json.dumps(d, ensure_ascii=False, default=str)}")
+    print(f"reconciliation of {args.year}: {'clean' if result['ok'] else 'NOT clean'}")
+    return 0 if result["ok"] else 1
+
+
+def _cmd_close_year(args: argparse.Namespace) -> int:
+    from service.auth.principal import SYSTEM
+    from service.audit import service as audit
+    from service.db import make_engine, run_transaction
+    from service.years.closing import close_year
+
+    def close(session):
+        result = close_year(session, year=args.year, force=args.force, reason=args.reason)
+        audit.seal(session)
+        return result
+
+    result = run_transaction(make_engine(), close, info={"principal": SYSTEM,
+                                                          "request_id": "cli"})
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from service.db import make_engine
+    from service.demo import run_demo
+    from service.reporting.budget import budget
+    from sqlmodel import Session
+
+    engine = make_engine()
+    summary = run_demo(engine, seed=args.seed)
+    with Session(engine) as session:
+        figures = budget(session, summary["year"])
+    print(json.dumps({k: v for k, v in summary.items() if k != "budget"}, ensure_ascii=False))
+    print(f"budget {figures['year']}:")
+    for key in ("pool_fen", "issued_fen", "returned_fen", "available_fen", "outstanding_fen",
+                "redeemed_fen", "payable_fen", "paid_fen", "clawback_fen", "utilisation_bp",
+                "projected_redeemed_fen"):
+        print(f"  {key:24} {figures[key]:>16,}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voucher", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -59,6 +112,20 @@ def main(argv: list[str] | None = None) -> int:
     key.add_argument("--enterprise-id")
     key.add_argument("--provider-id")
     key.set_defaults(func=_cmd_create_key)
+
+    rec = sub.add_parser("reconcile", help="reconcile a year; exit 1 when not clean")
+    rec.add_argument("--year", type=int, required=True)
+    rec.set_defaults(func=_cmd_reconcile)
+
+    close = sub.add_parser("close-year", help="close a budget year after its deadline")
+    close.add_argument("year", type=int)
+    close.add_argument("--force", action="store_true", help="close before the deadline")
+    close.add_argument("--reason")
+    close.set_defaults(func=_cmd_close_year)
+
+    demo = sub.add_parser("demo", help="fill an empty database with a simulated year")
+    demo.add_argument("--seed", type=int, default=2026)
+    demo.set_defaults(func=_cmd_demo)
 
     args = parser.parse_args(argv)
     try:

@@ -2,7 +2,7 @@
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -68,7 +68,14 @@ def _serialise_sqlite_writes(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads (see `reading`) begin deferred, so with WAL they never wait for a writer.
+        deferred = conn.get_execution_options().get("read_only", False)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+def reading(engine: Engine) -> Engine:
+    """The same engine and pool, for transactions that only read."""
+    return engine.execution_options(read_only=True)
 
 
 def is_postgres(session_or_engine) -> bool:
@@ -121,14 +128,6 @@ def _is_unavailable(exc: DBAPIError, state: str) -> bool:
         return True
     text = str(exc.orig).lower()
     return any(s in text for s in ("connection", "server closed", "timeout", "database is locked"))
-
-
-def read_session(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-        finally:
-            session.rollback()
 
 
 ROOT = Path(__file__).resolve().parent.parent

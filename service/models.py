@@ -1,5 +1,6 @@
 """Every table model, imported in one place so Alembic and the tests see the whole schema."""
 
+from service.alerts.models import BudgetAlert, WebhookDelivery
 from service.audit.models import AuditChainHead, AuditEvent
 from service.auth.models import ApiKey
 from service.idempotency_models import IdempotencyRecord
@@ -14,7 +15,7 @@ from service.vouchers.models import Application, EnterpriseYear, Voucher
 from service.years.models import BudgetYear, PolicyVersion
 
 __all__ = [
-    "ApiKey", "Application", "ApprovedProvider", "AuditChainHead", "AuditEvent", "BudgetYear",
+    "ApiKey", "Application", "BudgetAlert", "WebhookDelivery", "ApprovedProvider", "AuditChainHead", "AuditEvent", "BudgetYear",
     "Clawback", "Enterprise", "EnterpriseYear", "IdempotencyRecord", "Invoice", "InvoiceLine",
     "InvoicePayment", "InvoiceReversal", "LedgerAccount", "LedgerTransfer", "OtherSubsidy",
     "PolicyVersion", "Provider", "Redemption", "RedemptionDraw", "RelatedParty", "Settlement",

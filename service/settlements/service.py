@@ -26,6 +26,9 @@ def create(session: Session, *, year: int, cutoff: datetime | None = None) -> Se
     # be claimed by one batch; the conditional update below is the second guard.
     get_year(session, year, for_update=True)
     cutoff = cutoff or clock.now()
+    # Compare in Shanghai time: SQLite keeps timestamps as Shanghai wall-clock text.
+    cutoff = cutoff.replace(tzinfo=clock.SHANGHAI) if cutoff.tzinfo is None else \
+        cutoff.astimezone(clock.SHANGHAI)
     settlement = Settlement(id=ids.new_id("stl"), year=year, cutoff=cutoff)
     session.add(settlement)
     session.flush()

@@ -6,6 +6,7 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from service import clock, ids
+from service.alerts import service as alerts
 from service.audit import service as audit
 from service.auth.principal import Principal
 from service.errors import (ApplicationWindowClosed, CreditBlocked, EnterpriseCapExceeded,
@@ -58,6 +59,10 @@ def issue(session: Session, *, enterprise_id: str, year: int, face_fen: int,
         raise ValidationFailed("valid_until is after the year's redemption deadline", errors=[
             FieldError(field="valid_until",
                        message=f"must be on or before {budget.redemption_deadline}")])
+    today = clock.today()
+    if valid_until < today:  # it would hold pool and cap without ever being usable
+        raise ValidationFailed("valid_until is in the past", errors=[
+            FieldError(field="valid_until", message=f"must be on or after today, {today}")])
     if reserved_for(session, enterprise_id, year) + face_fen > budget.enterprise_cap_fen:
         raise _cap_error(session, budget, enterprise_id, face_fen)
 
@@ -68,6 +73,7 @@ def issue(session: Session, *, enterprise_id: str, year: int, face_fen: int,
                 reference=voucher_id,
                 insufficient=lambda: PoolExhausted(
                     f"issuing {face_fen} fen would exceed the {year} pool"))
+    alerts.check_thresholds(session, budget, ledger.balance(session, pool.id))
     insert_if_absent(session, EnterpriseYear, enterprise_id=enterprise_id, year=year,
                      reserved_fen=0)
     ey = EnterpriseYear.__table__.c
@@ -80,10 +86,9 @@ def issue(session: Session, *, enterprise_id: str, year: int, face_fen: int,
     if reserved != 1:
         raise _cap_error(session, budget, enterprise_id, face_fen)
 
-    today = clock.today()
     voucher = Voucher(id=voucher_id, code=ids.voucher_code(year), enterprise_id=enterprise_id,
                       year=year, face_fen=face_fen, balance_fen=face_fen, status="active",
-                      valid_from=min(today, valid_until), valid_until=valid_until,
+                      valid_from=today, valid_until=valid_until,
                       application_id=application_id, ledger_account_id=account.id)
     session.add(voucher)
     session.flush()

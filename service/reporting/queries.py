@@ -1,0 +1,16 @@
+"""Aggregate SQL shared by the budget, the annual report and reconciliation."""
+
+from sqlalchemy import Integer, String, cast, func
+from sqlalchemy.sql import ColumnElement
+from sqlmodel import Session
+
+
+def month_of(session: Session, column) -> ColumnElement:
+    """'YYYY-MM' of a timestamp in Asia/Shanghai (SQLite stores Shanghai wall time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("Asia/Shanghai", column), "YYYY-MM")
+    return cast(func.strftime("%Y-%m", column), String)
+
+
+def as_int(column) -> ColumnElement:
+    return cast(func.coalesce(func.sum(column), 0), Integer)

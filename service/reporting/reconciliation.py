@@ -1,0 +1,292 @@
+"""Reconciliation (PRODUCT.md §3.7): recompute from the ledger transfers and compare with the
+entity tables and the policy limits. Each check reports pass/fail and names its discrepancies."""
+
+from collections import defaultdict
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_
+from sqlmodel import Session, select
+
+from service.audit import service as audit
+from service.invoices import service as invoices
+from service.invoices.models import Invoice, InvoiceLine, UsageStatement
+from service.ledger.models import LedgerAccount, LedgerTransfer
+from service.redemptions.models import Clawback, Redemption, RedemptionDraw
+from service.settlements.models import Settlement, SettlementLine
+from service.vouchers.models import EnterpriseYear, Voucher
+from service.years.models import BudgetYear
+from service.years.service import get_year
+from service.reporting.budget import RETURN_KINDS
+
+MAX_LISTED = 100  # discrepancies listed per check; the count is always complete
+
+
+def check(name: str, expected: Any, actual: Any, discrepancies: list[dict]) -> dict[str, Any]:
+    return {"name": name, "ok": not discrepancies, "expected": expected, "actual": actual,
+            "discrepancy_count": len(discrepancies), "discrepancies": discrepancies[:MAX_LISTED]}
+
+
+def reconcile(session: Session, year_number: int) -> dict[str, Any]:
+    year = get_year(session, year_number)
+    posted = _posted_from_transfers(session, year.year)
+    accounts = list(session.exec(select(LedgerAccount).where(LedgerAccount.year == year.year)))
+    checks = [
+        _transfers_valid(session, year.year),
+        _account_totals(accounts, posted),
+        _balance_limits(accounts, posted),
+        _voucher_balances(session, year.year, accounts, posted),
+        _pool_limit(session, year, accounts, posted),
+        _enterprise_caps(session, year),
+        _invoice_subsidy(session, year),
+        _payables(session, year.year, accounts, posted),
+        _settlements_paid(session, year.year, accounts, posted),
+        _receivables(session, year.year, accounts, posted),
+        _audit_chain(session),
+        _usage_statements(session, year.year),
+    ]
+    return {"year": year.year, "ok": all(c["ok"] for c in checks), "checks": checks}
+
+
+def _posted_from_transfers(session: Session, year: int) -> dict[str, list[int]]:
+    """account id → [debits, credits] recomputed from the transfers."""
+    posted: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for account_id, total in session.execute(
+            select(LedgerTransfer.debit_account_id, func.sum(LedgerTransfer.amount_fen))
+            .where(LedgerTransfer.year == year).group_by(LedgerTransfer.debit_account_id)):
+        posted[account_id][0] = int(total)
+    for account_id, total in session.execute(
+            select(LedgerTransfer.credit_account_id, func.sum(LedgerTransfer.amount_fen))
+            .where(LedgerTransfer.year == year).group_by(LedgerTransfer.credit_account_id)):
+        posted[account_id][1] = int(total)
+    return posted
+
+
+def _balance(posted: dict[str, list[int]], account_id: str) -> int:
+    debits, credits = posted.get(account_id, (0, 0))
+    return credits - debits
+
+
+def _transfers_valid(session: Session, year: int) -> dict[str, Any]:
+    bad = session.exec(select(LedgerTransfer).where(
+        LedgerTransfer.year == year,
+        or_(LedgerTransfer.amount_fen <= 0,
+            LedgerTransfer.debit_account_id == LedgerTransfer.credit_account_id))
+        .limit(MAX_LISTED)).all()
+    count = session.exec(select(func.count()).select_from(LedgerTransfer)
+                         .where(LedgerTransfer.year == year)).one()
+    return check("transfers_positive_and_balanced", "every transfer positive, two accounts",
+                 f"{count} transfers",
+                 [{"transfer_id": t.id, "amount_fen": t.amount_fen, "kind": t.kind}
+                  for t in bad])
+
+
+def _account_totals(accounts: list[LedgerAccount], posted) -> dict[str, Any]:
+    issues = []
+    for a in accounts:
+        debits, credits = posted.get(a.id, (0, 0))
+        if (a.debits_posted_fen, a.credits_posted_fen) != (debits, credits):
+            issues.append({"account": a.code, "stored_debits_fen": a.debits_posted_fen,
+                           "stored_credits_fen": a.credits_posted_fen,
+                           "transfer_debits_fen": debits, "transfer_credits_fen": credits})
+    return check("account_totals_match_transfers", "account totals = Σ transfers",
+                 f"{len(accounts)} accounts", issues)
+
+
+def _balance_limits(accounts: list[LedgerAccount], posted) -> dict[str, Any]:
+    issues = []
+    for a in accounts:
+        balance = _balance(posted, a.id)
+        if a.must_not_go_negative and balance < 0 or a.must_not_go_positive and balance > 0:
+            issues.append({"account": a.code, "balance_fen": balance})
+    return check("balances_within_limits", "no forbidden negative or positive balance",
+                 f"{len(accounts)} accounts", issues)
+
+
+def _voucher_balances(session: Session, year: int, accounts, posted) -> dict[str, Any]:
+    by_owner = {a.owner_id: a for a in accounts if a.kind == "voucher"}
+    drawn = dict(session.execute(
+        select(RedemptionDraw.voucher_id,
+               func.sum(RedemptionDraw.amount_fen - RedemptionDraw.restored_fen))
+        .join(Voucher, Voucher.id == RedemptionDraw.voucher_id).where(Voucher.year == year)
+        .group_by(RedemptionDraw.voucher_id)).all())
+    issues, total = [], 0
+    for v in session.exec(select(Voucher).where(Voucher.year == year)):
+        total += 1
+        account = by_owner.get(v.id)
+        ledger_balance = _balance(posted, account.id) if account else 0
+        from_draws = v.face_fen - v.returned_fen - int(drawn.get(v.id) or 0)
+        if not v.balance_fen == ledger_balance == from_draws:
+            issues.append({"voucher_id": v.id, "code": v.code, "balance_fen": v.balance_fen,
+                           "ledger_balance_fen": ledger_balance,
+                           "face_less_returned_less_drawn_fen": from_draws})
+    return check("voucher_balances_match_ledger", "voucher balance = ledger = face − returned − "
+                 "drawn", f"{total} vouchers", issues)
+
+
+def _pool_limit(session: Session, year: BudgetYear, accounts, posted) -> dict[str, Any]:
+    totals = defaultdict(int)
+    for kind, amount in session.execute(
+            select(LedgerTransfer.kind, func.sum(LedgerTransfer.amount_fen))
+            .where(LedgerTransfer.year == year.year).group_by(LedgerTransfer.kind)):
+        totals[kind] = int(amount)
+    net_issued = totals["issue"] - sum(totals[k] for k in RETURN_KINDS)
+    pool = next((a for a in accounts if a.kind == "pool"), None)
+    pool_balance = _balance(posted, pool.id) if pool else 0
+    face = session.exec(select(func.coalesce(func.sum(Voucher.face_fen - Voucher.returned_fen), 0))
+                        .where(Voucher.year == year.year)).one()
+    issues = []
+    if net_issued > year.pool_fen:
+        issues.append({"problem": "issued less returned exceeds the pool",
+                       "net_issued_fen": net_issued, "pool_fen": year.pool_fen})
+    if pool_balance != year.pool_fen - net_issued:
+        issues.append({"problem": "pool account ≠ pool − issued + returned",
+                       "pool_account_fen": pool_balance,
+                       "expected_fen": year.pool_fen - net_issued})
+    if int(face) != net_issued:
+        issues.append({"problem": "vouchers' face − returned ≠ ledger issued − returned",
+                       "vouchers_fen": int(face), "ledger_fen": net_issued})
+    return check("pool_limit", {"pool_fen": year.pool_fen},
+                 {"net_issued_fen": net_issued, "pool_account_fen": pool_balance}, issues)
+
+
+def _enterprise_caps(session: Session, year: BudgetYear) -> dict[str, Any]:
+    reserved = dict(session.execute(
+        select(EnterpriseYear.enterprise_id, EnterpriseYear.reserved_fen)
+        .where(EnterpriseYear.year == year.year)).all())
+    issues = []
+    rows = session.execute(select(Voucher.enterprise_id,
+                                  func.sum(Voucher.face_fen - Voucher.returned_fen))
+                           .where(Voucher.year == year.year).group_by(Voucher.enterprise_id)).all()
+    for enterprise_id, net in rows:
+        net = int(net)
+        if net > year.enterprise_cap_fen or reserved.get(enterprise_id, 0) != net:
+            issues.append({"enterprise_id": enterprise_id, "vouchers_net_fen": net,
+                           "reserved_fen": reserved.get(enterprise_id, 0),
+                           "cap_fen": year.enterprise_cap_fen})
+    return check("enterprise_caps", {"cap_fen": year.enterprise_cap_fen},
+                 f"{len(rows)} enterprises", issues)
+
+
+def _invoice_subsidy(session: Session, year: BudgetYear, batch: int = 2000) -> dict[str, Any]:
+    redeemed = session.execute(
+        select(Redemption.invoice_id, func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen))
+        .where(Redemption.year == year.year).group_by(Redemption.invoice_id)
+        .order_by(Redemption.invoice_id)).all()
+    issues = []
+    for start in range(0, len(redeemed), batch):
+        chunk = dict(redeemed[start:start + batch])
+        invoices_ = {i.id: i for i in session.exec(select(Invoice).where(
+            Invoice.id.in_(list(chunk))))}
+        lines = defaultdict(list)
+        for line in session.exec(select(InvoiceLine).where(InvoiceLine.invoice_id.in_(
+                list(chunk)))):
+            lines[line.invoice_id].append(line)
+        for invoice_id, net in chunk.items():
+            eligible = invoices.eligible_for_year(invoices_[invoice_id], lines[invoice_id], year)
+            if int(net) > eligible:
+                issues.append({"invoice_id": invoice_id, "redeemed_fen": int(net),
+                               "eligible_fen": eligible})
+    return check("invoice_subsidy_within_eligible", "Σ redemptions ≤ eligible subsidy",
+                 f"{len(redeemed)} invoices", issues)
+
+
+def _payables(session: Session, year: int, accounts, posted) -> dict[str, Any]:
+    expected: dict[tuple, int] = defaultdict(int)
+    for b_type, b_id, total in session.execute(
+            select(Redemption.beneficiary_type, Redemption.beneficiary_id,
+                   func.sum(Redemption.subsidy_fen)).where(Redemption.year == year)
+            .group_by(Redemption.beneficiary_type, Redemption.beneficiary_id)):
+        expected[(b_type, b_id)] += int(total)
+    for b_type, b_id, restored in session.execute(
+            select(Redemption.beneficiary_type, Redemption.beneficiary_id,
+                   func.sum(RedemptionDraw.restored_fen))
+            .join(RedemptionDraw, RedemptionDraw.redemption_id == Redemption.id)
+            .where(Redemption.year == year)
+            .group_by(Redemption.beneficiary_type, Redemption.beneficiary_id)):
+        expected[(b_type, b_id)] -= int(restored or 0)
+    for b_type, b_id, settled in session.execute(
+            select(SettlementLine.beneficiary_type, SettlementLine.beneficiary_id,
+                   func.sum(SettlementLine.gross_fen))
+            .join(Settlement, Settlement.id == SettlementLine.settlement_id)
+            .where(Settlement.year == year, Settlement.status == "paid")
+            .group_by(SettlementLine.beneficiary_type, SettlementLine.beneficiary_id)):
+        expected[(b_type, b_id)] -= int(settled)
+    actual = {(a.owner_type, a.owner_id): _balance(posted, a.id)
+              for a in accounts if a.kind == "payable"}
+    issues = [{"beneficiary_type": k[0], "beneficiary_id": k[1], "expected_fen": expected.get(k, 0),
+               "ledger_fen": actual.get(k, 0)}
+              for k in sorted(set(expected) | set(actual)) if expected.get(k, 0) != actual.get(k, 0)]
+    return check("payable_equals_redeemed_less_settled", sum(expected.values()),
+                 sum(actual.values()), issues)
+
+
+def _settlements_paid(session: Session, year: int, accounts, posted) -> dict[str, Any]:
+    paid_lines = dict(session.execute(
+        select(Settlement.id, func.sum(SettlementLine.amount_fen))
+        .join(SettlementLine, SettlementLine.settlement_id == Settlement.id)
+        .where(Settlement.year == year, Settlement.status == "paid")
+        .group_by(Settlement.id)).all())
+    totals = dict(session.execute(select(Settlement.id, Settlement.total_fen).where(
+        Settlement.year == year, Settlement.status == "paid")).all())
+    transfers = dict(session.execute(
+        select(LedgerTransfer.reference, func.sum(LedgerTransfer.amount_fen))
+        .where(LedgerTransfer.year == year, LedgerTransfer.kind == "payout")
+        .group_by(LedgerTransfer.reference)).all())
+    issues = []
+    for sid in sorted(set(totals) | set(transfers)):
+        line_sum, total, moved = (int(paid_lines.get(sid) or 0), int(totals.get(sid) or 0),
+                                  int(transfers.get(sid) or 0))
+        if not line_sum == total == moved:
+            issues.append({"settlement_id": sid, "total_fen": total, "lines_fen": line_sum,
+                           "payout_transfers_fen": moved})
+    paid_account = next((a for a in accounts if a.kind == "paid"), None)
+    paid_balance = _balance(posted, paid_account.id) if paid_account else 0
+    expected = sum(int(v) for v in totals.values())
+    if paid_balance != expected:
+        issues.append({"problem": "paid-out account ≠ Σ paid settlements",
+                       "paid_account_fen": paid_balance, "settlements_fen": expected})
+    return check("settlements_paid_equal_payouts", expected, paid_balance, issues)
+
+
+def _receivables(session: Session, year: int, accounts, posted) -> dict[str, Any]:
+    owed: dict[tuple, int] = defaultdict(int)
+    for b_type, b_id, amount, recovered in session.execute(
+            select(Clawback.beneficiary_type, Clawback.beneficiary_id,
+                   func.sum(Clawback.amount_fen), func.sum(Clawback.recovered_fen))
+            .where(Clawback.year == year)
+            .group_by(Clawback.beneficiary_type, Clawback.beneficiary_id)):
+        owed[(b_type, b_id)] = int(amount) - int(recovered)
+    actual = {(a.owner_type, a.owner_id): -_balance(posted, a.id)
+              for a in accounts if a.kind == "receivable"}
+    issues = [{"beneficiary_type": k[0], "beneficiary_id": k[1], "clawbacks_owed_fen":
+               owed.get(k, 0), "ledger_receivable_fen": actual.get(k, 0)}
+              for k in sorted(set(owed) | set(actual)) if owed.get(k, 0) != actual.get(k, 0)]
+    return check("clawbacks_equal_receivables", sum(owed.values()), sum(actual.values()), issues)
+
+
+def _audit_chain(session: Session) -> dict[str, Any]:
+    result = audit.verify(session)
+    issues = [] if result["ok"] else [{"first_broken_seq": result["first_broken_seq"],
+                                        "problem": result["problem"]}]
+    return check("audit_chain_intact", "unbroken SM3 chain", f"{result['checked']} events",
+                 issues)
+
+
+def _usage_statements(session: Session, year: int) -> dict[str, Any]:
+    statements = session.exec(select(UsageStatement).where(
+        UsageStatement.month.like(f"{year}-%"))).all()
+    issues = []
+    for st in statements:
+        first = date.fromisoformat(st.month + "-01")
+        after = (first + timedelta(days=32)).replace(day=1)
+        invoiced = session.exec(select(func.coalesce(func.sum(
+            Invoice.total_fen - Invoice.reversed_fen), 0)).where(
+            and_(Invoice.provider_id == st.provider_id, Invoice.enterprise_id == st.enterprise_id,
+                 Invoice.issued_on >= first, Invoice.issued_on < after))).one()
+        if int(invoiced) != st.billed_fen:
+            issues.append({"provider_id": st.provider_id, "enterprise_id": st.enterprise_id,
+                           "month": st.month, "statement_fen": st.billed_fen,
+                           "invoiced_fen": int(invoiced)})
+    return check("usage_statements_match_invoices", "statement = Σ net invoices of the month",
+                 f"{len(statements)} statement lines", issues)

@@ -1,0 +1,157 @@
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
+
+from service.api import ADMIN, BUREAU, SessionDep, Writer, allow, writer
+from service.db import reading
+from service.auth.principal import Principal
+from service.errors import problem_responses
+from service.reporting import budget, reconciliation, report
+from service.years import closing
+
+router = APIRouter(prefix="/v1/years/{year}", tags=["budget"])
+BureauReader = Annotated[Principal, Depends(allow(*BUREAU))]
+AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class MonthFigures(BaseModel):
+    month: str
+    issued_fen: int
+    redeemed_fen: int
+    paid_fen: int
+
+
+class Budget(BaseModel):
+    year: int
+    status: str
+    pool_fen: int
+    issued_fen: int
+    returned_fen: int
+    available_fen: int
+    outstanding_fen: int
+    redeemed_fen: int
+    payable_fen: int
+    paid_fen: int
+    clawback_fen: int
+    clawback_outstanding_fen: int
+    utilisation_bp: int
+    by_month: list[MonthFigures]
+    top_enterprises: list[dict[str, Any]]
+    top_providers: list[dict[str, Any]]
+    projected_redeemed_fen: int
+    as_of: str
+
+
+class Check(BaseModel):
+    name: str
+    ok: bool
+    expected: Any = None
+    actual: Any = None
+    discrepancy_count: int
+    discrepancies: list[dict[str, Any]]
+
+
+class Reconciliation(BaseModel):
+    year: int
+    ok: bool
+    checks: list[Check]
+
+
+class CloseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    force: bool = Field(default=False, description="close before the redemption deadline")
+    reason: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class CloseResult(BaseModel):
+    year: int
+    status: str
+    expired_vouchers: int
+    returned_fen: int
+    forced: bool
+    reason: str | None
+    before_deadline: bool
+
+
+class ReclaimRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    issued_before: date = Field(description="only vouchers issued before this date")
+    max_used_bp: int = Field(ge=1, le=10_000, description="vouchers that used less than this")
+    reclaim_bp: int = Field(ge=1, le=10_000, description="share of the balance taken back")
+    apply: bool = Field(default=False, description="false: preview only, nothing written")
+
+
+class ReclaimResult(BaseModel):
+    year: int
+    applied: bool
+    rule: dict[str, Any]
+    vouchers: list[dict[str, Any]]
+    voucher_count: int
+    reclaimed_fen: int
+
+
+class Report(BaseModel):
+    totals: list[dict[str, Any]]
+    enterprises: list[dict[str, Any]]
+    providers: list[dict[str, Any]]
+    categories: list[dict[str, Any]]
+    months: list[dict[str, Any]]
+
+
+@router.get("/budget", response_model=Budget, operation_id="getBudget",
+            responses=problem_responses(401, 403, 404, 422))
+def get_budget(year: int, session: SessionDep, _: BureauReader):
+    return budget.budget(session, year)
+
+
+@router.get("/reconciliation", response_model=Reconciliation, operation_id="getReconciliation",
+            responses=problem_responses(401, 403, 404, 422))
+def get_reconciliation(year: int, session: SessionDep, _: BureauReader):
+    return reconciliation.reconcile(session, year)
+
+
+@router.post("/close", response_model=CloseResult, operation_id="closeYear",
+             responses=problem_responses(401, 403, 404, 409, 422))
+def close_year(year: int, w: AdminWriter, body: Annotated[CloseRequest | None, Body()] = None):
+    body = body or CloseRequest()
+    return w.run(lambda s: closing.close_year(s, year=year, force=body.force, reason=body.reason))
+
+
+@router.post("/reclaim", response_model=ReclaimResult, operation_id="reclaimIdleBalances",
+             responses=problem_responses(401, 403, 404, 409, 422))
+def reclaim(year: int, body: ReclaimRequest, w: AdminWriter):
+    return w.run(lambda s: closing.reclaim(s, year=year, issued_before=body.issued_before,
+                                           max_used_bp=body.max_used_bp,
+                                           reclaim_bp=body.reclaim_bp, apply=body.apply))
+
+
+@router.get("/report", operation_id="getAnnualReport", response_model=Report,
+            responses={200: {"description": "The annual report",
+                             "content": {"text/csv": {"schema": {"type": "string"}},
+                                         XLSX: {"schema": {"type": "string",
+                                                           "format": "binary"}}}},
+                       **problem_responses(401, 403, 404, 422)})
+def get_report(year: int, request: Request, session: SessionDep, _: BureauReader,
+               format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json"):
+    from service.years.service import get_year
+
+    get_year(session, year)  # 404 before any streaming starts
+    if format == "json":
+        return report.build(session, year)
+    filename = f"voucher-report-{year}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if format == "xlsx":
+        return Response(report.xlsx_bytes(session, year), media_type=XLSX, headers=headers)
+    engine = reading(request.app.state.engine)
+
+    def stream():
+        with Session(engine) as own:  # the request's session may close before streaming ends
+            yield from report.csv_stream(own, year)
+    return StreamingResponse(stream(), media_type="text/csv; charset=utf-8", headers=headers)
