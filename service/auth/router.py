@@ -10,6 +10,7 @@ from service.auth import service
 from service.auth.models import ApiKey
 from service.auth.principal import Principal
 from service.errors import problem_responses
+from service.types import Line
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 
@@ -18,7 +19,7 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["admin", "auditor", "provider", "enterprise"]
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
     enterprise_id: str | None = Field(default=None, max_length=40)
     provider_id: str | None = Field(default=None, max_length=40)
 

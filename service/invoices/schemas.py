@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service.api import Timestamp
 from service.vouchers.schemas import MAX_FEN
+from service.types import Fen, Line, Text
 
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
 Digits = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[0-9]+$")]
@@ -16,11 +17,11 @@ class InvoiceLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     category: Category
-    description: str = Field(min_length=1, max_length=500)
+    description: Text = Field(min_length=1, max_length=500)
     quantity: Decimal = Field(ge=0, max_digits=24, decimal_places=6, allow_inf_nan=False)
-    unit: str = Field(min_length=1, max_length=40)
-    unit_price_fen: int = Field(ge=0, le=MAX_FEN)
-    amount_fen: int = Field(ge=0, le=MAX_FEN)
+    unit: Line = Field(min_length=1, max_length=40)
+    unit_price_fen: Fen = Field(ge=0, le=MAX_FEN)
+    amount_fen: Fen = Field(ge=0, le=MAX_FEN)
 
 
 class InvoiceCreate(BaseModel):
@@ -32,9 +33,9 @@ class InvoiceCreate(BaseModel):
     issued_on: date
     service_start: date
     service_end: date
-    contract_number: str | None = Field(default=None, min_length=1, max_length=100)
-    total_fen: int = Field(ge=0, le=MAX_FEN)
-    tax_fen: int = Field(ge=0, le=MAX_FEN)
+    contract_number: Line | None = Field(default=None, min_length=1, max_length=100)
+    total_fen: Fen = Field(ge=0, le=MAX_FEN)
+    tax_fen: Fen = Field(ge=0, le=MAX_FEN)
     lines: list[InvoiceLineIn] = Field(min_length=1, max_length=500)
 
 
@@ -47,7 +48,7 @@ class InvoiceBatch(BaseModel):
 class PaymentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount_fen: int = Field(gt=0, le=MAX_FEN)
+    amount_fen: Fen = Field(gt=0, le=MAX_FEN)
     paid_on: date
 
 
@@ -56,8 +57,8 @@ class ReversalCreate(BaseModel):
 
     invoice_number: Digits
     issued_on: date
-    amount_fen: int = Field(gt=0, le=MAX_FEN)
-    reason: str = Field(min_length=1, max_length=2000)
+    amount_fen: Fen = Field(gt=0, le=MAX_FEN)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class InvoiceLinePublic(BaseModel):
@@ -122,7 +123,7 @@ class UsageLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enterprise_uscc: str = Field(max_length=64)
-    billed_fen: int = Field(ge=0, le=MAX_FEN)
+    billed_fen: Fen = Field(ge=0, le=MAX_FEN)
 
 
 class UsageStatementCreate(BaseModel):

@@ -4,9 +4,10 @@ balance that must not go negative cannot, even under concurrency (and CHECKs bac
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from service import ids
+from service import clock, ids
 from service.errors import DomainError
 from service.ledger.models import LedgerAccount, LedgerTransfer
+from service.rows import insert_if_absent
 
 # kind -> (must_not_go_negative, must_not_go_positive)
 ACCOUNT_FLAGS = {
@@ -33,15 +34,19 @@ def account_code(year: int, kind: str, owner_type: str | None = None,
 
 def get_or_create_account(session: Session, year: int, kind: str, owner_type: str | None = None,
                           owner_id: str | None = None) -> LedgerAccount:
+    """Accounts appear on first use. Two transactions may both try to create one (say, the
+    payable of a beneficiary's first two redemptions): ON CONFLICT DO NOTHING lets the second
+    wait for the first and then read the committed row instead of failing."""
     code = account_code(year, kind, owner_type, owner_id)
-    account = session.exec(select(LedgerAccount).where(LedgerAccount.code == code)).first()
+    by_code = select(LedgerAccount).where(LedgerAccount.code == code)
+    account = session.exec(by_code).first()
     if account is None:
         negative, positive = ACCOUNT_FLAGS[kind]
-        account = LedgerAccount(id=ids.new_id("acc"), code=code, year=year, kind=kind,
-                                owner_type=owner_type, owner_id=owner_id,
-                                must_not_go_negative=negative, must_not_go_positive=positive)
-        session.add(account)
-        session.flush()
+        insert_if_absent(session, LedgerAccount, id=ids.new_id("acc"), code=code, year=year,
+                         kind=kind, owner_type=owner_type, owner_id=owner_id,
+                         debits_posted_fen=0, credits_posted_fen=0, created_at=clock.now(),
+                         must_not_go_negative=negative, must_not_go_positive=positive)
+        account = session.exec(by_code.execution_options(populate_existing=True)).one()
     return account
 
 

@@ -1,6 +1,7 @@
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api import Timestamp
+from service.types import Fen, Line, Text
 
 Name = str
 
@@ -9,21 +10,21 @@ class EnterpriseCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     uscc: str = Field(max_length=64)
-    name: str = Field(min_length=1, max_length=200)
-    district: str | None = Field(default=None, max_length=100)
+    name: Line = Field(min_length=1, max_length=200)
+    district: Line | None = Field(default=None, max_length=100)
     credit_blocked: bool = False
     # Early pilot codes that are legal but fail the GB 32100 check: an admin may accept them,
     # stating why; the acceptance is audited.
-    uscc_override_reason: str | None = Field(default=None, min_length=1, max_length=500)
+    uscc_override_reason: Text | None = Field(default=None, min_length=1, max_length=500)
 
 
 class EnterpriseUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    district: str | None = Field(default=None, max_length=100)
+    name: Line | None = Field(default=None, min_length=1, max_length=200)
+    district: Line | None = Field(default=None, max_length=100)
     credit_blocked: bool | None = None
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Text | None = Field(default=None, max_length=500)
 
 
 class EnterprisePublic(BaseModel):
@@ -40,14 +41,14 @@ class ProviderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     uscc: str = Field(max_length=64)
-    name: str = Field(min_length=1, max_length=200)
-    uscc_override_reason: str | None = Field(default=None, min_length=1, max_length=500)
+    name: Line = Field(min_length=1, max_length=200)
+    uscc_override_reason: Text | None = Field(default=None, min_length=1, max_length=500)
 
 
 class ProviderUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Line | None = Field(default=None, min_length=1, max_length=200)
 
 
 class ProviderPublic(BaseModel):
@@ -75,7 +76,7 @@ class RelatedPartyCreate(BaseModel):
 
     enterprise_id: str = Field(max_length=40)
     provider_id: str = Field(max_length=40)
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class RelatedPartyPublic(BaseModel):
@@ -90,10 +91,10 @@ class OtherSubsidyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enterprise_id: str = Field(max_length=40)
-    programme: str = Field(min_length=1, max_length=200)
+    programme: Line = Field(min_length=1, max_length=200)
     invoice_number: str | None = Field(default=None, min_length=1, max_length=40)
-    contract_number: str | None = Field(default=None, min_length=1, max_length=100)
-    amount_fen: int = Field(ge=0, le=10**15)
+    contract_number: Line | None = Field(default=None, min_length=1, max_length=100)
+    amount_fen: Fen = Field(ge=0, le=10**15)
 
 
 class OtherSubsidyPublic(BaseModel):

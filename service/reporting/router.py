@@ -12,6 +12,7 @@ from service.auth.principal import Principal
 from service.errors import problem_responses
 from service.reporting import budget, reconciliation, report
 from service.years import closing
+from service.types import BasisPoints, Text
 
 router = APIRouter(prefix="/v1/years/{year}", tags=["budget"])
 BureauReader = Annotated[Principal, Depends(allow(*BUREAU))]
@@ -66,7 +67,7 @@ class CloseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     force: bool = Field(default=False, description="close before the redemption deadline")
-    reason: str | None = Field(default=None, min_length=1, max_length=2000)
+    reason: Text | None = Field(default=None, min_length=1, max_length=2000)
 
 
 class CloseResult(BaseModel):
@@ -83,8 +84,8 @@ class ReclaimRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     issued_before: date = Field(description="only vouchers issued before this date")
-    max_used_bp: int = Field(ge=1, le=10_000, description="vouchers that used less than this")
-    reclaim_bp: int = Field(ge=1, le=10_000, description="share of the balance taken back")
+    max_used_bp: BasisPoints = Field(ge=1, le=10_000, description="vouchers that used less than this")
+    reclaim_bp: BasisPoints = Field(ge=1, le=10_000, description="share of the balance taken back")
     apply: bool = Field(default=False, description="false: preview only, nothing written")
 
 

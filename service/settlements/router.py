@@ -12,6 +12,7 @@ from service.auth.principal import Principal
 from service.errors import problem_responses
 from service.settlements import export, service
 from service.settlements.models import Settlement
+from service.types import Line
 
 router = APIRouter(prefix="/v1/settlements", tags=["settlements"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
@@ -30,7 +31,7 @@ class SettlementCreate(BaseModel):
 class SettlementPay(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    bank_reference: str = Field(min_length=1, max_length=100)
+    bank_reference: Line = Field(min_length=1, max_length=100)
 
 
 class SettlementLinePublic(BaseModel):

@@ -3,6 +3,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api import Timestamp
+from service.types import Fen, Line, Text
 
 MAX_FEN = 10**15  # far above any pool; keeps every sum inside a signed 64-bit column
 
@@ -11,22 +12,22 @@ class ApplicationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     year: int = Field(ge=2000, le=2100)
-    requested_fen: int = Field(gt=0, le=MAX_FEN)
-    project_name: str = Field(min_length=1, max_length=200)
-    purpose: str = Field(min_length=1, max_length=2000)
+    requested_fen: Fen = Field(gt=0, le=MAX_FEN)
+    project_name: Line = Field(min_length=1, max_length=200)
+    purpose: Text = Field(min_length=1, max_length=2000)
 
 
 class ApplicationApprove(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    approved_fen: int | None = Field(default=None, gt=0, le=MAX_FEN)
+    approved_fen: Fen | None = Field(default=None, gt=0, le=MAX_FEN)
     valid_until: date | None = None
 
 
 class ApplicationReject(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class VoucherIssue(BaseModel):
@@ -34,14 +35,14 @@ class VoucherIssue(BaseModel):
 
     enterprise_id: str = Field(max_length=40)
     year: int = Field(ge=2000, le=2100)
-    face_fen: int = Field(gt=0, le=MAX_FEN)
+    face_fen: Fen = Field(gt=0, le=MAX_FEN)
     valid_until: date | None = None
 
 
 class VoucherRevoke(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: Text | None = Field(default=None, max_length=2000)
 
 
 class VoucherPublic(BaseModel):

@@ -4,6 +4,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api import Timestamp
+from service.types import BasisPoints, Fen
 
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
 SettlementMode = Literal["reimbursement", "deduction"]
@@ -13,17 +14,17 @@ Fen = int
 class PolicyFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    pool_fen: int | None = Field(default=None, ge=0, le=10**15)
-    rate_bp: int | None = Field(default=None, ge=0, le=10_000)
-    category_rates_bp: dict[Category, int] | None = None
-    enterprise_cap_fen: int | None = Field(default=None, ge=0, le=10**15)
+    pool_fen: Fen | None = Field(default=None, ge=0, le=10**15)
+    rate_bp: BasisPoints | None = Field(default=None, ge=0, le=10_000)
+    category_rates_bp: dict[Category, BasisPoints] | None = None
+    enterprise_cap_fen: Fen | None = Field(default=None, ge=0, le=10**15)
     eligible_categories: list[Category] | None = None
     settlement_mode: SettlementMode | None = None
     application_opens_on: date | None = None
     application_closes_on: date | None = None
     eligible_from: date | None = None
     redemption_deadline: date | None = None
-    alert_thresholds_bp: list[int] | None = Field(default=None, max_length=10)
+    alert_thresholds_bp: list[BasisPoints] | None = Field(default=None, max_length=10)
 
 
 class YearCreate(PolicyFields):
