@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DATABASE_URL
 
-.PHONY: run test install lint openapi bench clean
+.PHONY: run test install assets browser lint openapi bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+# The pinned, integrity-checked ECharts the dashboard serves itself (never a CDN at run time).
+assets:
+	scripts/fetch-assets.sh
+
+# Debian's chromium for the end-to-end tests (tests/e2e); never `playwright install`.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk) \
+	  || { [ "$$CI" != "true" ] && echo "!!! chromium could not be installed: browser tests will be SKIPPED (never in CI) !!!"; }
+
+run: $(STAMP) assets
 	$(BIN)/voucher migrate
 	@if [ -n "$(DEMO)" ]; then $(BIN)/voucher demo; fi
 	@echo "Admin API key (shown once; keep it):"
@@ -26,7 +35,7 @@ run: $(STAMP)
 	@echo "Serving on http://$(HOST):$(PORT)  (API under /v1, docs at /docs)"
 	$(BIN)/voucher serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) assets browser
 	@url=$$(scripts/test-postgres.sh); \
 	  if [ -z "$$url" ]; then echo "!!! PostgreSQL unavailable: its tests will be SKIPPED (never in CI) !!!"; fi; \
 	  PG_TEST_URL="$$url" $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \

@@ -4,13 +4,14 @@ idempotency, audit seal, retries), read sessions and cursor pagination."""
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, PlainSerializer, TypeAdapter
@@ -22,8 +23,15 @@ from service.audit import service as audit_service
 from service.auth import service as auth_service
 from service.auth.principal import Principal
 from service.db import is_postgres, reading, run_transaction
-from service.errors import (DomainError, Forbidden, IdempotencyInFlight, IdempotencyKeyReused,
-                            Unauthenticated, ValidationFailed, FieldError)
+from service.errors import (
+    DomainError,
+    FieldError,
+    Forbidden,
+    IdempotencyInFlight,
+    IdempotencyKeyReused,
+    Unauthenticated,
+    ValidationFailed,
+)
 from service.idempotency_models import IdempotencyRecord
 
 T = TypeVar("T")
@@ -183,7 +191,7 @@ class Writer:
             pass
 
 
-@lru_cache(maxsize=None)
+@cache
 def _adapter(model: Any) -> TypeAdapter:
     return TypeAdapter(model)
 
@@ -211,13 +219,20 @@ def encode_cursor(last_id: str) -> str:
 
 def decode_cursor(cursor: str) -> str:
     try:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
+            raise ValueError(cursor)
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode()).decode()
+        value = base64.urlsafe_b64decode(padded.encode()).decode()
+        if not value.isprintable() or not value:
+            raise ValueError(cursor)
+        return value
     except (ValueError, UnicodeDecodeError):
         raise ValidationFailed("cursor is not valid", errors=[FieldError(
             field="cursor", message="not a cursor returned by this API")]) from None
 
 
+YearPath = Annotated[int, Path(ge=2000, le=2100, description="Budget year")]
+YearQuery = Annotated[int | None, Query(ge=2000, le=2100, description="Budget year")]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (default 50, max 500)")]
 Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
 

@@ -27,6 +27,7 @@ from service.registry.router import router as registry_router
 from service.reporting.router import router as reporting_router
 from service.settlements.router import router as settlements_router
 from service.vouchers.router import router as vouchers_router
+from service.web.router import install as install_web
 from service.years.router import router as years_router
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
                    redemptions_router, settlements_router, reporting_router, ledger_router,
                    audit_router):
         app.include_router(router)
+    install_web(app)  # the web pages: /web, served assets, CSP (docs/web.md)
 
     @app.get("/healthz", operation_id="healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -118,6 +120,9 @@ def _openapi_with_problems(app: FastAPI) -> dict:
     for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
+            # RequestContextMiddleware refuses control characters in any URL before routing.
+            responses.setdefault("400", {"description": "Bad request (control characters in "
+                                                        "the URL)"})
             if path.startswith("/v1/"):
                 responses.setdefault("401", {"description": "No or bad API key"})
                 responses.setdefault("403", {"description": "Role not allowed"})
@@ -134,8 +139,9 @@ def _openapi_with_problems(app: FastAPI) -> dict:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    from service.db import _is_unavailable, _sqlstate
     from sqlalchemy.exc import DBAPIError
+
+    from service.db import _is_unavailable, _sqlstate
 
     if isinstance(exc, DBAPIError) and _is_unavailable(exc, _sqlstate(exc)):
         return await errors.domain_error_handler(request, errors.DatabaseUnavailable())

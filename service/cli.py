@@ -22,9 +22,9 @@ def _cmd_migrate(_: argparse.Namespace) -> int:
 
 
 def _cmd_create_key(args: argparse.Namespace) -> int:
+    from service.audit import service as audit
     from service.auth import service as auth_service
     from service.auth.principal import SYSTEM
-    from service.audit import service as audit
     from service.db import make_engine, run_transaction
 
     def create(session):
@@ -58,8 +58,8 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def _cmd_close_year(args: argparse.Namespace) -> int:
-    from service.auth.principal import SYSTEM
     from service.audit import service as audit
+    from service.auth.principal import SYSTEM
     from service.db import make_engine, run_transaction
     from service.years.closing import close_year
 
@@ -75,10 +75,11 @@ def _cmd_close_year(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from sqlmodel import Session
+
     from service.db import make_engine
     from service.demo import run_demo
     from service.reporting.budget import budget
-    from sqlmodel import Session
 
     engine = make_engine()
     summary = run_demo(engine, seed=args.seed)
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except Exception as exc:  # noqa: BLE001 - a CLI reports failures as one line
+    except Exception as exc:
         from service.errors import DomainError
 
         if isinstance(exc, DomainError):

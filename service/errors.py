@@ -95,6 +95,7 @@ ReversalExceedsTotal = _error("ReversalExceedsTotal", 409, "reversal_exceeds_tot
                               "The reversal would take the invoice below zero")
 DeadlineNotReached = _error("DeadlineNotReached", 409, "deadline_not_reached",
                             "The redemption deadline has not passed")
+BadRequest = _error("BadRequest", 400, "bad_request", "Bad request")
 BodyTooLarge = _error("BodyTooLarge", 413, "body_too_large", "Request body too large")
 UnsupportedMediaType = _error("UnsupportedMediaType", 415, "unsupported_media_type",
                               "Send application/json")
@@ -121,10 +122,18 @@ async def domain_error_handler(request: Request, exc: DomainError) -> JSONRespon
 
 async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = []
-    json_invalid = False
+    json_invalid = any(err.get("type") == "json_invalid" for err in exc.errors())
+    if json_invalid and request.url.path.startswith("/v1/"):
+        # FastAPI parses the JSON body before it runs the dependencies, so a malformed body
+        # would answer 422 before authentication: without a valid key it must be 401 (or 429).
+        from starlette.concurrency import run_in_threadpool
+
+        from service.api import authenticate
+        try:
+            await run_in_threadpool(authenticate, request)
+        except DomainError as auth_error:
+            return await domain_error_handler(request, auth_error)
     for err in exc.errors():
-        if err.get("type") == "json_invalid":
-            json_invalid = True
         msg = str(err.get("msg", "invalid"))
         errors.append(FieldError(field=_loc_to_field(err.get("loc", ())), message=msg,
                                  type=str(err.get("type", "invalid"))))

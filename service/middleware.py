@@ -5,8 +5,9 @@ import logging
 import re
 import time
 import uuid
+from urllib.parse import unquote_to_bytes
 
-from service.errors import BodyTooLarge, UnsupportedMediaType
+from service.errors import BadRequest, BodyTooLarge, UnsupportedMediaType
 from service.metrics import REQUESTS
 
 log = logging.getLogger("service.access")
@@ -59,6 +60,10 @@ class RequestContextMiddleware:
                              "duration_ms": round(elapsed * 1000, 2)}))
 
     def _refusal(self, scope, headers):
+        raw = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
+        decoded = unquote_to_bytes(raw)
+        if any(b < 0x20 or b == 0x7F for b in decoded):
+            return BadRequest("control characters are not allowed in the URL")
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             return None
         length = headers.get("content-length")

@@ -4,20 +4,53 @@ from service.alerts.models import BudgetAlert, WebhookDelivery
 from service.audit.models import AuditChainHead, AuditEvent
 from service.auth.models import ApiKey
 from service.idempotency_models import IdempotencyRecord
-from service.invoices.models import (Invoice, InvoiceLine, InvoicePayment, InvoiceReversal,
-                                     UsageStatement)
+from service.invoices.models import (
+                                     Invoice,
+                                     InvoiceLine,
+                                     InvoicePayment,
+                                     InvoiceReversal,
+                                     UsageStatement,
+)
 from service.ledger.models import LedgerAccount, LedgerTransfer
 from service.redemptions.models import Clawback, Redemption, RedemptionDraw
-from service.registry.models import (ApprovedProvider, Enterprise, OtherSubsidy, Provider,
-                                     RelatedParty)
+from service.registry.models import (
+                                     ApprovedProvider,
+                                     Enterprise,
+                                     OtherSubsidy,
+                                     Provider,
+                                     RelatedParty,
+)
 from service.settlements.models import Settlement, SettlementLine
 from service.vouchers.models import Application, EnterpriseYear, Voucher
 from service.years.models import BudgetYear, PolicyVersion
 
 __all__ = [
-    "ApiKey", "Application", "BudgetAlert", "WebhookDelivery", "ApprovedProvider", "AuditChainHead", "AuditEvent", "BudgetYear",
-    "Clawback", "Enterprise", "EnterpriseYear", "IdempotencyRecord", "Invoice", "InvoiceLine",
-    "InvoicePayment", "InvoiceReversal", "LedgerAccount", "LedgerTransfer", "OtherSubsidy",
-    "PolicyVersion", "Provider", "Redemption", "RedemptionDraw", "RelatedParty", "Settlement",
-    "SettlementLine", "UsageStatement", "Voucher",
+                                     "ApiKey",
+                                     "Application",
+                                     "ApprovedProvider",
+                                     "AuditChainHead",
+                                     "AuditEvent",
+                                     "BudgetAlert",
+                                     "BudgetYear",
+                                     "Clawback",
+                                     "Enterprise",
+                                     "EnterpriseYear",
+                                     "IdempotencyRecord",
+                                     "Invoice",
+                                     "InvoiceLine",
+                                     "InvoicePayment",
+                                     "InvoiceReversal",
+                                     "LedgerAccount",
+                                     "LedgerTransfer",
+                                     "OtherSubsidy",
+                                     "PolicyVersion",
+                                     "Provider",
+                                     "Redemption",
+                                     "RedemptionDraw",
+                                     "RelatedParty",
+                                     "Settlement",
+                                     "SettlementLine",
+                                     "UsageStatement",
+                                     "Voucher",
+                                     "WebhookDelivery",
 ]

@@ -8,7 +8,7 @@ or string ever becomes fen. Free text refuses control and bidirectional-override
 import unicodedata
 from typing import Annotated
 
-from pydantic import AfterValidator, Strict
+from pydantic import AfterValidator, Strict, StringConstraints
 
 _BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 _ALLOWED_CONTROLS = {"\n", "\t"}
@@ -29,6 +29,9 @@ def _single_line(value: str) -> str:
 
 
 Fen = Annotated[int, Strict()]
+Flag = Annotated[bool, Strict()]
 BasisPoints = Annotated[int, Strict()]
 Text = Annotated[str, AfterValidator(_clean_text)]
 Line = Annotated[str, AfterValidator(_clean_text), AfterValidator(_single_line)]
+# Server-generated ids: a short prefix and a ULID body. Anything else cannot name an object.
+ObjectId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,40}$")]

@@ -133,7 +133,7 @@ class DeliveryWorker:
         while not self._stop.is_set():
             try:
                 deliver_due(self.engine)
-            except Exception:  # noqa: BLE001 - keep the worker alive; the next pass retries
+            except Exception:
                 log.exception("webhook delivery pass failed")
             self._stop.wait(self.interval_s)
 

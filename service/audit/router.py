@@ -4,8 +4,17 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlmodel import select
 
-from service.api import BUREAU, Cursor, Limit, Page, SessionDep, Timestamp, allow, decode_cursor, \
-    encode_cursor
+from service.api import (
+    BUREAU,
+    Cursor,
+    Limit,
+    Page,
+    SessionDep,
+    Timestamp,
+    allow,
+    decode_cursor,
+    encode_cursor,
+)
 from service.audit import service
 from service.audit.models import AuditEvent
 from service.auth.principal import Principal

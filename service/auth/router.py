@@ -4,13 +4,23 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import select
 
-from service.api import ADMIN, Cursor, Limit, Page, SessionDep, Timestamp, Writer, allow, \
-    paginate, writer
+from service.api import (
+    ADMIN,
+    Cursor,
+    Limit,
+    Page,
+    SessionDep,
+    Timestamp,
+    Writer,
+    allow,
+    paginate,
+    writer,
+)
 from service.auth import service
 from service.auth.models import ApiKey
 from service.auth.principal import Principal
 from service.errors import problem_responses
-from service.types import Line
+from service.types import Line, ObjectId
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 
@@ -20,8 +30,8 @@ class ApiKeyCreate(BaseModel):
 
     role: Literal["admin", "auditor", "provider", "enterprise"]
     name: Line = Field(min_length=1, max_length=200)
-    enterprise_id: str | None = Field(default=None, max_length=40)
-    provider_id: str | None = Field(default=None, max_length=40)
+    enterprise_id: ObjectId | None = Field(default=None, max_length=40)
+    provider_id: ObjectId | None = Field(default=None, max_length=40)
 
 
 class ApiKeyPublic(BaseModel):

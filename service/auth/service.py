@@ -1,4 +1,4 @@
-"""API keys: random, shown once, stored as a SHA-256 digest (the keys carry 190 bits of
+"""API keys: random, shown once, stored as a SHA-256 digest (the keys carry 256 bits of
 entropy, so a slow hash adds nothing); revocable; optionally expiring for rotation."""
 
 import hashlib
@@ -11,7 +11,7 @@ from service import clock, ids
 from service.audit import service as audit_service
 from service.auth.models import ApiKey
 from service.auth.principal import Principal
-from service.errors import NotFound, ValidationFailed, FieldError
+from service.errors import FieldError, NotFound, ValidationFailed
 from service.registry.models import Enterprise, Provider
 
 KEY_PREFIX = "cvk_"

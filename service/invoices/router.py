@@ -1,4 +1,4 @@
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import select
@@ -8,9 +8,18 @@ from service.auth.principal import Principal
 from service.errors import problem_responses
 from service.invoices import service
 from service.invoices.models import Invoice
-from service.invoices.schemas import (InvoiceBatch, InvoiceBatchResult, InvoiceCreate,
-                                      InvoicePublic, PaymentCreate, PaymentPublic, ReversalCreate,
-                                      ReversalPublic, UsageStatementCreate, UsageStatementPublic)
+from service.invoices.schemas import (
+    InvoiceBatch,
+    InvoiceBatchResult,
+    InvoiceCreate,
+    InvoicePublic,
+    PaymentCreate,
+    PaymentPublic,
+    ReversalCreate,
+    ReversalPublic,
+    UsageStatementCreate,
+    UsageStatementPublic,
+)
 
 router = APIRouter(tags=["invoices"])
 ProviderWriter = Annotated[Writer, Depends(writer("provider"))]

@@ -5,8 +5,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service.api import Timestamp
-from service.vouchers.schemas import MAX_FEN
 from service.types import Fen, Line, Text
+from service.vouchers.schemas import MAX_FEN
 
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
 Digits = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[0-9]+$")]

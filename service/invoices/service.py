@@ -10,13 +10,30 @@ from sqlmodel import Session, select
 from service import ids
 from service.audit import service as audit
 from service.auth.principal import Principal
-from service.errors import (FieldError, InvoiceDuplicate, NotFound, PaymentExceedsTotal,
-                            ReversalExceedsTotal, ValidationFailed, YearClosed)
+from service.errors import (
+    FieldError,
+    InvalidUSCC,
+    InvoiceDuplicate,
+    NotFound,
+    PaymentExceedsTotal,
+    ReversalExceedsTotal,
+    ValidationFailed,
+    YearClosed,
+)
 from service.invoices import subsidy
-from service.invoices.models import (Invoice, InvoiceLine, InvoicePayment, InvoiceReversal,
-                                     UsageStatement)
-from service.invoices.schemas import InvoiceCreate, PaymentCreate, ReversalCreate, \
-    UsageStatementCreate
+from service.invoices.models import (
+    Invoice,
+    InvoiceLine,
+    InvoicePayment,
+    InvoiceReversal,
+    UsageStatement,
+)
+from service.invoices.schemas import (
+    InvoiceCreate,
+    PaymentCreate,
+    ReversalCreate,
+    UsageStatementCreate,
+)
 from service.redemptions import service as redemptions
 from service.redemptions.models import Redemption
 from service.registry.models import Enterprise
@@ -28,7 +45,7 @@ def invoice_key(number: str, code: str | None) -> str:
     return f"{code}-{number}" if code else number
 
 
-def _problems(data: InvoiceCreate) -> list[FieldError]:
+def _problems(data: InvoiceCreate, *, registered: bool = False) -> list[FieldError]:
     errors = []
     if data.invoice_code is None:
         if len(data.invoice_number) != 20:
@@ -51,7 +68,8 @@ def _problems(data: InvoiceCreate) -> list[FieldError]:
     if data.service_end < data.service_start:
         errors.append(FieldError(field="service_end",
                                  message="service_end may not be before service_start"))
-    problem = uscc_problem(data.enterprise_uscc)
+    # A registered USCC was accepted by the bureau (possibly with a check-character override).
+    problem = None if registered else uscc_problem(data.enterprise_uscc)
     if problem:
         errors.append(FieldError(field="enterprise_uscc", message=problem, type="invalid_uscc"))
     return errors
@@ -71,11 +89,14 @@ def post_invoices(session: Session, *, principal: Principal,
         select(Enterprise).where(Enterprise.uscc.in_(usccs))).all()}
     keys = [invoice_key(d.invoice_number, d.invoice_code) for d in items]
     taken = set(session.exec(select(Invoice.invoice_key).where(Invoice.invoice_key.in_(keys))))
+    # Red-letter invoices are invoices too: their numbers are taken system-wide.
+    taken |= set(session.exec(select(InvoiceReversal.invoice_number)
+                              .where(InvoiceReversal.invoice_number.in_(keys))))
     years = _years_for(session, items)
     seen: dict[str, int] = {}
     duplicate_only = True
     for i, (data, key) in enumerate(zip(items, keys)):
-        item_errors = _problems(data)
+        item_errors = _problems(data, registered=data.enterprise_uscc in enterprises)
         if not item_errors and data.enterprise_uscc not in enterprises:
             item_errors.append(FieldError(field="enterprise_uscc",
                                           message="no enterprise is registered with this USCC"))
@@ -102,6 +123,8 @@ def post_invoices(session: Session, *, principal: Principal,
         detail = ("; ".join(f"{e.field}: {e.message}" for e in errors[:20]) if single else
                   f"{len(rejected)} of {len(items)} invoices rejected (indexes "
                   f"{', '.join(map(str, rejected[:50]))}); nothing was saved")
+        if single and all(e.type == "invalid_uscc" for e in errors):
+            raise InvalidUSCC(detail, errors=errors)  # §2: an invalid USCC is invalid_uscc
         raise ValidationFailed(detail, errors=errors)
 
     invoices, line_rows = [], []

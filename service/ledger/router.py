@@ -4,7 +4,17 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlmodel import or_, select
 
-from service.api import BUREAU, Cursor, Limit, Page, SessionDep, Timestamp, allow, paginate
+from service.api import (
+    BUREAU,
+    Cursor,
+    Limit,
+    Page,
+    SessionDep,
+    Timestamp,
+    YearQuery,
+    allow,
+    paginate,
+)
 from service.auth.principal import Principal
 from service.errors import problem_responses
 from service.ledger.models import LedgerAccount, LedgerTransfer
@@ -45,7 +55,7 @@ def _account(row: LedgerAccount) -> AccountPublic:
 @router.get("/accounts", response_model=Page[AccountPublic], operation_id="listLedgerAccounts",
             responses=problem_responses(401, 403, 422))
 def list_accounts(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor: Cursor = None,
-                  year: int | None = None,
+                  year: YearQuery = None,
                   kind: Annotated[str | None, Query(max_length=20)] = None,
                   owner_id: Annotated[str | None, Query(max_length=40)] = None):
     stmt = select(LedgerAccount)
@@ -61,7 +71,7 @@ def list_accounts(session: SessionDep, _: BureauReader, limit: Limit = 50, curso
 @router.get("/transfers", response_model=Page[TransferPublic], operation_id="listLedgerTransfers",
             responses=problem_responses(401, 403, 422))
 def list_transfers(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor: Cursor = None,
-                   year: int | None = None,
+                   year: YearQuery = None,
                    kind: Annotated[str | None, Query(max_length=30)] = None,
                    account_id: Annotated[str | None, Query(max_length=40)] = None,
                    reference: Annotated[str | None, Query(max_length=60)] = None):

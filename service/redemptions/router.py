@@ -3,7 +3,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from sqlmodel import select
 
-from service.api import Cursor, Limit, Page, SessionDep, Writer, allow, paginate, writer
+from service.api import Cursor, Limit, Page, SessionDep, Writer, YearQuery, allow, paginate, writer
 from service.auth.principal import Principal
 from service.errors import problem_responses
 from service.redemptions import service
@@ -27,7 +27,7 @@ def create_redemption(body: RedemptionCreate, w: Annotated[Writer, Depends(write
 @router.get("", response_model=Page[RedemptionPublic], operation_id="listRedemptions",
             responses=problem_responses(401, 403, 422))
 def list_redemptions(session: SessionDep, principal: Reader, limit: Limit = 50,
-                     cursor: Cursor = None, year: int | None = None,
+                     cursor: Cursor = None, year: YearQuery = None,
                      invoice_id: Annotated[str | None, Query(max_length=40)] = None,
                      status: Literal["pending", "payable", "settling", "paid",
                                      "reversed"] | None = None):

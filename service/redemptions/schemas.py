@@ -3,13 +3,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api import Timestamp
+from service.types import ObjectId
 
 
 class RedemptionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    invoice_id: str = Field(min_length=1, max_length=40)
-    voucher_id: str | None = Field(default=None, min_length=1, max_length=40)
+    invoice_id: ObjectId = Field(min_length=1, max_length=40)
+    voucher_id: ObjectId | None = Field(default=None, min_length=1, max_length=40)
 
 
 class DrawPublic(BaseModel):

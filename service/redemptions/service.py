@@ -13,8 +13,17 @@ from sqlmodel import Session, select
 from service import clock, ids
 from service.audit import service as audit
 from service.auth.principal import Principal
-from service.errors import (CreditBlocked, InvoiceNotEligible, NothingToRedeem, NoUsableVoucher,
-                            NotFound, OtherSubsidy, ProviderNotApproved, RelatedParty, YearClosed)
+from service.errors import (
+    CreditBlocked,
+    InvoiceNotEligible,
+    NotFound,
+    NothingToRedeem,
+    NoUsableVoucher,
+    OtherSubsidy,
+    ProviderNotApproved,
+    RelatedParty,
+    YearClosed,
+)
 from service.invoices import subsidy
 from service.invoices.models import Invoice, InvoiceLine
 from service.ledger import service as ledger
@@ -290,7 +299,10 @@ def _restore_to_vouchers(session: Session, redemption: Redemption, amount: int) 
         part = min(left, draw.amount_fen - draw.restored_fen)
         if part <= 0:
             continue
-        voucher = session.get(Voucher, draw.voucher_id)
+        # Lock and re-read: a redemption of another invoice may have drawn on this voucher
+        # since the reversal locked the vouchers it knew about (a stale read loses that draw).
+        voucher = session.get(Voucher, draw.voucher_id, with_for_update=True,
+                              populate_existing=True)
         ledger.post(session, year=redemption.year, debit=payable,
                     credit=voucher.ledger_account_id, amount_fen=part, kind="reversal",
                     reference=redemption.id)

@@ -3,16 +3,37 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query
 from sqlmodel import select
 
-from service.api import (ADMIN, BUREAU, Cursor, Limit, Page, SessionDep, Writer, allow,
-                         paginate, writer)
+from service.api import (
+    ADMIN,
+    BUREAU,
+    Cursor,
+    Limit,
+    Page,
+    SessionDep,
+    Writer,
+    YearPath,
+    allow,
+    paginate,
+    writer,
+)
 from service.auth.principal import Principal
 from service.errors import problem_responses
 from service.registry import service
 from service.registry.models import Enterprise, Provider
-from service.registry.schemas import (ApprovalPublic, ApprovalUpdate, EnterpriseCreate,
-                                      EnterprisePublic, EnterpriseUpdate, OtherSubsidyCreate,
-                                      OtherSubsidyPublic, ProviderCreate, ProviderPublic,
-                                      ProviderUpdate, RelatedPartyCreate, RelatedPartyPublic)
+from service.registry.schemas import (
+    ApprovalPublic,
+    ApprovalUpdate,
+    EnterpriseCreate,
+    EnterprisePublic,
+    EnterpriseUpdate,
+    OtherSubsidyCreate,
+    OtherSubsidyPublic,
+    ProviderCreate,
+    ProviderPublic,
+    ProviderUpdate,
+    RelatedPartyCreate,
+    RelatedPartyPublic,
+)
 
 router = APIRouter(tags=["registry"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
@@ -89,7 +110,7 @@ def update_provider(provider_id: str, body: ProviderUpdate, w: AdminWriter):
 
 @router.put("/v1/years/{year}/approved-providers/{provider_id}", response_model=ApprovalPublic,
             operation_id="setProviderApproval", responses=problem_responses(401, 403, 404, 422))
-def set_provider_approval(year: int, provider_id: str, w: AdminWriter,
+def set_provider_approval(year: YearPath, provider_id: str, w: AdminWriter,
                           body: Annotated[ApprovalUpdate | None, Body()] = None):
     approved = body.approved if body is not None else True
     return w.run(lambda s: service.set_approval(s, year, provider_id, approved))

@@ -1,9 +1,7 @@
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api import Timestamp
-from service.types import Fen, Line, Text
-
-Name = str
+from service.types import Fen, Flag, Line, ObjectId, Text
 
 
 class EnterpriseCreate(BaseModel):
@@ -12,7 +10,7 @@ class EnterpriseCreate(BaseModel):
     uscc: str = Field(max_length=64)
     name: Line = Field(min_length=1, max_length=200)
     district: Line | None = Field(default=None, max_length=100)
-    credit_blocked: bool = False
+    credit_blocked: Flag = False
     # Early pilot codes that are legal but fail the GB 32100 check: an admin may accept them,
     # stating why; the acceptance is audited.
     uscc_override_reason: Text | None = Field(default=None, min_length=1, max_length=500)
@@ -23,7 +21,7 @@ class EnterpriseUpdate(BaseModel):
 
     name: Line | None = Field(default=None, min_length=1, max_length=200)
     district: Line | None = Field(default=None, max_length=100)
-    credit_blocked: bool | None = None
+    credit_blocked: Flag | None = None
     reason: Text | None = Field(default=None, max_length=500)
 
 
@@ -62,7 +60,7 @@ class ProviderPublic(BaseModel):
 class ApprovalUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    approved: bool = True
+    approved: Flag = True
 
 
 class ApprovalPublic(BaseModel):
@@ -74,8 +72,8 @@ class ApprovalPublic(BaseModel):
 class RelatedPartyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    enterprise_id: str = Field(max_length=40)
-    provider_id: str = Field(max_length=40)
+    enterprise_id: ObjectId = Field(max_length=40)
+    provider_id: ObjectId = Field(max_length=40)
     reason: Text = Field(min_length=1, max_length=500)
 
 
@@ -90,7 +88,7 @@ class RelatedPartyPublic(BaseModel):
 class OtherSubsidyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    enterprise_id: str = Field(max_length=40)
+    enterprise_id: ObjectId = Field(max_length=40)
     programme: Line = Field(min_length=1, max_length=200)
     invoice_number: str | None = Field(default=None, min_length=1, max_length=40)
     contract_number: Line | None = Field(default=None, min_length=1, max_length=100)

@@ -6,10 +6,21 @@ from sqlmodel import Session, select
 from service import ids
 from service.audit import service as audit
 from service.errors import AlreadyExists, FieldError, InvalidUSCC, NotFound, ValidationFailed
-from service.registry.models import (ApprovedProvider, Enterprise, OtherSubsidy, Provider,
-                                     RelatedParty)
-from service.registry.schemas import (EnterpriseCreate, EnterpriseUpdate, OtherSubsidyCreate,
-                                      ProviderCreate, ProviderUpdate, RelatedPartyCreate)
+from service.registry.models import (
+    ApprovedProvider,
+    Enterprise,
+    OtherSubsidy,
+    Provider,
+    RelatedParty,
+)
+from service.registry.schemas import (
+    EnterpriseCreate,
+    EnterpriseUpdate,
+    OtherSubsidyCreate,
+    ProviderCreate,
+    ProviderUpdate,
+    RelatedPartyCreate,
+)
 from service.uscc import uscc_problem
 from service.years.service import get_year
 

@@ -13,11 +13,11 @@ from service.invoices import service as invoices
 from service.invoices.models import Invoice, InvoiceLine, UsageStatement
 from service.ledger.models import LedgerAccount, LedgerTransfer
 from service.redemptions.models import Clawback, Redemption, RedemptionDraw
+from service.reporting.budget import RETURN_KINDS
 from service.settlements.models import Settlement, SettlementLine
 from service.vouchers.models import EnterpriseYear, Voucher
 from service.years.models import BudgetYear
 from service.years.service import get_year
-from service.reporting.budget import RETURN_KINDS
 
 MAX_LISTED = 100  # discrepancies listed per check; the count is always complete
 

@@ -6,13 +6,13 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
-from service.api import ADMIN, BUREAU, SessionDep, Writer, allow, writer
-from service.db import reading
+from service.api import ADMIN, BUREAU, SessionDep, Writer, YearPath, allow, writer
 from service.auth.principal import Principal
+from service.db import reading
 from service.errors import problem_responses
 from service.reporting import budget, reconciliation, report
+from service.types import BasisPoints, Flag, Text
 from service.years import closing
-from service.types import BasisPoints, Text
 
 router = APIRouter(prefix="/v1/years/{year}", tags=["budget"])
 BureauReader = Annotated[Principal, Depends(allow(*BUREAU))]
@@ -66,7 +66,7 @@ class Reconciliation(BaseModel):
 class CloseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    force: bool = Field(default=False, description="close before the redemption deadline")
+    force: Flag = Field(default=False, description="close before the redemption deadline")
     reason: Text | None = Field(default=None, min_length=1, max_length=2000)
 
 
@@ -86,7 +86,7 @@ class ReclaimRequest(BaseModel):
     issued_before: date = Field(description="only vouchers issued before this date")
     max_used_bp: BasisPoints = Field(ge=1, le=10_000, description="vouchers that used less than this")
     reclaim_bp: BasisPoints = Field(ge=1, le=10_000, description="share of the balance taken back")
-    apply: bool = Field(default=False, description="false: preview only, nothing written")
+    apply: Flag = Field(default=False, description="false: preview only, nothing written")
 
 
 class ReclaimResult(BaseModel):
@@ -108,26 +108,26 @@ class Report(BaseModel):
 
 @router.get("/budget", response_model=Budget, operation_id="getBudget",
             responses=problem_responses(401, 403, 404, 422))
-def get_budget(year: int, session: SessionDep, _: BureauReader):
+def get_budget(year: YearPath, session: SessionDep, _: BureauReader):
     return budget.budget(session, year)
 
 
 @router.get("/reconciliation", response_model=Reconciliation, operation_id="getReconciliation",
             responses=problem_responses(401, 403, 404, 422))
-def get_reconciliation(year: int, session: SessionDep, _: BureauReader):
+def get_reconciliation(year: YearPath, session: SessionDep, _: BureauReader):
     return reconciliation.reconcile(session, year)
 
 
 @router.post("/close", response_model=CloseResult, operation_id="closeYear",
              responses=problem_responses(401, 403, 404, 409, 422))
-def close_year(year: int, w: AdminWriter, body: Annotated[CloseRequest | None, Body()] = None):
+def close_year(year: YearPath, w: AdminWriter, body: Annotated[CloseRequest | None, Body()] = None):
     body = body or CloseRequest()
     return w.run(lambda s: closing.close_year(s, year=year, force=body.force, reason=body.reason))
 
 
 @router.post("/reclaim", response_model=ReclaimResult, operation_id="reclaimIdleBalances",
              responses=problem_responses(401, 403, 404, 409, 422))
-def reclaim(year: int, body: ReclaimRequest, w: AdminWriter):
+def reclaim(year: YearPath, body: ReclaimRequest, w: AdminWriter):
     return w.run(lambda s: closing.reclaim(s, year=year, issued_before=body.issued_before,
                                            max_used_bp=body.max_used_bp,
                                            reclaim_bp=body.reclaim_bp, apply=body.apply))
@@ -139,7 +139,7 @@ def reclaim(year: int, body: ReclaimRequest, w: AdminWriter):
                                          XLSX: {"schema": {"type": "string",
                                                            "format": "binary"}}}},
                        **problem_responses(401, 403, 404, 422)})
-def get_report(year: int, request: Request, session: SessionDep, _: BureauReader,
+def get_report(year: YearPath, request: Request, session: SessionDep, _: BureauReader,
                format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json"):
     from service.years.service import get_year
 

@@ -6,8 +6,20 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import select
 
-from service.api import ADMIN, BUREAU, Cursor, Limit, Page, SessionDep, Timestamp, Writer, allow, \
-    paginate, writer
+from service.api import (
+    ADMIN,
+    BUREAU,
+    Cursor,
+    Limit,
+    Page,
+    SessionDep,
+    Timestamp,
+    Writer,
+    YearQuery,
+    allow,
+    paginate,
+    writer,
+)
 from service.auth.principal import Principal
 from service.errors import problem_responses
 from service.settlements import export, service
@@ -69,7 +81,7 @@ def create_settlement(body: SettlementCreate, w: AdminWriter):
 @router.get("", response_model=Page[SettlementPublic], operation_id="listSettlements",
             responses=problem_responses(401, 403, 422))
 def list_settlements(session: SessionDep, _: BureauReader, limit: Limit = 50,
-                     cursor: Cursor = None, year: int | None = None,
+                     cursor: Cursor = None, year: YearQuery = None,
                      status: Literal["draft", "approved", "paid"] | None = None):
     stmt = select(Settlement)
     if year is not None:

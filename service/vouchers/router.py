@@ -3,14 +3,31 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Query
 from sqlmodel import select
 
-from service.api import ADMIN, Cursor, Limit, Page, SessionDep, Writer, allow, paginate, writer
+from service.api import (
+    ADMIN,
+    Cursor,
+    Limit,
+    Page,
+    SessionDep,
+    Writer,
+    YearQuery,
+    allow,
+    paginate,
+    writer,
+)
 from service.auth.principal import Principal
 from service.errors import problem_responses
 from service.vouchers import service
 from service.vouchers.models import Application, Voucher
-from service.vouchers.schemas import (ApplicationApprove, ApplicationCreate, ApplicationPublic,
-                                      ApplicationReject, VoucherIssue, VoucherPublic,
-                                      VoucherRevoke)
+from service.vouchers.schemas import (
+    ApplicationApprove,
+    ApplicationCreate,
+    ApplicationPublic,
+    ApplicationReject,
+    VoucherIssue,
+    VoucherPublic,
+    VoucherRevoke,
+)
 
 router = APIRouter(tags=["vouchers"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
@@ -36,7 +53,7 @@ def create_application(body: ApplicationCreate,
 def list_applications(session: SessionDep, principal: VoucherReader, limit: Limit = 50,
                       cursor: Cursor = None,
                       status: Literal["submitted", "approved", "rejected"] | None = None,
-                      year: int | None = None,
+                      year: YearQuery = None,
                       enterprise_id: Annotated[str | None, Query(max_length=40)] = None):
     stmt = _scope_enterprise(select(Application), Application, principal)
     if status:
@@ -94,7 +111,7 @@ def revoke_voucher(voucher_id: str, w: AdminWriter,
 @router.get("/v1/vouchers", response_model=Page[VoucherPublic], operation_id="listVouchers",
             responses=problem_responses(401, 403, 422))
 def list_vouchers(session: SessionDep, principal: VoucherReader, limit: Limit = 50,
-                  cursor: Cursor = None, year: int | None = None,
+                  cursor: Cursor = None, year: YearQuery = None,
                   status: Literal["active", "exhausted", "expired", "revoked"] | None = None,
                   enterprise_id: Annotated[str | None, Query(max_length=40)] = None):
     stmt = _scope_enterprise(select(Voucher), Voucher, principal)

@@ -3,7 +3,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api import Timestamp
-from service.types import Fen, Line, Text
+from service.types import Fen, Line, ObjectId, Text
 
 MAX_FEN = 10**15  # far above any pool; keeps every sum inside a signed 64-bit column
 
@@ -33,7 +33,7 @@ class ApplicationReject(BaseModel):
 class VoucherIssue(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    enterprise_id: str = Field(max_length=40)
+    enterprise_id: ObjectId = Field(max_length=40)
     year: int = Field(ge=2000, le=2100)
     face_fen: Fen = Field(gt=0, le=MAX_FEN)
     valid_until: date | None = None

@@ -9,8 +9,16 @@ from service import clock, ids
 from service.alerts import service as alerts
 from service.audit import service as audit
 from service.auth.principal import Principal
-from service.errors import (ApplicationWindowClosed, CreditBlocked, EnterpriseCapExceeded,
-                            FieldError, InvalidState, NotFound, PoolExhausted, ValidationFailed)
+from service.errors import (
+    ApplicationWindowClosed,
+    CreditBlocked,
+    EnterpriseCapExceeded,
+    FieldError,
+    InvalidState,
+    NotFound,
+    PoolExhausted,
+    ValidationFailed,
+)
 from service.ledger import service as ledger
 from service.registry.service import get_enterprise
 from service.rows import insert_if_absent

@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from service.api import ADMIN, BUREAU, SessionDep, Writer, allow, writer
+from service.api import ADMIN, BUREAU, SessionDep, Writer, YearPath, allow, writer
 from service.auth.principal import Principal
 from service.errors import problem_responses
 from service.years import service
@@ -19,12 +19,12 @@ def create_year(body: YearCreate, w: Annotated[Writer, Depends(writer(*ADMIN))])
 
 @router.get("/{year}", response_model=YearPublic, operation_id="getYear",
             responses=problem_responses(401, 403, 404, 422))
-def get_year(year: int, session: SessionDep,
+def get_year(year: YearPath, session: SessionDep,
              _: Annotated[Principal, Depends(allow(*BUREAU))]):
     return service.to_public(session, service.get_year(session, year))
 
 
 @router.patch("/{year}", response_model=YearPublic, operation_id="updateYear",
               responses=problem_responses(401, 403, 404, 409, 422))
-def update_year(year: int, body: YearUpdate, w: Annotated[Writer, Depends(writer(*ADMIN))]):
+def update_year(year: YearPath, body: YearUpdate, w: Annotated[Writer, Depends(writer(*ADMIN))]):
     return w.run(lambda s: service.to_public(s, service.update_year(s, year, body)))

@@ -8,7 +8,6 @@ from service.types import BasisPoints, Fen
 
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
 SettlementMode = Literal["reimbursement", "deduction"]
-Fen = int
 
 
 class PolicyFields(BaseModel):

@@ -7,8 +7,14 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from service.audit import service as audit
-from service.errors import AlreadyExists, FieldError, NotFound, PolicyLocked, ValidationFailed, \
-    YearClosed
+from service.errors import (
+    AlreadyExists,
+    FieldError,
+    NotFound,
+    PolicyLocked,
+    ValidationFailed,
+    YearClosed,
+)
 from service.ledger import service as ledger
 from service.vouchers.models import Voucher
 from service.years.models import DEFAULT_ELIGIBLE, BudgetYear, PolicyVersion

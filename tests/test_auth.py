@@ -1,0 +1,288 @@
+"""Authentication and authorisation (PRODUCT.md §4): 401 without a valid key, 403 for the wrong
+role, 404 for another party's object. The matrix lists every endpoint the app registers."""
+
+import hashlib
+
+import pytest
+
+from tests.factories import bearer
+
+A, U, P, E = "admin", "auditor", "provider", "enterprise"
+BUREAU = {A, U}
+ANYONE = {A, U, P, E}
+
+# (method, path) -> roles allowed. Path parameters are filled in by _url().
+MATRIX: dict[tuple[str, str], set[str]] = {
+    ("POST", "/v1/years"): {A},
+    ("GET", "/v1/years/{year}"): BUREAU,
+    ("PATCH", "/v1/years/{year}"): {A},
+    ("GET", "/v1/years/{year}/budget"): BUREAU,
+    ("GET", "/v1/years/{year}/reconciliation"): BUREAU,
+    ("POST", "/v1/years/{year}/close"): {A},
+    ("POST", "/v1/years/{year}/reclaim"): {A},
+    ("GET", "/v1/years/{year}/report"): BUREAU,
+    ("POST", "/v1/enterprises"): {A},
+    ("GET", "/v1/enterprises"): BUREAU,
+    ("GET", "/v1/enterprises/{enterprise_id}"): BUREAU,
+    ("PATCH", "/v1/enterprises/{enterprise_id}"): {A},
+    ("POST", "/v1/providers"): {A},
+    ("GET", "/v1/providers"): BUREAU,
+    ("GET", "/v1/providers/{provider_id}"): BUREAU,
+    ("PATCH", "/v1/providers/{provider_id}"): {A},
+    ("PUT", "/v1/years/{year}/approved-providers/{provider_id}"): {A},
+    ("POST", "/v1/related-parties"): {A},
+    ("POST", "/v1/other-subsidies"): {A},
+    ("POST", "/v1/api-keys"): {A},
+    ("GET", "/v1/api-keys"): {A},
+    ("DELETE", "/v1/api-keys/{key_id}"): {A},
+    ("POST", "/v1/applications"): {E},
+    ("GET", "/v1/applications"): {A, U, E},
+    ("GET", "/v1/applications/{application_id}"): {A, U, E},
+    ("POST", "/v1/applications/{application_id}/approve"): {A},
+    ("POST", "/v1/applications/{application_id}/reject"): {A},
+    ("POST", "/v1/vouchers"): {A},
+    ("GET", "/v1/vouchers"): {A, U, E},
+    ("GET", "/v1/vouchers/{voucher_id}"): {A, U, E},
+    ("POST", "/v1/vouchers/{voucher_id}/revoke"): {A},
+    ("POST", "/v1/invoices"): {P},
+    ("POST", "/v1/invoices/batch"): {P},
+    ("GET", "/v1/invoices"): ANYONE,
+    ("GET", "/v1/invoices/{invoice_id}"): ANYONE,
+    ("POST", "/v1/invoices/{invoice_id}/payments"): {P},
+    ("POST", "/v1/invoices/{invoice_id}/reversals"): {P},
+    ("POST", "/v1/usage-statements"): {P},
+    ("POST", "/v1/redemptions"): {E},
+    ("GET", "/v1/redemptions"): ANYONE,
+    ("GET", "/v1/redemptions/{redemption_id}"): ANYONE,
+    ("POST", "/v1/settlements"): {A},
+    ("GET", "/v1/settlements"): BUREAU,
+    ("GET", "/v1/settlements/{settlement_id}"): BUREAU,
+    ("POST", "/v1/settlements/{settlement_id}/approve"): {A},
+    ("POST", "/v1/settlements/{settlement_id}/pay"): {A},
+    ("GET", "/v1/settlements/{settlement_id}/export"): BUREAU,
+    ("GET", "/v1/ledger/accounts"): BUREAU,
+    ("GET", "/v1/ledger/transfers"): BUREAU,
+    ("GET", "/v1/audit-events"): BUREAU,
+    ("GET", "/v1/audit-events/verify"): BUREAU,
+}
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
+
+
+def _url(path: str) -> str:
+    return path.replace("{year}", "2026").format_map(_Missing())
+
+
+class _Missing(dict):
+    def __missing__(self, key):
+        return "x_unknown"
+
+
+def _registered(app) -> set[tuple[str, str]]:
+    return {(method.upper(), path) for path, ops in app.openapi()["paths"].items()
+            for method in ops}
+
+
+def test_the_matrix_covers_every_registered_endpoint(app):
+    registered = _registered(app)
+    assert registered - PUBLIC - set(MATRIX) == set(), \
+        "new endpoints: add them to MATRIX in tests/test_auth.py with the roles allowed"
+    assert set(MATRIX) - registered == set(), "MATRIX lists endpoints that no longer exist"
+
+
+@pytest.fixture
+def keys(api) -> dict[str, dict[str, str]]:
+    ent = api.enterprise()
+    prv = api.provider()
+    return {A: api.admin, U: api.auditor(), P: api.provider_key(prv["id"]),
+            E: api.enterprise_key(ent["id"])}
+
+
+def _call(api, method, path, headers):
+    body = {} if method in ("POST", "PATCH", "PUT") else None
+    return api.client.request(method, _url(path), headers=headers, json=body)
+
+
+@pytest.mark.parametrize("method, path", sorted(MATRIX), ids=lambda v: v)
+def test_role_matrix(api, keys, method, path):
+    api.year(2026)
+    allowed = MATRIX[(method, path)]
+    for role, headers in keys.items():
+        r = _call(api, method, path, headers)
+        if role in allowed:
+            assert r.status_code not in (401, 403), (role, r.status_code, r.text)
+        else:
+            assert r.status_code == 403, (role, r.status_code, r.text)
+            assert r.json()["code"] == "forbidden"
+            assert r.json()["detail"] == f"role {role} may not do this"
+
+
+def test_every_endpoint_needs_a_key(api):
+    for method, path in sorted(MATRIX):
+        r = _call(api, method, path, {})
+        assert r.status_code == 401, (method, path, r.status_code)
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["code"] == "unauthenticated"
+
+
+@pytest.mark.parametrize("method, path", sorted(PUBLIC))
+def test_ops_endpoints_are_public(api, method, path):
+    assert api.client.request(method, path).status_code == 200
+
+
+@pytest.mark.parametrize("header", [
+    "Bearer cvk_not-a-real-key", "Bearer ", "Basic YWRtaW46YWRtaW4=", "cvk_no_scheme", "Bearer",
+])
+def test_bad_keys_are_401(api, header):
+    r = api.client.get("/v1/enterprises", headers={"Authorization": header})
+    assert r.status_code == 401
+    assert r.json()["code"] == "unauthenticated"
+
+
+def test_scheme_is_case_insensitive(api):
+    raw = api.admin["Authorization"].removeprefix("Bearer ")
+    r = api.client.get("/v1/enterprises", headers={"Authorization": f"bearer {raw}"})
+    assert r.status_code == 200
+
+
+def test_repeated_failures_throttle_the_client(api):
+    for _ in range(20):
+        r = api.client.get("/v1/enterprises", headers=bearer("cvk_guess"))
+        assert r.status_code == 401
+    r = api.client.get("/v1/enterprises", headers=api.admin)
+    assert r.status_code == 429
+    assert r.json()["code"] == "too_many_requests"
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+
+def test_key_is_shown_once_and_stored_as_sha256(api):
+    created = api.ok("POST", "/v1/api-keys", json={"role": "auditor", "name": "审计处"},
+                     expect=201)
+    raw = created["key"]
+    assert raw.startswith("cvk_")
+    assert created["prefix"] == raw[:10]
+    assert created["role"] == "auditor"
+    assert created["revoked_at"] is None
+    listed = api.ok("GET", "/v1/api-keys", params={"role": "auditor"})["items"]
+    assert [k["id"] for k in listed] == [created["id"]]
+    assert "key" not in listed[0]
+    from tests.conftest import sql
+    stored = sql(api.engine, "SELECT key_hash FROM api_key WHERE id = :id",
+                 id=created["id"]).scalar()
+    assert stored == hashlib.sha256(raw.encode()).hexdigest()
+    assert api.client.get("/v1/audit-events", headers=bearer(raw)).status_code == 200
+
+
+@pytest.mark.parametrize("body, status, field", [
+    ({"role": "enterprise", "name": "x"}, 422, "enterprise_id"),
+    ({"role": "provider", "name": "x"}, 422, "provider_id"),
+    ({"role": "admin", "name": "x", "enterprise_id": "ent_x"}, 422, "enterprise_id"),
+    ({"role": "auditor", "name": "x", "provider_id": "prv_x"}, 422, "provider_id"),
+    ({"role": "enterprise", "name": "x", "enterprise_id": "ent_x"}, 404, None),
+    ({"role": "provider", "name": "x", "provider_id": "prv_x"}, 404, None),
+    ({"role": "root", "name": "x"}, 422, "role"),
+    ({"role": "admin"}, 422, "name"),
+])
+def test_key_binding_is_checked(api, body, status, field):
+    r = api.client.post("/v1/api-keys", json=body, headers=api.admin)
+    assert r.status_code == status, r.text
+    if field:
+        assert [e["field"] for e in r.json()["errors"]] == [field]
+    else:
+        assert r.json()["code"] == "not_found"
+
+
+def test_bound_keys(api):
+    ent, prv = api.enterprise(), api.provider()
+    e = api.ok("POST", "/v1/api-keys", expect=201,
+               json={"role": "enterprise", "name": "企业", "enterprise_id": ent["id"]})
+    p = api.ok("POST", "/v1/api-keys", expect=201,
+               json={"role": "provider", "name": "服务商", "provider_id": prv["id"]})
+    assert (e["enterprise_id"], e["provider_id"]) == (ent["id"], None)
+    assert (p["enterprise_id"], p["provider_id"]) == (None, prv["id"])
+
+
+def test_revoked_key_is_401_at_once(api):
+    created = api.ok("POST", "/v1/api-keys", json={"role": "admin", "name": "临时"}, expect=201)
+    headers = bearer(created["key"])
+    assert api.client.get("/v1/enterprises", headers=headers).status_code == 200  # now cached
+    revoked = api.ok("DELETE", f"/v1/api-keys/{created['id']}")
+    assert revoked["revoked_at"] is not None
+    r = api.client.get("/v1/enterprises", headers=headers)
+    assert r.status_code == 401
+    assert r.json()["code"] == "unauthenticated"
+    again = api.ok("DELETE", f"/v1/api-keys/{created['id']}")
+    assert again["revoked_at"] == revoked["revoked_at"]
+    events = api.ok("GET", "/v1/audit-events", params={"object_id": created["id"]})["items"]
+    assert [ev["action"] for ev in events] == ["api_key.create", "api_key.revoke"]
+
+
+def test_a_key_may_revoke_itself(api):
+    created = api.ok("POST", "/v1/api-keys", json={"role": "admin", "name": "自己"}, expect=201)
+    headers = bearer(created["key"])
+    assert api.ok("DELETE", f"/v1/api-keys/{created['id']}", headers=headers)["revoked_at"]
+    assert api.client.get("/v1/enterprises", headers=headers).status_code == 401
+
+
+def test_rotation_keeps_the_old_key_for_the_grace_period(api, today):
+    today("2026-06-01")
+    old = api.ok("POST", "/v1/api-keys", json={"role": "admin", "name": "旧"}, expect=201)
+    new = api.ok("POST", "/v1/api-keys", json={"role": "admin", "name": "新"}, expect=201)
+    rotated = api.ok("DELETE", f"/v1/api-keys/{old['id']}", params={"grace_seconds": 3600})
+    assert rotated["revoked_at"] is None
+    assert rotated["expires_at"] == "2026-06-01T13:00:00+08:00"
+    assert api.client.get("/v1/enterprises", headers=bearer(old["key"])).status_code == 200
+    today("2026-06-02")
+    api.client.app.state.key_cache.clear()  # the cache holds a principal for up to 2 seconds
+    assert api.client.get("/v1/enterprises", headers=bearer(old["key"])).status_code == 401
+    assert api.client.get("/v1/enterprises", headers=bearer(new["key"])).status_code == 200
+
+
+@pytest.mark.parametrize("grace", [-1, 30 * 86400 + 1, "soon"])
+def test_grace_period_is_bounded(api, grace):
+    created = api.ok("POST", "/v1/api-keys", json={"role": "admin", "name": "x"}, expect=201)
+    r = api.client.delete(f"/v1/api-keys/{created['id']}", params={"grace_seconds": grace},
+                          headers=api.admin)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "grace_seconds"
+
+
+def test_revoking_an_unknown_key_is_404(api):
+    r = api.client.delete("/v1/api-keys/key_nope", headers=api.admin)
+    assert r.status_code == 404
+    assert r.json()["code"] == "not_found"
+
+
+# --- another party's objects ------------------------------------------------------------------
+
+
+def test_another_enterprises_voucher_and_application_are_404(api, today):
+    today("2026-04-01")
+    api.year(2026)
+    mine, theirs = api.enterprise(), api.enterprise()
+    my_key, their_key = api.enterprise_key(mine["id"]), api.enterprise_key(theirs["id"])
+    their_voucher = api.voucher(theirs["id"], 1_000)
+    my_voucher = api.voucher(mine["id"], 2_000)
+    their_app = api.ok("POST", "/v1/applications", headers=their_key, expect=201,
+                       json={"year": 2026, "requested_fen": 5_000, "project_name": "训练",
+                             "purpose": "GPU"})
+
+    for kind, obj in (("voucher", their_voucher), ("application", their_app)):
+        path = f"/v1/{kind}s/{obj['id']}"
+        r = api.client.get(path, headers=my_key)
+        assert r.status_code == 404
+        # Indistinguishable from an id that does not exist.
+        assert r.json()["code"] == "not_found"
+        assert r.json()["detail"] == f"no {kind} {obj['id']}"
+        assert api.client.get(path, headers=their_key).status_code == 200
+        assert api.client.get(path, headers=api.auditor()).status_code == 200
+
+    assert api.ok("GET", f"/v1/vouchers/{my_voucher['id']}", headers=my_key)["face_fen"] == 2_000
+    listed = api.ok("GET", "/v1/vouchers", headers=my_key)["items"]
+    assert [v["id"] for v in listed] == [my_voucher["id"]]
+    listed = api.ok("GET", "/v1/vouchers", headers=my_key,
+                    params={"enterprise_id": theirs["id"]})["items"]
+    assert listed == []
+    assert api.ok("GET", "/v1/applications", headers=my_key)["items"] == []

@@ -1,0 +1,157 @@
+"""Hostile input on every write endpoint: each gets a 4xx problem+json and nothing is written."""
+
+import pytest
+from sqlalchemy import text
+
+from service.db import metadata
+from tests.flows import invoice_body, line, make_world
+
+BAD_FEN = [-1, 2**63, 2**64, 10**30, 1.5, 100.0, "100", True, [1], {"v": 1}]
+BAD_TEXT = ["\x00", "a\u202eb", "bell\x07", "x" * 5000, 12, ["a"]]
+BAD_DATE = ["2025-02-30", "2025-13-01", "2025-1-1", "yesterday", 20250101, "2025-02-28'; --"]
+
+
+def row_counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t.name: conn.execute(text(f"SELECT count(*) FROM {t.name}")).scalar()
+                for t in metadata.sorted_tables}
+
+
+@pytest.fixture
+def world(api, today):
+    today("2026-06-15")
+    w = make_world(api)
+    w.voucher_row = w.voucher(1_000_000)
+    w.invoice_row = w.invoice([line("gpu", 100_000)])
+    w.app_row = api.ok("POST", "/v1/applications", headers=w.ent, expect=201, json={
+        "year": 2026, "requested_fen": 100, "project_name": "大模型训练", "purpose": "训练"})
+    return w
+
+
+def endpoints(w) -> list[tuple[str, str, dict, dict, dict[str, list]]]:
+    """(method, path, headers, valid body, {field: bad values})."""
+    e, p, v, i, a = (w.enterprise, w.provider, w.voucher_row, w.invoice_row, w.app_row)
+    admin, ent, prov = w.api.admin, w.ent, w.prov
+    inv = invoice_body(e["uscc"], [line("gpu", 1000)])
+    return [
+        ("POST", "/v1/years", admin, {"year": 2030, "pool_fen": 100},
+         {"pool_fen": BAD_FEN, "year": [1.5, "2030x", 10**20, None], "rate_bp": [-1, 10_001, 1.5],
+          "eligible_from": BAD_DATE, "settlement_mode": ["cash", 1]}),
+        ("PATCH", "/v1/years/2026", admin, {"application_closes_on": "2026-12-31"},
+         {"application_closes_on": BAD_DATE, "category_rates_bp": [{"gpu": 1.5}, {"tpu": 1}]}),
+        ("POST", "/v1/enterprises", admin, {"uscc": "91350100M000100Y43", "name": "某公司"},
+         {"name": BAD_TEXT + [""], "uscc": ["' OR 1=1 --", "\x00" * 18, "9135010"]}),
+        ("PATCH", f"/v1/enterprises/{e['id']}", admin, {"district": "中山区"},
+         {"district": BAD_TEXT, "credit_blocked": ["yes", 2]}),
+        ("POST", "/v1/providers", admin, {"uscc": "91110000600037341L", "name": "算力"},
+         {"name": BAD_TEXT}),
+        ("POST", "/v1/related-parties", admin,
+         {"enterprise_id": e["id"], "provider_id": p["id"], "reason": "关联"},
+         {"reason": BAD_TEXT, "enterprise_id": ["' OR '1'='1", 5]}),
+        ("POST", "/v1/other-subsidies", admin,
+         {"enterprise_id": e["id"], "programme": "省补", "invoice_number": "1", "amount_fen": 1},
+         {"amount_fen": BAD_FEN, "programme": BAD_TEXT}),
+        ("POST", "/v1/applications", ent,
+         {"year": 2026, "requested_fen": 100, "project_name": "x", "purpose": "y"},
+         {"requested_fen": BAD_FEN + [0], "project_name": BAD_TEXT}),
+        ("POST", f"/v1/applications/{a['id']}/approve", admin, {"approved_fen": 50},
+         {"approved_fen": BAD_FEN + [0], "valid_until": BAD_DATE}),
+        ("POST", f"/v1/applications/{a['id']}/reject", admin, {"reason": "材料不全"},
+         {"reason": BAD_TEXT + [""]}),
+        ("POST", "/v1/vouchers", admin, {"enterprise_id": e["id"], "year": 2026, "face_fen": 1},
+         {"face_fen": BAD_FEN + [0], "valid_until": BAD_DATE}),
+        ("POST", "/v1/invoices", prov, inv,
+         {"total_fen": BAD_FEN, "tax_fen": BAD_FEN, "issued_on": BAD_DATE,
+          "invoice_number": ["' OR 1=1 --", "１２３４５６７８９０１２３４５６７８９０", 123],
+          "lines": [[], "gpu", [{"category": "gpu"}], [dict(line("gpu", 1000), amount_fen=1.5)],
+                    [dict(line("gpu", 1000), description="\x00")],
+                    [dict(line("gpu", 1000), quantity="NaN")],
+                    [dict(line("gpu", 1000), quantity=-1)]]}),
+        ("POST", "/v1/invoices/batch", prov, {"invoices": [inv]},
+         {"invoices": [[], [None], [dict(inv, total_fen=1.5)], "x"]}),
+        ("POST", f"/v1/invoices/{i['id']}/payments", prov,
+         {"amount_fen": 1, "paid_on": "2026-05-01"},
+         {"amount_fen": BAD_FEN + [0], "paid_on": BAD_DATE}),
+        ("POST", f"/v1/invoices/{i['id']}/reversals", prov,
+         {"invoice_number": "26219999999999999999", "issued_on": "2026-06-01", "amount_fen": 1,
+          "reason": "调整"},
+         {"amount_fen": BAD_FEN + [0], "reason": BAD_TEXT, "issued_on": BAD_DATE}),
+        ("POST", "/v1/usage-statements", prov,
+         {"month": "2026-04", "lines": [{"enterprise_uscc": e["uscc"], "billed_fen": 1}]},
+         {"month": ["2026-13", "2026-4", "'; --"], "lines": [[], [{"billed_fen": 1.5}]]}),
+        ("POST", "/v1/redemptions", ent, {"invoice_id": i["id"]},
+         {"invoice_id": ["' OR 1=1 --", 5, None, ""], "voucher_id": [5, ""]}),
+        ("POST", "/v1/settlements", admin, {"year": 2026},
+         {"year": ["2026; DROP TABLE settlement", 1.5, None], "cutoff": BAD_DATE}),
+        ("POST", "/v1/api-keys", admin, {"role": "auditor", "name": "审计"},
+         {"role": ["root", "ADMIN", None], "name": BAD_TEXT}),
+        ("POST", "/v1/years/2026/reclaim", admin,
+         {"issued_before": "2026-07-01", "max_used_bp": 5000, "reclaim_bp": 5000},
+         {"max_used_bp": [0, 10_001, 1.5], "issued_before": BAD_DATE}),
+        ("POST", "/v1/years/2026/close", admin, {"force": True, "reason": "测试"},
+         {"force": ["yes", 2], "reason": BAD_TEXT}),
+    ]
+
+
+def assert_refused(response, engine, before, case=None):
+    assert 400 <= response.status_code < 500, (case, response.status_code, response.text[:200])
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["status"] == response.status_code
+    assert row_counts(engine) == before
+
+
+def test_every_bad_field_value_is_refused(world, api):
+    before = row_counts(api.engine)
+    tried = 0
+    for method, path, headers, body, fields in endpoints(world):
+        for field, values in fields.items():
+            for value in values:
+                r = api.client.request(method, path, headers=headers, json={**body, field: value})
+                assert_refused(r, api.engine, before, (path, field, value))
+                tried += 1
+        r = api.client.request(method, path, headers=headers, json={**body, "surprise": 1})
+        assert_refused(r, api.engine, before)
+    assert tried > 200
+
+
+def test_malformed_bodies_everywhere(world, api):
+    before = row_counts(api.engine)
+    for method, path, headers, _body, _fields in endpoints(world):
+        for raw, ctype in ((b'{"year": ', "application/json"), (b"\xff\xfe", "application/json"),
+                           (b"[" * 50_000 + b"]" * 50_000, "application/json"),
+                           (b"[]", "application/json"), (b'"text"', "application/json"),
+                           (b"year=2026", "application/x-www-form-urlencoded"),
+                           (b"<xml/>", "text/xml")):
+            r = api.client.request(method, path, headers={**headers, "Content-Type": ctype},
+                                   content=raw)
+            assert_refused(r, api.engine, before, (path, raw[:20], ctype))
+
+
+def test_oversized_body_is_413(world, api):
+    before = row_counts(api.engine)
+    huge = b'{"name": "' + b"x" * (9 * 1024 * 1024) + b'"}'
+    r = api.client.post("/v1/enterprises", headers={**api.admin,
+                                                    "Content-Type": "application/json"},
+                        content=huge)
+    assert r.status_code == 413
+    assert r.json()["code"] == "body_too_large"
+    assert row_counts(api.engine) == before
+
+
+def test_sql_in_a_name_is_just_text(world, api):
+    name = "Robert'); DROP TABLE voucher;--"
+    ent = api.ok("POST", "/v1/enterprises", expect=201,
+                 json={"uscc": "91350100M000100Y43", "name": name})
+    assert api.ok("GET", f"/v1/enterprises/{ent['id']}")["name"] == name
+    assert row_counts(api.engine)["voucher"] == 1
+
+
+def test_hostile_path_and_query_parameters(world, api):
+    before = row_counts(api.engine)
+    for path in ("/v1/vouchers/' OR 1=1 --", "/v1/invoices/%00", "/v1/years/abc",
+                 "/v1/years/99999999999999999999", "/v1/vouchers?limit=0",
+                 "/v1/vouchers?limit=501", "/v1/vouchers?cursor=%%%", "/v1/vouchers?year=1.5"):
+        r = api.client.get(path, headers=api.admin)
+        assert 400 <= r.status_code < 500, (path, r.status_code)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert row_counts(api.engine) == before
