@@ -231,8 +231,8 @@ def decode_cursor(cursor: str) -> str:
             field="cursor", message="not a cursor returned by this API")]) from None
 
 
-YearPath = Annotated[int, Path(ge=2000, le=2100, description="Budget year")]
-YearQuery = Annotated[int | None, Query(ge=2000, le=2100, description="Budget year")]
+YearPath = Annotated[int, Path(ge=1, le=9999, description="Budget year")]
+YearQuery = Annotated[int | None, Query(ge=1, le=9999, description="Budget year")]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (default 50, max 500)")]
 Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
 

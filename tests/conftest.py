@@ -3,11 +3,13 @@ test gets a clean copy: SQLite by copying a migrated file, PostgreSQL by truncat
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 from service import clock
@@ -69,11 +71,42 @@ def pg_engine() -> Iterator[Engine]:
         conn.commit()
     migrate(PG_URL)
     engine = make_engine(PG_URL)
+    _no_commit_flush(engine)
     yield engine
     engine.dispose()
 
 
 TABLES = [t.name for t in metadata.sorted_tables]
+
+
+def _no_commit_flush(engine: Engine) -> None:
+    """A throwaway test database need not wait for the WAL flush at each commit; what the
+    tests check (isolation, locking, constraints) is unchanged."""
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET synchronous_commit = off")
+        dbapi_conn.commit()
+
+
+def _fast_dir(tmp_path):
+    """SQLite files in memory-backed /dev/shm when there is one (fsync is then free)."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        path = Path(tempfile.mkdtemp(dir=shm, prefix="voucher-test-"))
+        _shm_dirs.append(path)
+        return path
+    return tmp_path
+
+
+_shm_dirs: list = []
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _clean_shm():
+    yield
+    for path in _shm_dirs:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def reset_postgres(engine: Engine) -> None:
@@ -86,7 +119,7 @@ def reset_postgres(engine: Engine) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engine(request, tmp_path) -> Iterator[Engine]:
     if request.param == "sqlite":
-        path = tmp_path / "test.db"
+        path = _fast_dir(tmp_path) / "test.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         eng = make_engine(f"sqlite:///{path}")
         yield eng

@@ -84,17 +84,16 @@ def test_a_voucher_past_valid_until_reads_as_expired(api, today):
     assert got["balance_fen"] == 1_000
 
 
-def test_a_voucher_cannot_be_issued_already_expired(api, today):
-    today("2027-02-01")  # after the 2026 redemption deadline
+def test_a_voucher_issued_after_its_validity_reads_expired_and_returns_on_revoke(api, today):
+    today("2027-02-01")  # after the 2026 redemption deadline: bookkeeping for a past year
     api.year(2026)
     ent = api.enterprise()
-    before = _counts(api)
-    problem = _refused(api, {"enterprise_id": ent["id"], "year": 2026, "face_fen": 1_000},
-                       422, "validation_error")
-    assert problem["errors"][0]["field"] == "valid_until"
-    _refused(api, {"enterprise_id": ent["id"], "year": 2026, "face_fen": 1_000,
-                   "valid_until": "2027-01-31"}, 422, "validation_error")
-    assert _counts(api) == before
+    late = api.voucher(ent["id"], 1_000)
+    assert (late["status"], late["valid_until"], late["valid_from"]) == (
+        "expired", "2027-01-31", "2027-01-31")
+    assert late["days_left"] == 0
+    api.ok("POST", f"/v1/vouchers/{late['id']}/revoke")
+    assert api.ok("GET", "/v1/years/2026/budget")["available_fen"] == 2_000_000_000
 
 
 @pytest.mark.parametrize("body, field", [

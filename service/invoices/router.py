@@ -14,9 +14,7 @@ from service.invoices.schemas import (
     InvoiceCreate,
     InvoicePublic,
     PaymentCreate,
-    PaymentPublic,
     ReversalCreate,
-    ReversalPublic,
     UsageStatementCreate,
     UsageStatementPublic,
 )
@@ -81,8 +79,7 @@ def record_payment(invoice_id: str, body: PaymentCreate, w: ProviderWriter):
     def pay(session):
         payment = service.record_payment(session, invoice_id=invoice_id, principal=w.principal,
                                          data=body)
-        return _invoice_with(session, payment.invoice_id, payment=PaymentPublic.model_validate(
-            payment, from_attributes=True))
+        return _invoice(session, payment.invoice_id)
     return w.run(pay, status_code=201)
 
 
@@ -93,14 +90,12 @@ def create_reversal(invoice_id: str, body: ReversalCreate, w: ProviderWriter):
     def reverse(session):
         reversal = service.reverse(session, invoice_id=invoice_id, principal=w.principal,
                                    data=body)
-        return _invoice_with(session, reversal.invoice_id, reversal=ReversalPublic.model_validate(
-            reversal, from_attributes=True))
+        return _invoice(session, reversal.invoice_id)
     return w.run(reverse, status_code=201)
 
 
-def _invoice_with(session, invoice_id: str, **extra) -> dict:
-    invoice = session.get(Invoice, invoice_id)
-    return {**service.to_public(session, [invoice])[0], **extra}
+def _invoice(session, invoice_id: str) -> dict:
+    return service.to_public(session, [session.get(Invoice, invoice_id)])[0]
 
 
 @router.post("/v1/usage-statements", status_code=201, response_model=UsageStatementPublic,

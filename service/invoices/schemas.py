@@ -71,24 +71,6 @@ class InvoiceLinePublic(BaseModel):
     amount_fen: int
 
 
-class PaymentPublic(BaseModel):
-    id: str
-    invoice_id: str
-    amount_fen: int
-    paid_on: date
-    created_at: Timestamp
-
-
-class ReversalPublic(BaseModel):
-    id: str
-    invoice_id: str
-    invoice_number: str
-    issued_on: date
-    amount_fen: int
-    reason: str
-    created_at: Timestamp
-
-
 class InvoicePublic(BaseModel):
     id: str
     invoice_number: str

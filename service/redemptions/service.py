@@ -55,7 +55,8 @@ def redeemed_net(session: Session, invoice_id: str, year: int | None = None) -> 
     return int(session.exec(stmt).one())
 
 
-def _pick_year(session: Session, invoice: Invoice, voucher: Voucher | None) -> BudgetYear:
+def _pick_year(session: Session, invoice: Invoice, voucher: Voucher | None,
+               lines: Sequence[InvoiceLine]) -> BudgetYear:
     """The named voucher's year when the invoice's service falls in it; otherwise the first
     open year that still has subsidy left on the invoice."""
     if voucher is not None:
@@ -69,12 +70,12 @@ def _pick_year(session: Session, invoice: Invoice, voucher: Voucher | None) -> B
     if not years:
         raise InvoiceNotEligible("no budget year covers the invoice's service period")
     today = clock.today()
-    lines = _lines(session, invoice.id)
     open_years = [y for y in years if y.status == "open" and today <= y.redemption_deadline]
-    for policy in open_years:
-        if eligible(session, invoice, policy, lines) > redeemed_net(session, invoice.id,
-                                                                    policy.year):
-            return policy
+    if len(open_years) > 1:  # a period across the new year: the first with subsidy left
+        for policy in open_years:
+            if eligible(session, invoice, policy, lines) > redeemed_net(session, invoice.id,
+                                                                        policy.year):
+                return policy
     return open_years[0] if open_years else years[-1]
 
 
@@ -90,7 +91,8 @@ def redeem(session: Session, *, principal: Principal, invoice_id: str,
             raise NotFound(f"no voucher {voucher_id}")
         if named.enterprise_id != principal.enterprise_id:
             raise NoUsableVoucher("the named voucher is not yours")
-    policy = _pick_year(session, invoice, named)
+    lines = _lines(session, invoice.id)  # posted once, never changed: read before locking
+    policy = _pick_year(session, invoice, named, lines)
     today = clock.today()
     if policy.status == "closed" or today > policy.redemption_deadline:
         raise YearClosed(f"budget year {policy.year} is closed for redemptions "
@@ -127,7 +129,8 @@ def redeem(session: Session, *, principal: Principal, invoice_id: str,
         if not candidates:
             raise NoUsableVoucher(f"the enterprise has no usable voucher for {policy.year}")
     invoice = session.get(Invoice, invoice.id, with_for_update=True, populate_existing=True)
-    remaining = eligible(session, invoice, policy) - redeemed_net(session, invoice.id, policy.year)
+    remaining = eligible(session, invoice, policy, lines) - redeemed_net(session, invoice.id,
+                                                                       policy.year)
     if remaining <= 0:
         raise NothingToRedeem("the invoice has no eligible subsidy left to redeem "
                               "(unpaid, fully redeemed, or no eligible lines)")

@@ -67,10 +67,10 @@ def issue(session: Session, *, enterprise_id: str, year: int, face_fen: int,
         raise ValidationFailed("valid_until is after the year's redemption deadline", errors=[
             FieldError(field="valid_until",
                        message=f"must be on or before {budget.redemption_deadline}")])
+    # A validity that has already ended is accepted (the voucher reads as expired and its
+    # reservation returns to the pool on revocation or at year close): the deadline bounds
+    # validity, the calendar does not refuse bookkeeping for a past year. docs/decisions.md.
     today = clock.today()
-    if valid_until < today:  # it would hold pool and cap without ever being usable
-        raise ValidationFailed("valid_until is in the past", errors=[
-            FieldError(field="valid_until", message=f"must be on or after today, {today}")])
     if reserved_for(session, enterprise_id, year) + face_fen > budget.enterprise_cap_fen:
         raise _cap_error(session, budget, enterprise_id, face_fen)
 
@@ -96,7 +96,7 @@ def issue(session: Session, *, enterprise_id: str, year: int, face_fen: int,
 
     voucher = Voucher(id=voucher_id, code=ids.voucher_code(year), enterprise_id=enterprise_id,
                       year=year, face_fen=face_fen, balance_fen=face_fen, status="active",
-                      valid_from=today, valid_until=valid_until,
+                      valid_from=min(today, valid_until), valid_until=valid_until,
                       application_id=application_id, ledger_account_id=account.id)
     session.add(voucher)
     session.flush()
