@@ -278,7 +278,7 @@ def payable_redemptions(api: Api, world, per_enterprise: int) -> list[dict]:
     out = []
     for enterprise, key in ((world.enterprise, world.ent), (second, second_key)):
         api.voucher(enterprise["id"], 10_000_000)
-        for n, inv in enumerate(paid_invoices(world, [100_000 + 1_000 * k
+        for inv in (paid_invoices(world, [100_000 + 1_000 * k
                                                       for k in range(per_enterprise)],
                                               enterprise=enterprise)):
             out.append(api.ok("POST", "/v1/redemptions", headers=key, expect=201,

@@ -30,7 +30,7 @@ def world(api, today):
 
 def endpoints(w) -> list[tuple[str, str, dict, dict, dict[str, list]]]:
     """(method, path, headers, valid body, {field: bad values})."""
-    e, p, v, i, a = (w.enterprise, w.provider, w.voucher_row, w.invoice_row, w.app_row)
+    e, p, i, a = (w.enterprise, w.provider, w.invoice_row, w.app_row)
     admin, ent, prov = w.api.admin, w.ent, w.prov
     inv = invoice_body(e["uscc"], [line("gpu", 1000)])
     return [

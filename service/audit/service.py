@@ -18,8 +18,9 @@ _PENDING = "_audit_pending"
 def _digest(data: bytes) -> str:
     try:
         return hashlib.new("sm3", data).hexdigest()
-    except ValueError:  # OpenSSL without SM3: refuse to run rather than chain with a weaker hash
-        raise RuntimeError("this Python's OpenSSL lacks SM3 (国密); audit chain cannot be built")
+    except ValueError as exc:  # no SM3 in this OpenSSL: refuse rather than chain a weaker hash
+        raise RuntimeError("this Python's OpenSSL lacks SM3 (国密); audit chain cannot be "
+                           "built") from exc
 
 
 def event_hash(prev_hash: str, event: AuditEvent) -> str:

@@ -175,19 +175,11 @@ def _all_closed(years: dict[int, BudgetYear], data: InvoiceCreate) -> bool:
     return all(y is not None and y.status == "closed" for y in span)
 
 
-def visible(principal: Principal, invoice: Invoice) -> bool:
-    if principal.is_bureau:
-        return True
-    if principal.role == "provider":
-        return invoice.provider_id == principal.provider_id
-    return principal.role == "enterprise" and invoice.enterprise_id == principal.enterprise_id
-
-
 def get_invoice(session: Session, invoice_id: str, principal: Principal, *,
                 for_update: bool = False) -> Invoice:
     invoice = session.get(Invoice, invoice_id, with_for_update=for_update or None,
                           populate_existing=for_update)
-    if invoice is None or not visible(principal, invoice):
+    if invoice is None or not principal.can_see(invoice.enterprise_id, invoice.provider_id):
         raise NotFound(f"no invoice {invoice_id}")
     return invoice
 

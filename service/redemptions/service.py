@@ -216,17 +216,9 @@ def release_pending(session: Session, invoice: Invoice) -> None:
 
 def get_redemption(session: Session, redemption_id: str, principal: Principal) -> Redemption:
     row = session.get(Redemption, redemption_id)
-    if row is None or not visible(principal, row):
+    if row is None or not principal.can_see(row.enterprise_id, row.provider_id):
         raise NotFound(f"no redemption {redemption_id}")
     return row
-
-
-def visible(principal: Principal, row: Redemption) -> bool:
-    if principal.is_bureau:
-        return True
-    if principal.role == "enterprise":
-        return row.enterprise_id == principal.enterprise_id
-    return principal.role == "provider" and row.provider_id == principal.provider_id
 
 
 def to_public(session: Session, rows: Sequence[Redemption]) -> list[dict]:

@@ -85,27 +85,22 @@ def _net_redeemed():
 
 
 def top_enterprises(session: Session, year: int, top: int) -> list[dict[str, Any]]:
-    total = _net_redeemed().label("total")
-    rows = session.execute(
-        select(Enterprise.id, Enterprise.name, Enterprise.uscc, total)
-        .join(Redemption, Redemption.enterprise_id == Enterprise.id)
-        .where(Redemption.year == year)
-        .group_by(Enterprise.id, Enterprise.name, Enterprise.uscc)
-        .order_by(total.desc(), Enterprise.id).limit(top)).all()
-    return [{"enterprise_id": i, "name": n, "uscc": u, "redeemed_fen": int(t or 0)}
-            for i, n, u, t in rows]
+    return _top(session, year, top, Enterprise, Redemption.enterprise_id, "enterprise_id")
 
 
 def top_providers(session: Session, year: int, top: int) -> list[dict[str, Any]]:
+    return _top(session, year, top, Provider, Redemption.provider_id, "provider_id")
+
+
+def _top(session: Session, year: int, top: int, party, party_column, key: str) -> list[dict]:
     total = _net_redeemed().label("total")
     rows = session.execute(
-        select(Provider.id, Provider.name, Provider.uscc, total)
-        .join(Redemption, Redemption.provider_id == Provider.id)
+        select(party.id, party.name, party.uscc, total)
+        .join(Redemption, party_column == party.id)
         .where(Redemption.year == year)
-        .group_by(Provider.id, Provider.name, Provider.uscc)
-        .order_by(total.desc(), Provider.id).limit(top)).all()
-    return [{"provider_id": i, "name": n, "uscc": u, "redeemed_fen": int(t or 0)}
-            for i, n, u, t in rows]
+        .group_by(party.id, party.name, party.uscc)
+        .order_by(total.desc(), party.id).limit(top)).all()
+    return [{key: i, "name": n, "uscc": u, "redeemed_fen": int(t or 0)} for i, n, u, t in rows]
 
 
 def projection(year: int, redeemed: int, ceiling: int) -> int:

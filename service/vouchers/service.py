@@ -117,15 +117,9 @@ def _cap_error(session: Session, budget: BudgetYear, enterprise_id: str, face_fe
 def get_voucher(session: Session, voucher_id: str, principal: Principal, *,
                 for_update: bool = False) -> Voucher:
     voucher = session.get(Voucher, voucher_id, with_for_update=for_update or None)
-    if voucher is None or not can_see(principal, voucher.enterprise_id):
+    if voucher is None or not principal.can_see(voucher.enterprise_id):
         raise NotFound(f"no voucher {voucher_id}")
     return voucher
-
-
-def can_see(principal: Principal, enterprise_id: str) -> bool:
-    if principal.is_bureau:
-        return True
-    return principal.role == "enterprise" and principal.enterprise_id == enterprise_id
 
 
 def return_balance(session: Session, voucher: Voucher, *, kind: str, amount_fen: int | None = None,
@@ -191,7 +185,7 @@ def apply(session: Session, *, principal: Principal, data: ApplicationCreate) ->
 def get_application(session: Session, application_id: str, principal: Principal, *,
                     for_update: bool = False) -> Application:
     row = session.get(Application, application_id, with_for_update=for_update or None)
-    if row is None or not can_see(principal, row.enterprise_id):
+    if row is None or not principal.can_see(row.enterprise_id):
         raise NotFound(f"no application {application_id}")
     return row
 
