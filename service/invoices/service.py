@@ -251,13 +251,15 @@ def to_public(session: Session, invoices: Sequence[Invoice],
     for line in session.exec(select(InvoiceLine).where(InvoiceLine.invoice_id.in_(ids_))
                              .order_by(InvoiceLine.invoice_id, InvoiceLine.line_no)):
         lines[line.invoice_id].append(line)
-    redeemed: dict[tuple[str, int], int] = defaultdict(int)
+    redeemed: dict[tuple[str, int], int] = {}
+    redeemed_total: dict[str, int] = defaultdict(int)
     for invoice_id, y, net in session.execute(
             select(Redemption.invoice_id, Redemption.year,
                    func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen))
             .where(Redemption.invoice_id.in_(ids_))
             .group_by(Redemption.invoice_id, Redemption.year)):
         redeemed[(invoice_id, y)] = int(net or 0)
+        redeemed_total[invoice_id] += int(net or 0)
     wanted = {y for i in invoices for y in subsidy.years_of(i.service_start, i.service_end)}
     policies = {p.year: p for p in session.exec(select(BudgetYear)
                                                 .where(BudgetYear.year.in_(wanted)))}
@@ -270,15 +272,14 @@ def to_public(session: Session, invoices: Sequence[Invoice],
             if y in policies:
                 by_year[y] = eligible_for_year(invoice, lines[invoice.id], policies[y])
         shown = year if year is not None else invoice.service_start.year
-        redeemed_total = sum(v for (iid, _), v in redeemed.items() if iid == invoice.id)
-        redeemable = sum(max(0, e - redeemed[(invoice.id, y)]) for y, e in by_year.items()
-                         if policies[y].status == "open")
+        redeemable = sum(max(0, e - redeemed.get((invoice.id, y), 0))
+                         for y, e in by_year.items() if policies[y].status == "open")
         out.append({
             **invoice.model_dump(), "enterprise_uscc": usccs.get(invoice.enterprise_id, ""),
             "net_total_fen": invoice.net_total_fen, "status": status_of(invoice),
             "year": shown, "eligible_subsidy_fen": by_year.get(shown, 0),
             "eligible_by_year": {str(y): v for y, v in by_year.items()},
-            "redeemed_fen": redeemed_total, "redeemable_fen": redeemable,
+            "redeemed_fen": redeemed_total[invoice.id], "redeemable_fen": redeemable,
             "lines": [line.model_dump() for line in lines[invoice.id]],
         })
     return out
