@@ -128,14 +128,14 @@ class Writer:
                     return stored
             result = fn(session)
             body = self._shape(result)
-            session.flush()
-            audit_service.seal(session)
             if self.idempotency_key:
                 session.add(IdempotencyRecord(api_key_id=self.principal.key_id,
                                               key=self.idempotency_key,
                                               request_hash=self.request_hash,
                                               status_code=status_code, response_body=body))
-                session.flush()
+            session.flush()
+            # Last: the chain head is the one row every audited write locks until COMMIT.
+            audit_service.seal(session)
             return status_code, body
 
         try:
