@@ -166,7 +166,12 @@ def today(monkeypatch):
 
 
 def sql(engine: Engine, statement: str, **params):
+    """Raw SQL, as someone with direct database access would run it. On PostgreSQL the
+    append-only triggers are bypassed the way a superuser could (session_replication_role),
+    so tests can tamper and check that the tampering is detected."""
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
         return conn.execute(text(statement), params)
 
 

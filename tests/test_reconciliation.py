@@ -71,6 +71,8 @@ def test_corrupt_nonpositive_transfer(busy, api, engine):
     with engine.begin() as conn:
         if engine.dialect.name == "sqlite":
             conn.execute(text("PRAGMA ignore_check_constraints = ON"))
+        else:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text("UPDATE ledger_transfer SET amount_fen = 0 WHERE kind = 'fund'"))
     bad = failing(api)
     assert bad["transfers_positive_and_balanced"]["discrepancies"][0]["kind"] == "fund"

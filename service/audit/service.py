@@ -98,6 +98,11 @@ def verify(session: Session, batch: int = 5000) -> dict[str, Any]:
             prev, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
             last_seq = event.seq
     head = session.get(AuditChainHead, HEAD_ID)
+    if head is not None and head.last_seq < last_seq:
+        first = head.last_seq + 1
+        row = session.exec(select(AuditEvent.id).where(AuditEvent.seq == first)).first()
+        return {"ok": False, "checked": head.last_seq, "first_broken_seq": first,
+                "first_broken_id": row, "problem": "events were added beyond the chain head"}
     if head is not None and (head.last_seq != last_seq or head.last_hash != prev):
         return {"ok": False, "checked": checked, "first_broken_seq": last_seq + 1,
                 "first_broken_id": None,
