@@ -165,9 +165,10 @@ def client_queues(parties, clients: int, cursor: dict) -> list:
 
 
 def part_redeem(db: str, pgb_db: str) -> tuple[int, world.World]:
+    from sqlmodel import Session
+
     from service.db import make_engine
     from service.reporting.reconciliation import reconcile
-    from sqlmodel import Session
 
     engine = make_engine(sa_url(db))
     year = date.today().year

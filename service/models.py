@@ -5,20 +5,20 @@ from service.audit.models import AuditChainHead, AuditEvent
 from service.auth.models import ApiKey
 from service.idempotency_models import IdempotencyRecord
 from service.invoices.models import (
-                                     Invoice,
-                                     InvoiceLine,
-                                     InvoicePayment,
-                                     InvoiceReversal,
-                                     UsageStatement,
+    Invoice,
+    InvoiceLine,
+    InvoicePayment,
+    InvoiceReversal,
+    UsageStatement,
 )
 from service.ledger.models import LedgerAccount, LedgerTransfer
 from service.redemptions.models import Clawback, Redemption, RedemptionDraw
 from service.registry.models import (
-                                     ApprovedProvider,
-                                     Enterprise,
-                                     OtherSubsidy,
-                                     Provider,
-                                     RelatedParty,
+    ApprovedProvider,
+    Enterprise,
+    OtherSubsidy,
+    Provider,
+    RelatedParty,
 )
 from service.settlements.models import Settlement, SettlementLine
 from service.vouchers.models import Application, EnterpriseYear, Voucher

@@ -5,9 +5,9 @@ import itertools
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from service.audit import service as audit
 from service.auth import service as auth_service
 from service.auth.principal import SYSTEM
-from service.audit import service as audit
 from service.db import run_transaction
 from service.uscc import with_check_char
 
