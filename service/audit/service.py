@@ -5,9 +5,11 @@ import json
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
 from service import clock, ids
+from service.db import is_postgres
 from service.audit.models import AuditChainHead, AuditEvent
 
 GENESIS_HASH = "0" * 64
@@ -57,23 +59,33 @@ def record(session: Session, *, action: str, object_type: str, object_id: str,
 
 
 def seal(session: Session) -> None:
-    """Lock the chain head (last, after every business row) and append the queued events."""
+    """Append the queued events to the chain: the last thing a transaction does before COMMIT.
+
+    The chain head is the one row every audited write locks, so the lock is held for as little
+    as possible: one statement takes it and reserves the sequence numbers, the hashes are
+    computed in Python, and one more statement (two on SQLite) writes the events and the new
+    head. Nothing else runs between the lock and COMMIT.
+    """
     pending: list[AuditEvent] = session.info.pop(_PENDING, [])
     if not pending:
         return
-    head = session.exec(select(AuditChainHead).where(AuditChainHead.id == HEAD_ID)
-                        .with_for_update()).one()
-    seq, prev = head.last_seq, head.last_hash
-    for event in pending:
-        seq += 1
-        event.seq = seq
-        event.prev_hash = prev
-        event.hash = event_hash(prev, event)
-        prev = event.hash
-        session.add(event)
-    head.last_seq, head.last_hash = seq, prev
-    session.add(head)
-    session.flush()
+    head = AuditChainHead.__table__
+    last_seq, prev = session.execute(
+        update(head).where(head.c.id == HEAD_ID)
+        .values(last_seq=head.c.last_seq + len(pending))
+        .returning(head.c.last_seq, head.c.last_hash)).one()
+    rows = []
+    for seq, event in enumerate(pending, start=last_seq - len(pending) + 1):
+        event.seq, event.prev_hash = seq, prev
+        event.hash = prev = event_hash(prev, event)
+        rows.append(event.model_dump())
+    events = AuditEvent.__table__
+    if is_postgres(session):
+        new_head = update(head).where(head.c.id == HEAD_ID).values(last_hash=prev).cte("new_head")
+        session.execute(insert(events).values(rows).add_cte(new_head))
+    else:
+        session.execute(insert(events), rows)
+        session.execute(update(head).where(head.c.id == HEAD_ID).values(last_hash=prev))
 
 
 def verify(session: Session, batch: int = 5000) -> dict[str, Any]:
