@@ -1,8 +1,10 @@
 """create_app(): routers, middleware and error handlers — nothing else."""
 
 import logging
+import sys
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -46,6 +48,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        sys.setswitchinterval(settings.switch_interval_ms / 1000)
         worker = DeliveryWorker(engine)
         worker.start()
         try:

@@ -15,6 +15,13 @@ class Settings(BaseSettings):
     # Seconds a request waits for a database connection or lock before failing with 503.
     db_timeout_s: float = 5.0
     log_json: bool = True
+    # Requests a worker process runs at once (its thread pool). Few threads per process and
+    # several processes keep row-lock hold times short: a thread that holds a lock and waits
+    # for the interpreter lock behind many busy threads holds the row lock all that time.
+    worker_threads: int = 8
+    # How long (ms) a busy thread keeps the interpreter lock when another asks for it; lower
+    # than Python's 5 ms default so a thread coming back from the database resumes quickly.
+    switch_interval_ms: float = 1.0
     # Comma-separated webhook URLs that receive budget threshold alerts.
     alert_webhook_urls: str = ""
     alert_webhook_secret: str = "change-me"

@@ -840,7 +840,8 @@ class _Demo:
                 except NothingToRedeem:
                     continue  # e.g. reversed in full after it was paid
                 done.append(inv_idx)
-                usable = [v for v in usable if v.status == "active" and v.balance_fen > 0]
+                usable = vouchers.usable_vouchers(session, enterprise_id=e.id, year=self.year,
+                                                  today=day)
             room = self._room(session, e.id) if not usable else 0
             return done, no_voucher, unapproved, room
         done, no_voucher, unapproved, room = self.tx(day, principal, redeem)

@@ -17,11 +17,9 @@ Reader = Annotated[Principal, Depends(allow("admin", "auditor", "enterprise", "p
 @router.post("", status_code=201, response_model=RedemptionPublic, operation_id="createRedemption",
              responses=problem_responses(401, 403, 404, 409, 422))
 def create_redemption(body: RedemptionCreate, w: Annotated[Writer, Depends(writer("enterprise"))]):
-    def redeem(session):
-        row = service.redeem(session, principal=w.principal, invoice_id=body.invoice_id,
-                             voucher_id=body.voucher_id)
-        return service.to_public(session, [row])[0]
-    return w.run(redeem, status_code=201)
+    return w.run(lambda session: service.redeem(session, principal=w.principal,
+                                                invoice_id=body.invoice_id,
+                                                voucher_id=body.voucher_id), status_code=201)
 
 
 @router.get("", response_model=Page[RedemptionPublic], operation_id="listRedemptions",
