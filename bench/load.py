@@ -43,7 +43,7 @@ def redemption_requests(key: str, invoice_ids: Iterator[str]):
 
 
 def run(url: str, queues: list[Iterator[tuple]], *, duration_s: float | None,
-        expect: int = 201, warmup: int = 0) -> LoadResult:
+        expect: int = 201, warmup: int = 0, on_start=None) -> LoadResult:
     """Each queue yields (method, path, body, headers) for one client. Runs until duration_s has
     passed (None: until every queue is empty). `warmup` requests per client are sent first and
     not counted."""
@@ -101,6 +101,8 @@ def run(url: str, queues: list[Iterator[tuple]], *, duration_s: float | None,
         t.start()
     start_barrier.wait()
     t0 = time.perf_counter()
+    if on_start is not None:  # e.g. read the server's CPU time once the warm-up is over
+        on_start()
     if duration_s is not None:
         stop_at[0] = t0 + duration_s
     for t in threads:

@@ -189,14 +189,18 @@ def part_redeem(db: str, pgb_db: str) -> tuple[int, world.World]:
     for workers in WORKERS:
         with serving(db, workers, f"redeem-w{workers}") as server:
             idle = max(server.rss_mb())
+            cpu = {}
             res = load.run(server.url, client_queues(w.enterprises, CLIENTS, cursor),
-                           duration_s=DURATION, warmup=2)
+                           duration_s=DURATION, warmup=2,
+                           on_start=lambda cpu=cpu, server=server: cpu.update(start=server.cpu_s()))
+            cpu_ms = (server.cpu_s() - cpu["start"]) * 1000 / max(1, sum(res.statuses.values()))
             peak = max(server.peak_rss_mb())
         runs[workers] = {**summarise(res), "peak_rss_mb": round(peak, 1),
-                         "idle_rss_mb": round(idle, 1)}
+                         "idle_rss_mb": round(idle, 1), "server_cpu_ms": round(cpu_ms, 2)}
         log(f"redeem, {workers} worker(s): {res.rps:.1f} rps, p50 "
             f"{median(res.latencies_ms):.1f} ms, p99 {percentile(res.latencies_ms, 99):.1f} ms, "
-            f"statuses {dict(res.statuses)}, peak RSS {peak:.0f} MB")
+            f"statuses {dict(res.statuses)}, peak RSS {peak:.0f} MB, server CPU "
+            f"{cpu_ms:.1f} ms per request")
         if res.errors:
             log(f"  errors: {res.errors[:3]}")
     best = max(runs, key=lambda k: runs[k]["rps"])
@@ -249,6 +253,7 @@ def part_redeem(db: str, pgb_db: str) -> tuple[int, world.World]:
            contended_ratio=res.rps / b["rps"] if b["rps"] else 0.0,
            contended_p99_ms=round(percentile(res.latencies_ms, 99), 2),
            rss_mb=b["peak_rss_mb"], rss_idle_mb=b["idle_rss_mb"],
+           redeem_cpu_ms=b["server_cpu_ms"],
            redeem_correct=bool(rec["ok"] and hot_rows == res.statuses.get(201, 0) + CLIENTS
                                and int(drawn[0]) == int(drawn[1])))
     engine.dispose()

@@ -148,6 +148,10 @@ class Server:
     def peak_rss_mb(self) -> list[float]:
         return [proc_status_kb(p, "VmHWM") / 1024 for p in self.worker_pids()]
 
+    def cpu_s(self) -> float:
+        """User + system CPU seconds the worker processes have used so far."""
+        return sum(proc_cpu_s(p) for p in self.worker_pids())
+
     def rss_mb(self) -> list[float]:
         return [proc_status_kb(p, "VmRSS") / 1024 for p in self.worker_pids()]
 
@@ -181,6 +185,15 @@ def serving(db: str, workers: int, name: str):
         yield server.start()
     finally:
         server.stop()
+
+
+def proc_cpu_s(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def percentile(values: list[float], p: float) -> float:
