@@ -592,6 +592,7 @@ ROWS = [  # figure, baseline key, ratio key
     ("redeem_rps", "pgbench_tps", "redeem_ratio"),
     ("redeem_p50_ms", None, None),
     ("redeem_p99_ms", None, None),
+    ("redeem_cpu_ms", None, None),
     ("contended_rps", "redeem_rps", "contended_ratio"),
     ("ingest_per_s", "copy_per_s", "ingest_ratio"),
     ("reconcile_s", "aggregate_s", "reconcile_vs_scan"),
