@@ -2,7 +2,8 @@
 
 Flows (issued, returned, redeemed, by month) and balances (outstanding, payable, paid) come from
 running totals of the transfers kept by a database trigger, the top lists from running totals
-per party: a call reads a few hundred rows whatever the size of the year (docs/decisions.md)."""
+per party: a call reads at most a few thousand rows whatever the size of the year
+(docs/decisions.md)."""
 
 from collections import defaultdict
 from datetime import date
@@ -50,7 +51,8 @@ TOP_PROVIDERS_SQL = _top_sql(Provider.__table__, "provider", sharded=True)
 
 class Rollup:
     """One year's transfers summed per (kind, month, debited and credited account kind), read
-    from the trigger-kept rollup rows: a few hundred rows at most, however long the year."""
+    from the trigger-kept rollup rows: kinds × months × 16 shards at most, however long the
+    year."""
 
     def __init__(self, session: Session, year: int):
         self.rows = [(kind, month, debit_kind, credit_kind, int(total or 0))
