@@ -20,6 +20,7 @@ from service.registry.models import (
     Provider,
     RelatedParty,
 )
+from service.reporting.models import RedemptionPartyTotal, TransferRollup
 from service.settlements.models import Settlement, SettlementLine
 from service.vouchers.models import Application, EnterpriseYear, Voucher
 from service.years.models import BudgetYear, PolicyVersion
@@ -47,9 +48,11 @@ __all__ = [
                                      "Provider",
                                      "Redemption",
                                      "RedemptionDraw",
+                                     "RedemptionPartyTotal",
                                      "RelatedParty",
                                      "Settlement",
                                      "SettlementLine",
+                                     "TransferRollup",
                                      "UsageStatement",
                                      "Voucher",
                                      "WebhookDelivery",

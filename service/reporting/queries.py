@@ -12,5 +12,12 @@ def month_of(session: Session, column) -> ColumnElement:
     return cast(func.strftime("%Y-%m", column), String)
 
 
+def month_sql(dialect: str, column: str) -> str:
+    """month_of as SQL text, for statements written out by hand (rollup rebuilds)."""
+    if dialect == "postgresql":
+        return f"to_char(timezone('Asia/Shanghai', {column}), 'YYYY-MM')"
+    return f"strftime('%Y-%m', {column})"
+
+
 def as_int(column) -> ColumnElement:
     return cast(func.coalesce(func.sum(column), 0), Integer)

@@ -1,15 +1,16 @@
 """The annual report: totals, per enterprise, per provider, per category, per month; as JSON,
 CSV (one file, a `section` column) and XLSX (a sheet per section). Rows are produced by
-generators and the CSV is streamed, so a large year is never held twice in memory."""
+generators over server-side cursors and aggregates computed in the database, the CSV is streamed
+and the XLSX written to a temporary file, so memory does not grow with the year."""
 
 import csv
 import io
-from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import func
+from sqlalchemy import Numeric, case, cast, func, literal
+from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, select
 
 from service.invoices.models import InvoiceLine
@@ -20,6 +21,8 @@ from service.vouchers.models import Voucher
 from service.years.service import get_year, rate_for
 
 SECTIONS = ("totals", "enterprises", "providers", "categories", "months")
+STREAM_ROWS = 1000  # rows fetched per round trip from a server-side cursor
+CSV_CHUNK = 64 * 1024
 
 
 def build(session: Session, year_number: int) -> dict[str, Any]:
@@ -49,93 +52,122 @@ def _totals(session: Session, year: int) -> dict[str, Any]:
 
 
 def _enterprises(session: Session, year: int) -> Iterator[dict]:
-    vouchers = {e: (int(f), int(r), int(b), int(n)) for e, f, r, b, n in session.execute(
-        select(Voucher.enterprise_id, func.sum(Voucher.face_fen), func.sum(Voucher.returned_fen),
-               func.sum(Voucher.balance_fen), func.count())
-        .where(Voucher.year == year).group_by(Voucher.enterprise_id))}
-    redeemed = {e: (int(t or 0), int(n)) for e, t, n in session.execute(
-        select(Redemption.enterprise_id,
-               func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen), func.count())
-        .where(Redemption.year == year).group_by(Redemption.enterprise_id))}
-    ids_ = sorted(set(vouchers) | set(redeemed))
-    for chunk in _chunks(ids_, 1000):
-        for e in session.exec(select(Enterprise).where(Enterprise.id.in_(chunk))
-                              .order_by(Enterprise.id)):
-            face, returned, balance, count = vouchers.get(e.id, (0, 0, 0, 0))
-            net, n = redeemed.get(e.id, (0, 0))
-            yield {"enterprise_id": e.id, "uscc": e.uscc, "name": e.name,
-                   "district": e.district or "", "vouchers": count, "face_fen": face,
-                   "returned_fen": returned, "balance_fen": balance, "redemptions": n,
-                   "redeemed_fen": net}
+    """Every enterprise with a voucher or a redemption in the year, by id: one query, read
+    through a server-side cursor, so memory does not grow with the number of enterprises."""
+    vouchers = (select(Voucher.enterprise_id, func.sum(Voucher.face_fen).label("face"),
+                       func.sum(Voucher.returned_fen).label("returned"),
+                       func.sum(Voucher.balance_fen).label("balance"),
+                       func.count().label("count"))
+                .where(Voucher.year == year).group_by(Voucher.enterprise_id).subquery())
+    redeemed = (select(Redemption.enterprise_id, _net_redeemed().label("net"),
+                       func.count().label("count"))
+                .where(Redemption.year == year).group_by(Redemption.enterprise_id).subquery())
+    rows = session.execute(
+        select(Enterprise.id, Enterprise.uscc, Enterprise.name, Enterprise.district,
+               vouchers.c.count, vouchers.c.face, vouchers.c.returned, vouchers.c.balance,
+               redeemed.c.count, redeemed.c.net)
+        .outerjoin(vouchers, vouchers.c.enterprise_id == Enterprise.id)
+        .outerjoin(redeemed, redeemed.c.enterprise_id == Enterprise.id)
+        .where((vouchers.c.enterprise_id.is_not(None)) | (redeemed.c.enterprise_id.is_not(None)))
+        .order_by(Enterprise.id).execution_options(yield_per=STREAM_ROWS))
+    for e_id, uscc, name, district, count, face, returned, balance, n, net in rows:
+        yield {"enterprise_id": e_id, "uscc": uscc, "name": name, "district": district or "",
+               "vouchers": int(count or 0), "face_fen": int(face or 0),
+               "returned_fen": int(returned or 0), "balance_fen": int(balance or 0),
+               "redemptions": int(n or 0), "redeemed_fen": int(net or 0)}
 
 
 def _providers(session: Session, year: int) -> Iterator[dict]:
-    redeemed = {p: (int(t or 0), int(n), int(i)) for p, t, n, i in session.execute(
-        select(Redemption.provider_id,
-               func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen), func.count(),
-               func.count(func.distinct(Redemption.invoice_id)))
-        .where(Redemption.year == year).group_by(Redemption.provider_id))}
-    for chunk in _chunks(sorted(redeemed), 1000):
-        for p in session.exec(select(Provider).where(Provider.id.in_(chunk))
-                              .order_by(Provider.id)):
-            net, n, invoices = redeemed[p.id]
-            yield {"provider_id": p.id, "uscc": p.uscc, "name": p.name,
-                   "invoices_redeemed": invoices, "redemptions": n, "redeemed_fen": net}
+    redeemed = (select(Redemption.provider_id, _net_redeemed().label("net"),
+                       func.count().label("count"),
+                       func.count(func.distinct(Redemption.invoice_id)).label("invoices"))
+                .where(Redemption.year == year).group_by(Redemption.provider_id).subquery())
+    rows = session.execute(
+        select(Provider.id, Provider.uscc, Provider.name, redeemed.c.invoices, redeemed.c.count,
+               redeemed.c.net)
+        .join(redeemed, redeemed.c.provider_id == Provider.id)
+        .order_by(Provider.id).execution_options(yield_per=STREAM_ROWS))
+    for p_id, uscc, name, invoices, n, net in rows:
+        yield {"provider_id": p_id, "uscc": uscc, "name": name, "invoices_redeemed": int(invoices),
+               "redemptions": int(n), "redeemed_fen": int(net or 0)}
+
+
+def _net_redeemed():
+    return func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen)
 
 
 def _categories(session: Session, year) -> Iterator[dict]:
     """Invoiced amount per line category on redeemed invoices, and the redeemed subsidy shared
-    out by each category's weight (amount × rate); shares round down, the rest is shown."""
-    invoiced: dict[str, int] = defaultdict(int)
-    weighted_by_invoice: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    redeemed_invoices = select(Redemption.invoice_id).where(Redemption.year == year.year)
-    for invoice_id, category, amount in session.execute(
-            select(InvoiceLine.invoice_id, InvoiceLine.category, InvoiceLine.amount_fen)
-            .where(InvoiceLine.invoice_id.in_(redeemed_invoices))).yield_per(5000):
-        invoiced[category] += amount
-        weighted_by_invoice[invoice_id][category] += amount * rate_for(year, category)
-    share: dict[str, int] = defaultdict(int)
-    net_by_invoice = session.execute(
-        select(Redemption.invoice_id, func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen))
-        .where(Redemption.year == year.year).group_by(Redemption.invoice_id))
-    unallocated = 0
-    for invoice_id, net in net_by_invoice:
-        weights = weighted_by_invoice.get(invoice_id, {})
-        total_weight = sum(weights.values())
-        given = 0
-        for category, weight in weights.items():
-            part = int(net) * weight // total_weight if total_weight else 0
-            share[category] += part
-            given += part
-        unallocated += int(net) - given
-    for category in sorted(invoiced):
-        yield {"category": category, "invoiced_fen": invoiced[category],
-               "redeemed_fen": share[category]}
+    out by each category's weight (amount × rate); shares round down, the rest is shown.
+
+    One aggregate in the database: per invoice, each category's share is
+    ⌊net × weight / Σ weights of the invoice⌋ in exact integers (NUMERIC on PostgreSQL, a
+    Python function on SQLite, since net × weight can pass 2⁶³)."""
+    net = (select(Redemption.invoice_id, _net_redeemed().label("net"))
+           .where(Redemption.year == year.year).group_by(Redemption.invoice_id).subquery())
+    line = InvoiceLine.__table__.c
+    per_category = (select(line.invoice_id, line.category, net.c.net,
+                           func.sum(line.amount_fen).label("invoiced"),
+                           func.sum(line.amount_fen * _rate(year, line.category)).label("weight"))
+                    .join(net, net.c.invoice_id == line.invoice_id)
+                    .group_by(line.invoice_id, line.category, net.c.net).subquery())
+    weighted = select(per_category, func.sum(per_category.c.weight)
+                      .over(partition_by=per_category.c.invoice_id).label("total_weight")
+                      ).subquery()
+    share = case((weighted.c.total_weight == 0, 0),
+                 else_=_floor_share(session, weighted.c.net, weighted.c.weight,
+                                    weighted.c.total_weight))
+    rows = session.execute(select(weighted.c.category, func.sum(weighted.c.invoiced),
+                                  func.sum(share))
+                           .group_by(weighted.c.category)).all()
+    total_net = session.execute(select(_net_redeemed()).where(Redemption.year == year.year)
+                                ).scalar()
+    given = 0
+    for category, invoiced, redeemed in sorted(rows):
+        given += int(redeemed)
+        yield {"category": category, "invoiced_fen": int(invoiced), "redeemed_fen": int(redeemed)}
+    unallocated = int(total_net or 0) - given
     if unallocated:
         yield {"category": "(rounding)", "invoiced_fen": 0, "redeemed_fen": unallocated}
 
 
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def _rate(year, category) -> ColumnElement:
+    """rate_for(year, category) as SQL: the year's rate for an eligible category, else 0."""
+    rates = {c: rate_for(year, c) for c in year.eligible_categories}
+    return case(rates, value=category, else_=0) if rates else literal(0)
+
+
+def _floor_share(session: Session, net, weight, total_weight) -> ColumnElement:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.div(cast(net, Numeric) * weight, total_weight)
+    session.connection().connection.driver_connection.create_function(
+        "voucher_floor_share", 3, lambda a, b, c: a * b // c, deterministic=True)
+    return func.voucher_floor_share(net, weight, total_weight)
 
 
 def csv_stream(session: Session, year_number: int) -> Iterator[bytes]:
-    yield "\ufeff".encode()
+    """The report as one CSV (UTF-8 with BOM for Excel), in chunks of about CSV_CHUNK bytes."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    buffer.write("\ufeff")
     for section, rows in sections(session, year_number):
         header = None
         for row in rows:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\r\n")
             if header is None:
                 header = list(row)
                 writer.writerow(["section", *header])
             writer.writerow([section, *[row[k] for k in header]])
-            yield buffer.getvalue().encode("utf-8")
-        yield b"\r\n"
+            if buffer.tell() >= CSV_CHUNK:
+                yield buffer.getvalue().encode("utf-8")
+                buffer.seek(0)
+                buffer.truncate()
+        buffer.write("\r\n")
+    yield buffer.getvalue().encode("utf-8")
 
 
-def xlsx_bytes(session: Session, year_number: int) -> bytes:
+def write_xlsx(session: Session, year_number: int, path: str) -> None:
+    """The report as a workbook with a sheet per section, written to `path`. openpyxl's
+    write-only sheets go to temporary files row by row, so a large year is not held in memory."""
     workbook = Workbook(write_only=True)
     for section, rows in sections(session, year_number):
         sheet = workbook.create_sheet(section)
@@ -145,8 +177,4 @@ def xlsx_bytes(session: Session, year_number: int) -> bytes:
                 header = list(row)
                 sheet.append(header)
             sheet.append([row[k] for k in header])
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
+    workbook.save(path)

@@ -1,10 +1,13 @@
+import os
+import tempfile
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
+from starlette.background import BackgroundTask
 
 from service.api import ADMIN, BUREAU, SessionDep, Writer, YearPath, allow, writer
 from service.auth.principal import Principal
@@ -149,7 +152,16 @@ def get_report(year: YearPath, request: Request, session: SessionDep, _: BureauR
     filename = f"voucher-report-{year}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if format == "xlsx":
-        return Response(report.xlsx_bytes(session, year), media_type=XLSX, headers=headers)
+        # Written to a temporary file and streamed from it, then removed.
+        fd, path = tempfile.mkstemp(prefix="voucher-report-", suffix=".xlsx")
+        os.close(fd)
+        try:
+            report.write_xlsx(session, year, path)
+        except BaseException:
+            os.unlink(path)
+            raise
+        return FileResponse(path, media_type=XLSX, headers=headers,
+                            background=BackgroundTask(os.unlink, path))
     engine = reading(request.app.state.engine)
 
     def stream():
