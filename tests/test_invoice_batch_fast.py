@@ -64,6 +64,22 @@ def test_batch_items_equal_their_get_representation(world, api):
     assert sorted(listed, key=lambda i: i["id"]) == sorted(posted, key=lambda i: i["id"])
 
 
+def test_text_that_copy_must_escape_comes_back_unchanged(world, api):
+    # COPY's text format gives tab, newline, backslash and \N a meaning of their own.
+    awkward = "多行\n说明\t制表 \\ 反斜杠 \\N 不是空值"
+    items = [invoice_body(world.enterprise["uscc"],
+                          [line("gpu", 100, description=awkward, unit="\\N"),
+                           line("npu", 200, description="\\.", unit="卡时")],
+                          contract_number="HT\\2026")]
+    response = batch(world, items)
+    assert response.status_code == 201, response.text
+    posted = response.json()["items"][0]
+    assert [(ln["description"], ln["unit"]) for ln in posted["lines"]] == [
+        (awkward, "\\N"), ("\\.", "卡时")]
+    assert posted["contract_number"] == "HT\\2026"
+    assert api.ok("GET", f"/v1/invoices/{posted['id']}", headers=world.prov) == posted
+
+
 def test_single_post_equals_its_get_representation(world, api):
     body = invoice_body(world.enterprise["uscc"], [line("gpu", 1_000, quantity="2.25")])
     posted = api.ok("POST", "/v1/invoices", headers=world.prov, json=body, expect=201)
