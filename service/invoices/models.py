@@ -1,5 +1,6 @@
 from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy import CheckConstraint, Numeric
 from sqlmodel import Field, SQLModel
@@ -55,6 +56,44 @@ class InvoiceLine(SQLModel, table=True):
     unit: str = Field(max_length=40)
     unit_price_fen: int = fen_field()
     amount_fen: int = fen_field()
+
+
+class InvoiceRow(NamedTuple):
+    """An `invoice` row as a plain tuple in column order: what bulk posting inserts (COPY) and
+    shapes, without the cost of an ORM object per invoice."""
+
+    id: str
+    invoice_key: str
+    invoice_number: str
+    invoice_code: str | None
+    provider_id: str
+    enterprise_id: str
+    issued_on: date
+    service_start: date
+    service_end: date
+    contract_number: str | None
+    total_fen: int
+    tax_fen: int
+    paid_fen: int
+    reversed_fen: int
+    created_at: datetime
+
+    @property
+    def net_total_fen(self) -> int:
+        return self.total_fen - self.reversed_fen
+
+
+class LineRow(NamedTuple):
+    """An `invoice_line` row as a plain tuple in column order."""
+
+    invoice_id: str
+    line_no: int
+    category: str
+    description: str
+    quantity: Decimal
+    unit: str
+    unit_price_fen: int
+    amount_fen: int
 
 
 class InvoicePayment(SQLModel, table=True):

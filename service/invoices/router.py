@@ -27,19 +27,16 @@ Reader = Annotated[Principal, Depends(allow("admin", "auditor", "provider", "ent
 @router.post("/v1/invoices", status_code=201, response_model=InvoicePublic,
              operation_id="createInvoice", responses=problem_responses(401, 403, 409, 422))
 def create_invoice(body: InvoiceCreate, w: ProviderWriter):
-    def post(session):
-        invoices = service.post_invoices(session, principal=w.principal, items=[body])
-        return service.to_public(session, invoices)[0]
-    return w.run(post, status_code=201)
+    return w.run(lambda s: service.post_invoices(s, principal=w.principal, items=[body])[0],
+                 status_code=201)
 
 
 @router.post("/v1/invoices/batch", status_code=201, response_model=InvoiceBatchResult,
              operation_id="createInvoiceBatch", responses=problem_responses(401, 403, 413, 422))
 def create_invoice_batch(body: InvoiceBatch, w: ProviderWriter):
-    def post(session):
-        invoices = service.post_invoices(session, principal=w.principal, items=body.invoices)
-        return {"items": service.to_public(session, invoices)}
-    return w.run(post, status_code=201)
+    return w.run(lambda s: {"items": service.post_invoices(s, principal=w.principal,
+                                                            items=body.invoices)},
+                 status_code=201)
 
 
 @router.get("/v1/invoices", response_model=Page[InvoicePublic], operation_id="listInvoices",

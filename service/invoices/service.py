@@ -2,14 +2,19 @@
 
 from collections import defaultdict
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert
+import psycopg
+from pydantic import TypeAdapter
+from sqlalchemy import ARRAY, ColumnElement, String, Table, bindparam, func, insert
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
-from service import ids
+from service import clock, ids
 from service.audit import service as audit
 from service.auth.principal import Principal
+from service.db import is_postgres
 from service.errors import (
     FieldError,
     InvalidUSCC,
@@ -26,10 +31,13 @@ from service.invoices.models import (
     InvoiceLine,
     InvoicePayment,
     InvoiceReversal,
+    InvoiceRow,
+    LineRow,
     UsageStatement,
 )
 from service.invoices.schemas import (
     InvoiceCreate,
+    InvoicePublic,
     PaymentCreate,
     ReversalCreate,
     UsageStatementCreate,
@@ -39,6 +47,10 @@ from service.redemptions.models import Redemption
 from service.registry.models import Enterprise
 from service.uscc import uscc_problem
 from service.years.models import BudgetYear
+
+
+_PUBLIC = TypeAdapter(list[InvoicePublic])
+QUANTITY_STEP = Decimal("0.000001")  # invoice_line.quantity is numeric(24, 6): as read back
 
 
 def invoice_key(number: str, code: str | None) -> str:
@@ -76,8 +88,10 @@ def _problems(data: InvoiceCreate, *, registered: bool = False) -> list[FieldErr
 
 
 def post_invoices(session: Session, *, principal: Principal,
-                  items: Sequence[InvoiceCreate]) -> list[Invoice]:
-    """Validate every invoice, then insert all or none; errors name each item by index."""
+                  items: Sequence[InvoiceCreate]) -> list[InvoicePublic]:
+    """Validate every invoice, then insert all or none; errors name each item by index.
+
+    Answers with the posted invoices as the API shows them, in request order."""
     single = len(items) == 1
     errors: list[FieldError] = []
 
@@ -88,10 +102,11 @@ def post_invoices(session: Session, *, principal: Principal,
     enterprises = {e.uscc: e for e in session.exec(
         select(Enterprise).where(Enterprise.uscc.in_(usccs))).all()}
     keys = [invoice_key(d.invoice_number, d.invoice_code) for d in items]
-    taken = set(session.exec(select(Invoice.invoice_key).where(Invoice.invoice_key.in_(keys))))
     # Red-letter invoices are invoices too: their numbers are taken system-wide.
-    taken |= set(session.exec(select(InvoiceReversal.invoice_number)
-                              .where(InvoiceReversal.invoice_number.in_(keys))))
+    taken = set(session.execute(
+        select(Invoice.invoice_key).where(_among(session, Invoice.invoice_key, keys))
+        .union_all(select(InvoiceReversal.invoice_number)
+                   .where(_among(session, InvoiceReversal.invoice_number, keys)))).scalars())
     years = _years_for(session, items)
     seen: dict[str, int] = {}
     duplicate_only = True
@@ -127,37 +142,67 @@ def post_invoices(session: Session, *, principal: Principal,
             raise InvalidUSCC(detail, errors=errors)  # §2: an invalid USCC is invalid_uscc
         raise ValidationFailed(detail, errors=errors)
 
-    invoices, line_rows = [], []
+    created_at = clock.now()
+    rows, lines = [], []
     for data, key in zip(items, keys):
-        invoice = Invoice(id=ids.new_id("inv"), invoice_key=key, invoice_number=data.invoice_number,
-                          invoice_code=data.invoice_code, provider_id=principal.provider_id,
-                          enterprise_id=enterprises[data.enterprise_uscc].id,
-                          issued_on=data.issued_on, service_start=data.service_start,
-                          service_end=data.service_end, contract_number=data.contract_number,
-                          total_fen=data.total_fen, tax_fen=data.tax_fen)
-        invoices.append(invoice)
-        line_rows += [{"invoice_id": invoice.id, "line_no": n, **line.model_dump()}
-                      for n, line in enumerate(data.lines, start=1)]
-    session.execute(insert(Invoice), [_row(inv) for inv in invoices])
-    session.execute(insert(InvoiceLine), line_rows)
-    summary: dict[str, Any] = {"count": len(invoices),
-                               "total_fen": sum(i.total_fen for i in invoices)}
+        row = InvoiceRow(id=ids.new_id("inv"), invoice_key=key, invoice_number=data.invoice_number,
+                         invoice_code=data.invoice_code, provider_id=principal.provider_id,
+                         enterprise_id=enterprises[data.enterprise_uscc].id,
+                         issued_on=data.issued_on, service_start=data.service_start,
+                         service_end=data.service_end, contract_number=data.contract_number,
+                         total_fen=data.total_fen, tax_fen=data.tax_fen, paid_fen=0,
+                         reversed_fen=0, created_at=created_at)
+        rows.append(row)
+        lines.append([LineRow(row.id, n, line.category, line.description,
+                              line.quantity.quantize(QUANTITY_STEP), line.unit,
+                              line.unit_price_fen, line.amount_fen)
+                      for n, line in enumerate(data.lines, start=1)])
+    _insert(session, Invoice.__table__, rows)
+    _insert(session, InvoiceLine.__table__, [line for group in lines for line in group])
+    summary: dict[str, Any] = {"count": len(rows), "total_fen": sum(r.total_fen for r in rows)}
     if single:
-        summary.update(invoice_number=keys[0], enterprise_id=invoices[0].enterprise_id)
-        object_id = invoices[0].id
+        summary.update(invoice_number=keys[0], enterprise_id=rows[0].enterprise_id)
+        object_id = rows[0].id
     else:
-        summary["invoice_ids"] = [i.id for i in invoices]
+        summary["invoice_ids"] = [r.id for r in rows]
         object_id = ids.new_id("bat")
     audit.record(session, action="invoice.post" if single else "invoice.post_batch",
                  object_type="invoice" if single else "invoice_batch", object_id=object_id,
                  summary=summary)
-    return invoices
+    # A new invoice has nothing paid, reversed or redeemed: its shape needs no further query.
+    return _PUBLIC.validate_python([
+        _shape(row, row_lines, years, {}, data.enterprise_uscc, None)
+        for row, row_lines, data in zip(rows, lines, items)])
 
 
-def _row(invoice: Invoice) -> dict[str, Any]:
-    row = invoice.model_dump()
-    row["created_at"] = invoice.created_at
-    return row
+def _insert(session: Session, table: Table, rows: Sequence[tuple]) -> None:
+    """Insert rows (tuples in the table's column order) in the request's transaction: by COPY on
+    PostgreSQL, an executemany elsewhere."""
+    if not rows:
+        return
+    names = rows[0]._fields
+    if not is_postgres(session):
+        session.execute(insert(table), [row._asdict() for row in rows])
+        return
+    statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+    driver = session.connection().connection.driver_connection
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.Error as exc:
+        # As if SQLAlchemy had sent it: the retry helper and the error handlers see DBAPIError.
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
+
+
+def _among(session: Session, column: Any, values: list[str]) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL as one array parameter, because rendering and parsing
+    a thousand bound parameters costs more than the query itself. (`= ANY(array)` would be
+    tested against every array element per row once the plan is generic; `IN (SELECT
+    unnest(…))` is a semi-join that probes the index.)"""
+    if is_postgres(session):
+        return column.in_(select(func.unnest(bindparam(None, values, type_=ARRAY(String)))))
+    return column.in_(values)
 
 
 def _years_for(session: Session, items: Sequence[InvoiceCreate]) -> dict[int, BudgetYear]:
@@ -233,7 +278,7 @@ def reverse(session: Session, *, invoice_id: str, principal: Principal,
     return reversal
 
 
-def status_of(invoice: Invoice) -> str:
+def status_of(invoice: Invoice | InvoiceRow) -> str:
     if invoice.total_fen > 0 and invoice.net_total_fen == 0:
         return "reversed"
     if invoice.paid_fen >= invoice.net_total_fen:
@@ -247,42 +292,43 @@ def to_public(session: Session, invoices: Sequence[Invoice],
     if not invoices:
         return []
     ids_ = [i.id for i in invoices]
-    lines: dict[str, list[InvoiceLine]] = defaultdict(list)
+    lines: dict[str, list[LineRow]] = defaultdict(list)
     for line in session.exec(select(InvoiceLine).where(InvoiceLine.invoice_id.in_(ids_))
                              .order_by(InvoiceLine.invoice_id, InvoiceLine.line_no)):
-        lines[line.invoice_id].append(line)
-    redeemed: dict[tuple[str, int], int] = {}
-    redeemed_total: dict[str, int] = defaultdict(int)
+        lines[line.invoice_id].append(LineRow(**line.model_dump()))
+    redeemed: dict[str, dict[int, int]] = defaultdict(dict)
     for invoice_id, y, net in session.execute(
             select(Redemption.invoice_id, Redemption.year,
                    func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen))
             .where(Redemption.invoice_id.in_(ids_))
             .group_by(Redemption.invoice_id, Redemption.year)):
-        redeemed[(invoice_id, y)] = int(net or 0)
-        redeemed_total[invoice_id] += int(net or 0)
+        redeemed[invoice_id][y] = int(net or 0)
     wanted = {y for i in invoices for y in subsidy.years_of(i.service_start, i.service_end)}
     policies = {p.year: p for p in session.exec(select(BudgetYear)
                                                 .where(BudgetYear.year.in_(wanted)))}
     usccs = dict(session.execute(select(Enterprise.id, Enterprise.uscc).where(
         Enterprise.id.in_({i.enterprise_id for i in invoices}))).all())
-    out = []
-    for invoice in invoices:
-        by_year = {}
-        for y in subsidy.years_of(invoice.service_start, invoice.service_end):
-            if y in policies:
-                by_year[y] = eligible_for_year(invoice, lines[invoice.id], policies[y])
-        shown = year if year is not None else invoice.service_start.year
-        redeemable = sum(max(0, e - redeemed.get((invoice.id, y), 0))
-                         for y, e in by_year.items() if policies[y].status == "open")
-        out.append({
-            **invoice.model_dump(), "enterprise_uscc": usccs.get(invoice.enterprise_id, ""),
-            "net_total_fen": invoice.net_total_fen, "status": status_of(invoice),
-            "year": shown, "eligible_subsidy_fen": by_year.get(shown, 0),
-            "eligible_by_year": {str(y): v for y, v in by_year.items()},
-            "redeemed_fen": redeemed_total[invoice.id], "redeemable_fen": redeemable,
-            "lines": [line.model_dump() for line in lines[invoice.id]],
-        })
-    return out
+    return [_shape(InvoiceRow(**i.model_dump()), lines[i.id], policies, redeemed[i.id],
+                   usccs.get(i.enterprise_id, ""), year) for i in invoices]
+
+
+def _shape(invoice: InvoiceRow, lines: Sequence[LineRow], policies: dict[int, BudgetYear],
+           redeemed: dict[int, int], enterprise_uscc: str, year: int | None) -> dict[str, Any]:
+    """The public representation of one invoice; redeemed: net subsidy redeemed per year."""
+    by_year = {y: eligible_for_year(invoice, lines, policies[y])
+               for y in subsidy.years_of(invoice.service_start, invoice.service_end)
+               if y in policies}
+    shown = year if year is not None else invoice.service_start.year
+    redeemable = sum(max(0, e - redeemed.get(y, 0))
+                     for y, e in by_year.items() if policies[y].status == "open")
+    return {
+        **invoice._asdict(), "enterprise_uscc": enterprise_uscc,
+        "net_total_fen": invoice.net_total_fen, "status": status_of(invoice),
+        "year": shown, "eligible_subsidy_fen": by_year.get(shown, 0),
+        "eligible_by_year": {str(y): v for y, v in by_year.items()},
+        "redeemed_fen": sum(redeemed.values()), "redeemable_fen": redeemable,
+        "lines": [line._asdict() for line in lines],
+    }
 
 
 def eligible_for_year(invoice: Invoice, lines: Sequence[InvoiceLine], policy: BudgetYear) -> int:
