@@ -28,6 +28,10 @@ SQLModel.metadata.naming_convention = {
 metadata: MetaData = SQLModel.metadata
 
 RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+# A unique violation means another transaction committed the same row first (two racing posts
+# of one invoice, say). Run the request again, once: its own checks now see that row and
+# refuse with the domain error a later duplicate gets, instead of a 500.
+UNIQUE_VIOLATION = "23505"
 UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P")  # connection exceptions, admin shutdown
 
 
@@ -93,7 +97,8 @@ def run_transaction(engine: Engine, fn: Callable[[Session], T], *, info: dict | 
     """Run fn in one transaction: commit on success, roll back on any error.
 
     Serialization failures and deadlocks are retried with a short back-off, so the same code
-    runs on PostgreSQL and on engines that require client-side retries. A lost database is
+    runs on PostgreSQL and on engines that require client-side retries; a unique violation is
+    retried once (UNIQUE_VIOLATION). A lost database is
     reported as DatabaseUnavailable (503) rather than a 500.
     """
     for attempt in range(1, attempts + 1):
@@ -107,7 +112,8 @@ def run_transaction(engine: Engine, fn: Callable[[Session], T], *, info: dict | 
         except DBAPIError as exc:
             session.rollback()
             state = _sqlstate(exc)
-            if state in RETRYABLE_SQLSTATES and attempt < attempts:
+            if state in RETRYABLE_SQLSTATES and attempt < attempts or (
+                    state == UNIQUE_VIOLATION and attempt == 1):
                 time.sleep(0.005 * 2**attempt)
                 continue
             if _is_unavailable(exc, state):
