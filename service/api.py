@@ -22,7 +22,7 @@ from service import clock
 from service.audit import service as audit_service
 from service.auth import service as auth_service
 from service.auth.principal import Principal
-from service.db import is_postgres, reading, run_transaction
+from service.db import is_postgres, reading, run_transaction, snapshot
 from service.errors import (
     DomainError,
     FieldError,
@@ -62,6 +62,14 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_snapshot_session(request: Request) -> Iterator[Session]:
+    with Session(snapshot(engine_of(request)), expire_on_commit=False) as session:
+        yield session
+
+
+SnapshotSessionDep = Annotated[Session, Depends(get_snapshot_session)]
 
 
 def authenticate(request: Request) -> Principal:

@@ -43,10 +43,10 @@ def _cmd_create_key(args: argparse.Namespace) -> int:
 def _cmd_reconcile(args: argparse.Namespace) -> int:
     from sqlmodel import Session
 
-    from service.db import make_engine
+    from service.db import make_engine, snapshot
     from service.reporting.reconciliation import reconcile
 
-    with Session(make_engine()) as session:
+    with Session(snapshot(make_engine())) as session:
         result = reconcile(session, args.year)
     for item in result["checks"]:
         mark = "ok  " if item["ok"] else "FAIL"

@@ -82,6 +82,16 @@ def reading(engine: Engine) -> Engine:
     return engine.execution_options(read_only=True)
 
 
+def snapshot(engine: Engine) -> Engine:
+    """For reads that must add up (budget, reconciliation, report): on PostgreSQL one snapshot
+    for every statement (REPEATABLE READ), so a write committing between two of them cannot
+    make the figures disagree. SQLite's deferred read transaction is one snapshot already."""
+    engine = reading(engine)
+    if engine.dialect.name == "postgresql":
+        engine = engine.execution_options(isolation_level="REPEATABLE READ")
+    return engine
+
+
 def is_postgres(session_or_engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "postgresql"

@@ -156,3 +156,20 @@ def test_cli_reconcile_exit_status(busy, api, monkeypatch, capsys):
         assert "FAIL voucher_balances_match_ledger" in capsys.readouterr().out
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.postgres
+def test_reporting_reads_see_one_snapshot(pg):
+    """Budget, reconciliation and report read through db.snapshot: a write committed between
+    two of their statements is not seen by the second, so their figures cannot disagree."""
+    from sqlmodel import Session
+
+    from service.db import snapshot
+
+    head = "SELECT last_seq FROM audit_chain_head WHERE id = 1"
+    with Session(snapshot(pg)) as session:
+        assert session.execute(text(head)).scalar() == 0
+        sql(pg, "UPDATE audit_chain_head SET last_seq = 5 WHERE id = 1")
+        assert session.execute(text(head)).scalar() == 0
+    with Session(snapshot(pg)) as session:
+        assert session.execute(text(head)).scalar() == 5

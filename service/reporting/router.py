@@ -9,9 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 from starlette.background import BackgroundTask
 
-from service.api import ADMIN, BUREAU, SessionDep, Writer, YearPath, allow, writer
+from service.api import (
+    ADMIN,
+    BUREAU,
+    SnapshotSessionDep,
+    Writer,
+    YearPath,
+    allow,
+    writer,
+)
 from service.auth.principal import Principal
-from service.db import reading
+from service.db import snapshot
 from service.errors import problem_responses
 from service.reporting import budget, reconciliation, report
 from service.types import BasisPoints, Flag, Text
@@ -111,13 +119,13 @@ class Report(BaseModel):
 
 @router.get("/budget", response_model=Budget, operation_id="getBudget",
             responses=problem_responses(401, 403, 404, 422))
-def get_budget(year: YearPath, session: SessionDep, _: BureauReader):
+def get_budget(year: YearPath, session: SnapshotSessionDep, _: BureauReader):
     return budget.budget(session, year)
 
 
 @router.get("/reconciliation", response_model=Reconciliation, operation_id="getReconciliation",
             responses=problem_responses(401, 403, 404, 422))
-def get_reconciliation(year: YearPath, session: SessionDep, _: BureauReader):
+def get_reconciliation(year: YearPath, session: SnapshotSessionDep, _: BureauReader):
     return reconciliation.reconcile(session, year)
 
 
@@ -142,7 +150,7 @@ def reclaim(year: YearPath, body: ReclaimRequest, w: AdminWriter):
                                          XLSX: {"schema": {"type": "string",
                                                            "format": "binary"}}}},
                        **problem_responses(401, 403, 404, 422)})
-def get_report(year: YearPath, request: Request, session: SessionDep, _: BureauReader,
+def get_report(year: YearPath, request: Request, session: SnapshotSessionDep, _: BureauReader,
                format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json"):
     from service.years.service import get_year
 
@@ -162,7 +170,7 @@ def get_report(year: YearPath, request: Request, session: SessionDep, _: BureauR
             raise
         return FileResponse(path, media_type=XLSX, headers=headers,
                             background=BackgroundTask(os.unlink, path))
-    engine = reading(request.app.state.engine)
+    engine = snapshot(request.app.state.engine)
 
     def stream():
         with Session(engine) as own:  # the request's session may close before streaming ends
