@@ -173,7 +173,9 @@ class Writer:
                                   {"k": f"{self.principal.key_id}:{self.idempotency_key}"}).scalar()
             if not got:
                 raise IdempotencyInFlight()
-        record = session.exec(select(IdempotencyRecord).where(
+        record = session.execute(select(
+            IdempotencyRecord.request_hash, IdempotencyRecord.status_code,
+            IdempotencyRecord.response_body).where(
             IdempotencyRecord.api_key_id == self.principal.key_id,
             IdempotencyRecord.key == self.idempotency_key)).first()
         if record is None:

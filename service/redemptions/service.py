@@ -8,6 +8,7 @@ concurrent redemptions of one invoice see each other's amounts.
 from collections.abc import Sequence
 
 from datetime import date
+from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, insert, or_, update
 from sqlmodel import Session, select
@@ -58,12 +59,13 @@ def redeemed_net(session: Session, invoice_id: str, year: int | None = None) -> 
     return int(session.exec(stmt).one())
 
 
-def _years(session: Session, years: list[int], provider_id: str) -> list[tuple[BudgetYear, bool]]:
-    """The budget years asked for, each with whether the provider is approved in it."""
-    approved = exists().where(ApprovedProvider.year == BudgetYear.year,
-                              ApprovedProvider.provider_id == provider_id)
-    return [(policy, bool(ok)) for policy, ok in session.execute(
-        select(BudgetYear, approved).where(BudgetYear.year.in_(years)).order_by(BudgetYear.year))]
+def _years(session: Session, years: list[int], provider_id: str) -> list[tuple[Any, bool]]:
+    """The budget years asked for (plain rows), each with whether the provider is approved."""
+    by = BudgetYear.__table__.c
+    approved = exists().where(ApprovedProvider.year == by.year,
+                              ApprovedProvider.provider_id == provider_id).label("approved")
+    return [(row, bool(row.approved)) for row in session.execute(
+        select(BudgetYear.__table__, approved).where(by.year.in_(years)).order_by(by.year))]
 
 
 def _pick_year(session: Session, invoice: Invoice, voucher: Voucher | None,
@@ -103,12 +105,13 @@ def _invoice_in_context(session: Session, invoice_id: str):
     related = exists().where(RelatedPartyPair.enterprise_id == inv.enterprise_id,
                              RelatedPartyPair.provider_id == inv.provider_id)
     return session.execute(
-        select(Invoice, Enterprise.credit_blocked, Enterprise.uscc.label("enterprise_uscc"),
-               Provider.name.label("provider_name"), Provider.uscc.label("provider_uscc"),
+        select(Invoice.__table__, Enterprise.credit_blocked,
+               Enterprise.uscc.label("enterprise_uscc"), Provider.name.label("provider_name"),
+               Provider.uscc.label("provider_uscc"),
                claim.scalar_subquery().label("other_programme"), related.label("related"))
-        .join(Enterprise, Enterprise.id == Invoice.enterprise_id)
-        .join(Provider, Provider.id == Invoice.provider_id)
-        .where(Invoice.id == invoice_id)).first()
+        .join(Enterprise, Enterprise.id == inv.enterprise_id)
+        .join(Provider, Provider.id == inv.provider_id)
+        .where(inv.id == invoice_id)).first()
 
 
 def redeem(session: Session, *, principal: Principal, invoice_id: str,
@@ -119,10 +122,9 @@ def redeem(session: Session, *, principal: Principal, invoice_id: str,
     and the rows it writes go out as plain INSERT/UPDATE statements, not through the ORM's
     unit of work.
     """
-    found = _invoice_in_context(session, invoice_id)
-    if found is None or found.Invoice.enterprise_id != principal.enterprise_id:
+    invoice = found = _invoice_in_context(session, invoice_id)  # a plain row, not ORM
+    if found is None or found.enterprise_id != principal.enterprise_id:
         raise NotFound(f"no invoice {invoice_id}")
-    invoice = found.Invoice
     named = None
     if voucher_id is not None:
         named = session.get(Voucher, voucher_id)
@@ -130,7 +132,9 @@ def redeem(session: Session, *, principal: Principal, invoice_id: str,
             raise NotFound(f"no voucher {voucher_id}")
         if named.enterprise_id != principal.enterprise_id:
             raise NoUsableVoucher("the named voucher is not yours")
-    lines = _lines(session, invoice.id)  # posted once, never changed: read before locking
+    lines = session.execute(  # posted once, never changed: read before locking
+        select(InvoiceLine.category, InvoiceLine.amount_fen)
+        .where(InvoiceLine.invoice_id == invoice.id)).all()
     policy, approved = _pick_year(session, invoice, named, lines)
     today = clock.today()
     if policy.status == "closed" or today > policy.redemption_deadline:
@@ -154,7 +158,8 @@ def redeem(session: Session, *, principal: Principal, invoice_id: str,
 
     # Lock what is spent, in the global order: vouchers, then the invoice.
     candidates = _lock_vouchers(session, invoice.enterprise_id, policy.year, today, named)
-    invoice = session.get(Invoice, invoice.id, with_for_update=True, populate_existing=True)
+    invoice = session.execute(select(Invoice.__table__).where(Invoice.id == invoice.id)
+                              .with_for_update()).one()
     remaining = eligible(session, invoice, policy, lines) - redeemed_net(session, invoice.id,
                                                                        policy.year)
     if remaining <= 0:
@@ -183,7 +188,7 @@ def redeem(session: Session, *, principal: Principal, invoice_id: str,
     total = remaining - left
     status = "payable"
     if beneficiary_type == "provider" and invoice.paid_fen < (
-            invoice.net_total_fen - redeemed_net(session, invoice.id) - total):
+            invoice.total_fen - invoice.reversed_fen - redeemed_net(session, invoice.id) - total):
         status = "pending"  # deduction: owed to the provider once the enterprise paid the rest
     redemption = {"id": redemption_id, "invoice_id": invoice.id,
                   "enterprise_id": invoice.enterprise_id, "provider_id": invoice.provider_id,
