@@ -189,8 +189,10 @@ def _rehash_after(session: Session, *, seq: int, prev: str, batch: int,
     expected_seq = last_seq = checked = seq
     expected_seq += 1
     disowned_seq = disowned["first_broken_seq"] if disowned else None
-    rows = session.execute(select(*_COLUMNS).where(AuditEvent.seq > seq)
-                           .order_by(AuditEvent.seq).execution_options(yield_per=batch))
+    # On the session's connection, not through the ORM: these are plain rows.
+    rows = session.connection().execute(select(*_COLUMNS).where(AuditEvent.seq > seq)
+                                        .order_by(AuditEvent.seq)
+                                        .execution_options(yield_per=batch))
     loads = json.loads
     for part in rows.partitions():
         for row in part:
