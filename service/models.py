@@ -1,7 +1,7 @@
 """Every table model, imported in one place so Alembic and the tests see the whole schema."""
 
 from service.alerts.models import BudgetAlert, WebhookDelivery
-from service.audit.models import AuditChainHead, AuditEvent
+from service.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from service.auth.models import ApiKey
 from service.idempotency_models import IdempotencyRecord
 from service.invoices.models import (
@@ -30,6 +30,7 @@ __all__ = [
                                      "Application",
                                      "ApprovedProvider",
                                      "AuditChainHead",
+                                     "AuditCheckpoint",
                                      "AuditEvent",
                                      "BudgetAlert",
                                      "BudgetYear",

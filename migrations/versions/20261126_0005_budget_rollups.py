@@ -1,7 +1,7 @@
 """running totals for the budget endpoint, kept by triggers
 
 Revision ID: 0005
-Revises: 0003 (to be re-pointed at 0004 on merge)
+Revises: 0004
 Create Date: 2026-11-26 14:00:00
 
 `ledger_transfer_rollup` holds Σ amount_fen per (year, kind, Shanghai month, kinds of the debited
@@ -18,7 +18,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '0005'
-down_revision: str | None = '0003'  # 0004 once the ingest revision lands
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

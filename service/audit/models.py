@@ -34,3 +34,16 @@ class AuditChainHead(SQLModel, table=True):
     id: int = Field(primary_key=True)
     last_seq: int = Field(sa_type=BigInteger, default=0)
     last_hash: str = Field(max_length=64)
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A chain prefix a full verification found intact: events 1..seq, the last with `hash`.
+
+    Reconciliation rehashes only the events after the latest checkpoint (docs/decisions.md)."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(sa_type=BigInteger, index=True)
+    hash: str = Field(max_length=64)
+    verified_at: datetime = created_at_field()

@@ -2,24 +2,30 @@
 entity tables and the policy limits. Each check reports pass/fail and names its discrepancies."""
 
 from collections import defaultdict
-from datetime import date, timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import BigInteger, Date, FromClause, Select, case, func, literal, or_, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, select
 
 from service.audit import service as audit
-from service.invoices import service as invoices
+from service.db import reading
 from service.invoices.models import Invoice, InvoiceLine, UsageStatement
 from service.ledger.models import LedgerAccount, LedgerTransfer
+from service.money import BP_PER_UNIT, floor_div
 from service.redemptions.models import Clawback, Redemption, RedemptionDraw
 from service.reporting.budget import RETURN_KINDS
 from service.settlements.models import Settlement, SettlementLine
 from service.vouchers.models import EnterpriseYear, Voucher
 from service.years.models import BudgetYear
-from service.years.service import get_year
+from service.years.service import get_year, rate_for
 
 MAX_LISTED = 100  # discrepancies listed per check; the count is always complete
+SQLITE_MAX_INTEGER = 2**63 - 1
 
 
 def check(name: str, expected: Any, actual: Any, discrepancies: list[dict]) -> dict[str, Any]:
@@ -29,23 +35,43 @@ def check(name: str, expected: Any, actual: Any, discrepancies: list[dict]) -> d
 
 def reconcile(session: Session, year_number: int) -> dict[str, Any]:
     year = get_year(session, year_number)
-    posted = _posted_from_transfers(session, year.year)
-    accounts = list(session.exec(select(LedgerAccount).where(LedgerAccount.year == year.year)))
-    checks = [
-        _transfers_valid(session, year.year),
-        _account_totals(accounts, posted),
-        _balance_limits(accounts, posted),
-        _voucher_balances(session, year.year, accounts, posted),
-        _pool_limit(session, year, accounts, posted),
-        _enterprise_caps(session, year),
-        _invoice_subsidy(session, year),
-        _payables(session, year.year, accounts, posted),
-        _settlements_paid(session, year.year, accounts, posted),
-        _receivables(session, year.year, accounts, posted),
-        _audit_chain(session),
-        _usage_statements(session, year.year),
-    ]
+    prepare_session(session)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        bind = session.get_bind()
+        # The chain check is Python hashing, the rest is the database aggregating: on its own
+        # connection the chain check runs while the database works. (A session bound to one
+        # connection cannot be shared with a thread, so it checks the chain in line.)
+        chain = pool.submit(_audit_chain_apart, bind) if isinstance(bind, Engine) else None
+        posted = _posted_from_transfers(session, year.year)
+        accounts = list(session.exec(select(LedgerAccount)
+                                     .where(LedgerAccount.year == year.year)))
+        checks = [
+            _transfers_valid(session, year.year),
+            _account_totals(accounts, posted),
+            _balance_limits(accounts, posted),
+            _voucher_balances(session, year.year, accounts, posted),
+            _pool_limit(session, year, accounts, posted),
+            _enterprise_caps(session, year),
+            _invoice_subsidy(session, year),
+            _payables(session, year.year, accounts, posted),
+            _settlements_paid(session, year.year, accounts, posted),
+            _receivables(session, year.year, accounts, posted),
+        ]
+        usage = _usage_statements(session, year.year)
+        checks += [chain.result() if chain else _audit_chain(session), usage]
     return {"year": year.year, "ok": all(c["ok"] for c in checks), "checks": checks}
+
+
+def prepare_session(session: Session) -> None:
+    """Set the session up for reconciliation's large aggregates (for this transaction)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # A few large aggregates, not many small queries: JIT compilation costs more than it
+        # saves here, and the per-invoice hash tables should stay in memory. Both settings end
+        # with this transaction.
+        session.execute(text("SET LOCAL jit = off"))
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+    else:
+        _register_sqlite_functions(session)
 
 
 def _posted_from_transfers(session: Session, year: int) -> dict[str, list[int]]:
@@ -168,27 +194,175 @@ def _enterprise_caps(session: Session, year: BudgetYear) -> dict[str, Any]:
                  f"{len(rows)} enterprises", issues)
 
 
-def _invoice_subsidy(session: Session, year: BudgetYear, batch: int = 2000) -> dict[str, Any]:
-    redeemed = session.execute(
-        select(Redemption.invoice_id, func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen))
-        .where(Redemption.year == year.year).group_by(Redemption.invoice_id)
-        .order_by(Redemption.invoice_id)).all()
-    issues = []
-    for start in range(0, len(redeemed), batch):
-        chunk = dict(redeemed[start:start + batch])
-        invoices_ = {i.id: i for i in session.exec(select(Invoice).where(
-            Invoice.id.in_(list(chunk))))}
-        lines = defaultdict(list)
-        for line in session.exec(select(InvoiceLine).where(InvoiceLine.invoice_id.in_(
-                list(chunk)))):
-            lines[line.invoice_id].append(line)
-        for invoice_id, net in chunk.items():
-            eligible = invoices.eligible_for_year(invoices_[invoice_id], lines[invoice_id], year)
-            if int(net) > eligible:
-                issues.append({"invoice_id": invoice_id, "redeemed_fen": int(net),
-                               "eligible_fen": eligible})
+def _invoice_subsidy(session: Session, year: BudgetYear) -> dict[str, Any]:
+    redeemed = (select(Redemption.invoice_id,
+                       func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen).label("net"))
+                .where(Redemption.year == year.year).group_by(Redemption.invoice_id)
+                .cte("redeemed"))
+    compared = eligible_subsidy(year, redeemed).subquery("compared")
+    violators = session.execute(
+        select(compared.c.invoice_id, compared.c.net, compared.c.eligible_fen)
+        .where(compared.c.net > compared.c.eligible_fen)
+        .order_by(compared.c.invoice_id)).all()
+    count = session.execute(select(func.count()).select_from(
+        select(Redemption.invoice_id).where(Redemption.year == year.year).distinct().subquery())
+    ).scalar_one()
+    issues = [{"invoice_id": invoice_id, "redeemed_fen": int(net), "eligible_fen": int(eligible)}
+              for invoice_id, net, eligible in violators]
     return check("invoice_subsidy_within_eligible", "Σ redemptions ≤ eligible subsidy",
-                 f"{len(redeemed)} invoices", issues)
+                 f"{count} invoices", issues)
+
+
+def eligible_subsidy(policy: BudgetYear, invoices: FromClause) -> Select:
+    """Each row of `invoices` (which has an invoice_id column, one row per invoice) with its
+    eligible_fen: the formula of service/invoices/subsidy.py (and eligible_for_year's
+    eligible_from rule) in SQL, exact on both backends and rounded down once, so each equals
+    eligible_for_year for that invoice. Joins, not IN lists, so the planner sizes them well.
+    On SQLite call prepare_session on the session first: it supplies the big-integer
+    arithmetic SQLite lacks."""
+    rates = {category: rate_for(policy, category)
+             for category in policy.eligible_categories if isinstance(category, str)}
+    rates = {category: bp for category, bp in rates.items() if bp}
+    rate_bp = case(*[(InvoiceLine.category == c, literal(bp, BigInteger))
+                     for c, bp in rates.items()], else_=literal(0, BigInteger)) \
+        if rates else literal(0, BigInteger)
+    weighted = (select(InvoiceLine.invoice_id,
+                       _ExactSumOfProducts(InvoiceLine.amount_fen, rate_bp).label("weighted"))
+                .join(invoices, invoices.c.invoice_id == InvoiceLine.invoice_id)
+                .where(InvoiceLine.category.in_(list(rates)))
+                .group_by(InvoiceLine.invoice_id).subquery("weighted"))
+    first = literal(date(policy.year, 1, 1), Date)
+    last = literal(date(policy.year, 12, 31), Date)
+    overlap = _DaysFrom(case((Invoice.service_end < last, Invoice.service_end), else_=last),
+                        case((Invoice.service_start > first, Invoice.service_start),
+                             else_=first)) + 1
+    net = Invoice.total_fen - Invoice.reversed_fen
+    share = case((Invoice.paid_fen < net, Invoice.paid_fen), else_=net) \
+        if policy.settlement_mode == "reimbursement" else net
+    days = _DaysFrom(Invoice.service_end, Invoice.service_start) + 1
+    eligible = case(
+        (Invoice.issued_on < literal(policy.eligible_from, Date), literal(0, BigInteger)),
+        (Invoice.total_fen <= 0, literal(0, BigInteger)),
+        (weighted.c.weighted.is_(None), literal(0, BigInteger)),
+        else_=_FloorOfSubsidy(weighted.c.weighted, overlap, share, days, Invoice.total_fen))
+    return (select(invoices, eligible.label("eligible_fen"))
+            .join(Invoice, Invoice.id == invoices.c.invoice_id)
+            .outerjoin(weighted, weighted.c.invoice_id == invoices.c.invoice_id))
+
+
+class _ExactSumOfProducts(FunctionElement):
+    """Σ a·b over a group, without overflow: numeric on PostgreSQL; on SQLite (64-bit integers
+    only) a Python aggregate whose result travels as decimal text."""
+
+    inherit_cache = True
+    name = "exact_sum_of_products"
+
+
+class _FloorOfSubsidy(FunctionElement):
+    """⌊weighted · overlap · share / (10000 · service_days · total)⌋ when weighted, overlap and
+    share are all positive, else 0 — subsidy.eligible_subsidy's last two lines. Exact: numeric
+    on PostgreSQL, Python integers on SQLite."""
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "floor_of_subsidy"
+
+
+class _DaysFrom(FunctionElement):
+    """later − earlier in whole days, for two dates."""
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "days_from"
+
+
+class _YearMonth(FunctionElement):
+    """'YYYY-MM' of a date."""
+
+    inherit_cache = True
+    name = "year_month"
+
+
+def _args(element, compiler, **kw) -> list[str]:
+    return [compiler.process(arg, **kw) for arg in element.clauses]
+
+
+@compiles(_ExactSumOfProducts, "postgresql")
+def _pg_sum_of_products(element, compiler, **kw):
+    a, b = _args(element, compiler, **kw)
+    return f"sum(CAST({a} AS NUMERIC) * {b})"
+
+
+@compiles(_FloorOfSubsidy, "postgresql")
+def _pg_floor_of_subsidy(element, compiler, **kw):
+    weighted, overlap, share, days, total = _args(element, compiler, **kw)
+    # div() truncates, which is rounding down for these non-negative operands
+    return (f"CASE WHEN {weighted} > 0 AND {overlap} > 0 AND {share} > 0 THEN "
+            f"div({weighted} * ({overlap}) * ({share}), "
+            f"CAST({BP_PER_UNIT} AS NUMERIC) * ({days}) * ({total})) ELSE 0 END")
+
+
+@compiles(_DaysFrom, "postgresql")
+def _pg_days_from(element, compiler, **kw):
+    later, earlier = _args(element, compiler, **kw)
+    return f"({later} - {earlier})"
+
+
+@compiles(_YearMonth, "postgresql")
+def _pg_year_month(element, compiler, **kw):
+    (day,) = _args(element, compiler, **kw)
+    return f"to_char({day}, 'YYYY-MM')"
+
+
+@compiles(_ExactSumOfProducts, "sqlite")
+def _sqlite_sum_of_products(element, compiler, **kw):
+    return f"voucher_sum_of_products({', '.join(_args(element, compiler, **kw))})"
+
+
+@compiles(_FloorOfSubsidy, "sqlite")
+def _sqlite_floor_of_subsidy(element, compiler, **kw):
+    return f"voucher_floor_of_subsidy({', '.join(_args(element, compiler, **kw))})"
+
+
+@compiles(_DaysFrom, "sqlite")
+def _sqlite_days_from(element, compiler, **kw):
+    later, earlier = _args(element, compiler, **kw)
+    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+
+
+@compiles(_YearMonth, "sqlite")
+def _sqlite_year_month(element, compiler, **kw):
+    (day,) = _args(element, compiler, **kw)
+    return f"strftime('%Y-%m', {day})"
+
+
+class _SumOfProducts:
+    def __init__(self) -> None:
+        self.total = 0
+
+    def step(self, a: int, b: int) -> None:
+        self.total += a * b
+
+    def finalize(self) -> str:
+        return str(self.total)  # may exceed SQLite's 64-bit integers
+
+
+def _floor_of_subsidy(weighted: str, overlap: int, share: int, days: int,
+                      total: int) -> int | str:
+    weighted_ = int(weighted)
+    if weighted_ <= 0 or overlap <= 0 or share <= 0:
+        return 0
+    fen = floor_div(weighted_ * overlap * share, BP_PER_UNIT * days * total)
+    # Beyond 64 bits as decimal text: SQLite orders every integer before any text, so it still
+    # compares above any redeemed sum (which SQLite keeps within 64 bits).
+    return fen if fen <= SQLITE_MAX_INTEGER else str(fen)
+
+
+def _register_sqlite_functions(session: Session) -> None:
+    connection = session.connection().connection.driver_connection
+    connection.create_aggregate("voucher_sum_of_products", 2, _SumOfProducts)
+    connection.create_function("voucher_floor_of_subsidy", 5, _floor_of_subsidy,
+                               deterministic=True)
 
 
 def _payables(session: Session, year: int, accounts, posted) -> dict[str, Any]:
@@ -266,27 +440,42 @@ def _receivables(session: Session, year: int, accounts, posted) -> dict[str, Any
 
 
 def _audit_chain(session: Session) -> dict[str, Any]:
-    result = audit.verify(session)
+    result = audit.verify_since_checkpoint(session)
     issues = [] if result["ok"] else [{"first_broken_seq": result["first_broken_seq"],
                                         "problem": result["problem"]}]
     return check("audit_chain_intact", "unbroken SM3 chain", f"{result['checked']} events",
                  issues)
 
 
+def _audit_chain_apart(engine: Engine) -> dict[str, Any]:
+    with Session(reading(engine)) as session:
+        prepare_session(session)
+        return _audit_chain(session)
+
+
 def _usage_statements(session: Session, year: int) -> dict[str, Any]:
-    statements = session.exec(select(UsageStatement).where(
-        UsageStatement.month.like(f"{year}-%"))).all()
-    issues = []
-    for st in statements:
-        first = date.fromisoformat(st.month + "-01")
-        after = (first + timedelta(days=32)).replace(day=1)
-        invoiced = session.exec(select(func.coalesce(func.sum(
-            Invoice.total_fen - Invoice.reversed_fen), 0)).where(
-            and_(Invoice.provider_id == st.provider_id, Invoice.enterprise_id == st.enterprise_id,
-                 Invoice.issued_on >= first, Invoice.issued_on < after))).one()
-        if int(invoiced) != st.billed_fen:
-            issues.append({"provider_id": st.provider_id, "enterprise_id": st.enterprise_id,
-                           "month": st.month, "statement_fen": st.billed_fen,
-                           "invoiced_fen": int(invoiced)})
+    month = _YearMonth(Invoice.issued_on)
+    invoiced = (select(Invoice.provider_id, Invoice.enterprise_id, month.label("month"),
+                       func.sum(Invoice.total_fen - Invoice.reversed_fen).label("net"))
+                .where(Invoice.issued_on >= literal(date(year, 1, 1), Date),
+                       Invoice.issued_on < literal(date(year + 1, 1, 1), Date))
+                .group_by(Invoice.provider_id, Invoice.enterprise_id, month)
+                .subquery("invoiced"))
+    this_year = UsageStatement.month.like(f"{year}-%")
+    net = func.coalesce(invoiced.c.net, 0)
+    mismatched = session.execute(
+        select(UsageStatement.provider_id, UsageStatement.enterprise_id, UsageStatement.month,
+               UsageStatement.billed_fen, net)
+        .outerjoin(invoiced, (invoiced.c.provider_id == UsageStatement.provider_id)
+                   & (invoiced.c.enterprise_id == UsageStatement.enterprise_id)
+                   & (invoiced.c.month == UsageStatement.month))
+        .where(this_year, UsageStatement.billed_fen != net)
+        .order_by(UsageStatement.month, UsageStatement.provider_id,
+                  UsageStatement.enterprise_id)).all()
+    count = session.execute(select(func.count()).select_from(UsageStatement)
+                            .where(this_year)).scalar_one()
+    issues = [{"provider_id": provider_id, "enterprise_id": enterprise_id, "month": month_,
+               "statement_fen": billed, "invoiced_fen": int(invoiced_fen)}
+              for provider_id, enterprise_id, month_, billed, invoiced_fen in mismatched]
     return check("usage_statements_match_invoices", "statement = Σ net invoices of the month",
-                 f"{len(statements)} statement lines", issues)
+                 f"{count} statement lines", issues)
