@@ -57,6 +57,25 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
     return 0 if result["ok"] else 1
 
 
+def _cmd_verify_audit(_: argparse.Namespace) -> int:
+    from sqlmodel import Session
+
+    from service.audit import service as audit
+    from service.db import make_engine, run_transaction, snapshot
+
+    engine = make_engine()
+    with Session(snapshot(engine)) as session:
+        result, last_hash = audit.full_verification(session)
+    if result["ok"]:  # reconciliation then rehashes only the events after this checkpoint
+        run_transaction(engine, lambda s: audit.record_checkpoint(s, seq=result["checked"],
+                                                                  hash=last_hash))
+        print(f"audit chain intact: {result['checked']} events; checkpoint recorded")
+        return 0
+    print(f"audit chain BROKEN at seq {result['first_broken_seq']} "
+          f"({result['first_broken_id']}): {result['problem']}")
+    return 1
+
+
 def _cmd_close_year(args: argparse.Namespace) -> int:
     from service.audit import service as audit
     from service.auth.principal import SYSTEM
@@ -117,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     rec = sub.add_parser("reconcile", help="reconcile a year; exit 1 when not clean")
     rec.add_argument("--year", type=int, required=True)
     rec.set_defaults(func=_cmd_reconcile)
+
+    sub.add_parser("verify-audit", help="rehash the whole audit chain, record a checkpoint; "
+                   "exit 1 when broken").set_defaults(func=_cmd_verify_audit)
 
     close = sub.add_parser("close-year", help="close a budget year after its deadline")
     close.add_argument("year", type=int)

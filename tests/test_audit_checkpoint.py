@@ -248,3 +248,25 @@ def test_strange_events_verify_from_the_stored_rows(engine):
     with Session(engine) as session:
         assert audit.verify(session)["ok"] is True
         assert audit.verify(session)["checked"] == 40
+
+
+def test_cli_verify_audit_records_a_checkpoint_and_exits_1_when_broken(chain, monkeypatch,
+                                                                       capsys):
+    """`voucher verify-audit`, the nightly job that keeps reconciliation's rehash short."""
+    from service.cli import main as cli_main
+    from service.config import get_settings
+
+    api, _ = chain
+    monkeypatch.setenv("DATABASE_URL", api.engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    try:
+        assert cli_main(["verify-audit"]) == 0
+        last = sql(api.engine, "SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1").one()
+        assert _checkpoints(api)[-1] == tuple(last)
+        assert f"audit chain intact: {last[0]} events" in capsys.readouterr().out
+        sql(api.engine, "UPDATE audit_event SET object_id = 'forged' WHERE seq = 2")
+        assert cli_main(["verify-audit"]) == 1
+        assert "audit chain BROKEN at seq 2" in capsys.readouterr().out
+        assert _checkpoints(api)[-1] == tuple(last)  # no checkpoint for a broken chain
+    finally:
+        get_settings.cache_clear()
