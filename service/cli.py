@@ -9,7 +9,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     uvicorn.run("service.main:app", host=args.host, port=args.port, workers=args.workers,
-                log_level="info", access_log=False)
+                http="service.server:NoDelayH11Protocol", log_level="info", access_log=False)
     return 0
 
 

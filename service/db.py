@@ -53,7 +53,7 @@ def make_engine(url: str | None = None) -> Engine:
         pool_timeout=settings.db_timeout_s,
         pool_pre_ping=True,
         connect_args={"connect_timeout": timeout,
-                      "options": f"-c lock_timeout={timeout * 1000} "
+                      "options": f"-c lock_timeout={timeout * 1000} -c jit=off "
                                  f"-c idle_in_transaction_session_timeout=60000"},
     )
 
