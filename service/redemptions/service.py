@@ -68,8 +68,8 @@ def _years(session: Session, years: list[int], provider_id: str) -> list[tuple[A
         select(BudgetYear.__table__, approved).where(by.year.in_(years)).order_by(by.year))]
 
 
-def _pick_year(session: Session, invoice: Invoice, voucher: Voucher | None,
-               lines: Sequence[InvoiceLine]) -> tuple[BudgetYear, bool]:
+def _pick_year(session: Session, invoice: Any, voucher: Voucher | None,
+               lines: Sequence[Any]) -> tuple[Any, bool]:
     """The named voucher's year when the invoice's service falls in it; otherwise the first
     open year that still has subsidy left on the invoice. With it: is the provider approved."""
     if voucher is not None:
