@@ -228,6 +228,21 @@ def test_redemption_visibility(world, api):
         r["id"]]
 
 
+def test_deduction_mode_status_at_redemption_one_fen_either_side(api, today):
+    """The enterprise's share of 1,000,000 with 300,000 subsidy is 700,000: paid to the fen
+    before redeeming, the provider is owed at once; one fen short, the redemption waits."""
+    today("2026-06-15")
+    world = make_world(api, settlement_mode="deduction")
+    world.voucher(1_000_000)
+    short = world.invoice([line("gpu", 1_000_000)], paid=False)
+    world.pay(short["id"], 699_999)
+    exact = world.invoice([line("gpu", 1_000_000)], paid=False)
+    world.pay(exact["id"], 700_000)
+    assert [(r["subsidy_fen"], r["status"]) for r in (world.redeem(short["id"]),
+                                                      world.redeem(exact["id"]))] == [
+        (300_000, "pending"), (300_000, "payable")]
+
+
 def test_deduction_mode_pays_provider_once_enterprise_share_paid(api, today):
     today("2026-06-15")
     world = make_world(api, settlement_mode="deduction")

@@ -187,9 +187,8 @@ def redeem(session: Session, *, principal: Principal, invoice_id: str,
         left -= amount
     total = remaining - left
     status = "payable"
-    if beneficiary_type == "provider" and invoice.paid_fen < (
-            invoice.total_fen - invoice.reversed_fen - redeemed_net(session, invoice.id) - total):
-        status = "pending"  # deduction: owed to the provider once the enterprise paid the rest
+    if beneficiary_type == "provider" and not _enterprise_share_paid(session, invoice, total):
+        status = "pending"
     redemption = {"id": redemption_id, "invoice_id": invoice.id,
                   "enterprise_id": invoice.enterprise_id, "provider_id": invoice.provider_id,
                   "year": policy.year, "subsidy_fen": total, "clawed_back_fen": 0,
@@ -247,9 +246,11 @@ def _unusable(voucher: Voucher, year: int, today) -> str | None:
     return None
 
 
-def _enterprise_share_paid(session: Session, invoice: Invoice) -> bool:
-    """Deduction mode: the provider is owed the subsidy once the enterprise paid the rest."""
-    return invoice.paid_fen >= invoice.net_total_fen - redeemed_net(session, invoice.id)
+def _enterprise_share_paid(session: Session, invoice: Any, redeeming_fen: int = 0) -> bool:
+    """Deduction mode: the provider is owed the subsidy once the enterprise paid the rest.
+    `redeeming_fen`: a redemption of this invoice that is being written and not yet counted."""
+    return invoice.paid_fen >= (invoice.total_fen - invoice.reversed_fen
+                                - redeemed_net(session, invoice.id) - redeeming_fen)
 
 
 def release_pending(session: Session, invoice: Invoice) -> None:
