@@ -1,6 +1,7 @@
-"""The HTTP plumbing every router shares: authentication, the write path (one transaction,
-idempotency, audit seal, retries), read sessions and cursor pagination."""
+"""The HTTP plumbing every router shares: authentication, the hand-over of writes to the unit of
+work (service.uow), read sessions and cursor pagination."""
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -15,24 +16,18 @@ from fastapi import Depends, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, PlainSerializer, TypeAdapter
-from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from service import clock
-from service.audit import service as audit_service
+from service import clock, uow
 from service.auth import service as auth_service
 from service.auth.principal import Principal
-from service.db import is_postgres, reading, run_transaction, snapshot
+from service.db import reading, run_transaction, snapshot
 from service.errors import (
-    DomainError,
     FieldError,
     Forbidden,
-    IdempotencyInFlight,
-    IdempotencyKeyReused,
     Unauthenticated,
     ValidationFailed,
 )
-from service.idempotency_models import IdempotencyRecord
 
 T = TypeVar("T")
 
@@ -117,45 +112,31 @@ def _canonical_hash(method: str, path: str, body: bytes) -> str:
 
 @dataclass
 class Writer:
-    """Runs one write request as one retried transaction, with idempotency and audit."""
+    """A write request, handed to service.uow: one audited unit of work, batched with the
+    process's other writes (group commit). `run` for a route on a worker thread, `submit` for
+    an `async def` route (no thread hop)."""
 
     request: Request
     principal: Principal
     idempotency_key: str | None
     request_hash: str
 
-    def run(self, fn: Callable[[Session], Any], *, status_code: int = 200) -> JSONResponse:
-        engine = engine_of(self.request)
-        request_id = getattr(self.request.state, "request_id", None)
-        info = {"principal": self.principal, "request_id": request_id}
+    def write(self, fn: Callable[[Session], Any] | None = None, *, status_code: int = 200,
+              **options: Any) -> uow.Write:
+        idempotency = (uow.Idempotency(self.principal.key_id, self.idempotency_key,
+                                       self.request_hash) if self.idempotency_key else None)
+        return uow.Write(principal=self.principal, fn=fn, status_code=status_code,
+                         request_id=getattr(self.request.state, "request_id", None),
+                         idempotency=idempotency, shape=self._shape,
+                         instance=self.request.url.path, **options)
 
-        def attempt(session: Session) -> tuple[int, Any]:
-            if self.idempotency_key:
-                stored = self._claim(session)
-                if stored is not None:
-                    return stored
-            result = fn(session)
-            body = self._shape(result)
-            if self.idempotency_key:
-                session.add(IdempotencyRecord(api_key_id=self.principal.key_id,
-                                              key=self.idempotency_key,
-                                              request_hash=self.request_hash,
-                                              status_code=status_code, response_body=body))
-            session.flush()
-            # Last: the chain head is the one row every audited write locks until COMMIT.
-            audit_service.seal(session)
-            return status_code, body
+    def run(self, fn: Callable[[Session], Any], *, status_code: int = 200,
+            **options: Any) -> JSONResponse:
+        write = self.write(fn, status_code=status_code, **options)
+        return _respond(batcher_of(self.request).submit(write).result())
 
-        try:
-            status, body = run_transaction(engine, attempt, info=info)
-        except DomainError as exc:
-            if self.idempotency_key and exc.status < 500 and exc.code not in (
-                    "idempotency_key_reused", "idempotency_in_flight"):
-                self._remember_refusal(engine, exc)
-            raise
-        headers = {"Idempotent-Replayed": "true"} if status < 0 else None
-        return JSONResponse(body, status_code=abs(status), headers=headers,
-                            media_type="application/problem+json" if abs(status) >= 400 else None)
+    async def submit(self, write: uow.Write) -> JSONResponse:
+        return _respond(await asyncio.wrap_future(batcher_of(self.request).submit(write)))
 
     def _shape(self, result: Any) -> Any:
         """Serialise through the route's response_model, as FastAPI does for plain returns:
@@ -167,38 +148,18 @@ class Writer:
         return adapter.dump_python(adapter.validate_python(result, from_attributes=True),
                                    mode="json")
 
-    def _claim(self, session: Session) -> tuple[int, Any] | None:
-        if is_postgres(session):
-            got = session.execute(text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"),
-                                  {"k": f"{self.principal.key_id}:{self.idempotency_key}"}).scalar()
-            if not got:
-                raise IdempotencyInFlight()
-        record = session.execute(select(
-            IdempotencyRecord.request_hash, IdempotencyRecord.status_code,
-            IdempotencyRecord.response_body).where(
-            IdempotencyRecord.api_key_id == self.principal.key_id,
-            IdempotencyRecord.key == self.idempotency_key)).first()
-        if record is None:
-            return None
-        if record.request_hash != self.request_hash:
-            raise IdempotencyKeyReused("this Idempotency-Key was first used with another request")
-        return -record.status_code, record.response_body  # negative: replayed
 
-    def _remember_refusal(self, engine, exc: DomainError) -> None:
-        body = exc.problem()
-        body["instance"] = self.request.url.path
+def batcher_of(request: Request) -> uow.Batcher:
+    return request.app.state.batcher
 
-        def store(session: Session) -> None:
-            exists = session.get(IdempotencyRecord, (self.principal.key_id, self.idempotency_key))
-            if exists is None:
-                session.add(IdempotencyRecord(api_key_id=self.principal.key_id,
-                                              key=self.idempotency_key,
-                                              request_hash=self.request_hash,
-                                              status_code=exc.status, response_body=body))
-        try:
-            run_transaction(engine, store)
-        except Exception:  # noqa: BLE001 - remembering a refusal is best effort
-            pass
+
+def _respond(outcome: uow.Outcome | BaseException) -> JSONResponse:
+    if isinstance(outcome, BaseException):
+        raise outcome
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers,
+                        media_type="application/problem+json" if outcome.status_code >= 400
+                        else None)
 
 
 @cache

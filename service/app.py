@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service import errors
+from service import errors, uow
 from service.alerts.service import DeliveryWorker
 from service.audit.router import router as audit_router
 from service.auth.cache import AuthThrottle, KeyCache
@@ -60,6 +60,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app = FastAPI(title="Compute voucher service", version="1.0.0", description=DESCRIPTION,
                   separate_input_output_schemas=False, lifespan=lifespan)
     app.state.engine = engine
+    app.state.batcher = uow.Batcher(engine, max_batch=settings.write_batch_max,
+                                    max_wait_s=settings.write_batch_wait_ms / 1000)
     app.state.key_cache = KeyCache()
     app.state.auth_throttle = AuthThrottle()
     app.state.on_auth_block = record_auth_block

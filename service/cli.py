@@ -22,19 +22,18 @@ def _cmd_migrate(_: argparse.Namespace) -> int:
 
 
 def _cmd_create_key(args: argparse.Namespace) -> int:
-    from service.audit import service as audit
     from service.auth import service as auth_service
     from service.auth.principal import SYSTEM
-    from service.db import make_engine, run_transaction
+    from service.db import make_engine
+    from service.uow import run_write
 
     def create(session):
         key, raw = auth_service.create_key(session, role=args.role, name=args.name,
                                            enterprise_id=args.enterprise_id,
                                            provider_id=args.provider_id)
-        audit.seal(session)
         return key.id, raw
 
-    key_id, raw = run_transaction(make_engine(), create, info={"principal": SYSTEM})
+    key_id, raw = run_write(make_engine(), create, principal=SYSTEM)
     print(f"created {args.role} key {key_id} ({args.name}); it is shown once:")
     print(raw)
     return 0
@@ -77,18 +76,14 @@ def _cmd_verify_audit(_: argparse.Namespace) -> int:
 
 
 def _cmd_close_year(args: argparse.Namespace) -> int:
-    from service.audit import service as audit
     from service.auth.principal import SYSTEM
-    from service.db import make_engine, run_transaction
+    from service.db import make_engine
+    from service.uow import run_write
     from service.years.closing import close_year
 
-    def close(session):
-        result = close_year(session, year=args.year, force=args.force, reason=args.reason)
-        audit.seal(session)
-        return result
-
-    result = run_transaction(make_engine(), close, info={"principal": SYSTEM,
-                                                          "request_id": "cli"})
+    result = run_write(make_engine(), lambda session: close_year(
+        session, year=args.year, force=args.force, reason=args.reason), principal=SYSTEM,
+        request_id="cli")
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

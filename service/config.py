@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     # How long (ms) a busy thread keeps the interpreter lock when another asks for it; lower
     # than Python's 5 ms default so a thread coming back from the database resumes quickly.
     switch_interval_ms: float = 1.0
+    # Group commit (docs/write-path.md): a process runs at most this many concurrent writes as
+    # one transaction, and waits at most this long (ms) for more once the first has arrived.
+    write_batch_max: int = 64
+    write_batch_wait_ms: float = 1.0
     # Comma-separated webhook URLs that receive budget threshold alerts.
     alert_webhook_urls: str = ""
     alert_webhook_secret: str = "change-me"

@@ -3,8 +3,8 @@
 Everything goes through the same service functions the API calls, one transaction per logical
 step (a registry import, an application, the bureau's review of the day's applications, a
 provider's invoice batch, a provider's weekly payment run, an enterprise's monthly redemption
-session, a settlement step), each sealing its audit events before commit, exactly as
-`service.api.Writer` does. The principals are the bureau (admin) and each provider and
+session, a settlement step), each an audited unit of work through `service.uow.run_write`, the
+runner every HTTP write uses. The principals are the bureau (admin) and each provider and
 enterprise (bound to their own id); no API keys are created.
 
 The simulation walks the business calendar from the first working day of January to 31
@@ -53,10 +53,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from service import clock
-from service.audit import service as audit
 from service.audit.models import AuditEvent
 from service.auth.principal import Principal
 from service.db import run_transaction
+from service.uow import run_write
 from service.errors import DomainError, NothingToRedeem
 from service.invoices import service as invoices_service
 from service.invoices.models import Invoice, InvoiceLine, InvoicePayment, InvoiceReversal
@@ -308,14 +308,8 @@ class _Demo:
     def tx(self, day: date, principal: Principal, fn: Callable[[Session], Any]) -> Any:
         self.sim.step(day)
 
-        def step(session: Session) -> Any:
-            result = fn(session)
-            session.flush()
-            audit.seal(session)
-            return result
         self.transactions += 1
-        return run_transaction(self.engine, step,
-                               info={"principal": principal, "request_id": REQUEST_ID})
+        return run_write(self.engine, fn, principal=principal, request_id=REQUEST_ID)
 
     def at(self, day: date, priority: int, kind: str, actor: Any, payload: Any = None) -> None:
         if day > self.last_day:

@@ -37,14 +37,10 @@ def configure_logging(json_logs: bool) -> None:
 def record_auth_block(client: str, request: Request) -> None:
     from service.audit import service as audit
     from service.auth.principal import Principal
-    from service.db import run_transaction
-
-    def write(session):
-        audit.record(session, action="auth.throttle", object_type="client", object_id=client[:60],
-                     summary={"path": request.url.path, "reason": "repeated failed authentication"})
-        audit.seal(session)
+    from service.uow import run_write
 
     anonymous = Principal(key_id="anonymous", name="anonymous", role="anonymous")
-    run_transaction(request.app.state.engine, write,
-                    info={"principal": anonymous,
-                          "request_id": getattr(request.state, "request_id", None)})
+    run_write(request.app.state.engine, lambda session: audit.record(
+        session, action="auth.throttle", object_type="client", object_id=client[:60],
+        summary={"path": request.url.path, "reason": "repeated failed authentication"}),
+        principal=anonymous, request_id=getattr(request.state, "request_id", None))

@@ -5,10 +5,9 @@ import itertools
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from service.audit import service as audit
 from service.auth import service as auth_service
 from service.auth.principal import SYSTEM
-from service.db import run_transaction
+from service.uow import run_write
 from service.uscc import with_check_char
 
 _counter = itertools.count(1)
@@ -37,9 +36,8 @@ class Api:
             _, raw = auth_service.create_key(session, role=role, name=f"test {role}",
                                              enterprise_id=enterprise_id,
                                              provider_id=provider_id)
-            audit.seal(session)
             return raw
-        return run_transaction(self.engine, create, info={"principal": SYSTEM})
+        return run_write(self.engine, create, principal=SYSTEM)
 
     def auditor(self) -> dict[str, str]:
         return bearer(self.make_key("auditor"))

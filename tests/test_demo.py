@@ -8,13 +8,14 @@ from sqlmodel import Session, func, select
 from service import clock
 from service.audit import service as audit
 from service.auth.principal import SYSTEM
-from service.db import make_engine, run_transaction
+from service.db import make_engine
 from service.demo import DatabaseNotEmpty, run_demo
 from service.invoices.models import Invoice, InvoiceLine
 from service.ledger.models import LedgerAccount
 from service.registry.models import Enterprise
 from service.reporting.reconciliation import reconcile
 from service.settlements.models import Settlement
+from service.uow import run_write
 from service.uscc import uscc_problem
 from service.vouchers.models import Voucher
 from service.years import service as years
@@ -94,10 +95,8 @@ def test_demo_is_deterministic(sqlite_template, tmp_path, seed):
 
 
 def test_demo_refuses_a_database_that_is_not_empty(engine):
-    def create(session):
-        years.create_year(session, YearCreate(year=2026))
-        audit.seal(session)
-    run_transaction(engine, create, info={"principal": SYSTEM})
+    run_write(engine, lambda session: years.create_year(session, YearCreate(year=2026)),
+              principal=SYSTEM)
     with pytest.raises(DatabaseNotEmpty) as refused:
         run_demo(engine, **SMALL)
     assert refused.value.code == "database_not_empty"

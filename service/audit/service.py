@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Text, cast, func, insert, or_, update
+from sqlalchemy import event as sa_event
 from sqlmodel import Session, select
 
 from service import clock, ids
@@ -58,6 +59,27 @@ def record(session: Session, *, action: str, object_type: str, object_id: str,
         prev_hash="", hash="",
     )
     session.info.setdefault(_PENDING, []).append(event)
+
+
+def pending_count(session: Session) -> int:
+    """How many events are queued (a mark for drop_pending)."""
+    return len(session.info.get(_PENDING, ()))
+
+
+def drop_pending(session: Session, mark: int) -> None:
+    """Forget the events queued after `mark`: the write that queued them was refused."""
+    pending = session.info.get(_PENDING)
+    if pending:
+        del pending[mark:]
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _refuse_unsealed(session: Session) -> None:
+    """An audit event queued and not sealed would be lost silently at COMMIT: refuse. (A
+    SAVEPOINT's release fires this too; only the outer COMMIT must find nothing queued.)"""
+    if session.info.get(_PENDING) and not session.in_nested_transaction():
+        raise RuntimeError(f"{len(session.info[_PENDING])} audit events were queued but not "
+                           "sealed; every write goes through service.uow, which seals them")
 
 
 def seal(session: Session) -> None:

@@ -1,0 +1,435 @@
+"""The one audited unit of work every write goes through (docs/write-path.md).
+
+`execute(engine, writes)` runs a list of writes as ONE database transaction:
+
+1. the rows the batch spends are locked in one global order (`Locks`: vouchers by id, then
+   invoices by id), so batches from several processes cannot deadlock on them;
+2. each write claims its Idempotency-Key (a stored answer is replayed, a reused key refused);
+3. each write runs: a plain write inside its own SAVEPOINT, so that its refusal (any
+   DomainError) rolls back what it wrote and nothing else; writes of one *group* (redemptions)
+   are handed together to the group's function, which decides each of them with the same rule
+   functions and writes the accepted ones set-based;
+4. the idempotency records of the answered writes are stored: the response, or what
+   `Write.stored` keeps of it (never a secret), and the problem of a refusal;
+5. the audit events queued by every accepted write are sealed onto the chain once;
+6. COMMIT. Only then is any write answered.
+
+A serialisation failure or deadlock (40001, 40P01) anywhere retries the whole batch; a lost
+database answers every write with 503. `run_write` is a batch of one in the caller's thread (the
+CLI, the demo, the auth-failure log, the test factories); the HTTP layer hands writes to the
+process's `Batcher`, which collects concurrent ones for a few milliseconds (group commit).
+"""
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.encoders import jsonable_encoder
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
+
+from service.audit import service as audit
+from service.auth.principal import Principal
+from service.db import RETRYABLE_SQLSTATES, UNIQUE_VIOLATION, _is_unavailable, _sqlstate
+from service.errors import DatabaseUnavailable, DomainError, IdempotencyInFlight, \
+    IdempotencyKeyReused
+from service.idempotency_models import IdempotencyRecord
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 6
+# Refusals that are not an answer to the request itself, so not remembered for replay.
+_NOT_REMEMBERED = ("idempotency_key_reused", "idempotency_in_flight")
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    api_key_id: str
+    key: str
+    request_hash: str
+
+
+@dataclass(frozen=True)
+class Locks:
+    """Rows a write will spend, locked for the whole batch in one global order before any write
+    runs: every voucher of these enterprises by id, then these invoices by id."""
+
+    voucher_enterprise_ids: tuple[str, ...] = ()
+    invoice_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class Write:
+    """One write request. `fn(session)` for a plain write; for a grouped write, `group` is
+    called once per batch with the session and all the batch's writes of that group, and
+    answers each with a result or a DomainError (`args` carries the request)."""
+
+    principal: Principal
+    fn: Callable[[Session], Any] | None = None
+    group: Callable[[Session, Sequence["Write"]], list[Any]] | None = None
+    args: Any = None
+    request_id: str | None = None
+    idempotency: Idempotency | None = None
+    status_code: int = 200
+    shape: Callable[[Any], Any] = jsonable_encoder
+    stored: Callable[[Any], Any] | None = None
+    locks: Locks | None = None
+    solo: bool = False  # runs in a batch of its own (large imports, year close)
+    instance: str | None = None  # the request path, for a remembered refusal's problem body
+
+
+@dataclass
+class Outcome:
+    """What a write is answered with: status, body, whether it was a replay, and the raw
+    result of fn (for callers in-process)."""
+
+    status_code: int
+    body: Any
+    replayed: bool = False
+    result: Any = None
+
+
+@dataclass
+class _State:
+    write: Write
+    outcome: Outcome | BaseException | None = None
+    record: dict | None = None  # idempotency record to store
+
+
+def bind_principal(session: Session, write: Write) -> None:
+    """Who the audit events written next are by (audit.record reads session.info)."""
+    session.info["principal"] = write.principal
+    session.info["request_id"] = write.request_id
+
+
+def execute(engine: Engine, writes: Sequence[Write]) -> list[Outcome | BaseException]:
+    """Run the writes as one transaction (see the module docstring); each is answered with an
+    Outcome or the exception that refused it. Never raises for one write's refusal."""
+    for attempt in range(1, ATTEMPTS + 1):
+        session = Session(engine, expire_on_commit=False)
+        try:
+            states = _run_batch(session, writes)
+            audit.seal(session)
+            session.commit()
+            return [s.outcome for s in states]
+        except DBAPIError as exc:
+            session.rollback()
+            state = _sqlstate(exc)
+            if state in RETRYABLE_SQLSTATES and attempt < ATTEMPTS:
+                time.sleep(0.002 * 2 ** attempt)
+                continue
+            if _is_unavailable(exc, state):
+                return [_unavailable(exc) for _ in writes]
+            log.exception("a batch of %d writes failed", len(writes))
+            return [exc for _ in writes]
+        except BaseException as exc:
+            session.rollback()
+            if not isinstance(exc, Exception):
+                raise
+            log.exception("a batch of %d writes failed", len(writes))
+            return [exc for _ in writes]
+        finally:
+            session.close()
+    raise AssertionError("unreachable")
+
+
+def _unavailable(exc: DBAPIError) -> DatabaseUnavailable:
+    err = DatabaseUnavailable()
+    err.__cause__ = exc
+    return err
+
+
+def run_write(engine: Engine, fn: Callable[[Session], Any], *, principal: Principal,
+              request_id: str | None = None) -> Any:
+    """A batch of one write in this thread; returns fn's result or raises its refusal."""
+    outcome = execute(engine, [Write(principal=principal, fn=fn, request_id=request_id,
+                                     shape=lambda result: None)])[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome.result
+
+
+def _run_batch(session: Session, writes: Sequence[Write]) -> list[_State]:
+    states = [_State(w) for w in writes]
+    _lock_in_order(session, writes)
+    claimed = _claim(session, states)
+    plain = [s for s in claimed if s.write.group is None]
+    for s in plain:
+        _run_plain(session, s)
+    groups: dict[Any, list[_State]] = {}
+    for s in claimed:
+        if s.write.group is not None:
+            groups.setdefault(s.write.group, []).append(s)
+    for group, members in groups.items():
+        _run_group(session, group, members)
+    _remember(session, states)
+    return states
+
+
+def _lock_in_order(session: Session, writes: Sequence[Write]) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        return  # SQLite: BEGIN IMMEDIATE already holds the only write lock
+    enterprises = sorted({e for w in writes if w.locks for e in w.locks.voucher_enterprise_ids})
+    invoices = sorted({i for w in writes if w.locks for i in w.locks.invoice_ids})
+    if enterprises:
+        session.execute(_LOCK_VOUCHERS, {"ids": enterprises})
+    if invoices:
+        session.execute(_LOCK_INVOICES, {"ids": invoices})
+
+
+_LOCK_VOUCHERS = text("SELECT id FROM voucher WHERE enterprise_id IN :ids ORDER BY id "
+                      "FOR UPDATE").bindparams(bindparam("ids", expanding=True))
+_LOCK_INVOICES = text("SELECT id FROM invoice WHERE id IN :ids ORDER BY id "
+                      "FOR UPDATE").bindparams(bindparam("ids", expanding=True))
+
+
+# --- idempotency ------------------------------------------------------------------------------
+
+_PG_CLAIM = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))")
+_STORED = select(IdempotencyRecord.api_key_id, IdempotencyRecord.key,
+                 IdempotencyRecord.request_hash, IdempotencyRecord.status_code,
+                 IdempotencyRecord.response_body).where(
+    IdempotencyRecord.api_key_id == bindparam("api_key_id"),
+    IdempotencyRecord.key.in_(bindparam("keys", expanding=True)))
+
+
+def _claim(session: Session, states: list[_State]) -> list[_State]:
+    """Answer the writes whose key already has a stored answer (replay or reuse refusal);
+    return the writes still to run. A key sent twice within one batch: the second waits for
+    the first's answer (see _remember), as it would have in two batches."""
+    keyed = [s for s in states if s.write.idempotency is not None]
+    if not keyed:
+        return states
+    postgres = session.get_bind().dialect.name == "postgresql"
+    by_key: dict[str, list[str]] = {}
+    for s in keyed:
+        idem = s.write.idempotency
+        by_key.setdefault(idem.api_key_id, []).append(idem.key)
+    stored = {}
+    for api_key_id, keys in by_key.items():
+        for row in session.execute(_STORED, {"api_key_id": api_key_id, "keys": keys}):
+            stored[(row.api_key_id, row.key)] = row
+    first_of: dict[tuple[str, str], _State] = {}
+    to_run = []
+    for s in states:
+        idem = s.write.idempotency
+        if idem is None:
+            to_run.append(s)
+            continue
+        ident = (idem.api_key_id, idem.key)
+        if ident in first_of:
+            continue  # answered after the first one ran
+        if postgres and not session.execute(
+                _PG_CLAIM, {"k": f"{idem.api_key_id}:{idem.key}"}).scalar():
+            s.outcome = IdempotencyInFlight()
+            continue
+        first_of[ident] = s
+        row = stored.get(ident)
+        if row is None:
+            to_run.append(s)
+        elif row.request_hash != idem.request_hash:
+            s.outcome = _reused()
+        else:
+            s.outcome = Outcome(row.status_code, row.response_body, replayed=True)
+    for s in states:
+        idem = s.write.idempotency
+        if idem is not None and s.outcome is None and s not in to_run:
+            s.outcome = _Later(first_of[(idem.api_key_id, idem.key)])
+    return to_run
+
+
+def _reused() -> IdempotencyKeyReused:
+    return IdempotencyKeyReused("this Idempotency-Key was first used with another request")
+
+
+@dataclass
+class _Later:
+    """A repeat of a key within the batch: answered like the first write, once it ran."""
+
+    first: _State
+
+
+def _answer_repeats(states: list[_State]) -> None:
+    for s in states:
+        if isinstance(s.outcome, _Later):
+            first = s.outcome.first
+            if s.write.idempotency.request_hash != first.write.idempotency.request_hash:
+                s.outcome = _reused()
+            elif isinstance(first.outcome, Outcome):
+                stored = first.record["response_body"] if first.record else first.outcome.body
+                s.outcome = Outcome(first.outcome.status_code, stored, replayed=True)
+            else:
+                s.outcome = first.outcome
+
+
+# --- running writes ---------------------------------------------------------------------------
+
+def _run_plain(session: Session, s: _State) -> None:
+    w = s.write
+    for attempt in (1, 2):
+        bind_principal(session, w)
+        mark = audit.pending_count(session)
+        savepoint = session.begin_nested()
+        try:
+            result = w.fn(session)
+            body = w.shape(result)
+            session.flush()
+            savepoint.commit()
+            s.outcome = Outcome(w.status_code, body, result=result)
+            return
+        except DomainError as exc:
+            savepoint.rollback()
+            audit.drop_pending(session, mark)
+            s.outcome = exc
+            return
+        except DBAPIError as exc:
+            savepoint.rollback()
+            audit.drop_pending(session, mark)
+            state = _sqlstate(exc)
+            if state in RETRYABLE_SQLSTATES or _is_unavailable(exc, state):
+                raise  # the whole batch
+            # A unique violation: another transaction committed the same row first. Run the
+            # write again, once: its own checks now see that row and refuse as a later
+            # duplicate would, instead of a 500.
+            if state == UNIQUE_VIOLATION and attempt == 1:
+                continue
+            log.exception("write failed")
+            s.outcome = exc
+            return
+        except Exception as exc:  # a bug in one write must not lose the others
+            savepoint.rollback()
+            audit.drop_pending(session, mark)
+            log.exception("write failed")
+            s.outcome = exc
+            return
+
+
+def _run_group(session: Session, group, members: list[_State]) -> None:
+    """A group function decides every member with the rule functions and writes the accepted
+    ones; it raises nothing for a member's refusal (it returns the DomainError in its place)."""
+    results = group(session, [s.write for s in members])
+    session.flush()
+    for s, result in zip(members, results, strict=True):
+        if isinstance(result, BaseException):
+            s.outcome = result
+        else:
+            s.outcome = Outcome(s.write.status_code, s.write.shape(result), result=result)
+
+
+def _remember(session: Session, states: list[_State]) -> None:
+    """Store the answers of keyed writes (and of refusals, so a retry gets the same problem)."""
+    rows = []
+    for s in states:
+        idem = s.write.idempotency
+        if idem is None or isinstance(s.outcome, _Later) or s.outcome is None:
+            continue
+        if isinstance(s.outcome, Outcome):
+            if s.outcome.replayed:
+                continue
+            body = s.write.stored(s.outcome.body) if s.write.stored else s.outcome.body
+            status = s.outcome.status_code
+        elif isinstance(s.outcome, DomainError) and s.outcome.status < 500 and \
+                s.outcome.code not in _NOT_REMEMBERED:
+            body = s.outcome.problem()
+            if s.write.instance:
+                body["instance"] = s.write.instance
+            status = s.outcome.status
+        else:
+            continue
+        s.record = {"api_key_id": idem.api_key_id, "key": idem.key,
+                    "request_hash": idem.request_hash, "status_code": status,
+                    "response_body": body}
+        rows.append(s.record)
+    if rows:
+        session.execute(IdempotencyRecord.__table__.insert(), rows)
+    _answer_repeats(states)
+
+
+# --- group commit -----------------------------------------------------------------------------
+
+@dataclass
+class _Job:
+    write: Write
+    future: Future = field(default_factory=Future)
+
+
+class Batcher:
+    """Collects the writes of this process and runs them as batches on one thread.
+
+    The thread takes the first waiting write, then whatever else arrives within `max_wait_s`
+    (up to `max_batch`), runs them with `execute`, and only after COMMIT resolves each write's
+    future. A `solo` write runs in a batch of its own. The thread starts on the first write
+    and ends after `idle_s` without one, so an idle app holds no thread."""
+
+    def __init__(self, engine: Engine, *, max_batch: int = 64, max_wait_s: float = 0.002,
+                 idle_s: float = 5.0):
+        self.engine, self.max_batch, self.max_wait_s, self.idle_s = (
+            engine, max_batch, max_wait_s, idle_s)
+        self._queue: queue.Queue[_Job] = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._held: _Job | None = None  # a solo job taken while collecting a batch
+
+    def submit(self, write: Write) -> Future:
+        job = _Job(write)
+        self._queue.put(job)
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="write-batcher",
+                                                daemon=True)
+                self._thread.start()
+        return job.future
+
+    def run(self, write: Write) -> Outcome:
+        """Submit and wait (for callers on a worker thread)."""
+        outcome = self.submit(write).result()
+        return outcome
+
+    def _loop(self) -> None:
+        while True:
+            batch = self._collect()
+            if batch is None:
+                with self._lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
+            outcomes = execute(self.engine, [job.write for job in batch])
+            for job, outcome in zip(batch, outcomes, strict=True):
+                job.future.set_result(outcome)
+
+    def _collect(self) -> list[_Job] | None:
+        if self._held is not None:
+            first, self._held = self._held, None
+        else:
+            try:
+                first = self._queue.get(timeout=self.idle_s)
+            except queue.Empty:
+                return None
+        batch = [first]
+        if first.write.solo:
+            return batch
+        deadline = time.monotonic() + self.max_wait_s
+        while len(batch) < self.max_batch:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    job = self._queue.get(timeout=left)
+                except queue.Empty:
+                    break
+            if job.write.solo:
+                self._held = job
+                break
+            batch.append(job)
+        return batch
