@@ -58,19 +58,21 @@ def serve(app) -> Iterator[str]:
         sock.close()
 
 
-def race(base_url: str, calls: list[tuple[str, str, dict, dict | None]]) -> list[httpx.Response]:
-    """Send every (method, path, headers, json) call from its own thread, all at once; the
-    responses come back in the order of `calls`."""
+def race(base_url: "str | Servers", calls: list[tuple[str, str, dict, dict | None]]
+         ) -> list[httpx.Response]:
+    """Send every (method, path, headers, json) call from its own thread, all at once, the
+    calls dealt in turn to the servers; the responses come back in the order of `calls`."""
     barrier = threading.Barrier(len(calls))
+    urls = base_url.urls if isinstance(base_url, Servers) else (base_url,)
 
-    def one(call) -> httpx.Response:
-        method, path, headers, body = call
-        with httpx.Client(base_url=base_url, timeout=60) as client:
+    def one(numbered) -> httpx.Response:
+        n, (method, path, headers, body) = numbered
+        with httpx.Client(base_url=urls[n % len(urls)], timeout=60) as client:
             barrier.wait(timeout=30)
             return client.request(method, path, headers=headers, json=body)
 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(one, calls))
+        return list(pool.map(one, enumerate(calls)))
 
 
 def no_5xx(responses: list[httpx.Response]) -> None:
@@ -83,13 +85,27 @@ def codes(responses: list[httpx.Response]) -> Counter:
                    for r in responses)
 
 
+class Servers(str):
+    """Two live servers of two apps on one database, as two `voucher serve` workers are: each
+    with its own write batcher, so racing requests meet both inside one batch (one server) and
+    as concurrent transactions (two). Used as a str it is the first server's URL."""
+
+    urls: tuple[str, ...]
+
+    def __new__(cls, *urls: str) -> "Servers":
+        self = super().__new__(cls, urls[0])
+        self.urls = urls
+        return self
+
+
 @pytest.fixture
 def scene(pg, today):
-    """(api, base_url): a TestClient-backed Api for setup and checks, and a live server."""
+    """(api, servers): a TestClient-backed Api for setup and checks, and two live servers."""
     today("2026-06-15")
-    app = create_app(pg)
-    with TestClient(app, raise_server_exceptions=False) as client, serve(app) as base_url:
-        yield Api(client, pg), base_url
+    app, other = create_app(pg), create_app(pg)
+    with TestClient(app, raise_server_exceptions=False) as client, serve(app) as base_url, \
+            serve(other) as other_url:
+        yield Api(client, pg), Servers(base_url, other_url)
 
 
 def ledger_balance(api: Api, kind: str, owner_id: str | None = None) -> int:
@@ -402,13 +418,14 @@ def test_take_back_does_not_overwrite_a_concurrent_draw_on_the_voucher(scene, mo
 
     V must end at face − 150_000 − 30_000 both in its row and in its ledger account: the
     give-back must not be computed from a balance read before step 3 committed."""
+    from service.redemptions import redeem as redeeming
     from service.redemptions import service as redemptions
 
     api, base_url = scene
     world = make_world(api)
     voucher = world.voucher(50_000_000)
     a, b = paid_invoices(world, [1_000_000, 100_000])
-    real_lock, real_audit = redemptions.lock_vouchers_drawn_on, redemptions.audit
+    real_lock, real_audit = redemptions.lock_vouchers_drawn_on, redeeming.audit
 
     def slow_lock(session, invoice_id):
         real_lock(session, invoice_id)
@@ -425,11 +442,13 @@ def test_take_back_does_not_overwrite_a_concurrent_draw_on_the_voucher(scene, mo
                 time.sleep(1.2)
 
     monkeypatch.setattr(redemptions, "lock_vouchers_drawn_on", slow_lock)
-    monkeypatch.setattr(redemptions, "audit", SlowAudit())
+    monkeypatch.setattr(redeeming, "audit", SlowAudit())
 
     def send(method, path, headers, body, delay=0.0):
+        # The reversal on one server, the redemptions on the other: two processes' batches.
         time.sleep(delay)
-        with httpx.Client(base_url=base_url, timeout=60) as client:
+        url = base_url.urls[0 if "reversals" in path else 1]
+        with httpx.Client(base_url=url, timeout=60) as client:
             return client.request(method, path, headers=headers, json=body)
 
     with ThreadPoolExecutor(max_workers=3) as pool:

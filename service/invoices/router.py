@@ -26,17 +26,18 @@ Reader = Annotated[Principal, Depends(allow("admin", "auditor", "provider", "ent
 
 @router.post("/v1/invoices", status_code=201, response_model=InvoicePublic,
              operation_id="createInvoice", responses=problem_responses(401, 403, 409, 422))
-def create_invoice(body: InvoiceCreate, w: ProviderWriter):
-    return w.run(lambda s: service.post_invoices(s, principal=w.principal, items=[body])[0],
-                 status_code=201)
+async def create_invoice(body: InvoiceCreate, w: ProviderWriter):
+    return await w.submit(w.write(
+        lambda s: service.post_invoices(s, principal=w.principal, items=[body])[0],
+        status_code=201))
 
 
 @router.post("/v1/invoices/batch", status_code=201, response_model=InvoiceBatchResult,
              operation_id="createInvoiceBatch", responses=problem_responses(401, 403, 413, 422))
-def create_invoice_batch(body: InvoiceBatch, w: ProviderWriter):
-    return w.run(lambda s: {"items": service.post_invoices(s, principal=w.principal,
-                                                            items=body.invoices)},
-                 status_code=201)
+async def create_invoice_batch(body: InvoiceBatch, w: ProviderWriter):
+    return await w.submit(w.write(
+        lambda s: {"items": service.post_invoices(s, principal=w.principal, items=body.invoices)},
+        status_code=201, solo=True))  # up to 1000 invoices: a batch of its own
 
 
 @router.get("/v1/invoices", response_model=Page[InvoicePublic], operation_id="listInvoices",
@@ -71,24 +72,24 @@ def get_invoice(invoice_id: str, session: SessionDep, principal: Reader,
 
 @router.post("/v1/invoices/{invoice_id}/payments", status_code=201, response_model=InvoicePublic,
              operation_id="recordPayment", responses=problem_responses(401, 403, 404, 409, 422))
-def record_payment(invoice_id: str, body: PaymentCreate, w: ProviderWriter):
+async def record_payment(invoice_id: str, body: PaymentCreate, w: ProviderWriter):
     """Record money the provider received; answers with the updated invoice."""
     def pay(session):
         payment = service.record_payment(session, invoice_id=invoice_id, principal=w.principal,
                                          data=body)
         return _invoice(session, payment.invoice_id)
-    return w.run(pay, status_code=201)
+    return await w.submit(w.write(pay, status_code=201))
 
 
 @router.post("/v1/invoices/{invoice_id}/reversals", status_code=201, response_model=InvoicePublic,
              operation_id="createReversal", responses=problem_responses(401, 403, 404, 409, 422))
-def create_reversal(invoice_id: str, body: ReversalCreate, w: ProviderWriter):
+async def create_reversal(invoice_id: str, body: ReversalCreate, w: ProviderWriter):
     """Post a red-letter invoice (红冲); answers with the reduced original invoice."""
     def reverse(session):
         reversal = service.reverse(session, invoice_id=invoice_id, principal=w.principal,
                                    data=body)
         return _invoice(session, reversal.invoice_id)
-    return w.run(reverse, status_code=201)
+    return await w.submit(w.write(reverse, status_code=201))
 
 
 def _invoice(session, invoice_id: str) -> dict:

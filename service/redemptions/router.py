@@ -6,8 +6,10 @@ from sqlmodel import select
 from service.api import Cursor, Limit, Page, SessionDep, Writer, YearQuery, allow, paginate, writer
 from service.auth.principal import Principal
 from service.errors import problem_responses
+from service.uow import Locks
 from service.redemptions import service
 from service.redemptions.models import Redemption
+from service.redemptions.redeem import RedeemRequest, redeem_group
 from service.redemptions.schemas import RedemptionCreate, RedemptionPublic
 
 router = APIRouter(prefix="/v1/redemptions", tags=["redemptions"])
@@ -16,10 +18,13 @@ Reader = Annotated[Principal, Depends(allow("admin", "auditor", "enterprise", "p
 
 @router.post("", status_code=201, response_model=RedemptionPublic, operation_id="createRedemption",
              responses=problem_responses(401, 403, 404, 409, 422))
-def create_redemption(body: RedemptionCreate, w: Annotated[Writer, Depends(writer("enterprise"))]):
-    return w.run(lambda session: service.redeem(session, principal=w.principal,
-                                                invoice_id=body.invoice_id,
-                                                voucher_id=body.voucher_id), status_code=201)
+async def create_redemption(body: RedemptionCreate,
+                            w: Annotated[Writer, Depends(writer("enterprise"))]):
+    """Batched with the process's other writes (service/uow.py); answered after COMMIT."""
+    return await w.submit(w.write(
+        group=redeem_group, args=RedeemRequest(body.invoice_id, body.voucher_id),
+        locks=Locks(voucher_enterprise_ids=(w.principal.enterprise_id,),
+                    invoice_ids=(body.invoice_id,)), status_code=201))
 
 
 @router.get("", response_model=Page[RedemptionPublic], operation_id="listRedemptions",

@@ -133,7 +133,8 @@ def get_reconciliation(year: YearPath, session: SnapshotSessionDep, _: BureauRea
              responses=problem_responses(401, 403, 404, 409, 422))
 def close_year(year: YearPath, w: AdminWriter, body: Annotated[CloseRequest | None, Body()] = None):
     body = body or CloseRequest()
-    return w.run(lambda s: closing.close_year(s, year=year, force=body.force, reason=body.reason))
+    return w.run(lambda s: closing.close_year(s, year=year, force=body.force, reason=body.reason),
+                 solo=True)
 
 
 @router.post("/reclaim", response_model=ReclaimResult, operation_id="reclaimIdleBalances",

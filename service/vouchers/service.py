@@ -235,11 +235,30 @@ def application_public(session: Session, application: Application) -> dict:
     return data
 
 
+def unusable_reason(voucher, year: int, today: date) -> str | None:
+    """Why a voucher cannot be drawn on for `year` today, or None when it can: the one
+    definition of a usable voucher (the redemption rules, the portals and the demo use it)."""
+    status = display_status(voucher, today)
+    if status in ("expired", "revoked"):
+        return f"is {status}"
+    if voucher.year != year:
+        return f"belongs to {voucher.year}"
+    if voucher.balance_fen == 0:
+        return "is exhausted"
+    if voucher.valid_from > today:
+        return f"is valid only from {voucher.valid_from}"
+    return None
+
+
+def draw_order(voucher) -> tuple:
+    """The order a redemption draws on an enterprise's usable vouchers: earliest expiry first,
+    then oldest."""
+    return voucher.valid_until, voucher.created_at, voucher.id
+
+
 def usable_vouchers(session: Session, *, enterprise_id: str, year: int,
                     today: date) -> list[Voucher]:
-    """Draw order: earliest expiry first, then oldest."""
-    return list(session.exec(
-        select(Voucher).where(Voucher.enterprise_id == enterprise_id, Voucher.year == year,
-                              Voucher.status == "active", Voucher.balance_fen > 0,
-                              Voucher.valid_until >= today, Voucher.valid_from <= today)
-        .order_by(Voucher.valid_until, Voucher.created_at, Voucher.id)).all())
+    """The enterprise's vouchers a redemption for `year` may draw on, in draw order."""
+    mine = session.exec(select(Voucher).where(Voucher.enterprise_id == enterprise_id,
+                                              Voucher.year == year)).all()
+    return sorted((v for v in mine if unusable_reason(v, year, today) is None), key=draw_order)

@@ -1,0 +1,414 @@
+"""Redemption (PRODUCT.md §3.5): the rules, decided for a whole batch of requests at once.
+
+A redemption is `min(eligible subsidy not yet redeemed on the invoice, voucher balance)` for the
+enterprise's invoice, drawn from one named voucher or from its usable vouchers in draw order
+(`vouchers.draw_order`: earliest expiry first, then oldest); several vouchers may be drawn. (The
+enterprise's cap for the year is reserved when vouchers are issued, so a voucher's balance is
+never more than the cap left.)
+
+Refusals, checked in this order: the first that applies is the answer, and nothing is written.
+
+1. `not_found` (404): the invoice does not exist or is not the enterprise's; a named voucher
+   does not exist.
+2. `no_usable_voucher` (409): the named voucher is another party's, or belongs to a year the
+   invoice's service period does not fall in.
+3. `invoice_not_eligible` (409): no budget year covers the invoice's service period.
+4. `year_closed` (409): the budget year is closed, or its redemption deadline has passed.
+5. `credit_blocked` (409): the enterprise is credit-blocked.
+6. `other_subsidy` (409): the invoice or its contract was subsidised under another programme
+   (就高不重复).
+7. `provider_not_approved` (409): the provider is not on the year's approved list.
+8. `related_party` (409): the provider and the enterprise are related (or the same USCC).
+9. `invoice_not_eligible` (409): the invoice is dated before the year's `eligible_from`.
+10. `no_usable_voucher` (409): the named voucher, or every voucher of the year, is expired,
+    revoked, exhausted or not yet valid (`vouchers.unusable_reason`).
+11. `nothing_to_redeem` (409): no eligible subsidy is left on the invoice for the year.
+
+How a batch runs (service/uow.py, docs/write-path.md): the unit of work has locked every voucher
+of the batch's enterprises (by id) and the batch's invoices (by id); `redeem_group` then reads
+what the rules need for all requests in a few statements, decides each request in arrival order
+against an in-memory tally (so two requests on one invoice or one voucher see each other), and
+writes the accepted ones set-based: one INSERT per table, one UPDATE statement each for the
+voucher rows, the voucher accounts and the payable accounts (legs aggregated per account, in id
+order). A refused request costs no statement of its own. The same function serves a single
+redemption: a batch of one.
+"""
+
+from collections import defaultdict, namedtuple
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, text, update
+from sqlmodel import Session
+
+from service import clock, ids
+from service.audit import service as audit
+from service.auth.principal import Principal
+from service.errors import (
+    CreditBlocked,
+    DomainError,
+    InvoiceNotEligible,
+    NotFound,
+    NothingToRedeem,
+    NoUsableVoucher,
+    OtherSubsidy,
+    ProviderNotApproved,
+    RelatedParty,
+    YearClosed,
+)
+from service.invoices import subsidy
+from service.invoices.models import Invoice, InvoiceLine
+from service.ledger import service as ledger
+from service.ledger.models import LedgerAccount, LedgerTransfer
+from service.redemptions.models import Redemption, RedemptionDraw
+from service.registry.models import ApprovedProvider, Enterprise, Provider
+from service.registry.models import OtherSubsidy as OtherSubsidyClaim
+from service.registry.models import RelatedParty as RelatedPartyPair
+from service.vouchers import service as vouchers
+from service.vouchers.models import Voucher
+from service.years.models import BudgetYear
+
+
+class InvoiceFacts(NamedTuple):
+    """An invoice with what the rules ask of its parties: the one row shape of this path."""
+
+    id: str
+    invoice_key: str
+    invoice_number: str
+    invoice_code: str | None
+    provider_id: str
+    enterprise_id: str
+    issued_on: date
+    service_start: date
+    service_end: date
+    contract_number: str | None
+    total_fen: int
+    tax_fen: int
+    paid_fen: int
+    reversed_fen: int
+    created_at: datetime
+    credit_blocked: bool
+    enterprise_uscc: str
+    provider_name: str
+    provider_uscc: str
+    other_programme: str | None  # a claim under another programme (就高不重复)
+    related: bool  # a recorded related-party pair
+
+    @property
+    def net_total_fen(self) -> int:
+        return self.total_fen - self.reversed_fen
+
+
+# A voucher row as a plain tuple in column order, so a drawn balance can be _replace'd.
+VoucherRow = namedtuple("VoucherRow", Voucher.__table__.c.keys())
+
+
+class RedeemRequest(NamedTuple):
+    invoice_id: str
+    voucher_id: str | None = None
+
+
+# --- statements, built once --------------------------------------------------------------------
+
+_inv = Invoice.__table__.c
+_claim = select(OtherSubsidyClaim.programme).where(
+    OtherSubsidyClaim.enterprise_id == _inv.enterprise_id,
+    or_(OtherSubsidyClaim.invoice_number == _inv.invoice_number,
+        OtherSubsidyClaim.invoice_number == _inv.invoice_key,
+        and_(func.coalesce(_inv.contract_number, "") != "",
+             OtherSubsidyClaim.contract_number == _inv.contract_number))).limit(1)
+_related = exists().where(RelatedPartyPair.enterprise_id == _inv.enterprise_id,
+                          RelatedPartyPair.provider_id == _inv.provider_id)
+_INVOICES = (
+    select(Invoice.__table__, Enterprise.credit_blocked,
+           Enterprise.uscc.label("enterprise_uscc"), Provider.name.label("provider_name"),
+           Provider.uscc.label("provider_uscc"),
+           _claim.scalar_subquery().label("other_programme"), _related.label("related"))
+    .join(Enterprise, Enterprise.id == _inv.enterprise_id)
+    .join(Provider, Provider.id == _inv.provider_id)
+    .where(_inv.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_inv.id).with_for_update(of=Invoice.__table__))
+_LINES = select(InvoiceLine.invoice_id, InvoiceLine.category, InvoiceLine.amount_fen).where(
+    InvoiceLine.invoice_id.in_(bindparam("ids", expanding=True)))
+_v = Voucher.__table__.c
+_VOUCHERS = select(Voucher.__table__).where(or_(
+    _v.enterprise_id.in_(bindparam("enterprises", expanding=True)),
+    _v.id.in_(bindparam("named", expanding=True)))).order_by(_v.id).with_for_update()
+_YEARS = select(BudgetYear.__table__).where(
+    BudgetYear.__table__.c.year.in_(bindparam("years", expanding=True)))
+_APPROVED = select(ApprovedProvider.year, ApprovedProvider.provider_id).where(
+    ApprovedProvider.year.in_(bindparam("years", expanding=True)),
+    ApprovedProvider.provider_id.in_(bindparam("providers", expanding=True)))
+_REDEEMED = select(Redemption.invoice_id, Redemption.year,
+                   func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen)).where(
+    Redemption.invoice_id.in_(bindparam("ids", expanding=True))).group_by(
+    Redemption.invoice_id, Redemption.year)
+_ACCOUNTS = select(LedgerAccount.code, LedgerAccount.id).where(
+    LedgerAccount.code.in_(bindparam("codes", expanding=True)))
+_INSERT_REDEMPTION = insert(Redemption.__table__)
+_INSERT_DRAW = insert(RedemptionDraw.__table__)
+_INSERT_TRANSFER = insert(LedgerTransfer.__table__)
+_UPDATE_VOUCHER = update(Voucher.__table__).where(_v.id == bindparam("v_id")).values(
+    balance_fen=bindparam("v_balance"), status=bindparam("v_status"))
+# The voucher accounts are spent by a conditional debit (the balance guard of ledger.post);
+# the rule above already drew no more than each voucher holds, so every row must apply.
+_DEBIT = text("UPDATE ledger_account SET debits_posted_fen = debits_posted_fen + :amount "
+              "WHERE id = :id AND credits_posted_fen - debits_posted_fen >= :amount")
+_CREDIT = text("UPDATE ledger_account SET credits_posted_fen = credits_posted_fen + :amount "
+               "WHERE id = :id")
+
+
+# --- the rules ---------------------------------------------------------------------------------
+
+def pick_year(invoice: InvoiceFacts, named: Any, years: dict[int, Any], lines: Sequence[Any],
+              redeemed: dict[tuple[str, int], int], today: date) -> Any:
+    """The named voucher's year when the invoice's service falls in it; otherwise the first
+    open year that still has subsidy left on the invoice (a period across the new year)."""
+    if named is not None:
+        if subsidy.overlap_days(invoice.service_start, invoice.service_end, named.year) == 0:
+            raise NoUsableVoucher(f"voucher {named.code} belongs to {named.year}, a year "
+                                  "the invoice's service period does not fall in")
+        return years[named.year]
+    covering = [years[y] for y in subsidy.years_of(invoice.service_start, invoice.service_end)
+                if y in years]
+    if not covering:
+        raise InvoiceNotEligible("no budget year covers the invoice's service period")
+    open_years = [y for y in covering if y.status == "open" and today <= y.redemption_deadline]
+    if len(open_years) > 1:
+        for policy in open_years:
+            if remaining(invoice, lines, policy, redeemed) > 0:
+                return policy
+    return open_years[0] if open_years else covering[-1]
+
+
+def remaining(invoice: InvoiceFacts, lines: Sequence[Any], policy: Any,
+              redeemed: dict[tuple[str, int], int]) -> int:
+    from service.invoices.service import eligible_for_year
+
+    return eligible_for_year(invoice, lines, policy) - redeemed.get((invoice.id, policy.year), 0)
+
+
+def refuse_by_policy(invoice: InvoiceFacts, policy: Any, approved: bool, today: date) -> None:
+    """Refusals 4–9 of the module docstring, in that order."""
+    if policy.status == "closed" or today > policy.redemption_deadline:
+        raise YearClosed(f"budget year {policy.year} is closed for redemptions "
+                         f"(deadline {policy.redemption_deadline})")
+    if invoice.credit_blocked:
+        raise CreditBlocked("the enterprise is credit-blocked: no redemptions")
+    if invoice.other_programme is not None:
+        raise OtherSubsidy(f"the invoice or its contract is already subsidised under "
+                           f"{invoice.other_programme} (就高不重复: the highest, never both)")
+    if not approved:
+        raise ProviderNotApproved(f"provider {invoice.provider_name} is not approved for "
+                                  f"{policy.year}")
+    if invoice.related or invoice.enterprise_uscc == invoice.provider_uscc:
+        raise RelatedParty("the provider and the enterprise are related parties")
+    if invoice.issued_on < policy.eligible_from or subsidy.overlap_days(
+            invoice.service_start, invoice.service_end, policy.year) == 0:
+        raise InvoiceNotEligible(
+            f"the invoice is dated before {policy.eligible_from} or its service period lies "
+            f"outside {policy.year}")
+
+
+def enterprise_share_paid(paid_fen: int, net_total_fen: int, redeemed_fen: int) -> bool:
+    """Deduction mode: the provider is owed the subsidy once the enterprise paid the rest of
+    the bill (the net total less every subsidy redeemed on it, this one included)."""
+    return paid_fen >= net_total_fen - redeemed_fen
+
+
+# --- the batch ---------------------------------------------------------------------------------
+
+class _Batch:
+    """What the rules read, for every request of the batch, and the tally of its decisions."""
+
+    def __init__(self, session: Session, requests: Sequence[tuple[Principal, RedeemRequest]]):
+        invoice_ids = sorted({r.invoice_id for _, r in requests})
+        named = sorted({r.voucher_id for _, r in requests if r.voucher_id})
+        enterprises = sorted({p.enterprise_id for p, _ in requests if p.enterprise_id})
+        # Locked in the global order (service/uow.py takes the same locks before the batch):
+        # vouchers by id, then invoices by id.
+        self.vouchers = {row.id: VoucherRow._make(row) for row in session.execute(
+            _VOUCHERS, {"enterprises": enterprises or [""], "named": named or [""]})}
+        self.invoices = {row.id: InvoiceFacts._make(row) for row in
+                         session.execute(_INVOICES, {"ids": invoice_ids})}
+        self.lines: dict[str, list] = defaultdict(list)
+        for row in session.execute(_LINES, {"ids": invoice_ids}):
+            self.lines[row.invoice_id].append(row)
+        wanted = {y for inv in self.invoices.values()
+                  for y in subsidy.years_of(inv.service_start, inv.service_end)}
+        wanted |= {v.year for v in self.vouchers.values()}
+        self.years = {row.year: row for row in session.execute(_YEARS, {"years": sorted(wanted)})}
+        providers = sorted({inv.provider_id for inv in self.invoices.values()})
+        self.approved = {(y, p) for y, p in session.execute(
+            _APPROVED, {"years": sorted(self.years) or [0], "providers": providers or [""]})}
+        self.redeemed: dict[tuple[str, int], int] = defaultdict(int)
+        for invoice_id, year, net in session.execute(_REDEEMED, {"ids": invoice_ids}):
+            self.redeemed[(invoice_id, year)] = int(net or 0)
+        self.balance = {v.id: v.balance_fen for v in self.vouchers.values()}
+
+    def voucher(self, voucher_id: str) -> Any:
+        row = self.vouchers[voucher_id]
+        return row._replace(balance_fen=self.balance[voucher_id])
+
+    def candidates(self, enterprise_id: str, year: int, named: Any, today: date) -> list:
+        """Refusal 10: the vouchers to draw on, in draw order."""
+        if named is not None:
+            why = vouchers.unusable_reason(self.voucher(named.id), year, today)
+            if why:
+                raise NoUsableVoucher(f"voucher {named.code} {why}")
+            return [self.voucher(named.id)]
+        usable = [v for v in (self.voucher(i) for i, row in self.vouchers.items()
+                              if row.enterprise_id == enterprise_id)
+                  if vouchers.unusable_reason(v, year, today) is None]
+        if not usable:
+            raise NoUsableVoucher(f"the enterprise has no usable voucher for {year}")
+        return sorted(usable, key=vouchers.draw_order)
+
+    def decide(self, principal: Principal, request: RedeemRequest, today: date) -> dict:
+        """One request against the batch's tally: the accepted redemption, or a refusal."""
+        invoice = self.invoices.get(request.invoice_id)
+        if invoice is None or invoice.enterprise_id != principal.enterprise_id:
+            raise NotFound(f"no invoice {request.invoice_id}")
+        named = None
+        if request.voucher_id is not None:
+            named = self.vouchers.get(request.voucher_id)
+            if named is None:
+                raise NotFound(f"no voucher {request.voucher_id}")
+            if named.enterprise_id != principal.enterprise_id:
+                raise NoUsableVoucher("the named voucher is not yours")
+        lines = self.lines[invoice.id]
+        policy = pick_year(invoice, named, self.years, lines, self.redeemed, today)
+        refuse_by_policy(invoice, policy, (policy.year, invoice.provider_id) in self.approved,
+                         today)
+        candidates = self.candidates(invoice.enterprise_id, policy.year, named, today)
+        left = remaining(invoice, lines, policy, self.redeemed)
+        if left <= 0:
+            raise NothingToRedeem("the invoice has no eligible subsidy left to redeem "
+                                  "(unpaid, fully redeemed, or no eligible lines)")
+        draws = []
+        for voucher in candidates:
+            if left == 0:
+                break
+            amount = min(left, voucher.balance_fen)
+            self.balance[voucher.id] -= amount
+            draws.append((voucher, amount))
+            left -= amount
+        total = sum(amount for _, amount in draws)
+        self.redeemed[(invoice.id, policy.year)] += total
+        if policy.settlement_mode == "reimbursement":
+            beneficiary_type, beneficiary_id, status = "enterprise", invoice.enterprise_id, \
+                "payable"
+        else:
+            all_years = sum(v for (i, _), v in self.redeemed.items() if i == invoice.id)
+            beneficiary_type, beneficiary_id = "provider", invoice.provider_id
+            status = "payable" if enterprise_share_paid(invoice.paid_fen, invoice.net_total_fen,
+                                                        all_years) else "pending"
+        return {"id": ids.new_id("rdm"), "invoice_id": invoice.id,
+                "enterprise_id": invoice.enterprise_id, "provider_id": invoice.provider_id,
+                "year": policy.year, "subsidy_fen": total, "clawed_back_fen": 0,
+                "beneficiary_type": beneficiary_type, "beneficiary_id": beneficiary_id,
+                "status": status, "settlement_id": None, "created_at": clock.now(),
+                "_draws": draws}
+
+
+def redeem_group(session: Session, writes: Sequence[Any]) -> list[dict | DomainError]:
+    """uow's group function for redemptions: decides each write (args: a RedeemRequest) and
+    writes the accepted ones; answers each with its public representation or its refusal."""
+    today = clock.today()
+    batch = _Batch(session, [(w.principal, w.args) for w in writes])
+    answers: list[dict | DomainError] = []
+    for w in writes:
+        try:
+            answers.append(batch.decide(w.principal, w.args, today))
+        except DomainError as exc:
+            answers.append(exc)
+    accepted = [(w, a) for w, a in zip(writes, answers) if not isinstance(a, DomainError)]
+    if accepted:
+        _write(session, batch, accepted)
+    return [a if isinstance(a, DomainError) else _public(a) for a in answers]
+
+
+def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, dict]]) -> None:
+    payables = _payable_accounts(session, [a for _, a in accepted])
+    redemptions, draws, transfers = [], [], []
+    debits: dict[str, int] = defaultdict(int)
+    credits: dict[str, int] = defaultdict(int)
+    touched: dict[str, Any] = {}
+    for w, a in accepted:
+        payable = payables[(a["year"], a["beneficiary_type"], a["beneficiary_id"])]
+        redemptions.append({k: v for k, v in a.items() if not k.startswith("_")})
+        for n, (voucher, amount) in enumerate(a["_draws"], start=1):
+            draws.append({"redemption_id": a["id"], "voucher_id": voucher.id, "draw_no": n,
+                          "amount_fen": amount, "restored_fen": 0})
+            transfers.append({"id": ids.new_id("trf"), "year": a["year"],
+                              "debit_account_id": voucher.ledger_account_id,
+                              "credit_account_id": payable, "amount_fen": amount,
+                              "kind": "redeem", "reference": a["id"],
+                              "created_at": a["created_at"]})
+            debits[voucher.ledger_account_id] += amount
+            credits[payable] += amount
+            touched[voucher.id] = voucher
+        audit_bind = {"principal": w.principal, "request_id": w.request_id}
+        session.info.update(audit_bind)
+        audit.record(session, action="redemption.create", object_type="redemption",
+                     object_id=a["id"],
+                     summary={"invoice_id": a["invoice_id"], "year": a["year"],
+                              "subsidy_fen": a["subsidy_fen"],
+                              "draws": [{"voucher_id": v.id, "amount_fen": amt}
+                                        for v, amt in a["_draws"]],
+                              "beneficiary_type": a["beneficiary_type"],
+                              "beneficiary_id": a["beneficiary_id"]})
+    # Paired assertion (TigerBeetle style): what the vouchers gave is what the payables got.
+    assert sum(debits.values()) == sum(credits.values()) == sum(d["amount_fen"] for d in draws)
+    session.execute(_INSERT_REDEMPTION, redemptions)
+    session.execute(_INSERT_DRAW, draws)
+    session.execute(_UPDATE_VOUCHER, [
+        {"v_id": v, "v_balance": batch.balance[v],
+         "v_status": "exhausted" if batch.balance[v] == 0 else touched[v].status}
+        for v in sorted(touched)])
+    debited = session.execute(_DEBIT, [{"id": a, "amount": n} for a, n in sorted(debits.items())])
+    if debited.rowcount != len(debits):
+        raise ledger.InsufficientBalance("a voucher account would go below zero")
+    session.execute(_CREDIT, [{"id": a, "amount": n} for a, n in sorted(credits.items())])
+    session.execute(_INSERT_TRANSFER, transfers)
+
+
+def _payable_accounts(session: Session, accepted: list[dict]) -> dict[tuple, str]:
+    """The beneficiaries' payable accounts, read in one statement (created on first use)."""
+    owners = {(a["year"], a["beneficiary_type"], a["beneficiary_id"]) for a in accepted}
+    codes = {ledger.account_code(y, "payable", t, i): (y, t, i) for y, t, i in owners}
+    found = {codes[code]: acc for code, acc in session.execute(_ACCOUNTS,
+                                                               {"codes": sorted(codes)})}
+    for owner in sorted(owners - found.keys()):
+        y, t, i = owner
+        found[owner] = ledger.account_id(session, y, "payable", t, i)
+    return found
+
+
+def _public(a: dict) -> dict:
+    out = {k: v for k, v in a.items() if not k.startswith("_")}
+    out["net_subsidy_fen"] = a["subsidy_fen"]
+    out["draws"] = [{"voucher_id": v.id, "amount_fen": amount, "restored_fen": 0}
+                    for v, amount in a["_draws"]]
+    return out
+
+
+def redeem(session: Session, *, principal: Principal, invoice_id: str,
+           voucher_id: str | None = None) -> dict:
+    """One redemption inside the caller's transaction (the demo): a batch of one."""
+
+    class _One(NamedTuple):
+        principal: Principal
+        args: RedeemRequest
+        request_id: str | None
+
+    saved = {k: session.info.get(k) for k in ("principal", "request_id")}
+    try:
+        answer = redeem_group(session, [_One(principal, RedeemRequest(invoice_id, voucher_id),
+                                             saved["request_id"])])[0]
+    finally:
+        session.info.update(saved)
+    if isinstance(answer, DomainError):
+        raise answer
+    return answer
