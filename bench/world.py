@@ -13,14 +13,13 @@ from datetime import date
 from sqlalchemy import text
 from sqlmodel import Session
 
-from service.audit import service as audit
 from service.auth import service as auth_service
 from service.auth.principal import SYSTEM, Principal
-from service.db import run_transaction
 from service.invoices import service as invoices
 from service.invoices.schemas import InvoiceCreate
 from service.registry import service as registry
 from service.registry.schemas import EnterpriseCreate, ProviderCreate
+from service.uow import run_write
 from service.uscc import with_check_char
 from service.vouchers import service as vouchers
 from service.years import service as years
@@ -76,11 +75,7 @@ class World:
 
 
 def _tx(engine, fn, principal: Principal = SYSTEM):
-    def body(session: Session):
-        result = fn(session)
-        audit.seal(session)
-        return result
-    return run_transaction(engine, body, info={"principal": principal, "request_id": "bench"})
+    return run_write(engine, fn, principal=principal, request_id="bench")
 
 
 def build(engine, *, year: int, enterprises: int, invoices_per_enterprise: int,

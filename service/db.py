@@ -78,8 +78,14 @@ def _serialise_sqlite_writes(engine: Engine) -> None:
 
 
 def reading(engine: Engine) -> Engine:
-    """The same engine and pool, for transactions that only read."""
-    return engine.execution_options(read_only=True)
+    """The same engine and pool, for transactions that only read (made once per engine: an
+    execution_options() proxy costs a little on every request otherwise)."""
+    if engine.get_execution_options().get("read_only"):
+        return engine
+    cached = engine.__dict__.get("_reading")
+    if cached is None:
+        cached = engine.__dict__["_reading"] = engine.execution_options(read_only=True)
+    return cached
 
 
 def snapshot(engine: Engine) -> Engine:

@@ -126,11 +126,9 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
     if json_invalid and request.url.path.startswith("/v1/"):
         # FastAPI parses the JSON body before it runs the dependencies, so a malformed body
         # would answer 422 before authentication: without a valid key it must be 401 (or 429).
-        from starlette.concurrency import run_in_threadpool
-
         from service.api import authenticate
         try:
-            await run_in_threadpool(authenticate, request)
+            await authenticate(request)
         except DomainError as auth_error:
             return await domain_error_handler(request, auth_error)
     for err in exc.errors():

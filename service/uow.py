@@ -35,6 +35,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+from service import clock
 from service.audit import service as audit
 from service.auth.principal import Principal
 from service.db import RETRYABLE_SQLSTATES, UNIQUE_VIOLATION, _is_unavailable, _sqlstate
@@ -96,7 +97,7 @@ class Outcome:
     result: Any = None
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: two writes may carry equal requests
 class _State:
     write: Write
     outcome: Outcome | BaseException | None = None
@@ -178,10 +179,11 @@ def _lock_in_order(session: Session, writes: Sequence[Write]) -> None:
         return  # SQLite: BEGIN IMMEDIATE already holds the only write lock
     enterprises = sorted({e for w in writes if w.locks for e in w.locks.voucher_enterprise_ids})
     invoices = sorted({i for w in writes if w.locks for i in w.locks.invoice_ids})
+    db = session.connection()
     if enterprises:
-        session.execute(_LOCK_VOUCHERS, {"ids": enterprises})
+        db.execute(_LOCK_VOUCHERS, {"ids": enterprises})
     if invoices:
-        session.execute(_LOCK_INVOICES, {"ids": invoices})
+        db.execute(_LOCK_INVOICES, {"ids": invoices})
 
 
 _LOCK_VOUCHERS = text("SELECT id FROM voucher WHERE enterprise_id IN :ids ORDER BY id "
@@ -192,6 +194,7 @@ _LOCK_INVOICES = text("SELECT id FROM invoice WHERE id IN :ids ORDER BY id "
 
 # --- idempotency ------------------------------------------------------------------------------
 
+_INSERT_RECORD = IdempotencyRecord.__table__.insert()
 _PG_CLAIM = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))")
 _STORED = select(IdempotencyRecord.api_key_id, IdempotencyRecord.key,
                  IdempotencyRecord.request_hash, IdempotencyRecord.status_code,
@@ -214,7 +217,8 @@ def _claim(session: Session, states: list[_State]) -> list[_State]:
         by_key.setdefault(idem.api_key_id, []).append(idem.key)
     stored = {}
     for api_key_id, keys in by_key.items():
-        for row in session.execute(_STORED, {"api_key_id": api_key_id, "keys": keys}):
+        for row in session.connection().execute(_STORED, {"api_key_id": api_key_id,
+                                                          "keys": keys}):
             stored[(row.api_key_id, row.key)] = row
     first_of: dict[tuple[str, str], _State] = {}
     to_run = []
@@ -226,7 +230,7 @@ def _claim(session: Session, states: list[_State]) -> list[_State]:
         ident = (idem.api_key_id, idem.key)
         if ident in first_of:
             continue  # answered after the first one ran
-        if postgres and not session.execute(
+        if postgres and not session.connection().execute(
                 _PG_CLAIM, {"k": f"{idem.api_key_id}:{idem.key}"}).scalar():
             s.outcome = IdempotencyInFlight()
             continue
@@ -345,10 +349,10 @@ def _remember(session: Session, states: list[_State]) -> None:
             continue
         s.record = {"api_key_id": idem.api_key_id, "key": idem.key,
                     "request_hash": idem.request_hash, "status_code": status,
-                    "response_body": body}
+                    "response_body": body, "created_at": clock.now()}
         rows.append(s.record)
     if rows:
-        session.execute(IdempotencyRecord.__table__.insert(), rows)
+        session.connection().execute(_INSERT_RECORD, rows)
     _answer_repeats(states)
 
 

@@ -223,27 +223,28 @@ class _Batch:
     """What the rules read, for every request of the batch, and the tally of its decisions."""
 
     def __init__(self, session: Session, requests: Sequence[tuple[Principal, RedeemRequest]]):
+        db = session.connection()  # Core rows on the session's transaction, no ORM layer
         invoice_ids = sorted({r.invoice_id for _, r in requests})
         named = sorted({r.voucher_id for _, r in requests if r.voucher_id})
         enterprises = sorted({p.enterprise_id for p, _ in requests if p.enterprise_id})
         # Locked in the global order (service/uow.py takes the same locks before the batch):
         # vouchers by id, then invoices by id.
-        self.vouchers = {row.id: VoucherRow._make(row) for row in session.execute(
+        self.vouchers = {row.id: VoucherRow._make(row) for row in db.execute(
             _VOUCHERS, {"enterprises": enterprises or [""], "named": named or [""]})}
         self.invoices = {row.id: InvoiceFacts._make(row) for row in
-                         session.execute(_INVOICES, {"ids": invoice_ids})}
+                         db.execute(_INVOICES, {"ids": invoice_ids})}
         self.lines: dict[str, list] = defaultdict(list)
-        for row in session.execute(_LINES, {"ids": invoice_ids}):
+        for row in db.execute(_LINES, {"ids": invoice_ids}):
             self.lines[row.invoice_id].append(row)
         wanted = {y for inv in self.invoices.values()
                   for y in subsidy.years_of(inv.service_start, inv.service_end)}
         wanted |= {v.year for v in self.vouchers.values()}
-        self.years = {row.year: row for row in session.execute(_YEARS, {"years": sorted(wanted)})}
+        self.years = {row.year: row for row in db.execute(_YEARS, {"years": sorted(wanted)})}
         providers = sorted({inv.provider_id for inv in self.invoices.values()})
-        self.approved = {(y, p) for y, p in session.execute(
+        self.approved = {(y, p) for y, p in db.execute(
             _APPROVED, {"years": sorted(self.years) or [0], "providers": providers or [""]})}
         self.redeemed: dict[tuple[str, int], int] = defaultdict(int)
-        for invoice_id, year, net in session.execute(_REDEEMED, {"ids": invoice_ids}):
+        for invoice_id, year, net in db.execute(_REDEEMED, {"ids": invoice_ids}):
             self.redeemed[(invoice_id, year)] = int(net or 0)
         self.balance = {v.id: v.balance_fen for v in self.vouchers.values()}
 
@@ -331,6 +332,7 @@ def redeem_group(session: Session, writes: Sequence[Any]) -> list[dict | DomainE
 
 def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, dict]]) -> None:
     payables = _payable_accounts(session, [a for _, a in accepted])
+    db = session.connection()
     redemptions, draws, transfers = [], [], []
     debits: dict[str, int] = defaultdict(int)
     credits: dict[str, int] = defaultdict(int)
@@ -361,25 +363,25 @@ def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, dict]]) ->
                               "beneficiary_id": a["beneficiary_id"]})
     # Paired assertion (TigerBeetle style): what the vouchers gave is what the payables got.
     assert sum(debits.values()) == sum(credits.values()) == sum(d["amount_fen"] for d in draws)
-    session.execute(_INSERT_REDEMPTION, redemptions)
-    session.execute(_INSERT_DRAW, draws)
-    session.execute(_UPDATE_VOUCHER, [
+    db.execute(_INSERT_REDEMPTION, redemptions)
+    db.execute(_INSERT_DRAW, draws)
+    db.execute(_UPDATE_VOUCHER, [
         {"v_id": v, "v_balance": batch.balance[v],
          "v_status": "exhausted" if batch.balance[v] == 0 else touched[v].status}
         for v in sorted(touched)])
-    debited = session.execute(_DEBIT, [{"id": a, "amount": n} for a, n in sorted(debits.items())])
+    debited = db.execute(_DEBIT, [{"id": a, "amount": n} for a, n in sorted(debits.items())])
     if debited.rowcount != len(debits):
         raise ledger.InsufficientBalance("a voucher account would go below zero")
-    session.execute(_CREDIT, [{"id": a, "amount": n} for a, n in sorted(credits.items())])
-    session.execute(_INSERT_TRANSFER, transfers)
+    db.execute(_CREDIT, [{"id": a, "amount": n} for a, n in sorted(credits.items())])
+    db.execute(_INSERT_TRANSFER, transfers)
 
 
 def _payable_accounts(session: Session, accepted: list[dict]) -> dict[tuple, str]:
     """The beneficiaries' payable accounts, read in one statement (created on first use)."""
     owners = {(a["year"], a["beneficiary_type"], a["beneficiary_id"]) for a in accepted}
     codes = {ledger.account_code(y, "payable", t, i): (y, t, i) for y, t, i in owners}
-    found = {codes[code]: acc for code, acc in session.execute(_ACCOUNTS,
-                                                               {"codes": sorted(codes)})}
+    found = {codes[code]: acc for code, acc in session.connection().execute(
+        _ACCOUNTS, {"codes": sorted(codes)})}
     for owner in sorted(owners - found.keys()):
         y, t, i = owner
         found[owner] = ledger.account_id(session, y, "payable", t, i)
