@@ -129,23 +129,27 @@ class Writer:
     idempotency_key: str | None
     request_hash: str
 
-    def run(self, fn: Callable[[Session], Any], *, status_code: int = 200) -> JSONResponse:
+    def run(self, fn: Callable[[Session], Any], *, status_code: int = 200,
+            stored: Callable[[Any], Any] | None = None) -> JSONResponse:
+        """`stored` shapes what the idempotency record keeps of the response, and so what a
+        replay answers: a secret shown once must not sit in that table."""
         engine = engine_of(self.request)
         request_id = getattr(self.request.state, "request_id", None)
         info = {"principal": self.principal, "request_id": request_id}
 
         def attempt(session: Session) -> tuple[int, Any]:
             if self.idempotency_key:
-                stored = self._claim(session)
-                if stored is not None:
-                    return stored
+                replay = self._claim(session)
+                if replay is not None:
+                    return replay
             result = fn(session)
             body = self._shape(result)
             if self.idempotency_key:
                 session.add(IdempotencyRecord(api_key_id=self.principal.key_id,
                                               key=self.idempotency_key,
                                               request_hash=self.request_hash,
-                                              status_code=status_code, response_body=body))
+                                              status_code=status_code,
+                                              response_body=stored(body) if stored else body))
             session.flush()
             # Last: the chain head is the one row every audited write locks until COMMIT.
             audit_service.seal(session)
