@@ -312,3 +312,97 @@ def test_chunked_body_under_the_limit_is_read_as_usual(world, api):
                         headers={**api.admin, "Content-Type": "application/json"})
     assert r.status_code == 201, r.text
     assert r.json()["name"] == "分块"
+
+
+# --- invoice numbers (PRODUCT.md §2), everywhere one is accepted --------------------------------
+
+# (invoice_number, invoice_code or None, the field the refusal names)
+BAD_NUMBERS = [
+    ("1" * 19, None, "invoice_number"), ("1" * 21, None, "invoice_number"),
+    ("12345678", None, "invoice_number"), ("1" * 12, None, "invoice_number"),
+    ("", None, "invoice_number"), ("2621000000000000000A", None, "invoice_number"),
+    ("２６２１０００００００００００００００１", None, "invoice_number"),
+    (" 26210000000000000001", None, "invoice_number"), ("2621-0000000000000001", None,
+                                                         "invoice_number"),
+    ("0001234", "1234567890", "invoice_number"), ("1" * 20, "1234567890", "invoice_number"),
+    ("00012345", "12345678901", "invoice_code"), ("00012345", "123456789", "invoice_code"),
+    ("00012345", "1234567890123", "invoice_code"), ("00012345", "12345-7890", "invoice_code"),
+]
+
+
+def _with_number(body: dict, number: str, code: str | None) -> dict:
+    out = {**body, "invoice_number": number}
+    if code is not None:
+        out["invoice_code"] = code
+    return out
+
+
+def _number_routes(w):
+    e, i = w.enterprise, w.invoice_row
+    inv = invoice_body(e["uscc"], [line("gpu", 1000)])
+    return [
+        ("/v1/invoices", w.prov, lambda n, c: _with_number(inv, n, c)),
+        ("/v1/invoices/batch", w.prov,
+         lambda n, c: {"invoices": [invoice_body(e["uscc"], [line("gpu", 1)]),
+                                    _with_number(inv, n, c)]}),
+        (f"/v1/invoices/{i['id']}/reversals", w.prov,
+         lambda n, c: _with_number({"issued_on": "2026-06-01", "amount_fen": 1,
+                                    "reason": "调整"}, n, c)),
+        ("/v1/other-subsidies", w.api.admin,
+         lambda n, c: _with_number({"enterprise_id": e["id"], "programme": "省补",
+                                    "amount_fen": 1}, n, c)),
+    ]
+
+
+def test_every_invoice_number_accepted_follows_product_section_2(world, api):
+    before = nothing_written(api)
+    for path, headers, body in _number_routes(world):
+        for number, code, field in BAD_NUMBERS:
+            r = api.client.post(path, headers=headers, json=body(number, code))
+            assert r.status_code == 422, (path, number, code, r.status_code, r.text[:300])
+            fields = [e["field"].rsplit(".", 1)[-1] for e in r.json()["errors"]]
+            assert field in fields, (path, number, code, fields)
+            assert nothing_written(api) == before, (path, number, code)
+
+
+def test_red_letter_and_other_programme_numbers_take_both_forms(world, api):
+    inv = world.invoice_row
+    digital = api.ok("POST", f"/v1/invoices/{inv['id']}/reversals", headers=world.prov,
+                     expect=201, json={"invoice_number": invoice_number(),
+                                       "issued_on": "2026-06-01", "amount_fen": 1,
+                                       "reason": "调整"})
+    assert digital["reversed_fen"] == 1
+    legacy = {"invoice_code": "210000000012", "invoice_number": "00000001",
+              "issued_on": "2026-06-01", "amount_fen": 2, "reason": "调整"}
+    assert api.ok("POST", f"/v1/invoices/{inv['id']}/reversals", headers=world.prov,
+                  expect=201, json=legacy)["reversed_fen"] == 3
+    r = api.client.post(f"/v1/invoices/{inv['id']}/reversals", headers=world.prov, json=legacy)
+    assert (r.status_code, r.json()["code"]) == (409, "invoice_duplicate")
+    claim = api.ok("POST", "/v1/other-subsidies", expect=201, json={
+        "enterprise_id": world.enterprise["id"], "programme": "省补",
+        "invoice_code": "2100000000", "invoice_number": "00000002", "amount_fen": 1})
+    assert (claim["invoice_code"], claim["invoice_number"]) == ("2100000000", "00000002")
+
+
+def test_web_upload_refuses_a_19_digit_invoice_number(world, api):
+    from service.web.upload import TEMPLATE_HEADER
+
+    c = api.client
+    login = c.get("/web/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
+    key = api.make_key("provider", provider_id=world.provider["id"])
+    assert c.post("/web/login", data={"csrf_token": token, "api_key": key},
+                  follow_redirects=False).status_code == 303
+    page = c.get("/web/provider/upload")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    row = {"invoice_number": "1" * 19, "enterprise_uscc": world.enterprise["uscc"],
+           "issued_on": "2026-04-30", "service_start": "2026-04-01",
+           "service_end": "2026-04-30", "contract_number": "", "invoice_code": "",
+           "total": "10.00", "tax": "0.56", "category": "gpu", "description": "GPU 算力服务",
+           "quantity": "1", "unit": "月", "unit_price": "10.00", "amount": "10.00"}
+    csv = ",".join(TEMPLATE_HEADER) + "\r\n" + ",".join(row[h] for h in TEMPLATE_HEADER)
+    before = nothing_written(api)
+    r = c.post("/web/provider/upload", data={"csrf_token": token},
+               files={"file": ("invoices.csv", csv.encode(), "text/csv")})
+    assert r.status_code == 422, r.text[:300]
+    assert nothing_written(api) == before
