@@ -23,7 +23,7 @@ from service.invoices.router import router as invoices_router
 from service.ledger.router import router as ledger_router
 from service.logs import configure_logging, record_auth_block
 from service.metrics import REQUESTS
-from service.middleware import RequestContextMiddleware
+from service.middleware import RequestContextMiddleware, unexpected_error
 from service.redemptions.router import router as redemptions_router
 from service.registry.router import router as registry_router
 from service.reporting.router import router as reporting_router
@@ -145,14 +145,6 @@ def _openapi_with_problems(app: FastAPI) -> dict:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    from sqlalchemy.exc import DBAPIError
-
-    from service.db import _is_unavailable, _sqlstate
-
-    if isinstance(exc, DBAPIError) and _is_unavailable(exc, _sqlstate(exc)):
-        return await errors.domain_error_handler(request, errors.DatabaseUnavailable())
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
-    err = errors.DomainError("an unexpected error occurred; it has been logged",
-                             code="internal_error", status=500)
-    err.title = "Internal server error"
-    return await errors.domain_error_handler(request, err)
+    """Only an exception raised outside RequestContextMiddleware reaches this (that middleware
+    answers everything the app raises); the same problem either way."""
+    return await errors.domain_error_handler(request, unexpected_error(exc, request.scope))

@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware: request ids, structured access logs, metrics, body limits."""
+"""Pure-ASGI middleware: request ids, structured access logs, metrics, body limits, HEAD, and
+the last word on unexpected errors."""
 
 import json
 import logging
@@ -7,16 +8,26 @@ import time
 import uuid
 from urllib.parse import unquote_to_bytes
 
-from service.errors import BadRequest, BodyTooLarge, UnsupportedMediaType
+from service.errors import (
+    BadRequest,
+    BodyTooLarge,
+    DatabaseUnavailable,
+    DomainError,
+    UnsupportedMediaType,
+)
 from service.metrics import REQUESTS
 
 log = logging.getLogger("service.access")
+errors_log = logging.getLogger(__name__)
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 class RequestContextMiddleware:
     """Gives every request an id (X-Request-ID, echoed back), enforces the body size limit and
-    JSON content type on writes, logs one JSON line per request and counts it for /metrics."""
+    JSON content type on writes, answers HEAD wherever GET is answered, turns an exception that
+    escapes the app into a 500 problem, and logs one JSON line per request (every response,
+    including that 500) and counts it for /metrics."""
 
     def __init__(self, app, *, max_body_bytes: int):
         self.app = app
@@ -29,46 +40,64 @@ class RequestContextMiddleware:
         incoming = headers.get("x-request-id", "")
         request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        method = scope["method"]
+        if method == "HEAD":
+            # Run as GET and drop the body: headers (Content-Length included) are GET's.
+            scope = {**scope, "method": "GET"}
         started = time.perf_counter()
-        status_holder = {"status": 500}
+        response = {"status": 500, "started": False}
 
         async def send_wrapper(message):
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
+                response["status"], response["started"] = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [
                     (b"x-request-id", request_id.encode())]
+            elif method == "HEAD" and message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        problem = self._refusal(scope, headers)
-        if problem is not None:
-            await _send_problem(send_wrapper, problem, scope)
-        else:
-            receive = self._limited(receive, send_wrapper, scope)
-            try:
-                await self.app(scope, receive, send_wrapper)
-            except _TooLarge:
-                await _send_problem(send_wrapper, BodyTooLarge(
-                    f"request bodies are limited to {self.max_body_bytes} bytes"), scope)
-        elapsed = time.perf_counter() - started
-        route = scope.get("route")
-        route_path = getattr(route, "path", None) or "unmatched"
-        REQUESTS.observe(scope["method"], route_path, status_holder["status"], elapsed)
-        log.info(json.dumps({"event": "request", "request_id": request_id,
-                             "method": scope["method"], "path": scope["path"],
-                             "route": route_path, "status": status_holder["status"],
-                             "duration_ms": round(elapsed * 1000, 2)}))
+        try:
+            problem = self._refusal(scope, headers)
+            if problem is None and method in WRITES and "content-length" not in headers:
+                receive, problem = await self._buffered(receive)
+            if problem is not None:
+                await _send_problem(send_wrapper, problem, scope)
+            else:
+                await self.app(scope, self._limited(receive), send_wrapper)
+        except _TooLarge:
+            if not response["started"]:
+                await _send_problem(send_wrapper, self._too_large(), scope)
+        except Exception as exc:
+            if response["started"]:
+                raise
+            await _send_problem(send_wrapper, unexpected_error(exc, scope), scope,
+                                request_id=request_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            route_path = getattr(route, "path", None) or "unmatched"
+            REQUESTS.observe(method, route_path, response["status"], elapsed)
+            log.info(json.dumps({"event": "request", "request_id": request_id,
+                                 "method": method, "path": scope["path"],
+                                 "route": route_path, "status": response["status"],
+                                 "duration_ms": round(elapsed * 1000, 2)}))
+
+    def _too_large(self) -> DomainError:
+        return BodyTooLarge(f"request bodies are limited to {self.max_body_bytes} bytes")
 
     def _refusal(self, scope, headers):
         raw = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
         decoded = unquote_to_bytes(raw)
         if any(b < 0x20 or b == 0x7F for b in decoded):
             return BadRequest("control characters are not allowed in the URL")
-        if scope["method"] not in ("POST", "PUT", "PATCH"):
-            return None
         length = headers.get("content-length")
         if length and length.isdigit() and int(length) > self.max_body_bytes:
-            return BodyTooLarge(f"request bodies are limited to {self.max_body_bytes} bytes")
+            return self._too_large()
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            return None
         ctype = headers.get("content-type", "")
         path = scope["path"]
         if path.startswith("/v1/") and length not in (None, "0") and ctype and \
@@ -76,7 +105,31 @@ class RequestContextMiddleware:
             return UnsupportedMediaType(f"send application/json, not {ctype.split(';')[0]}")
         return None
 
-    def _limited(self, receive, send, scope):
+    async def _buffered(self, receive):
+        """A body sent without Content-Length (chunked) is read here, up to the limit, so that
+        it is refused exactly as one that declares its length: 413 before the app runs."""
+        chunks, seen = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return receive, None  # the client went away; the app will see it too
+            seen += len(message.get("body", b""))
+            if seen > self.max_body_bytes:
+                return receive, self._too_large()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return replay, None
+
+    def _limited(self, receive):
         seen = 0
         limit = self.max_body_bytes
 
@@ -95,11 +148,30 @@ class _TooLarge(Exception):
     pass
 
 
-async def _send_problem(send, error, scope):
+def unexpected_error(exc: Exception, scope) -> DomainError:
+    """The problem an exception that no handler took becomes: 503 when the database is
+    unreachable, otherwise a logged 500 `internal_error` (a 500 is always a bug)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from service.db import _is_unavailable, _sqlstate
+
+    if isinstance(exc, DBAPIError) and _is_unavailable(exc, _sqlstate(exc)):
+        return DatabaseUnavailable()
+    errors_log.error("unexpected error on %s %s", scope.get("method"), scope.get("path"),
+                     exc_info=exc)
+    err = DomainError("an unexpected error occurred; it has been logged",
+                      code="internal_error", status=500)
+    err.title = "Internal server error"
+    return err
+
+
+async def _send_problem(send, error, scope, *, request_id: str | None = None):
     body = error.problem()
     body["instance"] = scope["path"]
+    if request_id is not None:
+        body["request_id"] = request_id
     payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": error.status,
-                "headers": [(b"content-type", b"application/problem+json"),
-                            (b"content-length", str(len(payload)).encode())]})
+    headers = [(b"content-type", b"application/problem+json"),
+               (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

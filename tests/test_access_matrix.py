@@ -95,7 +95,7 @@ TABLE: dict[tuple[str, str], Rule] = {
         "enterprise_id": ctx.ent_b["id"], "programme": "省级补贴", "amount_fen": 1,
         "contract_number": "HT-2026-001"}),
     ("POST", "/v1/api-keys"): Rule({ADMIN}, body={"role": "auditor", "name": "审计"}),
-    ("GET", "/v1/api-keys"): Rule({ADMIN}),
+    ("GET", "/v1/api-keys"): Rule(BUREAU),  # metadata only: who has access (issue 11, item 2)
     ("DELETE", "/v1/api-keys/{key_id}"): Rule({ADMIN}),
     ("POST", "/v1/applications"): Rule(ENTERPRISES, body={
         "year": 2026, "requested_fen": 1_000, "project_name": "推理", "purpose": "GPU"}),

@@ -2,9 +2,12 @@
 stored hashed, bound to their party, revocable, and another party's objects are 404."""
 
 import hashlib
+import json
 
 import pytest
+from sqlalchemy import text
 
+from service.db import metadata
 from tests.factories import bearer
 
 # The route × role matrix (401 / 403 / 404 for every route and every caller) is
@@ -150,3 +153,42 @@ def test_another_enterprises_voucher_and_application_are_404(api, today):
                     params={"enterprise_id": theirs["id"]})["items"]
     assert listed == []
     assert api.ok("GET", "/v1/applications", headers=my_key)["items"] == []
+
+
+def test_key_secret_is_shown_once_and_a_replay_answers_without_it(api, engine):
+    headers = {**api.admin, "Idempotency-Key": "create-auditor-1"}
+    body = {"role": "auditor", "name": "审计处"}
+    first = api.client.post("/v1/api-keys", json=body, headers=headers)
+    assert first.status_code == 201
+    created = first.json()
+    assert created["key"].startswith("cvk_") and created["key_shown"] is True
+    again = api.client.post("/v1/api-keys", json=body, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == {**created, "key": None, "key_shown": False}
+    assert api.client.get("/v1/api-keys", headers=bearer(created["key"])).status_code == 200
+    others = [api.ok("POST", "/v1/api-keys", expect=201, json={"role": "admin", "name": n},
+                     headers={**api.admin, "Idempotency-Key": f"k-{i}"})["key"]
+              for i, n in enumerate(("甲", "乙"))]
+    secrets_ = [created["key"], *others]
+    with engine.connect() as conn:
+        stored = [row.response_body for row in conn.execute(
+            text("SELECT response_body FROM idempotency_record"))]
+        stored = [json.loads(b) if isinstance(b, str) else b for b in stored]
+        assert [(b["key"], b["key_shown"], b["prefix"][:4]) for b in stored] == [
+            (None, False, "cvk_")] * 3  # the prefix is metadata, as in the list
+        for table in metadata.sorted_tables:  # nor anywhere else, digests aside
+            rows = [str(row) for row in conn.execute(table.select())]
+            assert not [s for s in secrets_ for row in rows if s in row], table.name
+
+
+def test_auditor_lists_keys_metadata_only_but_may_not_write(api):
+    auditor = api.auditor()
+    listed = api.ok("GET", "/v1/api-keys", headers=auditor)["items"]
+    assert listed and all(set(item) == {"id", "name", "role", "enterprise_id", "provider_id",
+                                        "prefix", "created_at", "revoked_at", "expires_at"}
+                          for item in listed)
+    r = api.client.post("/v1/api-keys", json={"role": "admin", "name": "x"}, headers=auditor)
+    assert (r.status_code, r.json()["code"]) == (403, "forbidden")
+    r = api.client.delete(f"/v1/api-keys/{listed[0]['id']}", headers=auditor)
+    assert r.status_code == 403

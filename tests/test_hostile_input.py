@@ -1,10 +1,19 @@
-"""Hostile input on every write endpoint: each gets a 4xx problem+json and nothing is written."""
+"""Hostile input on every write endpoint: each gets a 4xx problem+json and nothing is written.
+
+The routes are read from the app where a class of input applies to all of them (forged cursors
+on every list, deep nesting and oversize chunked bodies on every write), so a new route cannot
+escape the test."""
+
+import base64
+import re
 
 import pytest
-from sqlalchemy import text
+from fastapi.routing import APIRoute
+from sqlalchemy import create_engine, text
 
+from service.app import create_app
 from service.db import metadata
-from tests.flows import invoice_body, line, make_world
+from tests.flows import invoice_body, invoice_number, line, make_world
 
 BAD_FEN = [-1, 2**63, 2**64, 10**30, 1.5, 100.0, "100", True, [1], {"v": 1}]
 BAD_TEXT = ["\x00", "a\u202eb", "bell\x07", "x" * 5000, 12, ["a"]]
@@ -49,7 +58,8 @@ def endpoints(w) -> list[tuple[str, str, dict, dict, dict[str, list]]]:
          {"enterprise_id": e["id"], "provider_id": p["id"], "reason": "关联"},
          {"reason": BAD_TEXT, "enterprise_id": ["' OR '1'='1", 5]}),
         ("POST", "/v1/other-subsidies", admin,
-         {"enterprise_id": e["id"], "programme": "省补", "invoice_number": "1", "amount_fen": 1},
+         {"enterprise_id": e["id"], "programme": "省补", "invoice_number": invoice_number(),
+          "amount_fen": 1},
          {"amount_fen": BAD_FEN, "programme": BAD_TEXT}),
         ("POST", "/v1/applications", ent,
          {"year": 2026, "requested_fen": 100, "project_name": "x", "purpose": "y"},
@@ -155,3 +165,244 @@ def test_hostile_path_and_query_parameters(world, api):
         assert 400 <= r.status_code < 500, (path, r.status_code)
         assert r.headers["content-type"].startswith("application/problem+json")
     assert row_counts(api.engine) == before
+
+
+# --- every route of a kind, read from the app ---------------------------------------------------
+
+def _walk(routes, prefix: str = ""):
+    """app.routes, with included routers opened up (FastAPI >= 0.16x keeps them nested)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            context = getattr(route, "include_context", None)
+            yield from _walk(included.routes, prefix + getattr(context, "prefix", ""))
+        elif isinstance(route, APIRoute):
+            yield prefix + route.path, route
+
+
+def _query_names(dependant) -> set[str]:
+    names = {p.name for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+_ROUTES = list(_walk(create_app(create_engine("sqlite://")).routes))
+LIST_ROUTES = sorted(path for path, route in _ROUTES
+                     if "GET" in route.methods and "cursor" in _query_names(route.dependant))
+WRITE_ROUTES = sorted((method, path) for path, route in _ROUTES for method in route.methods
+                      if method in ("POST", "PUT", "PATCH", "DELETE"))
+
+
+def _b64(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+FORGED_CURSORS = [
+    "wrI",                      # base64url of "²", which str.isdigit() calls a digit
+    _b64("9" * 30),             # past a bigint on PostgreSQL, past a C long on SQLite
+    _b64("9" * 19), _b64("-1"), _b64("0"), _b64("1e5"), _b64(" 1"),
+    _b64("' OR 1=1 --"), _b64("ent_x\x00"), _b64("ent_" + "Z" * 37), _b64("ENT_01ABC"),
+    "MR",                       # "1", but not as this service writes it (non-canonical)
+    "A", "====", "%%%", "a.b", "x" * 200,
+]
+ID_ONLY = _b64("ent_01J000000000000000000000")   # an id: not an audit event's position
+SEQ_ONLY = _b64("12")                            # a position: not an id
+
+
+def test_route_enumeration_sees_every_list_and_write():
+    assert {"/v1/audit-events", "/v1/api-keys", "/v1/ledger/transfers", "/v1/invoices",
+            "/v1/redemptions"} <= set(LIST_ROUTES)
+    assert len(LIST_ROUTES) == 11
+    assert ("DELETE", "/v1/api-keys/{key_id}") in WRITE_ROUTES
+    assert ("POST", "/v1/settlements/{settlement_id}/approve") in WRITE_ROUTES
+    assert ("POST", "/web/provider/upload") in WRITE_ROUTES
+
+
+def nothing_written(api):
+    """Every table's row count (the audit events among them) and the year's budget."""
+    return row_counts(api.engine), api.ok("GET", "/v1/years/2026/budget")
+
+
+def test_forged_cursor_on_every_list_is_422_naming_cursor(world, api):
+    before = nothing_written(api)
+    for path in LIST_ROUTES:
+        forged = FORGED_CURSORS + [SEQ_ONLY if path != "/v1/audit-events" else ID_ONLY]
+        for cursor in forged:
+            r = api.client.get(path, params={"cursor": cursor}, headers=api.admin)
+            assert r.status_code == 422, (path, cursor, r.status_code, r.text[:200])
+            body = r.json()
+            assert body["code"] == "validation_error", (path, cursor)
+            assert [e["field"] for e in body["errors"]] == ["cursor"], (path, cursor, body)
+        # what the service did issue still pages on
+        first = api.ok("GET", path, params={"limit": 1})
+        if first["next_cursor"]:
+            api.ok("GET", path, params={"limit": 1, "cursor": first["next_cursor"]})
+    assert nothing_written(api) == before
+
+
+def _path_params(w, settlement, key) -> dict[str, str]:
+    return {"year": "2026", "enterprise_id": w.enterprise["id"], "provider_id": w.provider["id"],
+            "key_id": key["id"], "application_id": w.app_row["id"],
+            "voucher_id": w.voucher_row["id"], "invoice_id": w.invoice_row["id"],
+            "settlement_id": settlement["id"], "action": "approve"}
+
+
+def _caller(w, method: str, path: str) -> dict[str, str]:
+    if path.startswith(("/v1/invoices", "/v1/usage-statements")):
+        return w.prov
+    if path.startswith("/v1/redemptions") or (method, path) == ("POST", "/v1/applications"):
+        return w.ent
+    return w.api.admin
+
+
+def _every_write(world, api):
+    world.redeem(world.invoice_row["id"])  # something to settle
+    settlement = api.ok("POST", "/v1/settlements", json={"year": 2026}, expect=201)
+    key = api.ok("POST", "/v1/api-keys", json={"role": "auditor", "name": "目标"}, expect=201)
+    params = _path_params(world, settlement, key)
+    for method, template in WRITE_ROUTES:
+        path = re.sub(r"\{(\w+)\}", lambda m: params[m.group(1)], template)
+        yield method, template, path, _caller(world, method, template)
+
+
+DEEP = (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000)
+
+
+def test_deeply_nested_body_on_every_write_is_400(world, api):
+    writes = list(_every_write(world, api))
+    before = nothing_written(api)
+    for method, template, path, headers in writes:
+        for deep in DEEP:
+            r = api.client.request(method, path, content=deep, follow_redirects=False, headers={
+                **headers, "Content-Type": "application/json", "Idempotency-Key": "deep"})
+            if template.startswith("/web/"):  # forms: no session or CSRF token here
+                assert 300 <= r.status_code < 500, (method, template, r.status_code)
+                continue
+            assert r.status_code == 400, (method, template, r.status_code, r.text[:200])
+            assert r.json()["code"] == "bad_request"
+    assert nothing_written(api) == before
+
+
+def _chunked(size: int):
+    chunk = b" " * (1024 * 1024)
+    for _ in range(size // len(chunk)):
+        yield chunk
+    yield b" " * (size % len(chunk))
+
+
+def test_oversize_body_on_every_write_is_413_chunked_or_not(world, api):
+    writes = list(_every_write(world, api))
+    before = nothing_written(api)
+    size = 8 * 1024 * 1024 + 1
+    for method, template, path, headers in writes:
+        for how, content in (("chunked", lambda: _chunked(size)),
+                             ("with length", lambda: b" " * size)):
+            r = api.client.request(method, path, content=content(), follow_redirects=False,
+                                   headers={**headers, "Content-Type": "application/json"})
+            assert r.status_code == 413, (method, template, how, r.status_code, r.text[:200])
+            assert r.json()["code"] == "body_too_large"
+            assert r.headers["content-type"].startswith("application/problem+json")
+    assert nothing_written(api) == before
+
+
+def test_chunked_body_under_the_limit_is_read_as_usual(world, api):
+    body = '{"uscc": "91350100M000100Y43", "name": "分块"}'.encode()
+    r = api.client.post("/v1/enterprises", content=iter([body[:10], body[10:]]),
+                        headers={**api.admin, "Content-Type": "application/json"})
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "分块"
+
+
+# --- invoice numbers (PRODUCT.md §2), everywhere one is accepted --------------------------------
+
+# (invoice_number, invoice_code or None, the field the refusal names)
+BAD_NUMBERS = [
+    ("1" * 19, None, "invoice_number"), ("1" * 21, None, "invoice_number"),
+    ("12345678", None, "invoice_number"), ("1" * 12, None, "invoice_number"),
+    ("", None, "invoice_number"), ("2621000000000000000A", None, "invoice_number"),
+    ("２６２１０００００００００００００００１", None, "invoice_number"),
+    (" 26210000000000000001", None, "invoice_number"), ("2621-0000000000000001", None,
+                                                         "invoice_number"),
+    ("0001234", "1234567890", "invoice_number"), ("1" * 20, "1234567890", "invoice_number"),
+    ("00012345", "12345678901", "invoice_code"), ("00012345", "123456789", "invoice_code"),
+    ("00012345", "1234567890123", "invoice_code"), ("00012345", "12345-7890", "invoice_code"),
+]
+
+
+def _with_number(body: dict, number: str, code: str | None) -> dict:
+    out = {**body, "invoice_number": number}
+    if code is not None:
+        out["invoice_code"] = code
+    return out
+
+
+def _number_routes(w):
+    e, i = w.enterprise, w.invoice_row
+    inv = invoice_body(e["uscc"], [line("gpu", 1000)])
+    return [
+        ("/v1/invoices", w.prov, lambda n, c: _with_number(inv, n, c)),
+        ("/v1/invoices/batch", w.prov,
+         lambda n, c: {"invoices": [invoice_body(e["uscc"], [line("gpu", 1)]),
+                                    _with_number(inv, n, c)]}),
+        (f"/v1/invoices/{i['id']}/reversals", w.prov,
+         lambda n, c: _with_number({"issued_on": "2026-06-01", "amount_fen": 1,
+                                    "reason": "调整"}, n, c)),
+        ("/v1/other-subsidies", w.api.admin,
+         lambda n, c: _with_number({"enterprise_id": e["id"], "programme": "省补",
+                                    "amount_fen": 1}, n, c)),
+    ]
+
+
+def test_every_invoice_number_accepted_follows_product_section_2(world, api):
+    before = nothing_written(api)
+    for path, headers, body in _number_routes(world):
+        for number, code, field in BAD_NUMBERS:
+            r = api.client.post(path, headers=headers, json=body(number, code))
+            assert r.status_code == 422, (path, number, code, r.status_code, r.text[:300])
+            fields = [e["field"].rsplit(".", 1)[-1] for e in r.json()["errors"]]
+            assert field in fields, (path, number, code, fields)
+            assert nothing_written(api) == before, (path, number, code)
+
+
+def test_red_letter_and_other_programme_numbers_take_both_forms(world, api):
+    inv = world.invoice_row
+    digital = api.ok("POST", f"/v1/invoices/{inv['id']}/reversals", headers=world.prov,
+                     expect=201, json={"invoice_number": invoice_number(),
+                                       "issued_on": "2026-06-01", "amount_fen": 1,
+                                       "reason": "调整"})
+    assert digital["reversed_fen"] == 1
+    legacy = {"invoice_code": "210000000012", "invoice_number": "00000001",
+              "issued_on": "2026-06-01", "amount_fen": 2, "reason": "调整"}
+    assert api.ok("POST", f"/v1/invoices/{inv['id']}/reversals", headers=world.prov,
+                  expect=201, json=legacy)["reversed_fen"] == 3
+    r = api.client.post(f"/v1/invoices/{inv['id']}/reversals", headers=world.prov, json=legacy)
+    assert (r.status_code, r.json()["code"]) == (409, "invoice_duplicate")
+    claim = api.ok("POST", "/v1/other-subsidies", expect=201, json={
+        "enterprise_id": world.enterprise["id"], "programme": "省补",
+        "invoice_code": "2100000000", "invoice_number": "00000002", "amount_fen": 1})
+    assert (claim["invoice_code"], claim["invoice_number"]) == ("2100000000", "00000002")
+
+
+def test_web_upload_refuses_a_19_digit_invoice_number(world, api):
+    from service.web.upload import TEMPLATE_HEADER
+
+    c = api.client
+    login = c.get("/web/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
+    key = api.make_key("provider", provider_id=world.provider["id"])
+    assert c.post("/web/login", data={"csrf_token": token, "api_key": key},
+                  follow_redirects=False).status_code == 303
+    page = c.get("/web/provider/upload")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    row = {"invoice_number": "1" * 19, "enterprise_uscc": world.enterprise["uscc"],
+           "issued_on": "2026-04-30", "service_start": "2026-04-01",
+           "service_end": "2026-04-30", "contract_number": "", "invoice_code": "",
+           "total": "10.00", "tax": "0.56", "category": "gpu", "description": "GPU 算力服务",
+           "quantity": "1", "unit": "月", "unit_price": "10.00", "amount": "10.00"}
+    csv = ",".join(TEMPLATE_HEADER) + "\r\n" + ",".join(row[h] for h in TEMPLATE_HEADER)
+    before = nothing_written(api)
+    r = c.post("/web/provider/upload", data={"csrf_token": token},
+               files={"file": ("invoices.csv", csv.encode(), "text/csv")})
+    assert r.status_code == 422, r.text[:300]
+    assert nothing_written(api) == before

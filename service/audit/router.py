@@ -7,6 +7,7 @@ from sqlmodel import select
 from service.api import (
     BUREAU,
     Cursor,
+    SEQ_CURSOR,
     Limit,
     Page,
     SessionDep,
@@ -61,8 +62,7 @@ def list_events(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor:
     if action:
         stmt = stmt.where(AuditEvent.action == action)
     if cursor:
-        after = decode_cursor(cursor)
-        stmt = stmt.where(AuditEvent.seq > (int(after) if after.isdigit() else 0))
+        stmt = stmt.where(AuditEvent.seq > int(decode_cursor(cursor, shape=SEQ_CURSOR)))
     rows = session.exec(stmt.order_by(AuditEvent.seq).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]

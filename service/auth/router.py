@@ -6,6 +6,7 @@ from sqlmodel import select
 
 from service.api import (
     ADMIN,
+    BUREAU,
     Cursor,
     Limit,
     Page,
@@ -47,7 +48,17 @@ class ApiKeyPublic(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyPublic):
-    key: str = Field(description="The key itself: shown once, stored only as a hash")
+    key: str | None = Field(description=(
+        "The key itself: shown once, in the answer that created it, and stored only as a "
+        "SHA-256 digest. null in an idempotent replay (Idempotent-Replayed: true), which "
+        "cannot show it again"))
+    key_shown: bool = Field(description="true in the answer that created the key; false in "
+                                        "a replay, whose key is null")
+
+
+def _without_secret(created: dict) -> dict:
+    """What a replay of the creation answers: the same record, without the secret."""
+    return {**created, "key": None, "key_shown": False}
 
 
 def _public(key: ApiKey) -> ApiKeyPublic:
@@ -61,13 +72,13 @@ def create_api_key(body: ApiKeyCreate, w: Annotated[Writer, Depends(writer(*ADMI
         key, raw = service.create_key(session, role=body.role, name=body.name,
                                       enterprise_id=body.enterprise_id,
                                       provider_id=body.provider_id)
-        return ApiKeyCreated(**_public(key).model_dump(), key=raw)
-    return w.run(create, status_code=201)
+        return ApiKeyCreated(**_public(key).model_dump(), key=raw, key_shown=True)
+    return w.run(create, status_code=201, stored=_without_secret)
 
 
 @router.get("", response_model=Page[ApiKeyPublic], operation_id="listApiKeys",
             responses=problem_responses(401, 403, 422))
-def list_api_keys(session: SessionDep, _: Annotated[Principal, Depends(allow(*ADMIN))],
+def list_api_keys(session: SessionDep, _: Annotated[Principal, Depends(allow(*BUREAU))],
                   limit: Limit = 50, cursor: Cursor = None,
                   role: Literal["admin", "auditor", "provider", "enterprise"] | None = None):
     stmt = select(ApiKey)

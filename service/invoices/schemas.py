@@ -55,7 +55,10 @@ class PaymentCreate(BaseModel):
 class ReversalCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    invoice_number: Digits
+    invoice_number: Digits = Field(description="The red-letter invoice's number: 20 digits "
+                                               "(数电票), or 8 with invoice_code")
+    invoice_code: Digits | None = Field(default=None, description="A legacy VAT red-letter "
+                                                                  "invoice's 10- or 12-digit code")
     issued_on: date
     amount_fen: Fen = Field(gt=0, le=MAX_FEN)
     reason: Text = Field(min_length=1, max_length=2000)

@@ -26,6 +26,7 @@ from service.errors import (
     YearClosed,
 )
 from service.invoices import subsidy
+from service.invoices.numbers import invoice_key, number_problems
 from service.invoices.models import (
     Invoice,
     InvoiceLine,
@@ -53,24 +54,8 @@ _PUBLIC = TypeAdapter(list[InvoicePublic])
 QUANTITY_STEP = Decimal("0.000001")  # invoice_line.quantity is numeric(24, 6): as read back
 
 
-def invoice_key(number: str, code: str | None) -> str:
-    return f"{code}-{number}" if code else number
-
-
 def _problems(data: InvoiceCreate, *, registered: bool = False) -> list[FieldError]:
-    errors = []
-    if data.invoice_code is None:
-        if len(data.invoice_number) != 20:
-            errors.append(FieldError(field="invoice_number", message=(
-                "a fully digital invoice (数电票) number has 20 digits; a legacy VAT invoice "
-                "needs invoice_code (10 or 12 digits) and an 8-digit number")))
-    else:
-        if len(data.invoice_code) not in (10, 12):
-            errors.append(FieldError(field="invoice_code",
-                                     message="a legacy VAT invoice code has 10 or 12 digits"))
-        if len(data.invoice_number) != 8:
-            errors.append(FieldError(field="invoice_number",
-                                     message="a legacy VAT invoice number has 8 digits"))
+    errors = number_problems(data.invoice_number, data.invoice_code)
     line_sum = sum(line.amount_fen for line in data.lines)
     if line_sum != data.total_fen:
         errors.append(FieldError(field="total_fen", message=(
@@ -252,6 +237,11 @@ def record_payment(session: Session, *, invoice_id: str, principal: Principal,
 def reverse(session: Session, *, invoice_id: str, principal: Principal,
             data: ReversalCreate) -> InvoiceReversal:
     """Post a red-letter invoice and take back whatever subsidy now exceeds eligibility."""
+    errors = number_problems(data.invoice_number, data.invoice_code)
+    if errors:
+        raise ValidationFailed("; ".join(f"{e.field}: {e.message}" for e in errors),
+                               errors=errors)
+    number = invoice_key(data.invoice_number, data.invoice_code)
     redemptions.lock_vouchers_drawn_on(session, invoice_id)  # lock order: voucher → invoice
     invoice = get_invoice(session, invoice_id, principal, for_update=True)
     if data.amount_fen > invoice.net_total_fen:
@@ -259,20 +249,19 @@ def reverse(session: Session, *, invoice_id: str, principal: Principal,
             f"the invoice's net total is {invoice.net_total_fen} fen; a reversal of "
             f"{data.amount_fen} fen would take it below zero")
     taken = session.exec(select(InvoiceReversal.id).where(
-        InvoiceReversal.invoice_number == data.invoice_number)).first()
-    if taken or session.exec(select(Invoice.id).where(
-            Invoice.invoice_key == data.invoice_number)).first():
-        raise InvoiceDuplicate(f"invoice number {data.invoice_number} is already used")
+        InvoiceReversal.invoice_number == number)).first()
+    if taken or session.exec(select(Invoice.id).where(Invoice.invoice_key == number)).first():
+        raise InvoiceDuplicate(f"invoice number {number} is already used")
     invoice.reversed_fen += data.amount_fen
     session.add(invoice)
     reversal = InvoiceReversal(id=ids.new_id("red"), invoice_id=invoice.id,
-                               invoice_number=data.invoice_number, issued_on=data.issued_on,
+                               invoice_number=number, issued_on=data.issued_on,
                                amount_fen=data.amount_fen, reason=data.reason)
     session.add(reversal)
     session.flush()
     taken_back = redemptions.take_back_excess(session, invoice)
     audit.record(session, action="invoice.reverse", object_type="invoice", object_id=invoice.id,
-                 summary={"reversal_id": reversal.id, "red_invoice_number": data.invoice_number,
+                 summary={"reversal_id": reversal.id, "red_invoice_number": number,
                           "amount_fen": data.amount_fen, "reversed_fen": invoice.reversed_fen,
                           "reason": data.reason, "taken_back_fen": taken_back})
     return reversal

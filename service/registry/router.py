@@ -18,6 +18,7 @@ from service.api import (
 )
 from service.auth.principal import Principal
 from service.errors import problem_responses
+from service.invoices.numbers import split_key
 from service.registry import service
 from service.registry.models import Enterprise, Provider
 from service.registry.schemas import (
@@ -126,5 +127,13 @@ def create_related_party(body: RelatedPartyCreate, w: AdminWriter):
 @router.post("/v1/other-subsidies", status_code=201, response_model=OtherSubsidyPublic,
              operation_id="createOtherSubsidy", responses=problem_responses(401, 403, 404, 422))
 def create_other_subsidy(body: OtherSubsidyCreate, w: AdminWriter):
-    return w.run(lambda s: OtherSubsidyPublic.model_validate(
-        service.create_other_subsidy(s, body), from_attributes=True), status_code=201)
+    return w.run(lambda s: _other_subsidy(service.create_other_subsidy(s, body)),
+                 status_code=201)
+
+
+def _other_subsidy(row) -> OtherSubsidyPublic:
+    public = OtherSubsidyPublic.model_validate(row, from_attributes=True)
+    if row.invoice_number:
+        number, code = split_key(row.invoice_number)
+        public = public.model_copy(update={"invoice_number": number, "invoice_code": code})
+    return public

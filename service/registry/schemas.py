@@ -1,7 +1,12 @@
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service.api import Timestamp
 from service.types import Fen, Flag, Line, ObjectId, Text
+
+InvoiceDigits = Annotated[str, StringConstraints(min_length=1, max_length=20,
+                                                 pattern=r"^[0-9]+$")]
 
 
 class EnterpriseCreate(BaseModel):
@@ -90,7 +95,10 @@ class OtherSubsidyCreate(BaseModel):
 
     enterprise_id: ObjectId = Field(max_length=40)
     programme: Line = Field(min_length=1, max_length=200)
-    invoice_number: str | None = Field(default=None, min_length=1, max_length=40)
+    invoice_number: InvoiceDigits | None = Field(
+        default=None, description="20 digits (数电票), or 8 with invoice_code")
+    invoice_code: InvoiceDigits | None = Field(
+        default=None, description="A legacy VAT invoice's 10- or 12-digit code")
     contract_number: Line | None = Field(default=None, min_length=1, max_length=100)
     amount_fen: Fen = Field(ge=0, le=10**15)
 
@@ -100,6 +108,7 @@ class OtherSubsidyPublic(BaseModel):
     enterprise_id: str
     programme: str
     invoice_number: str | None
+    invoice_code: str | None = None
     contract_number: str | None
     amount_fen: int
     created_at: Timestamp

@@ -6,6 +6,7 @@ from sqlmodel import Session, select
 from service import ids
 from service.audit import service as audit
 from service.errors import AlreadyExists, FieldError, InvalidUSCC, NotFound, ValidationFailed
+from service.invoices.numbers import invoice_key, number_problems
 from service.registry.models import (
     ApprovedProvider,
     Enterprise,
@@ -167,7 +168,16 @@ def create_other_subsidy(session: Session, data: OtherSubsidyCreate) -> OtherSub
                                errors=[FieldError(field="invoice_number",
                                                   message="invoice_number or contract_number "
                                                           "is required")])
-    row = OtherSubsidy(id=ids.new_id("oth"), **data.model_dump())
+    if data.invoice_number or data.invoice_code:
+        errors = number_problems(data.invoice_number or "", data.invoice_code)
+        if errors:
+            raise ValidationFailed("; ".join(f"{e.field}: {e.message}" for e in errors),
+                                   errors=errors)
+    fields = data.model_dump(exclude={"invoice_code"})
+    if data.invoice_number:
+        # Stored as the invoice's key, which is what redemption compares it with.
+        fields["invoice_number"] = invoice_key(data.invoice_number, data.invoice_code)
+    row = OtherSubsidy(id=ids.new_id("oth"), **fields)
     session.add(row)
     session.flush()
     audit.record(session, action="other_subsidy.create", object_type="other_subsidy",
