@@ -1,8 +1,9 @@
 """Applications and vouchers: issuing reserves from the pool under the enterprise cap (§3.3)."""
 
 from datetime import date
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, and_, case, literal, update
 from sqlmodel import Session, select
 
 from service import clock, ids
@@ -28,12 +29,23 @@ from service.years.models import BudgetYear
 from service.years.service import get_year, require_open
 
 
-def display_status(voucher: Voucher, today: date | None = None) -> str:
+# Stored statuses that read as expired once valid_until has passed (the year-close job stores
+# "expired" later). display_status and display_status_sql are the one rule, in Python and SQL.
+LAPSE_WITH_TIME = ("active", "exhausted")
+
+
+def display_status(voucher: Any, today: date | None = None) -> str:
     """A voucher past its validity reads as expired even before the year-close job marks it."""
     today = today or clock.today()
-    if voucher.status in ("active", "exhausted") and voucher.valid_until < today:
+    if voucher.status in LAPSE_WITH_TIME and voucher.valid_until < today:
         return "expired"
     return voucher.status
+
+
+def display_status_sql(today: date) -> ColumnElement[str]:
+    """display_status as a SQL expression, so that ?status= means what the response shows."""
+    return case((and_(Voucher.status.in_(LAPSE_WITH_TIME), Voucher.valid_until < today),
+                 literal("expired")), else_=Voucher.status)
 
 
 def to_public(voucher: Voucher) -> dict:
