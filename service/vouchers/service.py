@@ -247,9 +247,24 @@ def application_public(session: Session, application: Application) -> dict:
     return data
 
 
+def unusable_reason(voucher: Any, today: date) -> str | None:
+    """Why a voucher cannot be drawn on today — "expired", "revoked", "exhausted" or
+    "not_yet_valid" — or None when it can. `voucher` is a Voucher or any row with its status,
+    balance_fen, valid_from and valid_until. The same rule as usable_vouchers' query; whether
+    the voucher's year fits the invoice is the caller's to match."""
+    status = display_status(voucher, today)
+    if status in ("expired", "revoked"):
+        return status
+    if status == "exhausted" or voucher.balance_fen <= 0:
+        return "exhausted"
+    if voucher.valid_from > today:
+        return "not_yet_valid"
+    return None
+
+
 def usable_vouchers(session: Session, *, enterprise_id: str, year: int,
                     today: date) -> list[Voucher]:
-    """Draw order: earliest expiry first, then oldest."""
+    """Draw order: earliest expiry first, then oldest. Usable as unusable_reason says."""
     return list(session.exec(
         select(Voucher).where(Voucher.enterprise_id == enterprise_id, Voucher.year == year,
                               Voucher.status == "active", Voucher.balance_fen > 0,
