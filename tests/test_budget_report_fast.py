@@ -304,7 +304,7 @@ def test_busy_year_matches_the_reference_on_every_figure(engine, busy_year, toda
     with Session(engine) as session:
         kinds = set(session.exec(select(LedgerTransfer.kind).where(LedgerTransfer.year == 2026)))
     assert kinds == {"fund", "issue", "redeem", "reversal", "revoke", "revoked_return",
-                     "clawback", "payout", "clawback_recovery", "reclaim"}
+                     "clawback", "clawback_restore", "payout", "clawback_recovery", "reclaim"}
     # the figures themselves, so that a reference and an implementation wrong alike still fail
     assert (fast["issued_fen"], fast["redeemed_fen"], fast["clawback_fen"]) == (
         9_700_000, 300_000 + 192_592 + 600_000 + 450_000 - 142_858 - 119_206 - 300_000

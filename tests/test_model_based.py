@@ -207,10 +207,10 @@ class VoucherMachine(RuleBasedStateMachine):
                 continue
             red.net -= take
             excess -= take
-            if red.settled:
+            if red.settled:  # owed back by the beneficiary; the vouchers get it back too
                 self.owed += take
-                continue
-            self.payable -= take
+            else:
+                self.payable -= take
             left = take
             for draw in reversed(red.draws):
                 part = min(left, draw[1] - draw[2])

@@ -99,7 +99,7 @@ def test_reversal_after_payout_is_clawed_back_in_next_batch(world, api):
     world.redeem(inv["id"])
     assert world.settle()["total_fen"] == 300_000
     world.reverse(inv["id"], 400_000)  # eligible falls to 180_000: 120_000 owed back
-    assert world.get_voucher(voucher["id"])["balance_fen"] == 700_000  # not restored
+    assert world.get_voucher(voucher["id"])["balance_fen"] == 820_000  # 120_000 given back
     assert ledger_balance(api, "receivable") == -120_000
     world.redeem(world.invoice([line("gpu", 500_000)])["id"])  # 150_000 payable
     batch = world.settle()
@@ -166,3 +166,176 @@ def test_settlement_roles(world, api):
     assert api.client.get(f"/v1/settlements/{batch['id']}",
                           headers=world.ent).status_code == 403
     assert api.client.get("/v1/settlements/stl_nope", headers=api.admin).status_code == 404
+
+
+# --- a reversal after payout: the clawback gives the drawn amount back to the vouchers --------
+
+
+def transfers(api) -> dict[str, tuple]:
+    """Every transfer of 2026 as (kind, debited account code, credited account code, fen)."""
+    codes = {a["id"]: a["code"]
+             for a in api.ok("GET", "/v1/ledger/accounts", params={"year": 2026,
+                                                                    "limit": 500})["items"]}
+    items = api.ok("GET", "/v1/ledger/transfers", params={"year": 2026, "limit": 500})["items"]
+    return {t["id"]: (t["kind"], codes[t["debit_account_id"]], codes[t["credit_account_id"]],
+                      t["amount_fen"]) for t in items}
+
+
+def written_by(api, action) -> list[tuple]:
+    before = transfers(api)
+    action()
+    return sorted(t for i, t in transfers(api).items() if i not in before)
+
+
+def budget_figures(api) -> dict[str, int]:
+    b = api.ok("GET", "/v1/years/2026/budget")
+    assert b["available_fen"] == b["pool_fen"] - b["issued_fen"] + b["returned_fen"]
+    return {k: b[k] for k in ("issued_fen", "returned_fen", "available_fen", "outstanding_fen",
+                              "redeemed_fen", "payable_fen", "paid_fen", "clawback_fen",
+                              "clawback_outstanding_fen")}
+
+
+def reconciled(api) -> None:
+    result = api.ok("GET", "/v1/years/2026/reconciliation")
+    assert result["ok"] is True, [c for c in result["checks"] if not c["ok"]]
+
+
+@pytest.mark.parametrize("mode", ["reimbursement", "deduction"])
+def test_full_reversal_after_payout_gives_the_voucher_back(api, today, mode):
+    """PRODUCT.md §3.5: 60,000 redeemed, paid out, then reversed in full: 60,000 is owed back
+    and the voucher balance is back where it was before the redemption."""
+    today("2026-06-15")
+    world = make_world(api, settlement_mode=mode)
+    voucher = world.voucher(60_000)  # the enterprise's only voucher
+    inv = world.invoice([line("gpu", 200_000)])
+    r = world.redeem(inv["id"])
+    assert (r["subsidy_fen"], world.get_voucher(voucher["id"])["status"]) == (60_000, "exhausted")
+    assert world.settle()["total_fen"] == 60_000
+    beneficiary = f"{r['beneficiary_type']}:{r['beneficiary_id']}"
+    assert beneficiary == (f"provider:{world.provider['id']}" if mode == "deduction"
+                           else f"enterprise:{world.enterprise['id']}")
+
+    written = written_by(api, lambda: world.reverse(inv["id"], 200_000))
+
+    assert written == [
+        ("clawback", f"2026:receivable:{beneficiary}", "2026:clawed_back", 60_000),
+        ("clawback_restore", "2026:clawed_back", f"2026:voucher:voucher:{voucher['id']}", 60_000)]
+    got = world.get_voucher(voucher["id"])
+    assert (got["balance_fen"], got["status"], got["returned_fen"], got["redeemed_fen"]) == (
+        60_000, "active", 0, 0)
+    red = api.ok("GET", f"/v1/redemptions/{r['id']}")
+    assert (red["subsidy_fen"], red["clawed_back_fen"], red["net_subsidy_fen"], red["status"]) == (
+        60_000, 60_000, 0, "paid")
+    assert red["draws"] == [{"voucher_id": voucher["id"], "amount_fen": 60_000,
+                             "restored_fen": 60_000}]
+    pool = world.year["pool_fen"]
+    assert budget_figures(api) == {
+        "issued_fen": 60_000, "returned_fen": 0, "available_fen": pool - 60_000,
+        "outstanding_fen": 60_000, "redeemed_fen": 0, "payable_fen": 0, "paid_fen": 60_000,
+        "clawback_fen": 60_000, "clawback_outstanding_fen": 60_000}
+    assert ledger_balance(api, "receivable") == -60_000
+    assert ledger_balance(api, "clawed_back") == 0
+    reconciled(api)
+
+    # The provider reissues a corrected invoice: the enterprise redeems it from the same voucher.
+    corrected = world.invoice([line("gpu", 150_000)])
+    again = world.redeem(corrected["id"])
+    assert (again["subsidy_fen"], again["draws"]) == (
+        45_000, [{"voucher_id": voucher["id"], "amount_fen": 45_000, "restored_fen": 0}])
+    assert world.get_voucher(voucher["id"])["balance_fen"] == 15_000
+    batch = world.settle()  # 45,000 payable, netted against the 60,000 owed: 15,000 carries
+    assert [(x["gross_fen"], x["clawback_fen"], x["amount_fen"]) for x in batch["lines"]] == [
+        (45_000, 45_000, 0)]
+    assert budget_figures(api) == {
+        "issued_fen": 60_000, "returned_fen": 0, "available_fen": pool - 60_000,
+        "outstanding_fen": 15_000, "redeemed_fen": 45_000, "payable_fen": 0, "paid_fen": 60_000,
+        "clawback_fen": 60_000, "clawback_outstanding_fen": 15_000}
+    reconciled(api)
+
+
+@pytest.mark.parametrize("mode", ["reimbursement", "deduction"])
+def test_partial_reversal_after_payout_restores_to_the_fen(api, today, mode):
+    today("2026-06-15")
+    world = make_world(api, settlement_mode=mode)
+    voucher = world.voucher(1_000_000)
+    inv = world.invoice([line("gpu", 1_234_567)])
+    assert world.redeem(inv["id"])["subsidy_fen"] == 370_370  # ⌊370,370.1⌋
+    world.settle()
+    # net 1,233,566 → eligible ⌊370,069.8⌋ = 370,069: 301 fen taken back
+    written = written_by(api, lambda: world.reverse(inv["id"], 1_001))
+    assert [(kind, fen) for kind, _, _, fen in written] == [("clawback", 301),
+                                                            ("clawback_restore", 301)]
+    assert world.get_voucher(voucher["id"])["balance_fen"] == 1_000_000 - 370_370 + 301
+    assert world.get_invoice(inv["id"])["redeemed_fen"] == 370_069
+    b = budget_figures(api)
+    assert (b["outstanding_fen"], b["redeemed_fen"], b["paid_fen"], b["clawback_fen"],
+            b["clawback_outstanding_fen"]) == (629_931, 370_069, 370_370, 301, 301)
+    assert b["issued_fen"] - b["returned_fen"] == b["outstanding_fen"] + b["redeemed_fen"]
+    reconciled(api)
+
+
+def test_clawback_restores_last_drawn_first_and_a_revoked_voucher_passes_it_to_the_pool(
+        api, today):
+    today("2026-06-15")
+    world = make_world(api)
+    first = world.voucher(100_000, valid_until="2026-09-30")  # earliest expiry: drawn first
+    second = world.voucher(500_000)
+    inv = world.invoice([line("gpu", 1_000_000)])
+    r = world.redeem(inv["id"])
+    assert [(d["voucher_id"], d["amount_fen"]) for d in r["draws"]] == [
+        (first["id"], 100_000), (second["id"], 200_000)]
+    world.settle()
+    api.ok("POST", f"/v1/vouchers/{second['id']}/revoke")  # its 300,000 balance goes back
+
+    written = written_by(api, lambda: world.reverse(inv["id"], 1_000_000))
+
+    second_account = f"2026:voucher:voucher:{second['id']}"
+    assert written == sorted([
+        ("clawback", f"2026:receivable:enterprise:{world.enterprise['id']}", "2026:clawed_back",
+         300_000),
+        ("clawback_restore", "2026:clawed_back", second_account, 200_000),
+        ("revoked_return", second_account, "2026:pool", 200_000),
+        ("clawback_restore", "2026:clawed_back", f"2026:voucher:voucher:{first['id']}",
+         100_000)])
+    got_first, got_second = world.get_voucher(first["id"]), world.get_voucher(second["id"])
+    assert (got_first["balance_fen"], got_first["status"], got_first["returned_fen"]) == (
+        100_000, "active", 0)
+    assert (got_second["balance_fen"], got_second["status"], got_second["returned_fen"]) == (
+        0, "revoked", 500_000)
+    assert api.ok("GET", f"/v1/redemptions/{r['id']}")["draws"] == [
+        {"voucher_id": first["id"], "amount_fen": 100_000, "restored_fen": 100_000},
+        {"voucher_id": second["id"], "amount_fen": 200_000, "restored_fen": 200_000}]
+    pool = world.year["pool_fen"]
+    assert budget_figures(api) == {
+        "issued_fen": 600_000, "returned_fen": 500_000, "available_fen": pool - 100_000,
+        "outstanding_fen": 100_000, "redeemed_fen": 0, "payable_fen": 0, "paid_fen": 300_000,
+        "clawback_fen": 300_000, "clawback_outstanding_fen": 300_000}
+    reconciled(api)
+    # the revoked voucher's share is back under the enterprise's cap: a new voucher may use it
+    assert world.voucher(world.year["enterprise_cap_fen"] - 100_000)["status"] == "active"
+
+
+def test_clawback_on_a_voucher_past_its_validity_goes_to_the_pool(api, today):
+    today("2026-06-15")
+    world = make_world(api)
+    voucher = world.voucher(60_000, valid_until="2026-06-30")
+    inv = world.invoice([line("gpu", 200_000)])
+    world.redeem(inv["id"])
+    world.settle()
+    today("2026-07-01")  # the voucher reads expired; the year-close job has not run
+    assert world.get_voucher(voucher["id"])["status"] == "expired"
+
+    written = written_by(api, lambda: world.reverse(inv["id"], 200_000))
+
+    account = f"2026:voucher:voucher:{voucher['id']}"
+    assert written == sorted([
+        ("clawback", f"2026:receivable:enterprise:{world.enterprise['id']}", "2026:clawed_back",
+         60_000),
+        ("clawback_restore", "2026:clawed_back", account, 60_000),
+        ("expired_return", account, "2026:pool", 60_000)])
+    got = world.get_voucher(voucher["id"])
+    assert (got["balance_fen"], got["status"], got["returned_fen"]) == (0, "expired", 60_000)
+    b = budget_figures(api)
+    assert (b["issued_fen"], b["returned_fen"], b["outstanding_fen"], b["redeemed_fen"],
+            b["clawback_outstanding_fen"]) == (60_000, 60_000, 0, 0, 60_000)
+    reconciled(api)

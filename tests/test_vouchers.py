@@ -245,6 +245,66 @@ def test_voucher_list_filters_and_pages(api):
     assert r.status_code == 422
 
 
+def test_status_filter_means_the_status_the_response_shows(api, today):
+    """Issue item 10: ?status= filters on the computed status (display_status), not the stored
+    one: past valid_until an active or exhausted voucher is listed, and reads, as expired."""
+    from tests.flows import line, make_world
+
+    today("2026-06-15")
+    world = make_world(api)
+    lapsing = world.voucher(1_000, valid_until="2026-06-30")
+    lapsing_spent = world.voucher(60_000, valid_until="2026-06-30")
+    world.redeem(world.invoice([line("gpu", 200_000)])["id"], lapsing_spent["id"])
+    lapsing_revoked = world.voucher(1_000, valid_until="2026-06-30")
+    api.ok("POST", f"/v1/vouchers/{lapsing_revoked['id']}/revoke")
+    current = world.voucher(2_000)
+    current_spent = world.voucher(30_000)
+    world.redeem(world.invoice([line("gpu", 100_000)])["id"], current_spent["id"])
+    not_yet = world.voucher(3_000)
+    sql(api.engine, "UPDATE voucher SET valid_from = '2026-08-01' WHERE id = :i", i=not_yet["id"])
+    today("2026-07-01")
+
+    def ids(**params) -> list[str]:
+        return [v["id"] for v in api.ok("GET", "/v1/vouchers", params={"year": 2026, **params}
+                                        )["items"]]
+    shown = {v["id"]: v["status"] for v in api.ok("GET", "/v1/vouchers",
+                                                   params={"year": 2026})["items"]}
+    assert shown == {lapsing["id"]: "expired", lapsing_spent["id"]: "expired",
+                     lapsing_revoked["id"]: "revoked", current["id"]: "active",
+                     current_spent["id"]: "exhausted", not_yet["id"]: "active"}
+    assert ids(status="expired") == [lapsing["id"], lapsing_spent["id"]]
+    assert ids(status="active") == [current["id"], not_yet["id"]]
+    assert ids(status="exhausted") == [current_spent["id"]]
+    assert ids(status="revoked") == [lapsing_revoked["id"]]
+    for status in ("active", "exhausted", "expired", "revoked"):
+        assert ids(status=status) == [i for i, s in shown.items() if s == status]
+        listed = api.ok("GET", "/v1/vouchers", headers=world.ent, params={"status": status})
+        assert {v["status"] for v in listed["items"]} <= {status}
+        assert [v["id"] for v in listed["items"]] == ids(status=status)
+
+
+def test_display_status_and_its_sql_expression_agree(api):
+    """The Python rule and the SQL filter are one rule: every stored status on both sides of
+    valid_until gives the same answer."""
+    from datetime import date
+
+    from sqlmodel import Session, select
+
+    from service.vouchers import service
+    from service.vouchers.models import Voucher
+
+    api.year(2026)
+    ent = api.enterprise()
+    made = [api.voucher(ent["id"], 1_000, valid_until="2026-06-30") for _ in range(4)]
+    for voucher, status in zip(made, ("active", "exhausted", "expired", "revoked"), strict=True):
+        sql(api.engine, "UPDATE voucher SET status = :s WHERE id = :i", s=status, i=voucher["id"])
+    with Session(api.engine) as session:
+        for day in (date(2026, 6, 29), date(2026, 6, 30), date(2026, 7, 1)):
+            computed = session.exec(select(Voucher.id, service.display_status_sql(day))).all()
+            assert {i: s for i, s in computed} == {
+                v.id: service.display_status(v, day) for v in session.exec(select(Voucher))}
+
+
 # --- applications ---------------------------------------------------------------------------
 
 

@@ -217,6 +217,11 @@ def enterprise_share_paid(paid_fen: int, net_total_fen: int, redeemed_fen: int) 
     return paid_fen >= net_total_fen - redeemed_fen
 
 
+_SAYS = {"expired": lambda v: "is expired", "revoked": lambda v: "is revoked",
+         "other_year": lambda v: f"belongs to {v.year}", "exhausted": lambda v: "is exhausted",
+         "not_yet_valid": lambda v: f"is valid only from {v.valid_from}"}
+
+
 # --- the batch ---------------------------------------------------------------------------------
 
 class _Batch:
@@ -255,13 +260,14 @@ class _Batch:
     def candidates(self, enterprise_id: str, year: int, named: Any, today: date) -> list:
         """Refusal 10: the vouchers to draw on, in draw order."""
         if named is not None:
-            why = vouchers.unusable_reason(self.voucher(named.id), year, today)
+            voucher = self.voucher(named.id)
+            why = vouchers.unusable_reason(voucher, today, year)
             if why:
-                raise NoUsableVoucher(f"voucher {named.code} {why}")
+                raise NoUsableVoucher(f"voucher {named.code} {_SAYS[why](voucher)}")
             return [self.voucher(named.id)]
         usable = [v for v in (self.voucher(i) for i, row in self.vouchers.items()
                               if row.enterprise_id == enterprise_id)
-                  if vouchers.unusable_reason(v, year, today) is None]
+                  if vouchers.unusable_reason(v, today, year) is None]
         if not usable:
             raise NoUsableVoucher(f"the enterprise has no usable voucher for {year}")
         return sorted(usable, key=vouchers.draw_order)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from service import ids
+from service import clock, ids
 from service.audit import service as audit
 from service.auth.principal import Principal
 from service.errors import (
@@ -97,8 +97,10 @@ def lock_vouchers_drawn_on(session: Session, invoice_id: str) -> None:
 
 def take_back_excess(session: Session, invoice: Invoice) -> int:
     """After a reversal: per year, subsidy above the new eligible amount is taken back, newest
-    redemption first. Unsettled: the payable shrinks and the vouchers get the balance back.
-    Settled (in a batch): a clawback is owed by the beneficiary, netted in the next batch."""
+    redemption first, and given back to the vouchers it was drawn from. Unsettled: the payable
+    shrinks. Settled (in a batch): a clawback is owed by the beneficiary, netted in the next
+    batch — the beneficiary repays the subsidy and the enterprise keeps its voucher capacity
+    (PRODUCT.md §3.5)."""
     years = session.exec(select(Redemption.year).where(Redemption.invoice_id == invoice.id)
                          .distinct()).all()
     lines = _lines(session, invoice.id)
@@ -119,7 +121,11 @@ def take_back_excess(session: Session, invoice: Invoice) -> int:
                 break
             amount = min(excess, redemption.subsidy_fen - redemption.clawed_back_fen)
             if redemption.settlement_id is None:
-                _restore_to_vouchers(session, redemption, amount)
+                payable = ledger.account_id(session, redemption.year, "payable",
+                                            redemption.beneficiary_type,
+                                            redemption.beneficiary_id)
+                _give_back_to_vouchers(session, redemption, amount, source_account_id=payable,
+                                       kind="reversal", reference=redemption.id)
             else:
                 _record_clawback(session, redemption, amount)
             redemption.clawed_back_fen += amount
@@ -133,13 +139,19 @@ def take_back_excess(session: Session, invoice: Invoice) -> int:
     return taken
 
 
-def _restore_to_vouchers(session: Session, redemption: Redemption, amount: int) -> None:
-    payable = ledger.get_or_create_account(session, redemption.year, "payable",
-                                           redemption.beneficiary_type, redemption.beneficiary_id)
+def _give_back_to_vouchers(session: Session, redemption: Redemption, amount: int, *,
+                           source_account_id: str, kind: str, reference: str) -> list[dict]:
+    """Credit `amount` of the redemption back to the vouchers it drew on, last drawn first,
+    from the source account (the payable before settlement, the clawed-back account after).
+    A voucher that is no longer usable — revoked, or expired (stored or by date) — passes what
+    it gets straight on to the pool and the enterprise's cap. Returns what went where. The one
+    way a redemption's draws are undone: the unsettled take-back and the clawback share it."""
     draws = session.exec(select(RedemptionDraw).where(
         RedemptionDraw.redemption_id == redemption.id).order_by(RedemptionDraw.draw_no)).all()
+    today = clock.today()
+    given: list[dict] = []
     left = amount
-    for draw in reversed(draws):  # give back to the last voucher drawn first
+    for draw in reversed(draws):
         part = min(left, draw.amount_fen - draw.restored_fen)
         if part <= 0:
             continue
@@ -147,22 +159,27 @@ def _restore_to_vouchers(session: Session, redemption: Redemption, amount: int) 
         # since the reversal locked the vouchers it knew about (a stale read loses that draw).
         voucher = session.get(Voucher, draw.voucher_id, with_for_update=True,
                               populate_existing=True)
-        ledger.post(session, year=redemption.year, debit=payable,
-                    credit=voucher.ledger_account_id, amount_fen=part, kind="reversal",
-                    reference=redemption.id)
+        ledger.post(session, year=redemption.year, debit=source_account_id,
+                    credit=voucher.ledger_account_id, amount_fen=part, kind=kind,
+                    reference=reference)
         draw.restored_fen += part
         voucher.balance_fen += part
-        if voucher.status == "exhausted":
+        status = vouchers.display_status(voucher, today)
+        if status in ("revoked", "expired"):
+            session.add_all([draw, voucher])
+            session.flush()
+            vouchers.return_balance(session, voucher, kind=f"{status}_return", amount_fen=part,
+                                    reference=reference)
+        elif voucher.status == "exhausted":
             voucher.status = "active"
         session.add_all([draw, voucher])
-        if voucher.status in ("revoked", "expired"):
-            # A voucher that is no longer usable passes the restored balance back to the pool.
-            session.flush()
-            vouchers.return_balance(session, voucher, kind=f"{voucher.status}_return",
-                                    amount_fen=part, reference=redemption.id)
+        given.append({"voucher_id": voucher.id, "amount_fen": part,
+                      "to_pool": status in ("revoked", "expired")})
         left -= part
         if left == 0:
             break
+    assert left == 0, f"redemption {redemption.id}: {left} fen found no draw to go back to"
+    return given
 
 
 def _record_clawback(session: Session, redemption: Redemption, amount: int) -> None:
@@ -178,7 +195,11 @@ def _record_clawback(session: Session, redemption: Redemption, amount: int) -> N
     session.flush()
     ledger.post(session, year=redemption.year, debit=receivable, credit=clawed, amount_fen=amount,
                 kind="clawback", reference=clawback.id)
+    # What is owed back was never the enterprise's benefit: its voucher capacity returns too.
+    restored = _give_back_to_vouchers(session, redemption, amount, source_account_id=clawed.id,
+                                      kind="clawback_restore", reference=clawback.id)
     audit.record(session, action="clawback.create", object_type="clawback", object_id=clawback.id,
                  summary={"redemption_id": redemption.id, "amount_fen": amount,
                           "beneficiary_type": redemption.beneficiary_type,
-                          "beneficiary_id": redemption.beneficiary_id})
+                          "beneficiary_id": redemption.beneficiary_id,
+                          "restored": restored})

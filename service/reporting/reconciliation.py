@@ -367,18 +367,19 @@ def _register_sqlite_functions(session: Session) -> None:
 
 def _payables(session: Session, year: int, accounts, posted) -> dict[str, Any]:
     expected: dict[tuple, int] = defaultdict(int)
-    for b_type, b_id, total in session.execute(
+    # Redeemed less what reversals took back before settlement: all that was taken back, less
+    # what was taken back after settlement (the clawbacks, owed by the beneficiary instead).
+    for b_type, b_id, net in session.execute(
             select(Redemption.beneficiary_type, Redemption.beneficiary_id,
-                   func.sum(Redemption.subsidy_fen)).where(Redemption.year == year)
-            .group_by(Redemption.beneficiary_type, Redemption.beneficiary_id)):
-        expected[(b_type, b_id)] += int(total)
-    for b_type, b_id, restored in session.execute(
-            select(Redemption.beneficiary_type, Redemption.beneficiary_id,
-                   func.sum(RedemptionDraw.restored_fen))
-            .join(RedemptionDraw, RedemptionDraw.redemption_id == Redemption.id)
+                   func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen))
             .where(Redemption.year == year)
             .group_by(Redemption.beneficiary_type, Redemption.beneficiary_id)):
-        expected[(b_type, b_id)] -= int(restored or 0)
+        expected[(b_type, b_id)] += int(net)
+    for b_type, b_id, clawed in session.execute(
+            select(Clawback.beneficiary_type, Clawback.beneficiary_id,
+                   func.sum(Clawback.amount_fen)).where(Clawback.year == year)
+            .group_by(Clawback.beneficiary_type, Clawback.beneficiary_id)):
+        expected[(b_type, b_id)] += int(clawed)
     for b_type, b_id, settled in session.execute(
             select(SettlementLine.beneficiary_type, SettlementLine.beneficiary_id,
                    func.sum(SettlementLine.gross_fen))

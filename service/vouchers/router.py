@@ -3,6 +3,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Query
 from sqlmodel import select
 
+from service import clock
 from service.api import (
     ADMIN,
     Cursor,
@@ -118,7 +119,7 @@ def list_vouchers(session: SessionDep, principal: VoucherReader, limit: Limit = 
     if year is not None:
         stmt = stmt.where(Voucher.year == year)
     if status:
-        stmt = stmt.where(Voucher.status == status)
+        stmt = stmt.where(service.display_status_sql(clock.today()) == status)
     if enterprise_id:
         stmt = stmt.where(Voucher.enterprise_id == enterprise_id)
     return paginate(session, stmt, Voucher.id, limit, cursor, service.to_public)

@@ -1,8 +1,9 @@
 """Applications and vouchers: issuing reserves from the pool under the enterprise cap (§3.3)."""
 
 from datetime import date
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, and_, case, literal, update
 from sqlmodel import Session, select
 
 from service import clock, ids
@@ -28,12 +29,23 @@ from service.years.models import BudgetYear
 from service.years.service import get_year, require_open
 
 
-def display_status(voucher: Voucher, today: date | None = None) -> str:
+# Stored statuses that read as expired once valid_until has passed (the year-close job stores
+# "expired" later). display_status and display_status_sql are the one rule, in Python and SQL.
+LAPSE_WITH_TIME = ("active", "exhausted")
+
+
+def display_status(voucher: Any, today: date | None = None) -> str:
     """A voucher past its validity reads as expired even before the year-close job marks it."""
     today = today or clock.today()
-    if voucher.status in ("active", "exhausted") and voucher.valid_until < today:
+    if voucher.status in LAPSE_WITH_TIME and voucher.valid_until < today:
         return "expired"
     return voucher.status
+
+
+def display_status_sql(today: date) -> ColumnElement[str]:
+    """display_status as a SQL expression, so that ?status= means what the response shows."""
+    return case((and_(Voucher.status.in_(LAPSE_WITH_TIME), Voucher.valid_until < today),
+                 literal("expired")), else_=Voucher.status)
 
 
 def to_public(voucher: Voucher) -> dict:
@@ -235,22 +247,24 @@ def application_public(session: Session, application: Application) -> dict:
     return data
 
 
-def unusable_reason(voucher, year: int, today: date) -> str | None:
-    """Why a voucher cannot be drawn on for `year` today, or None when it can: the one
-    definition of a usable voucher (the redemption rules, the portals and the demo use it)."""
+def unusable_reason(voucher: Any, today: date, year: int | None = None) -> str | None:
+    """Why a voucher cannot be drawn on today — "expired", "revoked", "other_year" (not the
+    budget year asked for), "exhausted" or "not_yet_valid" — or None when it can: the one
+    definition of a usable voucher (the redemption rules, the portals and the demo use it).
+    `voucher` is a Voucher or any row with its status, year, balance_fen and validity."""
     status = display_status(voucher, today)
     if status in ("expired", "revoked"):
-        return f"is {status}"
-    if voucher.year != year:
-        return f"belongs to {voucher.year}"
-    if voucher.balance_fen == 0:
-        return "is exhausted"
+        return status
+    if year is not None and voucher.year != year:
+        return "other_year"
+    if status == "exhausted" or voucher.balance_fen <= 0:
+        return "exhausted"
     if voucher.valid_from > today:
-        return f"is valid only from {voucher.valid_from}"
+        return "not_yet_valid"
     return None
 
 
-def draw_order(voucher) -> tuple:
+def draw_order(voucher: Any) -> tuple:
     """The order a redemption draws on an enterprise's usable vouchers: earliest expiry first,
     then oldest."""
     return voucher.valid_until, voucher.created_at, voucher.id
@@ -261,4 +275,4 @@ def usable_vouchers(session: Session, *, enterprise_id: str, year: int,
     """The enterprise's vouchers a redemption for `year` may draw on, in draw order."""
     mine = session.exec(select(Voucher).where(Voucher.enterprise_id == enterprise_id,
                                               Voucher.year == year)).all()
-    return sorted((v for v in mine if unusable_reason(v, year, today) is None), key=draw_order)
+    return sorted((v for v in mine if unusable_reason(v, today, year) is None), key=draw_order)

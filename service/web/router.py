@@ -7,6 +7,7 @@ import secrets
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +20,7 @@ from service import clock
 from service.auth import service as auth_service
 from service.db import reading, run_transaction
 from service.errors import TooManyRequests
+from service.vouchers import service as voucher_service
 from service.web import format as fmt
 from service.web import i18n, upload
 from service.web.apiclient import Api, ApiError
@@ -643,10 +645,26 @@ async def enterprise_home(request: Request) -> HTMLResponse:
     api = api_of(request, ws)
     vouchers = (await api.get("/v1/vouchers", limit=200))["items"]
     invoices = await api.get("/v1/invoices", limit=20, cursor=request.query_params.get("cursor"))
-    usable = [v for v in vouchers if v["status"] == "active" and v["balance_fen"] > 0]
+    today = clock.today()
+    usable: dict[int, list[dict]] = {}  # per year: the vouchers the redeem form offers
+    unusable: dict[int, list[tuple[dict, str]]] = {}  # per year: the others, and why
+    for v in vouchers:
+        reason = voucher_service.unusable_reason(_voucher_row(v), today)
+        if reason is None:
+            usable.setdefault(v["year"], []).append(v)
+        else:
+            unusable.setdefault(v["year"], []).append((v, reason))
     return render(request, "enterprise/home.html", ws, vouchers=vouchers, usable=usable,
-                  invoices=invoices, total_balance=sum(v["balance_fen"] for v in usable),
+                  unusable=unusable, invoices=invoices,
+                  total_balance=sum(v["balance_fen"] for vs in usable.values() for v in vs),
                   next_link=_page_link(request, invoices["next_cursor"]))
+
+
+def _voucher_row(v: dict) -> SimpleNamespace:
+    """A voucher of the API's answer with its dates as dates, for the vouchers service's rule."""
+    return SimpleNamespace(status=v["status"], balance_fen=v["balance_fen"],
+                           valid_from=date.fromisoformat(v["valid_from"]),
+                           valid_until=date.fromisoformat(v["valid_until"]))
 
 
 @router.post("/enterprise/redeem")
