@@ -73,23 +73,35 @@ SnapshotSessionDep = Annotated[Session, Depends(get_snapshot_session)]
 
 
 def authenticate(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, raw = header.partition(" ")
     throttle = request.app.state.auth_throttle
     client = request.client.host if request.client else "unknown"
     throttle.check(client)
-    if scheme.lower() != "bearer" or not raw.strip():
-        raise Unauthenticated("send Authorization: Bearer <api key>")
-    principal = request.app.state.key_cache.get(raw.strip())
+    # A web page calling in-process names its signed-in user's key by id; everyone else sends
+    # the key, cached by its digest.
+    key_id = request.scope.get(auth_service.IN_PROCESS_KEY_ID)
+    if key_id is None:
+        scheme, _, raw = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise Unauthenticated("send Authorization: Bearer <api key>")
+    cache_key = key_id if key_id is not None else auth_service.hash_key(raw.strip())
+
+    def find(session: Session):
+        if key_id is not None:
+            return auth_service.find_by_id(session, key_id)
+        return auth_service.find_by_digest(session, cache_key)
+    cache = request.app.state.key_cache
+    engine = reading(engine_of(request))
+    cache.follow_revocations(lambda: run_transaction(engine, auth_service.revocation_count))
+    principal = cache.get(cache_key)
     if principal is None:
-        def find(session: Session) -> Principal | None:
-            key = auth_service.lookup(session, raw.strip())
-            return auth_service.principal_of(key) if key else None
-        principal = run_transaction(reading(engine_of(request)), find)
-        if principal is None:
+        revocations = cache.revocations
+        key = run_transaction(engine, find)
+        if key is None:
             throttle.failed(client, request)
             raise Unauthenticated("the API key is not valid")
-        request.app.state.key_cache.put(raw.strip(), principal)
+        principal = auth_service.principal_of(key)
+        cache.put(cache_key, principal, expires_at=auth_service.expiry_of(key),
+                  revocations=revocations)
     request.state.principal = principal
     return principal
 

@@ -2,7 +2,7 @@
 
 from service.alerts.models import BudgetAlert, WebhookDelivery
 from service.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
-from service.auth.models import ApiKey
+from service.auth.models import ApiKey, KeyRevocationCounter
 from service.idempotency_models import IdempotencyRecord
 from service.invoices.models import (
     Invoice,
@@ -42,6 +42,7 @@ __all__ = [
                                      "InvoiceLine",
                                      "InvoicePayment",
                                      "InvoiceReversal",
+                                     "KeyRevocationCounter",
                                      "LedgerAccount",
                                      "LedgerTransfer",
                                      "OtherSubsidy",
