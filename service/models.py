@@ -23,6 +23,7 @@ from service.registry.models import (
 from service.reporting.models import RedemptionPartyTotal, TransferRollup
 from service.settlements.models import Settlement, SettlementLine
 from service.vouchers.models import Application, EnterpriseYear, Voucher
+from service.web.models import StoredWebSession
 from service.years.models import BudgetYear, PolicyVersion
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
                                      "RelatedParty",
                                      "Settlement",
                                      "SettlementLine",
+                                     "StoredWebSession",
                                      "TransferRollup",
                                      "UsageStatement",
                                      "Voucher",
