@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -55,6 +56,7 @@ class RequestContextMiddleware:
         route_path = getattr(route, "path", None) or "unmatched"
         REQUESTS.observe(scope["method"], route_path, status_holder["status"], elapsed)
         log.info(json.dumps({"event": "request", "request_id": request_id,
+                             "pid": os.getpid(),  # which of `--workers N` served it
                              "method": scope["method"], "path": scope["path"],
                              "route": route_path, "status": status_holder["status"],
                              "duration_ms": round(elapsed * 1000, 2)}))
