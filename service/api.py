@@ -70,26 +70,40 @@ SnapshotSessionDep = Annotated[Session, Depends(get_snapshot_session)]
 
 
 async def authenticate(request: Request) -> Principal:
-    """The principal of the request's API key: from this process's key cache, or (on a miss)
-    from the database on a worker thread. `async`, so a cached key costs no thread hop."""
-    header = request.headers.get("authorization", "")
-    scheme, _, raw = header.partition(" ")
+    """The principal of the request: from this process's key cache, or (on a miss) from the
+    database on a worker thread. `async`, so a cached key costs no thread hop; the revocation
+    counter is read at most every poll interval (auth/cache.py)."""
     throttle = request.app.state.auth_throttle
     client = request.client.host if request.client else "unknown"
     throttle.check(client)
-    if scheme.lower() != "bearer" or not raw.strip():
-        raise Unauthenticated("send Authorization: Bearer <api key>")
-    raw = raw.strip()
-    principal = request.app.state.key_cache.get(raw)
+    # A web page calling in-process names its signed-in user's key by id; everyone else sends
+    # the key, cached by its digest.
+    key_id = request.scope.get(auth_service.IN_PROCESS_KEY_ID)
+    if key_id is None:
+        scheme, _, raw = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise Unauthenticated("send Authorization: Bearer <api key>")
+    cache_key = key_id if key_id is not None else auth_service.hash_key(raw.strip())
+
+    def find(session: Session):
+        if key_id is not None:
+            return auth_service.find_by_id(session, key_id)
+        return auth_service.find_by_digest(session, cache_key)
+    cache = request.app.state.key_cache
+    engine = reading(engine_of(request))
+    if cache.due():
+        await run_in_threadpool(cache.follow_revocations,
+                                lambda: run_transaction(engine, auth_service.revocation_count))
+    principal = cache.get(cache_key)
     if principal is None:
-        def find(session: Session) -> Principal | None:
-            key = auth_service.lookup(session, raw)
-            return auth_service.principal_of(key) if key else None
-        principal = await run_in_threadpool(run_transaction, reading(engine_of(request)), find)
-        if principal is None:
+        revocations = cache.revocations
+        key = await run_in_threadpool(run_transaction, engine, find)
+        if key is None:
             await run_in_threadpool(throttle.failed, client, request)
             raise Unauthenticated("the API key is not valid")
-        request.app.state.key_cache.put(raw, principal)
+        principal = auth_service.principal_of(key)
+        cache.put(cache_key, principal, expires_at=auth_service.expiry_of(key),
+                  revocations=revocations)
     request.state.principal = principal
     return principal
 

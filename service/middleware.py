@@ -3,6 +3,7 @@ the last word on unexpected errors."""
 
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -81,6 +82,7 @@ class RequestContextMiddleware:
             route_path = getattr(route, "path", None) or "unmatched"
             REQUESTS.observe(method, route_path, response["status"], elapsed)
             log.info(json.dumps({"event": "request", "request_id": request_id,
+                                 "pid": os.getpid(),  # which of `--workers N` served it
                                  "method": method, "path": scope["path"],
                                  "route": route_path, "status": response["status"],
                                  "duration_ms": round(elapsed * 1000, 2)}))

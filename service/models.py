@@ -2,7 +2,7 @@
 
 from service.alerts.models import BudgetAlert, WebhookDelivery
 from service.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
-from service.auth.models import ApiKey
+from service.auth.models import ApiKey, KeyRevocationCounter
 from service.idempotency_models import IdempotencyRecord
 from service.invoices.models import (
     Invoice,
@@ -23,6 +23,7 @@ from service.registry.models import (
 from service.reporting.models import RedemptionPartyTotal, TransferRollup
 from service.settlements.models import Settlement, SettlementLine
 from service.vouchers.models import Application, EnterpriseYear, Voucher
+from service.web.models import StoredWebSession
 from service.years.models import BudgetYear, PolicyVersion
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
                                      "InvoiceLine",
                                      "InvoicePayment",
                                      "InvoiceReversal",
+                                     "KeyRevocationCounter",
                                      "LedgerAccount",
                                      "LedgerTransfer",
                                      "OtherSubsidy",
@@ -53,6 +55,7 @@ __all__ = [
                                      "RelatedParty",
                                      "Settlement",
                                      "SettlementLine",
+                                     "StoredWebSession",
                                      "TransferRollup",
                                      "UsageStatement",
                                      "Voucher",

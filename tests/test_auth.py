@@ -3,10 +3,18 @@ stored hashed, bound to their party, revocable, and another party's objects are 
 
 import hashlib
 import json
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from service import clock
+from service.app import create_app
+from service.auth.cache import KeyCache
+from service.auth.principal import Principal
 from service.db import metadata
 from tests.factories import bearer
 
@@ -192,3 +200,86 @@ def test_auditor_lists_keys_metadata_only_but_may_not_write(api):
     assert (r.status_code, r.json()["code"]) == (403, "forbidden")
     r = api.client.delete(f"/v1/api-keys/{listed[0]['id']}", headers=auditor)
     assert r.status_code == 403
+# --- the key cache across processes (issue: write path, item 7) -----------------------------
+# Two apps on one database stand for two worker processes; tests/test_workers.py does the same
+# with real `voucher serve --workers 2` processes.
+
+
+@pytest.fixture
+def other_worker(engine) -> Iterator[TestClient]:
+    with TestClient(create_app(engine), raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_a_revocation_reaches_another_worker_within_half_a_second(api, other_worker):
+    created = api.ok("POST", "/v1/api-keys", json={"role": "admin", "name": "两处用"},
+                     expect=201)
+    headers = bearer(created["key"])
+    assert other_worker.get("/v1/enterprises", headers=headers).status_code == 200  # cached
+    api.ok("DELETE", f"/v1/api-keys/{created['id']}")
+    # The other worker reads the revocation counter at most every poll_s (0.5 s), before it
+    # trusts its cache.
+    time.sleep(other_worker.app.state.key_cache.poll_s)
+    r = other_worker.get("/v1/enterprises", headers=headers)
+    assert (r.status_code, r.json()["code"]) == (401, "unauthenticated")
+
+
+def test_a_grace_period_revocation_reaches_another_worker_and_its_expiry_holds(
+        api, other_worker, monkeypatch):
+    start = datetime(2026, 6, 1, 9, 0, tzinfo=clock.SHANGHAI)
+    monkeypatch.setattr(clock, "now", lambda: start)
+    created = api.ok("POST", "/v1/api-keys", json={"role": "auditor", "name": "轮换"},
+                     expect=201)
+    headers = bearer(created["key"])
+    assert other_worker.get("/v1/enterprises", headers=headers).status_code == 200
+    api.ok("DELETE", f"/v1/api-keys/{created['id']}", params={"grace_seconds": 60})
+    time.sleep(other_worker.app.state.key_cache.poll_s)
+    # The other worker drops the entry cached without an expiry and caches the key again,
+    # now with its expiry, which the cached principal does not outlive (no cache clearing).
+    assert other_worker.get("/v1/enterprises", headers=headers).status_code == 200
+    monkeypatch.setattr(clock, "now", lambda: start + timedelta(seconds=59))
+    assert other_worker.get("/v1/enterprises", headers=headers).status_code == 200
+    monkeypatch.setattr(clock, "now", lambda: start + timedelta(seconds=60))
+    assert other_worker.get("/v1/enterprises", headers=headers).status_code == 401
+
+
+def test_the_cache_keeps_keys_for_five_minutes(monkeypatch):
+    cache = KeyCache()
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    cache.follow_revocations(lambda: 7)
+    principal = Principal(key_id="key_1", name="n", role="admin")
+    cache.put("digest", principal, expires_at=None, revocations=7)
+    now[0] += 299.9
+    assert cache.get("digest") is principal
+    now[0] += 0.1
+    assert cache.get("digest") is None
+
+
+def test_the_revocation_counter_is_read_at_most_every_poll_interval(monkeypatch):
+    cache = KeyCache()
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    reads = []
+    for _ in range(100):
+        cache.follow_revocations(lambda: reads.append(1) or 3)
+        now[0] += 0.004  # 100 requests in 0.4 s
+    assert len(reads) == 1
+    now[0] += 0.1
+    cache.follow_revocations(lambda: reads.append(1) or 3)
+    assert len(reads) == 2
+
+
+def test_a_lookup_that_raced_a_revocation_is_not_cached(monkeypatch):
+    cache = KeyCache()
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    cache.follow_revocations(lambda: 1)
+    principal = Principal(key_id="key_1", name="n", role="admin")
+    cache.put("digest", principal, expires_at=None, revocations=1)
+    seen = cache.revocations  # a request reads this, then looks its key up...
+    now[0] += 1
+    cache.follow_revocations(lambda: 2)  # ...while another sees the counter move
+    assert cache.get("digest") is None
+    cache.put("other", principal, expires_at=None, revocations=seen)  # the slow lookup lands
+    assert cache.get("other") is None

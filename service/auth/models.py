@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint
+from sqlalchemy import BigInteger, CheckConstraint
 from sqlmodel import Field, SQLModel
 
 from service.timestamps import created_at_field, optional_ts_field
@@ -27,3 +27,15 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = created_at_field()
     revoked_at: datetime | None = optional_ts_field()
     expires_at: datetime | None = optional_ts_field()
+
+
+class KeyRevocationCounter(SQLModel, table=True):
+    """One row counting revocations, so every process learns of one without a message bus: each
+    reads it at most every half second and empties its key cache when it moved
+    (service/auth/cache.py). Written only by `revoke_key`, in the revocation's transaction."""
+
+    __tablename__ = "api_key_revocation_counter"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: int = Field(default=1, primary_key=True)
+    revocations: int = Field(default=0, sa_type=BigInteger)

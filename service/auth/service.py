@@ -5,16 +5,21 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from service import clock, ids
 from service.audit import service as audit_service
-from service.auth.models import ApiKey
+from service.auth.models import ApiKey, KeyRevocationCounter
 from service.auth.principal import Principal
 from service.errors import FieldError, NotFound, ValidationFailed
 from service.registry.models import Enterprise, Provider
 
 KEY_PREFIX = "cvk_"
+# The ASGI scope entry by which the web pages' in-process API calls name the signed-in key
+# (service/web/apiclient.py). A scope is built by the server, never from request bytes, so no
+# client can set it; a header could be forged.
+IN_PROCESS_KEY_ID = "voucher.in_process_key_id"
 
 
 def hash_key(raw: str) -> str:
@@ -22,16 +27,33 @@ def hash_key(raw: str) -> str:
 
 
 def lookup(session: Session, raw: str) -> ApiKey | None:
-    key = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(raw))).first()
-    if key is None or key.revoked_at is not None:
-        return None
-    if key.expires_at is not None and _aware(key.expires_at) <= clock.now():
-        return None
-    return key
+    return find_by_digest(session, hash_key(raw))
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=clock.SHANGHAI)
+def find_by_digest(session: Session, digest: str) -> ApiKey | None:
+    """The usable key with this digest: not revoked, not past its expiry."""
+    key = session.exec(select(ApiKey).where(ApiKey.key_hash == digest)).first()
+    return key if key is not None and usable(key) else None
+
+
+def find_by_id(session: Session, key_id: str) -> ApiKey | None:
+    """The usable key with this id, for callers that hold the id and not the key: the web pages
+    (a signed-in session keeps only its key's id) calling the API in-process."""
+    key = session.get(ApiKey, key_id)
+    return key if key is not None and usable(key) else None
+
+
+def usable(key: ApiKey) -> bool:
+    expires_at = expiry_of(key)
+    return key.revoked_at is None and (expires_at is None or expires_at > clock.now())
+
+
+def expiry_of(key: ApiKey) -> datetime | None:
+    if key.expires_at is None:
+        return None
+    # SQLite hands timestamps back without their offset; they were written in Shanghai time.
+    return key.expires_at if key.expires_at.tzinfo else \
+        key.expires_at.replace(tzinfo=clock.SHANGHAI)
 
 
 def principal_of(key: ApiKey) -> Principal:
@@ -81,6 +103,21 @@ def revoke_key(session: Session, *, key_id: str, grace_seconds: int = 0) -> ApiK
         else:
             key.revoked_at = clock.now()
         session.add(key)
+        _count_revocation(session)
         audit_service.record(session, action="api_key.revoke", object_type="api_key",
                              object_id=key.id, summary={"grace_seconds": grace_seconds})
     return key
+
+
+def _count_revocation(session: Session) -> None:
+    """Moves the counter every process watches (KeyCache.follow_revocations). An upsert, so a
+    database whose counter row is missing (emptied tables) counts from there."""
+    session.execute(text(
+        "INSERT INTO api_key_revocation_counter (id, revocations) VALUES (1, 1) "
+        "ON CONFLICT (id) DO UPDATE "
+        "SET revocations = api_key_revocation_counter.revocations + 1"))
+
+
+def revocation_count(session: Session) -> int:
+    counter = session.get(KeyRevocationCounter, 1)
+    return counter.revocations if counter is not None else 0

@@ -1,4 +1,8 @@
-"""The pages call the service's own JSON API in-process, with the signed-in user's key.
+"""The pages call the service's own JSON API in-process, as the signed-in user.
+
+The session holds only the id of the user's API key, never the key: the call names that id in
+the ASGI scope (`IN_PROCESS_KEY_ID`), which `service.api.authenticate` checks like a key (not
+revoked, not expired) — a scope entry no HTTP client can set.
 
 Every rule, scope and audit record therefore comes from exactly the code API clients get:
 the web layer only shapes what the API answers.
@@ -8,6 +12,8 @@ from typing import Any
 
 import httpx
 from fastapi import Request
+
+from service.auth.service import IN_PROCESS_KEY_ID
 
 
 class ApiError(Exception):
@@ -23,17 +29,22 @@ class ApiError(Exception):
 
 
 class Api:
-    def __init__(self, request: Request, api_key: str):
+    def __init__(self, request: Request, key_id: str):
         self.request = request
-        self.api_key = api_key
+        self.key_id = key_id
 
     def _client(self) -> httpx.AsyncClient:
+        app, key_id = self.request.app, self.key_id
+
+        async def as_signed_in_user(scope, receive, send):
+            await app({**scope, IN_PROCESS_KEY_ID: key_id}, receive, send)
+
         client = self.request.client
         # The real client's address, so the API's failed-authentication throttle stays per user.
-        transport = httpx.ASGITransport(app=self.request.app,
+        transport = httpx.ASGITransport(app=as_signed_in_user,
                                         client=(client.host, client.port) if client else
                                         ("127.0.0.1", 0))
-        headers = {"Authorization": f"Bearer {self.api_key}"}
+        headers = {}
         request_id = getattr(self.request.state, "request_id", None)
         if request_id:
             headers["X-Request-ID"] = request_id

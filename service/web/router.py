@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from service import clock
 from service.auth import service as auth_service
@@ -24,7 +25,13 @@ from service.vouchers import service as voucher_service
 from service.web import format as fmt
 from service.web import i18n, upload
 from service.web.apiclient import Api, ApiError
-from service.web.sessions import COOKIE, SessionStore, WebSession
+from service.web.sessions import (
+    COOKIE,
+    SessionMiddleware,
+    SessionStore,
+    WebSession,
+    current,
+)
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -54,12 +61,13 @@ class _Refused(Exception):
 
 def install(app: FastAPI) -> None:
     """Wire the pages into the app: sessions, routes, static files, security headers."""
-    app.state.web_sessions = SessionStore()
+    app.state.web_sessions = SessionStore(app.state.engine)
     app.include_router(router)
     app.mount("/web/static", StaticFiles(directory=str(STATIC)), name="web-static")
     app.add_exception_handler(_Redirect, _redirect_handler)
     app.add_exception_handler(_Refused, _refused_handler)
     app.add_middleware(WebSecurityHeaders)
+    app.add_middleware(SessionMiddleware, store=app.state.web_sessions)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -116,10 +124,6 @@ def _t(lang: str):
     return lambda key, **kw: i18n.translate(lang, key, **kw)
 
 
-def current(request: Request) -> WebSession | None:
-    return store(request).get(request.cookies.get(COOKIE))
-
-
 def _set_cookie(request: Request, response: Response, ws: WebSession) -> None:
     response.set_cookie(COOKIE, ws.id, httponly=True, samesite="strict", path="/web",
                         secure=request.url.scheme == "https",
@@ -146,7 +150,7 @@ async def form_of(request: Request, ws: WebSession | None) -> Any:
 
 
 def api_of(request: Request, ws: WebSession) -> Api:
-    return Api(request, ws.api_key)
+    return Api(request, ws.principal.key_id)
 
 
 def render(request: Request, name: str, ws: WebSession | None, *, status_code: int = 200,
@@ -170,7 +174,7 @@ def flash_error(request: Request, ws: WebSession, exc: ApiError) -> None:
     """An API refusal in words: the code's sentence, then each field named in the user's
     language with the API's explanation."""
     if exc.status == 401:
-        store(request).delete(ws.id)
+        ws.end()
         raise _Redirect("/web/login?expired=1")
     lang = lang_of(request)
     details = [f"{i18n.field_label(lang, str(e.get('field') or ''))}: {e.get('message')}"
@@ -231,7 +235,7 @@ def login_page(request: Request) -> HTMLResponse:
     if ws is not None and ws.signed_in:
         return back(HOMES[ws.principal.role])
     if ws is None:  # an anonymous session only to carry the sign-in form's CSRF token
-        ws = store(request).create()
+        ws = store(request).anonymous()
     notice = None
     if request.query_params.get("expired"):
         notice = "login.expired"
@@ -257,7 +261,8 @@ async def login(request: Request) -> Response:
             def find(session):
                 key = auth_service.lookup(session, raw)
                 return auth_service.principal_of(key) if key else None
-            principal = run_transaction(reading(request.app.state.engine), find)
+            principal = await run_in_threadpool(
+                run_transaction, reading(request.app.state.engine), find)
         if principal is None:
             throttle.failed(client, request)
             error = "login.bad_key"
@@ -265,7 +270,7 @@ async def login(request: Request) -> Response:
         error = "login.throttled"
     if error:
         return render(request, "login.html", ws, notice=None, error=error, status_code=401)
-    signed_in = store(request).sign_in(ws, raw, principal)
+    signed_in = await run_in_threadpool(store(request).sign_in, ws, principal)
     response = back(HOMES[principal.role])
     _set_cookie(request, response, signed_in)
     return response
@@ -275,7 +280,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> RedirectResponse:
     ws = current(request)
     await form_of(request, ws)
-    store(request).delete(ws.id)
+    ws.end()  # deleted before the response starts (SessionMiddleware)
     response = back("/web/login?out=1")
     response.delete_cookie(COOKIE, path="/web")
     return response
