@@ -7,13 +7,12 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Text, cast, func, insert, or_, update
+from sqlalchemy import Text, bindparam, cast, func, insert, or_, update
 from sqlalchemy import event as sa_event
 from sqlmodel import Session, select
 
 from service import clock, ids
 from service.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
-from service.db import is_postgres
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
@@ -28,16 +27,20 @@ def _digest(data: bytes) -> str:
                            "built") from exc
 
 
-def event_hash(prev_hash: str, event: AuditEvent) -> str:
-    content = {
+def event_hash(prev_hash: str, event: Any) -> str:
+    """The SM3 hash of an event (anything with the AuditEvent attributes) after `prev_hash`."""
+    return _chained(prev_hash, {
         "seq": event.seq, "id": event.id, "at": _ts(event.at), "actor_id": event.actor_id,
         "actor_name": event.actor_name, "role": event.role, "action": event.action,
         "object_type": event.object_type, "object_id": event.object_id,
         "summary": event.summary, "request_id": event.request_id,
-    }
-    payload = prev_hash + json.dumps(content, sort_keys=True, ensure_ascii=False,
-                                     separators=(",", ":"), default=str)
-    return _digest(payload.encode())
+    })
+
+
+def _chained(prev_hash: str, content: dict[str, Any]) -> str:
+    digest = _sm3().copy()
+    digest.update((prev_hash + _canonical_json(content)).encode())
+    return digest.hexdigest()
 
 
 def _ts(value: datetime) -> str:
@@ -49,16 +52,16 @@ def _ts(value: datetime) -> str:
 
 def record(session: Session, *, action: str, object_type: str, object_id: str,
            summary: dict[str, Any] | None = None) -> None:
-    """Queue an event; `seal` numbers and chains the queued events just before commit."""
+    """Queue an event; `seal` numbers and chains the queued events just before commit. (A plain
+    dict in audit_event's columns: the hot path builds no model object per event.)"""
     principal = session.info.get("principal")
-    event = AuditEvent(
-        seq=0, id=ids.new_id("aud"), at=clock.now(),
-        actor_id=getattr(principal, "key_id", None), actor_name=getattr(principal, "name", None),
-        role=getattr(principal, "role", "system"), action=action, object_type=object_type,
-        object_id=object_id, summary=summary or {}, request_id=session.info.get("request_id"),
-        prev_hash="", hash="",
-    )
-    session.info.setdefault(_PENDING, []).append(event)
+    session.info.setdefault(_PENDING, []).append({
+        "id": ids.new_id("aud"), "at": clock.now(),
+        "actor_id": getattr(principal, "key_id", None),
+        "actor_name": getattr(principal, "name", None),
+        "role": getattr(principal, "role", "system"), "action": action,
+        "object_type": object_type, "object_id": object_id, "summary": summary or {},
+        "request_id": session.info.get("request_id")})
 
 
 def pending_count(session: Session) -> int:
@@ -85,31 +88,35 @@ def _refuse_unsealed(session: Session) -> None:
 def seal(session: Session) -> None:
     """Append the queued events to the chain: the last thing a transaction does before COMMIT.
 
-    The chain head is the one row every audited write locks, so the lock is held for as little
-    as possible: one statement takes it and reserves the sequence numbers, the hashes are
-    computed in Python, and one more statement (two on SQLite) writes the events and the new
-    head. Nothing else runs between the lock and COMMIT.
+    Once per batch (service/uow.py). The chain head is the one row every audited write locks,
+    so the lock is held for as little as possible: one statement takes it and reserves the
+    sequence numbers, the hashes are computed in Python, and two more write the events (one
+    multi-row INSERT) and the new head. Nothing else runs between the lock and COMMIT.
     """
-    pending: list[AuditEvent] = session.info.pop(_PENDING, [])
+    pending: list[dict[str, Any]] = session.info.pop(_PENDING, [])
     if not pending:
         return
-    head = AuditChainHead.__table__
-    last_seq, prev = session.execute(
-        update(head).where(head.c.id == HEAD_ID)
-        .values(last_seq=head.c.last_seq + len(pending))
-        .returning(head.c.last_seq, head.c.last_hash)).one()
-    rows = []
+    session.flush()  # the changes the events describe go first
+    db = session.connection()
+    last_seq, prev = db.execute(_RESERVE, {"n": len(pending)}).one()
     for seq, event in enumerate(pending, start=last_seq - len(pending) + 1):
-        event.seq, event.prev_hash = seq, prev
-        event.hash = prev = event_hash(prev, event)
-        rows.append(event.model_dump())
-    events = AuditEvent.__table__
-    if is_postgres(session):
-        new_head = update(head).where(head.c.id == HEAD_ID).values(last_hash=prev).cte("new_head")
-        session.execute(insert(events).values(rows).add_cte(new_head))
-    else:
-        session.execute(insert(events), rows)
-        session.execute(update(head).where(head.c.id == HEAD_ID).values(last_hash=prev))
+        event["seq"], event["prev_hash"] = seq, prev
+        event["hash"] = prev = _chained(prev, {
+            "seq": seq, "id": event["id"], "at": _ts(event["at"]),
+            "actor_id": event["actor_id"], "actor_name": event["actor_name"],
+            "role": event["role"], "action": event["action"],
+            "object_type": event["object_type"], "object_id": event["object_id"],
+            "summary": event["summary"], "request_id": event["request_id"]})
+    db.execute(_INSERT_EVENTS, pending)
+    db.execute(_SET_HEAD, {"h": prev})
+
+
+_head = AuditChainHead.__table__
+_RESERVE = (update(_head).where(_head.c.id == HEAD_ID)
+            .values(last_seq=_head.c.last_seq + bindparam("n"))
+            .returning(_head.c.last_seq, _head.c.last_hash))
+_INSERT_EVENTS = insert(AuditEvent.__table__)
+_SET_HEAD = update(_head).where(_head.c.id == HEAD_ID).values(last_hash=bindparam("h"))
 
 
 # The columns a verification reads, in this order: the hashed content, then the two links. The
@@ -140,9 +147,7 @@ def row_hash(prev_hash: str, row: Sequence[Any]) -> str:
         "object_type": object_type, "object_id": object_id,
         "summary": summary, "request_id": request_id,
     }
-    digest = _sm3().copy()
-    digest.update((prev_hash + _canonical_json(content)).encode())
-    return digest.hexdigest()
+    return _chained(prev_hash, content)
 
 
 def verify(session: Session, batch: int = 5000) -> dict[str, Any]:

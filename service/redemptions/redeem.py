@@ -228,6 +228,7 @@ class _Batch:
     """What the rules read, for every request of the batch, and the tally of its decisions."""
 
     def __init__(self, session: Session, requests: Sequence[tuple[Principal, RedeemRequest]]):
+        session.flush()  # what the ORM holds must be in the rows read below
         db = session.connection()  # Core rows on the session's transaction, no ORM layer
         invoice_ids = sorted({r.invoice_id for _, r in requests})
         named = sorted({r.voucher_id for _, r in requests if r.voucher_id})

@@ -273,6 +273,9 @@ def draw_order(voucher: Any) -> tuple:
 def usable_vouchers(session: Session, *, enterprise_id: str, year: int,
                     today: date) -> list[Voucher]:
     """The enterprise's vouchers a redemption for `year` may draw on, in draw order."""
+    # populate_existing: a redemption writes balances with Core statements, so vouchers this
+    # session loaded earlier must be read again, not taken from its identity map.
     mine = session.exec(select(Voucher).where(Voucher.enterprise_id == enterprise_id,
-                                              Voucher.year == year)).all()
+                                              Voucher.year == year)
+                        .execution_options(populate_existing=True)).all()
     return sorted((v for v in mine if unusable_reason(v, today, year) is None), key=draw_order)
