@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, select, text, tuple_
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
@@ -177,6 +177,8 @@ def _run_batch(session: Session, writes: Sequence[Write]) -> list[_State]:
 def _lock_in_order(session: Session, writes: Sequence[Write]) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return  # SQLite: BEGIN IMMEDIATE already holds the only write lock
+    if all(w.group is not None for w in writes):
+        return  # a group reads what it spends FOR UPDATE in this same order, first thing
     enterprises = sorted({e for w in writes if w.locks for e in w.locks.voucher_enterprise_ids})
     invoices = sorted({i for w in writes if w.locks for i in w.locks.invoice_ids})
     db = session.connection()
@@ -195,12 +197,15 @@ _LOCK_INVOICES = text("SELECT id FROM invoice WHERE id IN :ids ORDER BY id "
 # --- idempotency ------------------------------------------------------------------------------
 
 _INSERT_RECORD = IdempotencyRecord.__table__.insert()
-_PG_CLAIM = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))")
+# One statement for the whole batch: each key's advisory lock, held to COMMIT. A try-lock never
+# waits, so the order keys are taken in cannot deadlock.
+_PG_CLAIM = text("SELECT k, pg_try_advisory_xact_lock(hashtextextended(k, 0)) "
+                 "FROM unnest(CAST(:keys AS text[])) AS k")
 _STORED = select(IdempotencyRecord.api_key_id, IdempotencyRecord.key,
                  IdempotencyRecord.request_hash, IdempotencyRecord.status_code,
                  IdempotencyRecord.response_body).where(
-    IdempotencyRecord.api_key_id == bindparam("api_key_id"),
-    IdempotencyRecord.key.in_(bindparam("keys", expanding=True)))
+    tuple_(IdempotencyRecord.api_key_id, IdempotencyRecord.key).in_(
+        bindparam("pairs", expanding=True)))
 
 
 def _claim(session: Session, states: list[_State]) -> list[_State]:
@@ -210,16 +215,12 @@ def _claim(session: Session, states: list[_State]) -> list[_State]:
     keyed = [s for s in states if s.write.idempotency is not None]
     if not keyed:
         return states
-    postgres = session.get_bind().dialect.name == "postgresql"
-    by_key: dict[str, list[str]] = {}
-    for s in keyed:
-        idem = s.write.idempotency
-        by_key.setdefault(idem.api_key_id, []).append(idem.key)
-    stored = {}
-    for api_key_id, keys in by_key.items():
-        for row in session.connection().execute(_STORED, {"api_key_id": api_key_id,
-                                                          "keys": keys}):
-            stored[(row.api_key_id, row.key)] = row
+    db = session.connection()
+    pairs = sorted({(s.write.idempotency.api_key_id, s.write.idempotency.key) for s in keyed})
+    stored = {(row.api_key_id, row.key): row for row in db.execute(_STORED, {"pairs": pairs})}
+    held = {f"{a}:{k}" for a, k in pairs}
+    if session.get_bind().dialect.name == "postgresql":
+        held = {k for k, got in db.execute(_PG_CLAIM, {"keys": sorted(held)}) if got}
     first_of: dict[tuple[str, str], _State] = {}
     to_run = []
     for s in states:
@@ -230,8 +231,7 @@ def _claim(session: Session, states: list[_State]) -> list[_State]:
         ident = (idem.api_key_id, idem.key)
         if ident in first_of:
             continue  # answered after the first one ran
-        if postgres and not session.connection().execute(
-                _PG_CLAIM, {"k": f"{idem.api_key_id}:{idem.key}"}).scalar():
+        if f"{idem.api_key_id}:{idem.key}" not in held:
             s.outcome = IdempotencyInFlight()
             continue
         first_of[ident] = s
