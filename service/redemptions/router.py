@@ -20,7 +20,7 @@ Reader = Annotated[Principal, Depends(allow("admin", "auditor", "enterprise", "p
              responses=problem_responses(401, 403, 404, 409, 422))
 async def create_redemption(body: RedemptionCreate,
                             w: Annotated[Writer, Depends(writer("enterprise"))]):
-    """Batched with the process's other writes (service/uow.py); answered after COMMIT."""
+    """Redeem the invoice's remaining eligible subsidy; answered once it is committed."""
     return await w.submit(w.write(
         group=redeem_group, args=RedeemRequest(body.invoice_id, body.voucher_id),
         locks=Locks(voucher_enterprise_ids=(w.principal.enterprise_id,),
