@@ -103,7 +103,6 @@ TARGETS = {
     "contended_ratio": (">=", 1 / 3, 0.5, ""),
     "payment_ratio": (">=", 0.25, None, ""),
     "ingest_vs_copy": (">=", 0.5, 0.8, ""),
-    "ingest_per_s": (">=", 20_000, None, "/s"),
     "reconcile_s": ("<=", 10, None, " s"),
     "reconcile_vs_scan": ("<=", 3, None, "×"),
     "budget_p99_ms": ("<=", 20, None, " ms"),
