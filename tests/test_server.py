@@ -89,7 +89,15 @@ def _maps(pid: int) -> str:
 
 def _workers(supervisor: int) -> list[int]:
     """The supervisor's children that run the app (multiprocessing may add a resource tracker)."""
-    return [k for k in _children(supervisor) if "httptools" in _maps(k) or "uvloop" in _maps(k)]
+    workers = []
+    for pid in _children(supervisor):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"spawn_main" in f.read():
+                    workers.append(pid)
+        except OSError:
+            continue
+    return workers
 
 
 def _socket_inode(local_port: int, remote_port: int) -> str:
@@ -163,8 +171,8 @@ def test_a_real_voucher_serve_with_two_workers(engine):
             found += 1
         assert found == 8
         for pid in workers:  # serving: the C parser and the C loop are what each worker runs
-            assert "httptools/parser/parser" in _maps(pid)
-            assert "uvloop/loop" in _maps(pid)
+            assert "httptools/parser/parser" in _maps(pid), f"worker {pid} runs no httptools"
+            assert "uvloop/loop" in _maps(pid), f"worker {pid} runs no uvloop"
     finally:
         for conn in connections:
             conn.close()
