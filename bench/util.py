@@ -99,10 +99,13 @@ def reset_peak_rss(pid: int) -> None:
 
 
 class Server:
-    """`uvicorn service.main:app` as `voucher serve` runs it, on the bench database."""
+    """`voucher serve` on a bench database: a PostgreSQL database name, or a full
+    DATABASE_URL (the SQLite part). The benchmark measures the same uvicorn protocol, event loop
+    and worker set-up as production because it starts the same command."""
 
     def __init__(self, db: str, workers: int, name: str):
         self.db, self.workers, self.name = db, workers, name
+        self.database_url = db if "://" in db else sa_url(db)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -110,13 +113,12 @@ class Server:
 
     def start(self, timeout: float = 60.0) -> "Server":
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "DATABASE_URL": sa_url(self.db), "LOG_JSON": "true",
+        env = {**os.environ, "DATABASE_URL": self.database_url, "LOG_JSON": "true",
                "ALERT_WEBHOOK_URLS": ""}
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "service.main:app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", str(self.workers), "--log-level", "info",
-             "--no-access-log", "--http", "service.server:NoDelayH11Protocol"],
+            [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", str(self.workers)],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True)
         deadline = time.monotonic() + timeout

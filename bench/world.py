@@ -8,7 +8,7 @@ because one transaction per invoice would dominate the setup time.
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 
 from sqlalchemy import text
 from sqlmodel import Session
@@ -128,21 +128,43 @@ def build(engine, *, year: int, enterprises: int, invoices_per_enterprise: int,
             pending[0].append((hot, invoice_payload(hot.uscc, year, n)))
             n += 1
     for pidx, items in pending.items():
-        prov = provs[pidx]
-        principal = Principal(key_id="bench", name="bench", role="provider",
-                              provider_id=prov.id)
-        for start in range(0, len(items), 1000):
-            chunk = items[start:start + 1000]
-            rows = _tx(engine, lambda s, c=chunk, p=principal: invoices.post_invoices(
-                s, principal=p, items=[InvoiceCreate(**d) for _, d in c]), principal)
-            for (party, _), inv in zip(chunk, rows):
-                party.invoices.append(inv.id)
+        for party, inv in _post(engine, provs[pidx], items):
+            party.invoices.append(inv.id)
 
     def pay_all(session: Session):
         session.execute(text(
             "INSERT INTO invoice_payment (id, invoice_id, amount_fen, paid_on, created_at) "
-            "SELECT 'pay_' || substr(id, 5), id, total_fen - paid_fen, issued_on, now() "
-            "FROM invoice WHERE paid_fen < total_fen"))
+            "SELECT 'pay_' || substr(id, 5), id, total_fen - paid_fen, issued_on, :now "
+            "FROM invoice WHERE paid_fen < total_fen"), {"now": datetime.now(timezone.utc)})
         session.execute(text("UPDATE invoice SET paid_fen = total_fen WHERE paid_fen < total_fen"))
     _tx(engine, pay_all)
     return World(year=year, admin_key=admin, providers=provs, enterprises=ents, hot=hot)
+
+
+def _post(engine, provider: Party, items: list[tuple[Party, dict]]) -> list[tuple[Party, object]]:
+    principal = Principal(key_id="bench", name="bench", role="provider", provider_id=provider.id)
+    posted = []
+    for start in range(0, len(items), 1000):
+        chunk = items[start:start + 1000]
+        rows = _tx(engine, lambda s, c=chunk, p=principal: invoices.post_invoices(
+            s, principal=p, items=[InvoiceCreate(**d) for _, d in c]), principal)
+        posted += list(zip((party for party, _ in chunk), rows))
+    return posted
+
+
+def unpaid_invoices(engine, w: World, *, enterprises: int, per_enterprise: int) -> list[list]:
+    """Fresh unpaid invoices for the first `enterprises` enterprises of a built world, posted by
+    the provider that already serves each; for every enterprise, its [(provider key, invoice
+    id), ...]. The payment load then records payments on them."""
+    out: list[list] = []
+    pending: dict[int, list[tuple[Party, dict]]] = {}
+    for idx, e in enumerate(w.enterprises[:enterprises]):
+        out.append([])
+        for k in range(per_enterprise):
+            pending.setdefault(idx % len(w.providers), []).append(
+                (e, invoice_payload(e.uscc, w.year, idx * per_enterprise + k, prefix="27")))
+    for pidx, items in pending.items():
+        prov = w.providers[pidx]
+        for party, inv in _post(engine, prov, items):
+            out[w.enterprises.index(party)].append((prov.key, inv.id))
+    return out

@@ -8,8 +8,10 @@ import sys
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from service import server
+
     uvicorn.run("service.main:app", host=args.host, port=args.port, workers=args.workers,
-                http="service.server:NoDelayH11Protocol", log_level="info", access_log=False)
+                http=server.HTTP, loop=server.LOOP, log_level="info", access_log=False)
     return 0
 
 
