@@ -145,32 +145,56 @@ def test_sigkill_mid_stream_then_retry(pg):
     stream_through_a_kill(pg, LiveServer(PG_URL), kill_and_restart)
 
 
+HOOK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "crash_hook")
+
+
 @pytest.mark.postgres
-def test_sigkill_of_one_worker_mid_stream_then_retry(pg):
-    """`voucher serve --workers 2`: the worker holding the most client connections is SIGKILLed
-    with requests in flight (its batch dies uncommitted or committed but unanswered); its
-    clients retry on the other worker while uvicorn's supervisor starts a replacement."""
+@pytest.mark.parametrize("moment", ["mid_stream", "after_commit_before_answer"])
+def test_sigkill_of_one_worker_then_retry(pg, tmp_path, moment):
+    """`voucher serve --workers 2`: one worker is SIGKILLed with requests in flight; its clients
+    retry on the other worker while uvicorn's supervisor starts a replacement.
+
+    mid_stream: the test kills the worker holding the most client connections, whatever it is
+    doing (its batch most likely dies uncommitted). after_commit_before_answer: the first worker
+    to commit a batch of redemptions once armed kills itself before answering any of it
+    (tests/crash_hook/sitecustomize.py), so some acknowledged-by-the-database write must come
+    back to its client as a replay of the committed answer, not be applied again."""
     killed: dict = {}
+    armed, fired = tmp_path / "armed", tmp_path / "fired"
+    env = {} if moment == "mid_stream" else {
+        "PYTHONPATH": os.pathsep.join(filter(None, [HOOK_DIR, os.environ.get("PYTHONPATH")])),
+        "CRASH_ARMED": str(armed), "CRASH_FIRED": str(fired)}
 
     def kill_one_worker(server: LiveServer) -> None:
         workers = server.worker_pids()
         assert len(workers) == 2, workers
-        pid = max(workers, key=server.client_connections)
-        killed.update(pid=pid, connections=server.client_connections(pid), before=workers)
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30  # the supervisor looks every 0.5 s
-        while time.monotonic() < deadline:
+        killed["before"] = workers
+        deadline = time.monotonic() + 30
+        if moment == "mid_stream":
+            pid = max(workers, key=server.client_connections)
+            killed.update(pid=pid, connections=server.client_connections(pid))
+            os.kill(pid, signal.SIGKILL)
+        else:
+            armed.touch()
+            while not (fired.exists() and fired.read_text()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            killed["pid"] = pid = int(fired.read_text())
+        while time.monotonic() < deadline:  # the supervisor looks every 0.5 s
             now = server.worker_pids()
             if len(now) == 2 and pid not in now:
                 killed["after"] = now
                 return
             time.sleep(0.1)
 
-    server = LiveServer(PG_URL, workers=2)
+    server = LiveServer(PG_URL, workers=2, **env)
     seen = stream_through_a_kill(pg, server, kill_one_worker)
-    assert killed["connections"] >= 1, killed  # its clients were mid-stream on it
     # the supervisor replaced the killed worker and kept the other one serving
+    assert killed["pid"] in killed["before"], killed
     survivor = next(p for p in killed["before"] if p != killed["pid"])
     assert "after" in killed, killed
     assert survivor in killed["after"] and killed["pid"] not in killed["after"], killed
     assert seen["retried"] >= 1, seen  # some request went unanswered and was sent again
+    if moment == "mid_stream":
+        assert killed["connections"] >= 1, killed  # its clients were mid-stream on it
+    else:
+        assert seen["replayed"] >= 1, seen  # a committed, unanswered write was replayed
