@@ -470,3 +470,49 @@ def test_take_back_does_not_overwrite_a_concurrent_draw_on_the_voucher(scene, mo
     assert v["balance_fen"] == 50_000_000 - 150_000 - 30_000
     assert ledger_balance(api, "voucher", voucher["id"]) == v["balance_fen"]
     assert_books_agree(api)
+
+
+# --- (d) the last fen of the cap and of the voucher --------------------------------------------
+
+
+def test_thirty_two_threads_race_for_the_last_fen_of_the_cap_and_the_voucher(scene):
+    """The enterprise's one voucher is issued exactly at its cap for the year (face = cap), and
+    32 threads each redeem their own invoice through the two batchers: the 32 × 33_333 wanted
+    exceed the voucher and do not divide it, so 30 get 33_333, exactly one gets the 10 fen
+    left, and the last is refused. Not one fen more is issued to the enterprise afterwards."""
+    api, base_url = scene
+    cap = 1_000_000
+    world = make_world(api, enterprise_cap_fen=cap)
+    voucher = world.voucher(cap)
+    invoices = paid_invoices(world, [111_110] * 32)  # 33_333 eligible each: 1_066_656 wanted
+    assert {i["eligible_subsidy_fen"] for i in invoices} == {33_333}
+    calls = [("POST", "/v1/redemptions", world.ent,
+              {"invoice_id": inv["id"], **({"voucher_id": voucher["id"]} if n % 2 else {})})
+             for n, inv in enumerate(invoices)]
+    responses = race(base_url, calls)
+    no_5xx(responses)
+    assert codes(responses) == Counter({201: 31, (409, "no_usable_voucher"): 1})
+    won = [r.json() for r in responses if r.status_code == 201]
+    assert sorted(r["subsidy_fen"] for r in won) == [10] + [33_333] * 30
+    assert sum(r["subsidy_fen"] for r in won) == cap
+    assert [r["subsidy_fen"] for r in won].count(10) == 1
+    assert len({r["invoice_id"] for r in won}) == 31
+    for r in won:
+        assert r["draws"] == [{"voucher_id": voucher["id"], "amount_fen": r["subsidy_fen"],
+                               "restored_fen": 0}]
+    after = world.get_voucher(voucher["id"])
+    assert (after["face_fen"], after["balance_fen"], after["status"]) == (cap, 0, "exhausted")
+    assert ledger_balance(api, "voucher", voucher["id"]) == 0
+    assert ledger_balance(api, "payable") == cap
+    stored = all_pages(api, "/v1/redemptions", year=2026)
+    assert sorted((r["invoice_id"], r["subsidy_fen"]) for r in stored) == sorted(
+        (r["invoice_id"], r["subsidy_fen"]) for r in won)
+    by_invoice = {r["invoice_id"]: r["subsidy_fen"] for r in won}
+    for inv in invoices:
+        got = api.ok("GET", f"/v1/invoices/{inv['id']}")
+        assert got["redeemed_fen"] == by_invoice.get(inv["id"], 0)
+    # the cap was reserved whole when the voucher was issued: one more fen is refused
+    refused = api.client.post("/v1/vouchers", headers=api.admin, json={
+        "enterprise_id": world.enterprise["id"], "year": 2026, "face_fen": 1})
+    assert (refused.status_code, refused.json()["code"]) == (409, "enterprise_cap_exceeded")
+    assert_books_agree(api)
