@@ -1,0 +1,300 @@
+"""The order of the redemption refusals (service/redemptions/redeem.py, its numbered list; PRODUCT.md
+§3.5 and §4), pinned two at a time over the real HTTP API.
+
+Each refusal condition is a small function that puts a scene into its state. For every pair
+(i, j) with i earlier in the list than j, both are applied to one world and POST /v1/redemptions
+must answer with refusal i — its status, its code, and, where i and j share a code, its detail —
+and write nothing (redemption, redemption_draw, ledger_transfer and audit_event rows unchanged).
+Pairs that cannot coexist are listed in IMPOSSIBLE with the reason; none is left out silently.
+`test_each_condition_alone` shows each condition really produces its own refusal, so a pair
+cannot pass because one of its conditions was never set up.
+
+A scene is built in stages, so that two conditions compose whatever their order: the year's
+policy (before any voucher is issued), the invoice asked about, the vouchers, then the bureau's
+changes (credit block, claims, approvals, related parties), and last the calendar (a passed
+deadline, a closed year).
+"""
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import pytest
+from sqlalchemy import text
+
+from service import ids
+from tests.flows import World, invoice_body, line, make_world
+
+YEAR, OTHER_YEAR = 2026, 2025
+DAY = "2026-06-15"  # business day of every scene until a condition moves the calendar
+AFTER_DEADLINE = "2027-02-01"  # the 2026 redemption deadline is 2027-01-31 by default
+
+
+@dataclass
+class Named:
+    """The voucher the request names: whose, which year, in what state, or none at all."""
+
+    owner: str = "self"  # "self" | "other" (another enterprise)
+    year: int = YEAR
+    state: str = "active"  # active | revoked | exhausted | not_yet_valid
+    exists: bool = True
+
+
+@dataclass
+class Scene:
+    """What the conditions ask for; `build` turns it into a world and a request body."""
+
+    api: Any
+    today: Callable[[str], None]
+    policy: dict = field(default_factory=dict)  # of YEAR, fixed before any voucher exists
+    invoice_fields: dict = field(default_factory=dict)
+    paid: bool = True
+    invoice_owner: str = "self"
+    named: Named | None = None
+    revoke_all: bool = False  # every voucher of the enterprise for YEAR
+    other_year: bool = False  # OTHER_YEAR exists and the provider is approved for it
+    bureau: list = field(default_factory=list)  # changes once invoice and vouchers exist
+    calendar: list = field(default_factory=list)  # last of all
+    # filled in by build
+    world: World | None = None
+    other: dict | None = None  # another enterprise
+    other_key: dict | None = None
+    invoice: dict | None = None
+    mine: list = field(default_factory=list)  # ids of the enterprise's vouchers for YEAR
+
+    def name(self) -> Named:
+        self.named = self.named or Named()
+        return self.named
+
+    # --- build -----------------------------------------------------------------------------
+
+    def build(self) -> dict:
+        api = self.api
+        self.today(DAY)
+        w = self.world = make_world(api, **self.policy)
+        if self.other_year or (self.named and self.named.year == OTHER_YEAR):
+            api.year(OTHER_YEAR, redemption_deadline="2027-01-31")
+            api.approve_provider(w.provider["id"], OTHER_YEAR)
+        if self.invoice_owner == "other" or (self.named and self.named.owner == "other"):
+            self.other = api.enterprise()
+            self.other_key = api.enterprise_key(self.other["id"])
+        self.mine.append(w.voucher(1_000_000)["id"])  # usable, unless a condition says not
+        owner = self.other if self.invoice_owner == "other" else w.enterprise
+        self.invoice = self.post_invoice(owner, [line("gpu", 100_000)], paid=self.paid,
+                                         **self.invoice_fields)
+        body = {"invoice_id": self.invoice["id"]}
+        if self.named is not None:
+            body["voucher_id"] = self.named_voucher(self.named)
+        if self.revoke_all:
+            for voucher_id in self.mine:
+                self.revoke(voucher_id)
+        for change in self.bureau + self.calendar:
+            change(self)
+        return body
+
+    def post_invoice(self, enterprise: dict, lines: list, *, paid: bool = True,
+                     paid_on: str = "2026-05-10", **fields) -> dict:
+        w = self.world
+        body = invoice_body(enterprise["uscc"], lines, **fields)
+        invoice = self.api.ok("POST", "/v1/invoices", headers=w.prov, json=body, expect=201)
+        if paid:
+            invoice = w.pay(invoice["id"], invoice["total_fen"], paid_on=paid_on)
+        return invoice
+
+    def named_voucher(self, spec: Named) -> str:
+        if not spec.exists:
+            assert (spec.owner, spec.year, spec.state) == ("self", YEAR, "active"), spec
+            return ids.new_id("vch")  # well formed, never issued
+        owner = self.other if spec.owner == "other" else self.world.enterprise
+        face = 30_000 if spec.state == "exhausted" else 1_000_000
+        if spec.state == "not_yet_valid":  # valid from the day it is issued: issue it later
+            self.today("2026-07-01")
+        voucher = self.api.voucher(owner["id"], face, year=spec.year)
+        self.today(DAY)
+        if spec.owner == "self" and spec.year == YEAR:
+            self.mine.append(voucher["id"])
+        if spec.state == "revoked":
+            self.revoke(voucher["id"])
+        elif spec.state == "exhausted":  # its owner spends it whole on an invoice of its year
+            key = self.other_key if spec.owner == "other" else self.world.ent
+            spend = self.post_invoice(owner, [line("gpu", 100_000)],
+                                      start=f"{spec.year}-05-01", end=f"{spec.year}-05-31")
+            r = self.api.client.post("/v1/redemptions", headers=key,
+                                     json={"invoice_id": spend["id"], "voucher_id": voucher["id"]})
+            assert r.status_code == 201, r.text
+            assert self.api.ok("GET", f"/v1/vouchers/{voucher['id']}")["status"] == "exhausted"
+        return voucher["id"]
+
+    def revoke(self, voucher_id: str) -> None:
+        self.api.ok("POST", f"/v1/vouchers/{voucher_id}/revoke", json={"reason": "撤销"})
+
+
+# --- the conditions, in the docstring's order -----------------------------------------------
+
+def invoice_of_another_enterprise(s: Scene) -> None:
+    s.invoice_owner = "other"
+
+
+def named_voucher_missing(s: Scene) -> None:
+    s.name().exists = False
+
+
+def named_voucher_of_another_enterprise(s: Scene) -> None:
+    s.name().owner = "other"
+
+
+def named_voucher_of_another_year(s: Scene) -> None:
+    s.name().year = OTHER_YEAR
+
+
+def no_year_covers_the_service(s: Scene) -> None:
+    s.invoice_fields.update(start="2030-01-01", end="2030-01-31")
+
+
+def deadline_passed(s: Scene) -> None:
+    s.calendar.append(lambda s: s.today(AFTER_DEADLINE))
+
+
+def year_closed(s: Scene) -> None:
+    def close(s: Scene) -> None:
+        s.today(AFTER_DEADLINE)
+        s.api.ok("POST", f"/v1/years/{YEAR}/close", json={})
+        assert s.api.ok("GET", f"/v1/years/{YEAR}")["status"] == "closed"
+    s.calendar.append(close)
+
+
+def credit_blocked(s: Scene) -> None:
+    s.bureau.append(lambda s: s.api.ok("PATCH", f"/v1/enterprises/{s.world.enterprise['id']}",
+                                       json={"credit_blocked": True}))
+
+
+def claimed_under_another_programme(s: Scene) -> None:
+    s.bureau.append(lambda s: s.api.ok("POST", "/v1/other-subsidies", expect=201, json={
+        "enterprise_id": s.invoice["enterprise_id"], "programme": "省级算力补贴",
+        "invoice_number": s.invoice["invoice_number"], "amount_fen": 10_000}))
+
+
+def provider_not_approved(s: Scene) -> None:
+    s.other_year = True  # approved for OTHER_YEAR only
+    s.bureau.append(lambda s: s.api.ok(
+        "PUT", f"/v1/years/{YEAR}/approved-providers/{s.world.provider['id']}",
+        json={"approved": False}))
+
+
+def related_parties(s: Scene) -> None:
+    s.bureau.append(lambda s: s.api.ok("POST", "/v1/related-parties", expect=201, json={
+        "enterprise_id": s.invoice["enterprise_id"], "provider_id": s.world.provider["id"],
+        "reason": "同一控股股东"}))
+
+
+def issued_before_eligible_from(s: Scene) -> None:
+    s.policy["eligible_from"] = "2026-05-01"  # the invoice is issued on 2026-04-30
+
+
+def named_voucher_revoked(s: Scene) -> None:
+    s.name().state = "revoked"
+
+
+def named_voucher_exhausted(s: Scene) -> None:
+    s.name().state = "exhausted"
+
+
+def named_voucher_not_yet_valid(s: Scene) -> None:
+    s.name().state = "not_yet_valid"
+
+
+def every_voucher_unusable(s: Scene) -> None:
+    s.revoke_all = True
+
+
+def nothing_left_on_the_invoice(s: Scene) -> None:
+    s.paid = False
+
+
+class Refusal(NamedTuple):
+    rank: int  # its number in the docstring's list
+    setup: Callable[[Scene], None]
+    status: int
+    code: str
+    says: str  # a fragment of its detail, to tell refusals with one code apart
+
+
+CONDITIONS = [
+    Refusal(1, invoice_of_another_enterprise, 404, "not_found", "no invoice"),
+    Refusal(1, named_voucher_missing, 404, "not_found", "no voucher"),
+    Refusal(2, named_voucher_of_another_enterprise, 409, "no_usable_voucher", "is not yours"),
+    Refusal(2, named_voucher_of_another_year, 409, "no_usable_voucher",
+            "a year the invoice's service period does not fall in"),
+    Refusal(3, no_year_covers_the_service, 409, "invoice_not_eligible", "no budget year covers"),
+    Refusal(4, deadline_passed, 409, "year_closed", "closed for redemptions"),
+    Refusal(4, year_closed, 409, "year_closed", "closed for redemptions"),
+    Refusal(5, credit_blocked, 409, "credit_blocked", "credit-blocked"),
+    Refusal(6, claimed_under_another_programme, 409, "other_subsidy", "省级算力补贴"),
+    Refusal(7, provider_not_approved, 409, "provider_not_approved", "not approved for 2026"),
+    Refusal(8, related_parties, 409, "related_party", "related parties"),
+    Refusal(9, issued_before_eligible_from, 409, "invoice_not_eligible", "dated before"),
+    Refusal(10, named_voucher_revoked, 409, "no_usable_voucher", "is revoked"),
+    Refusal(10, named_voucher_exhausted, 409, "no_usable_voucher", "is exhausted"),
+    Refusal(10, named_voucher_not_yet_valid, 409, "no_usable_voucher", "is valid only from"),
+    Refusal(10, every_voucher_unusable, 409, "no_usable_voucher", "no usable voucher for"),
+    Refusal(11, nothing_left_on_the_invoice, 409, "nothing_to_redeem", "no eligible subsidy"),
+]
+BY_NAME = {c.setup.__name__: c for c in CONDITIONS}
+
+_NO_STATE = "a voucher that does not exist has no state (every_voucher_unusable pairs with it)"
+IMPOSSIBLE = {
+    ("named_voucher_missing", "named_voucher_of_another_enterprise"):
+        "the named voucher cannot both not exist and be another enterprise's",
+    ("named_voucher_missing", "named_voucher_of_another_year"):
+        "the named voucher cannot both not exist and belong to another year",
+    ("named_voucher_missing", "named_voucher_revoked"): _NO_STATE,
+    ("named_voucher_missing", "named_voucher_exhausted"): _NO_STATE,
+    ("named_voucher_missing", "named_voucher_not_yet_valid"): _NO_STATE,
+}
+
+PAIRS = [(a, b) for a, b in itertools.combinations(CONDITIONS, 2) if a.rank < b.rank]
+assert all(a.rank <= b.rank for a, b in zip(CONDITIONS, CONDITIONS[1:]))
+assert set(IMPOSSIBLE) <= {(a.setup.__name__, b.setup.__name__) for a, b in PAIRS}
+
+
+def pair_id(pair) -> str:
+    a, b = pair
+    return f"{a.rank}.{a.setup.__name__}+{b.rank}.{b.setup.__name__}"
+
+
+def counts(engine) -> tuple[int, ...]:
+    with engine.connect() as conn:
+        return tuple(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in
+                     ("redemption", "redemption_draw", "ledger_transfer", "audit_event"))
+
+
+def refused(api, scene: Scene, body: dict, wanted: Refusal, *, check_detail: bool) -> None:
+    before = counts(api.engine)
+    r = api.client.post("/v1/redemptions", headers=scene.world.ent, json=body)
+    problem = r.json()
+    assert (r.status_code, problem.get("code")) == (wanted.status, wanted.code), problem
+    if check_detail:
+        assert wanted.says in problem["detail"], problem
+    assert counts(api.engine) == before, "a refused redemption wrote something"
+
+
+@pytest.mark.parametrize("condition", CONDITIONS, ids=lambda c: f"{c.rank}.{c.setup.__name__}")
+def test_each_condition_alone(api, today, condition):
+    scene = Scene(api, today)
+    condition.setup(scene)
+    body = scene.build()
+    refused(api, scene, body, condition, check_detail=True)
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=pair_id)
+def test_earlier_refusal_wins(api, today, pair):
+    first, second = pair
+    reason = IMPOSSIBLE.get((first.setup.__name__, second.setup.__name__))
+    if reason:
+        pytest.skip(f"cannot coexist: {reason}")
+    scene = Scene(api, today)
+    first.setup(scene)
+    second.setup(scene)
+    body = scene.build()
+    refused(api, scene, body, first, check_detail=first.code == second.code)
