@@ -5,9 +5,10 @@ Each refusal condition is a small function that puts a scene into its state. For
 (i, j) with i earlier in the list than j, both are applied to one world and POST /v1/redemptions
 must answer with refusal i — its status, its code, and, where i and j share a code, its detail —
 and write nothing (redemption, redemption_draw, ledger_transfer and audit_event rows unchanged).
-Pairs that cannot coexist are listed in IMPOSSIBLE with the reason; none is left out silently.
-`test_each_condition_alone` shows each condition really produces its own refusal, so a pair
-cannot pass because one of its conditions was never set up.
+Pairs that cannot coexist are listed in IMPOSSIBLE with the reason (and reported as skipped);
+pairs that cannot be set up without an earlier refusal holding too are listed in IMPLIES and
+expect that one. None is left out silently. Each condition is also checked alone, detail
+included, so a pair cannot pass because one of its conditions was never really set up.
 
 A scene is built in stages, so that two conditions compose whatever their order: the year's
 policy (before any voucher is issued), the invoice asked about, the vouchers, then the bureau's
