@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     # one transaction, and waits at most this long (ms) for more once the first has arrived.
     write_batch_max: int = 64
     write_batch_wait_ms: float = 1.0
+    # Batches a process may have in flight at once (one database connection each).
+    write_batch_threads: int = 2
     # Comma-separated webhook URLs that receive budget threshold alerts.
     alert_webhook_urls: str = ""
     alert_webhook_secret: str = "change-me"

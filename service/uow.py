@@ -20,6 +20,7 @@ CLI, the demo, the auth-failure log, the test factories); the HTTP layer hands w
 process's `Batcher`, which collects concurrent ones for a few milliseconds (group commit).
 """
 
+import collections
 import logging
 import queue
 import threading
@@ -42,6 +43,7 @@ from service.db import RETRYABLE_SQLSTATES, UNIQUE_VIOLATION, _is_unavailable, _
 from service.errors import DatabaseUnavailable, DomainError, IdempotencyInFlight, \
     IdempotencyKeyReused
 from service.idempotency_models import IdempotencyRecord
+from service.rows import insert_many
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +179,8 @@ def _run_batch(session: Session, writes: Sequence[Write]) -> list[_State]:
 def _lock_in_order(session: Session, writes: Sequence[Write]) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return  # SQLite: BEGIN IMMEDIATE already holds the only write lock
-    if all(w.group is not None for w in writes):
-        return  # a group reads what it spends FOR UPDATE in this same order, first thing
+    if len({w.group for w in writes}) == 1 and writes[0].group is not None:
+        return  # one group alone reads what it spends FOR UPDATE in this order, first thing
     enterprises = sorted({e for w in writes if w.locks for e in w.locks.voucher_enterprise_ids})
     invoices = sorted({i for w in writes if w.locks for i in w.locks.invoice_ids})
     db = session.connection()
@@ -196,7 +198,6 @@ _LOCK_INVOICES = text("SELECT id FROM invoice WHERE id IN :ids ORDER BY id "
 
 # --- idempotency ------------------------------------------------------------------------------
 
-_INSERT_RECORD = IdempotencyRecord.__table__.insert()
 # One statement for the whole batch: each key's advisory lock, held to COMMIT. A try-lock never
 # waits, so the order keys are taken in cannot deadlock.
 _PG_CLAIM = text("SELECT k, pg_try_advisory_xact_lock(hashtextextended(k, 0)) "
@@ -352,7 +353,7 @@ def _remember(session: Session, states: list[_State]) -> None:
                     "response_body": body, "created_at": clock.now()}
         rows.append(s.record)
     if rows:
-        session.connection().execute(_INSERT_RECORD, rows)
+        insert_many(session, IdempotencyRecord.__table__, rows)
     _answer_repeats(states)
 
 
@@ -365,44 +366,42 @@ class _Job:
 
 
 class Batcher:
-    """Collects the writes of this process and runs them as batches on one thread.
+    """Collects the writes of this process and runs them as batches on a few threads.
 
-    The thread takes the first waiting write, then whatever else arrives within `max_wait_s`
+    A thread takes the first waiting write, then whatever else arrives within `max_wait_s`
     (up to `max_batch`), runs them with `execute`, and only after COMMIT resolves each write's
-    future. A `solo` write runs in a batch of its own. The thread starts on the first write
-    and ends after `idle_s` without one, so an idle app holds no thread."""
+    future. `threads` batches may be in flight at once: while one waits for the database
+    (its statements, its COMMIT's WAL flush), another is decided in Python. They lock in the
+    same global order, so they cannot deadlock on what they spend. A `solo` write runs in a
+    batch of its own. Threads start on demand and end after `idle_s` without a write, so an
+    idle app holds none."""
 
     def __init__(self, engine: Engine, *, max_batch: int = 64, max_wait_s: float = 0.002,
-                 idle_s: float = 5.0):
+                 threads: int = 2, idle_s: float = 5.0):
         self.engine, self.max_batch, self.max_wait_s, self.idle_s = (
             engine, max_batch, max_wait_s, idle_s)
+        self.threads = max(1, threads)
         self._queue: queue.Queue[_Job] = queue.Queue()
+        self._solo: collections.deque[_Job] = collections.deque()  # taken while collecting
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._held: _Job | None = None  # a solo job taken while collecting a batch
+        self._running = 0
 
     def submit(self, write: Write) -> Future:
         job = _Job(write)
         self._queue.put(job)
         with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="write-batcher",
-                                                daemon=True)
-                self._thread.start()
+            if self._running < self.threads:
+                self._running += 1
+                threading.Thread(target=self._loop, name="write-batcher", daemon=True).start()
         return job.future
-
-    def run(self, write: Write) -> Outcome:
-        """Submit and wait (for callers on a worker thread)."""
-        outcome = self.submit(write).result()
-        return outcome
 
     def _loop(self) -> None:
         while True:
             batch = self._collect()
             if batch is None:
                 with self._lock:
-                    if self._queue.empty():
-                        self._thread = None
+                    if self._queue.empty() and not self._solo:
+                        self._running -= 1
                         return
                 continue
             outcomes = execute(self.engine, [job.write for job in batch])
@@ -410,13 +409,14 @@ class Batcher:
                 job.future.set_result(outcome)
 
     def _collect(self) -> list[_Job] | None:
-        if self._held is not None:
-            first, self._held = self._held, None
-        else:
-            try:
-                first = self._queue.get(timeout=self.idle_s)
-            except queue.Empty:
-                return None
+        try:
+            return [self._solo.popleft()]
+        except IndexError:
+            pass
+        try:
+            first = self._queue.get(timeout=self.idle_s)
+        except queue.Empty:
+            return None
         batch = [first]
         if first.write.solo:
             return batch
@@ -433,7 +433,7 @@ class Batcher:
                 except queue.Empty:
                     break
             if job.write.solo:
-                self._held = job
+                self._solo.append(job)
                 break
             batch.append(job)
         return batch

@@ -123,3 +123,52 @@ def test_an_unsealed_audit_event_refuses_to_commit(engine):
     with Session(engine) as session, pytest.raises(RuntimeError, match="not sealed"):
         audit.record(session, action="x", object_type="y", object_id="z")
         session.commit()
+
+
+def payment(world, invoice_id: str, amount_fen: int, provider_key_id: str = "key-prv"):
+    from datetime import date
+
+    from service.invoices.schemas import PaymentCreate
+    from service.invoices.service import PaymentRequest, pay_group
+
+    principal = Principal(key_id=provider_key_id, name="provider", role="provider",
+                          provider_id=world.provider["id"])
+    return uow.Write(principal=principal, group=pay_group, status_code=201,
+                     args=PaymentRequest(invoice_id, PaymentCreate(
+                         amount_fen=amount_fen, paid_on=date(2026, 5, 10))),
+                     locks=uow.Locks(invoice_ids=(invoice_id,)))
+
+
+def test_payments_of_one_invoice_in_one_batch_are_checked_in_turn(api, engine, today):
+    """Each payment sees the ones before it in the batch: the third would take paid_fen above
+    the net total and is refused alone; each answer is the invoice as its payment left it."""
+    today("2026-06-15")
+    world = make_world(api)
+    invoice = world.invoice([line("gpu", 100_000)], paid=False)
+    other = make_world(api, year=2027)  # another provider: the invoice is not theirs
+    first, second, third, stranger, fourth = uow.execute(engine, [
+        payment(world, invoice["id"], 40_000), payment(world, invoice["id"], 59_999),
+        payment(world, invoice["id"], 2), payment(other, invoice["id"], 1),
+        payment(world, invoice["id"], 1)])
+    assert (first.body["paid_fen"], second.body["paid_fen"]) == (40_000, 99_999)
+    assert first.body["eligible_subsidy_fen"] == 12_000  # 30 % of what was paid by then
+    assert (third.code, stranger.code) == ("payment_exceeds_total", "not_found")
+    assert fourth.body["paid_fen"] == 100_000
+    assert world.get_invoice(invoice["id"])["paid_fen"] == 100_000
+    assert count(engine, "invoice_payment") == 3
+    assert count(engine, "audit_event", "action = 'invoice.payment'") == 3
+    assert api.ok("GET", "/v1/audit-events/verify")["ok"] is True
+
+
+def test_a_batched_payment_releases_a_pending_deduction_redemption(api, engine, today):
+    """Deduction mode: the provider is owed the subsidy once the enterprise paid the rest."""
+    today("2026-06-15")
+    world = make_world(api, settlement_mode="deduction")
+    world.voucher(1_000_000)
+    invoice = world.invoice([line("gpu", 1_000_000)], paid=False)
+    world.pay(invoice["id"], 699_999)
+    pending = world.redeem(invoice["id"])
+    assert (pending["subsidy_fen"], pending["status"]) == (300_000, "pending")
+    answer, = uow.execute(engine, [payment(world, invoice["id"], 1)])
+    assert answer.body["paid_fen"] == 700_000
+    assert api.ok("GET", f"/v1/redemptions/{pending['id']}")["status"] == "payable"

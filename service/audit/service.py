@@ -7,12 +7,13 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, func, insert, or_, update
+from sqlalchemy import Text, bindparam, cast, func, or_, update
 from sqlalchemy import event as sa_event
 from sqlmodel import Session, select
 
 from service import clock, ids
 from service.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
+from service.rows import insert_many
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
@@ -107,7 +108,7 @@ def seal(session: Session) -> None:
             "role": event["role"], "action": event["action"],
             "object_type": event["object_type"], "object_id": event["object_id"],
             "summary": event["summary"], "request_id": event["request_id"]})
-    db.execute(_INSERT_EVENTS, pending)
+    insert_many(session, AuditEvent.__table__, pending)
     db.execute(_SET_HEAD, {"h": prev})
 
 
@@ -115,7 +116,6 @@ _head = AuditChainHead.__table__
 _RESERVE = (update(_head).where(_head.c.id == HEAD_ID)
             .values(last_seq=_head.c.last_seq + bindparam("n"))
             .returning(_head.c.last_seq, _head.c.last_hash))
-_INSERT_EVENTS = insert(AuditEvent.__table__)
 _SET_HEAD = update(_head).where(_head.c.id == HEAD_ID).values(last_hash=bindparam("h"))
 
 

@@ -6,6 +6,7 @@ from sqlmodel import select
 from service.api import Cursor, Limit, Page, SessionDep, Writer, allow, paginate, writer
 from service.auth.principal import Principal
 from service.errors import problem_responses
+from service.uow import Locks
 from service.invoices import service
 from service.invoices.models import Invoice
 from service.invoices.schemas import (
@@ -74,11 +75,9 @@ def get_invoice(invoice_id: str, session: SessionDep, principal: Reader,
              operation_id="recordPayment", responses=problem_responses(401, 403, 404, 409, 422))
 async def record_payment(invoice_id: str, body: PaymentCreate, w: ProviderWriter):
     """Record money the provider received; answers with the updated invoice."""
-    def pay(session):
-        payment = service.record_payment(session, invoice_id=invoice_id, principal=w.principal,
-                                         data=body)
-        return _invoice(session, payment.invoice_id)
-    return await w.submit(w.write(pay, status_code=201))
+    return await w.submit(w.write(group=service.pay_group,
+                                  args=service.PaymentRequest(invoice_id, body),
+                                  locks=Locks(invoice_ids=(invoice_id,)), status_code=201))
 
 
 @router.post("/v1/invoices/{invoice_id}/reversals", status_code=201, response_model=InvoicePublic,

@@ -3,7 +3,7 @@
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from pydantic import TypeAdapter
@@ -16,6 +16,7 @@ from service.audit import service as audit
 from service.auth.principal import Principal
 from service.db import is_postgres
 from service.errors import (
+    DomainError,
     FieldError,
     InvalidUSCC,
     InvoiceDuplicate,
@@ -44,6 +45,7 @@ from service.invoices.schemas import (
     UsageStatementCreate,
 )
 from service.redemptions import service as redemptions
+from service.rows import insert_many, update_many
 from service.redemptions.models import Redemption
 from service.registry.models import Enterprise
 from service.uscc import uscc_problem
@@ -214,24 +216,91 @@ def get_invoice(session: Session, invoice_id: str, principal: Principal, *,
     return invoice
 
 
-def record_payment(session: Session, *, invoice_id: str, principal: Principal,
-                   data: PaymentCreate) -> InvoicePayment:
-    invoice = get_invoice(session, invoice_id, principal, for_update=True)
-    if invoice.paid_fen + data.amount_fen > invoice.net_total_fen:
-        raise PaymentExceedsTotal(
-            f"{invoice.paid_fen} fen is already paid; {data.amount_fen} more would exceed the "
-            f"invoice's net total of {invoice.net_total_fen} fen")
-    invoice.paid_fen += data.amount_fen
-    session.add(invoice)
-    payment = InvoicePayment(id=ids.new_id("pay"), invoice_id=invoice.id,
-                             amount_fen=data.amount_fen, paid_on=data.paid_on)
-    session.add(payment)
+class PaymentRequest(NamedTuple):
+    invoice_id: str
+    payment: PaymentCreate
+
+
+_INVOICES_FOR_UPDATE = (select(Invoice.__table__)
+                        .where(Invoice.__table__.c.id.in_(bindparam("ids", expanding=True)))
+                        .order_by(Invoice.__table__.c.id).with_for_update())
+
+
+_WITH_PENDING = (select(Redemption.invoice_id).distinct()
+                 .where(Redemption.invoice_id.in_(bindparam("ids", expanding=True)),
+                        Redemption.status == "pending").order_by(Redemption.invoice_id))
+
+
+def pay_group(session: Session, writes: Sequence[Any]) -> list[Any]:
+    """Payments received (PRODUCT.md §3.4), decided for a whole batch: the invoices locked by
+    id in one statement, each payment checked against what the batch has paid before it (it
+    never takes `paid_fen` above the net total), the accepted ones written with one UPDATE and
+    one INSERT. Each answer is the invoice as that payment left it. `writes`: uow writes (or
+    anything with `principal` and `args`, a PaymentRequest)."""
     session.flush()
-    redemptions.release_pending(session, invoice)
-    audit.record(session, action="invoice.payment", object_type="invoice", object_id=invoice.id,
-                 summary={"payment_id": payment.id, "amount_fen": data.amount_fen,
-                          "paid_on": data.paid_on.isoformat(), "paid_fen": invoice.paid_fen})
-    return payment
+    db = session.connection()
+    found = {row.id: InvoiceRow(**{k: row._mapping[k] for k in InvoiceRow._fields})
+             for row in db.execute(_INVOICES_FOR_UPDATE,
+                                   {"ids": sorted({w.args.invoice_id for w in writes})})}
+    paid = {i: row.paid_fen for i, row in found.items()}
+    answers: list[Any] = []
+    payments: list[dict] = []
+    for w in writes:
+        invoice = found.get(w.args.invoice_id)
+        data = w.args.payment
+        if invoice is None or not w.principal.can_see(invoice.enterprise_id,
+                                                      invoice.provider_id):
+            answers.append(NotFound(f"no invoice {w.args.invoice_id}"))
+            continue
+        if paid[invoice.id] + data.amount_fen > invoice.net_total_fen:
+            answers.append(PaymentExceedsTotal(
+                f"{paid[invoice.id]} fen is already paid; {data.amount_fen} more would exceed "
+                f"the invoice's net total of {invoice.net_total_fen} fen"))
+            continue
+        paid[invoice.id] += data.amount_fen
+        payment = {"id": ids.new_id("pay"), "invoice_id": invoice.id,
+                   "amount_fen": data.amount_fen, "paid_on": data.paid_on,
+                   "created_at": clock.now()}
+        payments.append(payment)
+        session.info.update(principal=w.principal, request_id=getattr(w, "request_id", None))
+        audit.record(session, action="invoice.payment", object_type="invoice",
+                     object_id=invoice.id,
+                     summary={"payment_id": payment["id"], "amount_fen": data.amount_fen,
+                              "paid_on": data.paid_on.isoformat(),
+                              "paid_fen": paid[invoice.id]})
+        answers.append(invoice._replace(paid_fen=paid[invoice.id]))
+    if not payments:
+        return answers
+    touched = sorted({p["invoice_id"] for p in payments})
+    update_many(session, Invoice.__table__, [{"id": i, "paid_fen": paid[i]} for i in touched],
+                key="id", set_=("paid_fen",))
+    insert_many(session, InvoicePayment.__table__, payments)
+    # Deduction mode: a pending redemption is owed to the provider once the enterprise paid its
+    # share (one statement finds the invoices that have any).
+    for i in db.execute(_WITH_PENDING, {"ids": touched}).scalars().all():
+        redemptions.release_pending(session, found[i]._replace(paid_fen=paid[i]))
+    shaped = iter(rows_to_public(session, [a for a in answers if isinstance(a, InvoiceRow)]))
+    return [next(shaped) if isinstance(a, InvoiceRow) else a for a in answers]
+
+
+def record_payment(session: Session, *, invoice_id: str, principal: Principal,
+                   data: PaymentCreate) -> dict[str, Any]:
+    """One payment inside the caller's transaction (the demo): a batch of one."""
+
+    class _One(NamedTuple):
+        principal: Principal
+        args: PaymentRequest
+        request_id: str | None
+
+    saved = {k: session.info.get(k) for k in ("principal", "request_id")}
+    try:
+        answer = pay_group(session, [_One(principal, PaymentRequest(invoice_id, data),
+                                          saved["request_id"])])[0]
+    finally:
+        session.info.update(saved)
+    if isinstance(answer, DomainError):
+        raise answer
+    return answer
 
 
 def reverse(session: Session, *, invoice_id: str, principal: Principal,
@@ -278,6 +347,12 @@ def status_of(invoice: Invoice | InvoiceRow) -> str:
 def to_public(session: Session, invoices: Sequence[Invoice],
               year: int | None = None) -> list[dict[str, Any]]:
     """Shape invoices for the API with their eligible and redeemed subsidy, in few queries."""
+    return rows_to_public(session, [InvoiceRow(**i.model_dump()) for i in invoices], year)
+
+
+def rows_to_public(session: Session, invoices: Sequence[InvoiceRow],
+                   year: int | None = None) -> list[dict[str, Any]]:
+    """to_public for invoice rows as plain tuples (the batched write paths)."""
     if not invoices:
         return []
     ids_ = [i.id for i in invoices]
@@ -297,8 +372,8 @@ def to_public(session: Session, invoices: Sequence[Invoice],
                                                 .where(BudgetYear.year.in_(wanted)))}
     usccs = dict(session.execute(select(Enterprise.id, Enterprise.uscc).where(
         Enterprise.id.in_({i.enterprise_id for i in invoices}))).all())
-    return [_shape(InvoiceRow(**i.model_dump()), lines[i.id], policies, redeemed[i.id],
-                   usccs.get(i.enterprise_id, ""), year) for i in invoices]
+    return [_shape(i, lines[i.id], policies, redeemed[i.id], usccs.get(i.enterprise_id, ""),
+                   year) for i in invoices]
 
 
 def _shape(invoice: InvoiceRow, lines: Sequence[LineRow], policies: dict[int, BudgetYear],

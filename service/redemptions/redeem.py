@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select
 from sqlmodel import Session
 
 from service import clock, ids
@@ -62,6 +62,7 @@ from service.invoices.models import Invoice, InvoiceLine
 from service.ledger import service as ledger
 from service.ledger.models import LedgerAccount, LedgerTransfer
 from service.redemptions.models import Redemption, RedemptionDraw
+from service.rows import insert_many, update_many
 from service.registry.models import ApprovedProvider, Enterprise, Provider
 from service.registry.models import OtherSubsidy as OtherSubsidyClaim
 from service.registry.models import RelatedParty as RelatedPartyPair
@@ -144,19 +145,10 @@ _REDEEMED = select(Redemption.invoice_id, Redemption.year,
                    func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen)).where(
     Redemption.invoice_id.in_(bindparam("ids", expanding=True))).group_by(
     Redemption.invoice_id, Redemption.year)
+# Locked by id, after the vouchers and invoices: the global order every batch keeps.
 _ACCOUNTS = select(LedgerAccount.code, LedgerAccount.id).where(
-    LedgerAccount.code.in_(bindparam("codes", expanding=True)))
-_INSERT_REDEMPTION = insert(Redemption.__table__)
-_INSERT_DRAW = insert(RedemptionDraw.__table__)
-_INSERT_TRANSFER = insert(LedgerTransfer.__table__)
-_UPDATE_VOUCHER = update(Voucher.__table__).where(_v.id == bindparam("v_id")).values(
-    balance_fen=bindparam("v_balance"), status=bindparam("v_status"))
-# The voucher accounts are spent by a conditional debit (the balance guard of ledger.post);
-# the rule above already drew no more than each voucher holds, so every row must apply.
-_DEBIT = text("UPDATE ledger_account SET debits_posted_fen = debits_posted_fen + :amount "
-              "WHERE id = :id AND credits_posted_fen - debits_posted_fen >= :amount")
-_CREDIT = text("UPDATE ledger_account SET credits_posted_fen = credits_posted_fen + :amount "
-               "WHERE id = :id")
+    LedgerAccount.code.in_(bindparam("codes", expanding=True))).order_by(
+    LedgerAccount.id).with_for_update()
 
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -339,7 +331,6 @@ def redeem_group(session: Session, writes: Sequence[Any]) -> list[dict | DomainE
 
 def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, dict]]) -> None:
     payables = _payable_accounts(session, [a for _, a in accepted])
-    db = session.connection()
     redemptions, draws, transfers = [], [], []
     debits: dict[str, int] = defaultdict(int)
     credits: dict[str, int] = defaultdict(int)
@@ -370,17 +361,25 @@ def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, dict]]) ->
                               "beneficiary_id": a["beneficiary_id"]})
     # Paired assertion (TigerBeetle style): what the vouchers gave is what the payables got.
     assert sum(debits.values()) == sum(credits.values()) == sum(d["amount_fen"] for d in draws)
-    db.execute(_INSERT_REDEMPTION, redemptions)
-    db.execute(_INSERT_DRAW, draws)
-    db.execute(_UPDATE_VOUCHER, [
-        {"v_id": v, "v_balance": batch.balance[v],
-         "v_status": "exhausted" if batch.balance[v] == 0 else touched[v].status}
-        for v in sorted(touched)])
-    debited = db.execute(_DEBIT, [{"id": a, "amount": n} for a, n in sorted(debits.items())])
-    if debited.rowcount != len(debits):
+    insert_many(session, Redemption.__table__, redemptions)
+    insert_many(session, RedemptionDraw.__table__, draws)
+    update_many(session, Voucher.__table__, [
+        {"id": v, "balance_fen": batch.balance[v],
+         "status": "exhausted" if batch.balance[v] == 0 else touched[v].status}
+        for v in sorted(touched)], key="id", set_=("balance_fen", "status"))
+    # The voucher accounts are spent by a conditional debit (ledger.post's balance guard); the
+    # rules drew no more than each voucher holds, so every row must apply.
+    accounts = LedgerAccount.__table__
+    debited = update_many(session, accounts, [
+        {"id": a, "debits_posted_fen": n} for a, n in sorted(debits.items())],
+        key="id", add=("debits_posted_fen",),
+        guard="t.credits_posted_fen - t.debits_posted_fen >= v.debits_posted_fen")
+    if debited != len(debits):
         raise ledger.InsufficientBalance("a voucher account would go below zero")
-    db.execute(_CREDIT, [{"id": a, "amount": n} for a, n in sorted(credits.items())])
-    db.execute(_INSERT_TRANSFER, transfers)
+    update_many(session, accounts, [{"id": a, "credits_posted_fen": n}
+                                    for a, n in sorted(credits.items())],
+                key="id", add=("credits_posted_fen",))
+    insert_many(session, LedgerTransfer.__table__, transfers)
 
 
 def _payable_accounts(session: Session, accepted: list[dict]) -> dict[tuple, str]:
