@@ -129,7 +129,7 @@ def build(engine, *, year: int, enterprises: int, invoices_per_enterprise: int,
             n += 1
     for pidx, items in pending.items():
         for party, inv in _post(engine, provs[pidx], items):
-            party.invoices.append(inv.id)
+            party.invoices.append(inv["id"])
 
     def pay_all(session: Session):
         session.execute(text(
@@ -166,5 +166,5 @@ def unpaid_invoices(engine, w: World, *, enterprises: int, per_enterprise: int) 
     for pidx, items in pending.items():
         prov = w.providers[pidx]
         for party, inv in _post(engine, prov, items):
-            out[w.enterprises.index(party)].append((prov.key, inv.id))
+            out[w.enterprises.index(party)].append((prov.key, inv["id"]))
     return out

@@ -754,7 +754,7 @@ class _Demo:
             tax_fen=inv.total_fen * 6 // 106, lines=inv.lines) for inv in chunk]
 
         def post(session: Session) -> list[str]:
-            return [row.id for row in invoices_service.post_invoices(
+            return [row["id"] for row in invoices_service.post_invoices(
                 session, principal=principal, items=items)]
         return post
 
