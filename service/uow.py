@@ -159,6 +159,21 @@ def run_write(engine: Engine, fn: Callable[[Session], Any], *, principal: Princi
     return outcome.result
 
 
+def group_of_one(session: Session, group: Callable[[Session, Sequence[Write]], list[Any]],
+                 *, principal: Principal, args: Any) -> Any:
+    """One grouped write inside the caller's own transaction (the demo's steps): the group
+    function with a batch of one; returns its answer or raises its refusal."""
+    saved = {k: session.info.get(k) for k in ("principal", "request_id")}
+    try:
+        answer = group(session, [Write(principal=principal, group=group, args=args,
+                                       request_id=saved["request_id"])])[0]
+    finally:
+        session.info.update(saved)
+    if isinstance(answer, BaseException):
+        raise answer
+    return answer
+
+
 def _run_batch(session: Session, writes: Sequence[Write]) -> list[_State]:
     states = [_State(w) for w in writes]
     _lock_in_order(session, writes)

@@ -15,7 +15,6 @@ from service.audit import service as audit
 from service.auth.principal import Principal
 from service.db import is_postgres
 from service.errors import (
-    DomainError,
     FieldError,
     InvalidUSCC,
     InvoiceDuplicate,
@@ -44,6 +43,7 @@ from service.invoices.schemas import (
 )
 from service.redemptions import service as redemptions
 from service.rows import insert_many, update_many
+from service.uow import group_of_one
 from service.redemptions.models import Redemption
 from service.registry.models import Enterprise
 from service.uscc import uscc_problem
@@ -283,21 +283,8 @@ def pay_group(session: Session, writes: Sequence[Any]) -> list[Any]:
 def record_payment(session: Session, *, invoice_id: str, principal: Principal,
                    data: PaymentCreate) -> dict[str, Any]:
     """One payment inside the caller's transaction (the demo): a batch of one."""
-
-    class _One(NamedTuple):
-        principal: Principal
-        args: PaymentRequest
-        request_id: str | None
-
-    saved = {k: session.info.get(k) for k in ("principal", "request_id")}
-    try:
-        answer = pay_group(session, [_One(principal, PaymentRequest(invoice_id, data),
-                                          saved["request_id"])])[0]
-    finally:
-        session.info.update(saved)
-    if isinstance(answer, DomainError):
-        raise answer
-    return answer
+    return group_of_one(session, pay_group, principal=principal,
+                        args=PaymentRequest(invoice_id, data))
 
 
 def reverse(session: Session, *, invoice_id: str, principal: Principal,

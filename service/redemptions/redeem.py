@@ -36,7 +36,7 @@ redemption: a batch of one.
 
 from collections import defaultdict, namedtuple
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select
@@ -58,11 +58,12 @@ from service.errors import (
     YearClosed,
 )
 from service.invoices import subsidy
-from service.invoices.models import Invoice, InvoiceLine
+from service.invoices.models import Invoice, InvoiceLine, InvoiceRow
 from service.ledger import service as ledger
 from service.ledger.models import LedgerAccount, LedgerTransfer
 from service.redemptions.models import Redemption, RedemptionDraw
 from service.rows import insert_many, update_many
+from service.uow import group_of_one
 from service.registry.models import ApprovedProvider, Enterprise, Provider
 from service.registry.models import OtherSubsidy as OtherSubsidyClaim
 from service.registry.models import RelatedParty as RelatedPartyPair
@@ -71,30 +72,15 @@ from service.vouchers.models import Voucher
 from service.years.models import BudgetYear
 
 
-class InvoiceFacts(NamedTuple):
+class InvoiceFacts(NamedTuple("InvoiceFacts", [
+        *InvoiceRow.__annotations__.items(),  # the invoice row, in column order
+        ("credit_blocked", bool), ("enterprise_uscc", str), ("provider_name", str),
+        ("provider_uscc", str),
+        ("other_programme", str | None),  # a claim under another programme (就高不重复)
+        ("related", bool)])):  # a recorded related-party pair
     """An invoice with what the rules ask of its parties: the one row shape of this path."""
 
-    id: str
-    invoice_key: str
-    invoice_number: str
-    invoice_code: str | None
-    provider_id: str
-    enterprise_id: str
-    issued_on: date
-    service_start: date
-    service_end: date
-    contract_number: str | None
-    total_fen: int
-    tax_fen: int
-    paid_fen: int
-    reversed_fen: int
-    created_at: datetime
-    credit_blocked: bool
-    enterprise_uscc: str
-    provider_name: str
-    provider_uscc: str
-    other_programme: str | None  # a claim under another programme (就高不重复)
-    related: bool  # a recorded related-party pair
+    __slots__ = ()
 
     @property
     def net_total_fen(self) -> int:
@@ -405,18 +391,5 @@ def _public(a: dict) -> dict:
 def redeem(session: Session, *, principal: Principal, invoice_id: str,
            voucher_id: str | None = None) -> dict:
     """One redemption inside the caller's transaction (the demo): a batch of one."""
-
-    class _One(NamedTuple):
-        principal: Principal
-        args: RedeemRequest
-        request_id: str | None
-
-    saved = {k: session.info.get(k) for k in ("principal", "request_id")}
-    try:
-        answer = redeem_group(session, [_One(principal, RedeemRequest(invoice_id, voucher_id),
-                                             saved["request_id"])])[0]
-    finally:
-        session.info.update(saved)
-    if isinstance(answer, DomainError):
-        raise answer
-    return answer
+    return group_of_one(session, redeem_group, principal=principal,
+                        args=RedeemRequest(invoice_id, voucher_id))
