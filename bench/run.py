@@ -700,6 +700,7 @@ def part_year(db: str, workers: int) -> None:
     from sqlmodel import Session
 
     from service.db import make_engine, run_transaction, snapshot
+    from service.uow import run_write
 
     engine = make_engine(sa_url(db))
     year = date.today().year
@@ -748,11 +749,8 @@ def part_year(db: str, workers: int) -> None:
            reconcile_vs_scan=reconcile_s / aggregate_s, reconcile_ok=bool(result["ok"]),
            reconcile_cold_s=cold_s, audit_verify_s=meta["audit_verify"]["seconds"])
 
-    def make_key(session):
-        key = auth_service.create_key(session, role="admin", name="bench admin")[1]
-        audit.seal(session)
-        return key
-    admin = run_transaction(engine, make_key, info={"principal": SYSTEM})
+    admin = run_write(engine, lambda session: auth_service.create_key(
+        session, role="admin", name="bench admin")[1], principal=SYSTEM)
     engine.dispose()
     auth = {"Authorization": f"Bearer {admin}"}
 

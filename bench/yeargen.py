@@ -21,14 +21,13 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 import psycopg
-from sqlmodel import Session
 
 from bench.util import Timer, dsn, log
 from service import clock
 from service.audit import service as audit
 from service.auth.principal import SYSTEM
-from service.db import run_transaction
 from service.reporting import rollups
+from service.uow import run_write
 from service.years import service as years
 from service.years.schemas import YearCreate
 
@@ -45,11 +44,9 @@ def generate(engine, db: str, *, year: int, invoices: int, with_audit: bool = Tr
     info = {"invoices": n, "redemptions": n, "enterprises": e_count, "providers": p_count}
     pool = e_count * FACE * 2
 
-    def create(session: Session):
-        y = years.create_year(session, YearCreate(year=year, pool_fen=pool))
-        audit.seal(session)
-        return y.year
-    run_transaction(engine, create, info={"principal": SYSTEM, "request_id": "bench"})
+    run_write(engine, lambda session: years.create_year(session, YearCreate(year=year,
+                                                                            pool_fen=pool)),
+              principal=SYSTEM, request_id="bench")
 
     params = {"y": year, "n": n, "e": e_count, "p": p_count, "face": FACE}
     steps = [

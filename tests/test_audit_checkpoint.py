@@ -15,7 +15,7 @@ from service import clock
 from service.audit import service as audit
 from service.audit.models import AuditEvent
 from service.auth.principal import SYSTEM
-from service.db import run_transaction
+from service.uow import run_write
 from tests.conftest import sql
 
 
@@ -243,8 +243,7 @@ def test_strange_events_verify_from_the_stored_rows(engine):
             audit.record(session, action=_strange_text(rng)[:60], object_type="test",
                          object_id=_strange_text(rng)[:60],
                          summary={_strange_text(rng): _strange_value(rng) for _ in range(3)})
-        audit.seal(session)
-    run_transaction(engine, write, info={"principal": SYSTEM})
+    run_write(engine, write, principal=SYSTEM)
     with Session(engine) as session:
         assert audit.verify(session)["ok"] is True
         assert audit.verify(session)["checked"] == 40

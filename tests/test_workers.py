@@ -18,10 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.audit import service as audit
 from service.auth import service as auth_service
 from service.auth.principal import SYSTEM
-from service.db import run_transaction
+from service.uow import run_write
 from service.web.sessions import COOKIE
 from tests.factories import bearer
 from tests.live import ROOT, free_port
@@ -110,9 +109,8 @@ def workers(engine, tmp_path) -> Iterator[Workers]:
 def make_key(engine, role: str = "admin") -> tuple[str, str]:
     def create(session):
         key, raw = auth_service.create_key(session, role=role, name=f"workers {role}")
-        audit.seal(session)
         return key.id, raw
-    return run_transaction(engine, create, info={"principal": SYSTEM})
+    return run_write(engine, create, principal=SYSTEM)
 
 
 def cookie(session_id: str) -> dict[str, str]:
