@@ -380,7 +380,7 @@ def _shape(invoice: InvoiceRow, lines: Sequence[LineRow], policies: dict[int, Bu
 
 
 def eligible_for_year(invoice: Invoice, lines: Sequence[InvoiceLine], policy: BudgetYear) -> int:
-    if invoice.issued_on < policy.eligible_from:
+    if subsidy.dated_before_eligible(invoice.issued_on, policy):
         return 0
     return subsidy.eligible_subsidy(
         lines=[(line.category, line.amount_fen) for line in lines], total_fen=invoice.total_fen,

@@ -29,6 +29,13 @@ def years_of(start: date, end: date) -> range:
     return range(start.year, end.year + 1)
 
 
+def dated_before_eligible(issued_on: date, policy: BudgetYear) -> bool:
+    """The year's earliest eligible invoice date (`eligible_from`): an invoice issued before it
+    earns nothing that year, and a redemption of it is refused (invoice_not_eligible). The
+    reconciliation's SQL mirrors this (service/reporting/reconciliation.py)."""
+    return issued_on < policy.eligible_from
+
+
 def eligible_subsidy(*, lines: Iterable[tuple[str, int]], total_fen: int, reversed_fen: int,
                      paid_fen: int, service_start: date, service_end: date,
                      policy: BudgetYear) -> int:

@@ -182,7 +182,7 @@ def refuse_by_policy(invoice: InvoiceFacts, policy: Any, approved: bool, today: 
                                   f"{policy.year}")
     if invoice.related or invoice.enterprise_uscc == invoice.provider_uscc:
         raise RelatedParty("the provider and the enterprise are related parties")
-    if invoice.issued_on < policy.eligible_from or subsidy.overlap_days(
+    if subsidy.dated_before_eligible(invoice.issued_on, policy) or subsidy.overlap_days(
             invoice.service_start, invoice.service_end, policy.year) == 0:
         raise InvoiceNotEligible(
             f"the invoice is dated before {policy.eligible_from} or its service period lies "
