@@ -51,4 +51,6 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
 
 # Migrations are idempotent (Alembic upgrade to head), so every start applies any new ones.
 # `exec` makes uvicorn PID 1's replacement, so `docker stop` (SIGTERM) shuts it down gracefully.
-CMD ["sh", "-c", "voucher migrate && exec voucher serve --host 0.0.0.0 --port 8000"]
+# WORKERS: the production command runs several stateless worker processes (docs/scaling.md).
+ENV WORKERS=2
+CMD ["sh", "-c", "voucher migrate && exec voucher serve --host 0.0.0.0 --port 8000 --workers \"$WORKERS\""]
