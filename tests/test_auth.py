@@ -270,6 +270,38 @@ def test_the_revocation_counter_is_read_at_most_every_poll_interval(monkeypatch)
     assert len(reads) == 2
 
 
+def test_a_request_during_the_read_after_a_revocation_waits_for_it():
+    """A worker idle since a revocation: its first request reads the counter; a request that
+    arrives during that read must wait for it, not answer from the stale cache (seen once in a
+    fresh-clone run as a 200 for a revoked key on the second worker)."""
+    import threading
+
+    cache = KeyCache(poll_s=0.5)
+    cache.follow_revocations(lambda: 1)
+    principal = Principal(key_id="key_1", name="n", role="admin")
+    cache.put("digest", principal, expires_at=None, revocations=1)
+    cache._polled_at -= 1  # idle for a second: the next request must read the counter
+    reading, release = threading.Event(), threading.Event()
+
+    def slow_read():
+        reading.set()
+        release.wait(5)
+        return 2  # a revocation committed meanwhile
+    first = threading.Thread(target=cache.follow_revocations, args=(slow_read,))
+    first.start()
+    assert reading.wait(5)
+    seen = []
+    second = threading.Thread(target=lambda: (cache.follow_revocations(lambda: 2),
+                                              seen.append(cache.get("digest"))))
+    second.start()
+    time.sleep(0.1)
+    assert seen == []  # still waiting for the read in flight
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert seen == [None]
+
+
 def test_a_lookup_that_raced_a_revocation_is_not_cached(monkeypatch):
     cache = KeyCache()
     now = [1000.0]

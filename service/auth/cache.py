@@ -40,9 +40,11 @@ class KeyCache:
         started = time.monotonic()
         if started - self._polled_at < self.poll_s:
             return
-        # One thread reads; the others carry on with the cache for the length of that query.
-        if not self._poll_lock.acquire(blocking=False):
-            return
+        # One thread reads; the others wait for that read rather than trust a cache that may be
+        # older than `poll_s` (a worker idle since a revocation would otherwise serve the
+        # revoked key to every request that arrives during its first read).
+        if not self._poll_lock.acquire(timeout=5):
+            return  # the database is not answering: the key look-up will say so
         try:
             if started - self._polled_at < self.poll_s:
                 return
