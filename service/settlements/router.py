@@ -77,6 +77,8 @@ class SettlementPublic(BaseModel):
         "the level of the review chain the draft waits at; null once decided"))
     reviews: list[ReviewPublic] = Field(default_factory=list, description=(
         "the review chain's decisions, oldest first"))
+    review_levels: list[str] = Field(default_factory=list, description=(
+        "the review chain of its year, in order (the year's review_levels)"))
     rejected_at: Timestamp | None = None
     reject_reason: str | None = None
 

@@ -183,7 +183,8 @@ def to_public(session: Session, settlement: Settlement) -> dict[str, Any]:
     return {**settlement.model_dump(),
             "lines": [line.model_dump(exclude={"settlement_id"})
                       for line in lines_of(session, settlement.id)],
-            "reviews": chain.reviews_of(session, "settlement", settlement.id)}
+            "reviews": chain.reviews_of(session, "settlement", settlement.id),
+            "review_levels": chain.levels_of(session, settlement.year)}
 
 
 def reject(session: Session, *, settlement_id: str, reason: str) -> Settlement:

@@ -82,3 +82,5 @@ class ApplicationPublic(BaseModel):
         "the level of the review chain the application waits at; null once decided"))
     reviews: list[ReviewPublic] = Field(default_factory=list, description=(
         "the review chain's decisions, oldest first"))
+    review_levels: list[str] = Field(default_factory=list, description=(
+        "the review chain of its year, in order (the year's review_levels)"))

@@ -253,6 +253,7 @@ def application_public(session: Session, application: Application) -> dict:
     voucher = session.get(Voucher, application.voucher_id) if application.voucher_id else None
     data["voucher"] = to_public(voucher) if voucher else None
     data["reviews"] = chain.reviews_of(session, "application", application.id)
+    data["review_levels"] = chain.levels_of(session, application.year)
     return data
 
 
