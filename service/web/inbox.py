@@ -23,7 +23,6 @@ from service.web.router import (
 router = APIRouter(prefix="/web/inbox", include_in_schema=False)
 ROLES = ("admin", "auditor", "reviewer")
 LEVELS = ("district", "city", "finance")
-KINDS = {"applications": "application", "settlements": "settlement"}
 
 
 def _level_of(request: Request, principal) -> str:
@@ -47,11 +46,28 @@ async def inbox(request: Request) -> HTMLResponse:
                   names=await _names(api, "/v1/enterprises"))
 
 
-@router.get("/{kind}/{object_id}")
-async def detail(kind: str, object_id: str, request: Request) -> HTMLResponse:
+@router.get("/applications/{application_id}")
+async def application_page(application_id: str, request: Request) -> HTMLResponse:
+    return await _detail("applications", application_id, request)
+
+
+@router.get("/settlements/{settlement_id}")
+async def settlement_page(settlement_id: str, request: Request) -> HTMLResponse:
+    return await _detail("settlements", settlement_id, request)
+
+
+@router.post("/applications/{application_id}")
+async def decide_application(application_id: str, request: Request) -> RedirectResponse:
+    return await _decide("applications", application_id, request)
+
+
+@router.post("/settlements/{settlement_id}")
+async def decide_settlement(settlement_id: str, request: Request) -> RedirectResponse:
+    return await _decide("settlements", settlement_id, request)
+
+
+async def _detail(kind: str, object_id: str, request: Request) -> HTMLResponse:
     ws = require(request, *ROLES)
-    if kind not in KINDS:
-        return back("/web/inbox")
     api = api_of(request, ws)
     try:
         obj = await api.get(f"/v1/{kind}/{object_id}")
@@ -69,12 +85,9 @@ async def detail(kind: str, object_id: str, request: Request) -> HTMLResponse:
                   names=await _names(api, "/v1/enterprises"))
 
 
-@router.post("/{kind}/{object_id}")
-async def decide(kind: str, object_id: str, request: Request) -> RedirectResponse:
+async def _decide(kind: str, object_id: str, request: Request) -> RedirectResponse:
     ws = require(request, "admin", "reviewer")
     form = await form_of(request, ws)
-    if kind not in KINDS:
-        return back("/web/inbox")
     decision = str(form.get("decision") or "")
     body: dict = {"decision": decision}
     reason = str(form.get("reason") or "").strip()
