@@ -573,3 +573,33 @@ def test_two_reviewers_racing_on_one_step_one_wins(pg, today):
         final = api.ok("GET", f"/v1/settlements/{batch['id']}")
         assert final["status"] in ("approved", "rejected")
         assert api.ok("GET", "/v1/audit-events/verify")["ok"] is True
+
+
+def test_a_rejected_batch_gives_back_the_clawbacks_it_netted(world):
+    api = world.api
+    voucher = world.voucher(2_000_000)
+    first = world.invoice([line("gpu", 1_000_000)], end="2026-05-31")
+    world.redeem(first["id"], voucher["id"])
+    world.settle()  # 300_000 paid out
+    world.reverse(first["id"], 500_000)  # after payout: 150_000 owed back
+    second = world.invoice([line("gpu", 1_000_000)], end="2026-05-31")
+    world.redeem(second["id"], voucher["id"])
+    batch = api.ok("POST", "/v1/settlements", json={"year": 2026}, expect=201)
+    [netted] = batch["lines"]
+    assert (netted["gross_fen"], netted["clawback_fen"], netted["amount_fen"]) == (
+        300_000, 150_000, 150_000)
+    assert sql(api.engine, "SELECT SUM(allocated_fen) FROM clawback").scalar() == 150_000
+    api.ok("POST", f"/v1/settlements/{batch['id']}/reviews",
+           json={"decision": "reject", "reason": "退回重新汇总"})
+    assert sql(api.engine, "SELECT SUM(allocated_fen), SUM(recovered_fen) FROM clawback"
+               ).one() == (0, 0)
+    assert api.ok("GET", "/v1/years/2026/reconciliation")["ok"] is True
+    again = world.settle()
+    [line_] = again["lines"]
+    assert (line_["gross_fen"], line_["clawback_fen"], line_["amount_fen"],
+            again["total_fen"]) == (300_000, 150_000, 150_000, 150_000)
+    assert sql(api.engine, "SELECT SUM(allocated_fen), SUM(recovered_fen) FROM clawback"
+               ).one() == (0, 150_000)
+    assert api.ok("GET", "/v1/years/2026/reconciliation")["ok"] is True
+    budget = api.ok("GET", "/v1/years/2026/budget")
+    assert budget["paid_fen"] == 300_000 + 150_000
