@@ -27,6 +27,7 @@ from service.middleware import RequestContextMiddleware, unexpected_error
 from service.redemptions.router import router as redemptions_router
 from service.registry.router import router as registry_router
 from service.reporting.router import router as reporting_router
+from service.reviewchain.router import router as reviewchain_router
 from service.settlements.router import router as settlements_router
 from service.vouchers.router import router as vouchers_router
 from service.web.router import install as install_web
@@ -76,7 +77,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     # The hot write routes first: a request is matched against the routes in this order.
     for router in (redemptions_router, invoices_router, years_router, registry_router,
                    auth_router, vouchers_router, settlements_router, reporting_router,
-                   ledger_router, audit_router):
+                   ledger_router, audit_router, reviewchain_router):
         app.include_router(router)
     install_web(app)  # the web pages: /web, served assets, CSP (docs/web.md)
 

@@ -32,7 +32,9 @@ def _cmd_create_key(args: argparse.Namespace) -> int:
     def create(session):
         key, raw = auth_service.create_key(session, role=args.role, name=args.name,
                                            enterprise_id=args.enterprise_id,
-                                           provider_id=args.provider_id)
+                                           provider_id=args.provider_id,
+                                           review_level=args.review_level,
+                                           district=args.district)
         return key.id, raw
 
     key_id, raw = run_write(make_engine(), create, principal=SYSTEM)
@@ -124,10 +126,13 @@ def main(argv: list[str] | None = None) -> int:
 
     key = sub.add_parser("create-key", help="create an API key and print it")
     key.add_argument("--role", required=True,
-                     choices=["admin", "auditor", "provider", "enterprise"])
+                     choices=["admin", "auditor", "provider", "enterprise", "reviewer"])
     key.add_argument("--name", required=True)
     key.add_argument("--enterprise-id")
     key.add_argument("--provider-id")
+    key.add_argument("--review-level", choices=["district", "city", "finance"],
+                     help="role reviewer: the level of the review chain it acts at")
+    key.add_argument("--district", help="a district-level reviewer: its district")
     key.set_defaults(func=_cmd_create_key)
 
     rec = sub.add_parser("reconcile", help="reconcile a year; exit 1 when not clean")

@@ -21,6 +21,7 @@ from service.registry.models import (
     RelatedParty,
 )
 from service.reporting.models import RedemptionPartyTotal, TransferRollup
+from service.reviewchain.models import ReviewStep
 from service.settlements.models import Settlement, SettlementLine
 from service.vouchers.models import Application, EnterpriseYear, Voucher
 from service.web.models import StoredWebSession
@@ -53,6 +54,7 @@ __all__ = [
                                      "RedemptionDraw",
                                      "RedemptionPartyTotal",
                                      "RelatedParty",
+                                     "ReviewStep",
                                      "Settlement",
                                      "SettlementLine",
                                      "StoredWebSession",

@@ -1,6 +1,7 @@
 """Access control, table-driven (issue 5, part 5): every /v1 route × every caller.
 
-Callers: admin, auditor, provider A, provider B, enterprise A, enterprise B, no key, a revoked
+Callers: admin, auditor, provider A, provider B, enterprise A, enterprise B, three reviewers
+(city; district of A's enterprise; another district, who gets 404 like party B), no key, a revoked
 key. Path parameters name party A's objects (A's invoice from provider A to enterprise A, A's
 voucher, redemption and application). Per route, TABLE says which callers are allowed; party B
 gets 404 on A's objects (`OWN` routes); everyone else gets 403; no key and a revoked key get 401.
@@ -32,7 +33,12 @@ from tests.flows import invoice_body, invoice_number, line, make_world
 ADMIN, AUDITOR = "admin", "auditor"
 PROV_A, PROV_B, ENT_A, ENT_B = "provider A", "provider B", "enterprise A", "enterprise B"
 NO_KEY, REVOKED = "no key", "revoked key"
-CALLERS = [ADMIN, AUDITOR, PROV_A, PROV_B, ENT_A, ENT_B, NO_KEY, REVOKED]
+# Reviewers (issue 14): one at the city level, one at the district level in A's district, one
+# in another district (who gets 404 for A's objects, as another party does).
+REV_CITY, REV_HOME, REV_OTHER = "city reviewer", "district reviewer A", "district reviewer B"
+REVIEWERS = {REV_CITY, REV_HOME, REV_OTHER}
+CALLERS = [ADMIN, AUDITOR, PROV_A, PROV_B, ENT_A, ENT_B, REV_CITY, REV_HOME, REV_OTHER, NO_KEY,
+           REVOKED]
 BUREAU = {ADMIN, AUDITOR}
 PROVIDERS = {PROV_A, PROV_B}
 ENTERPRISES = {ENT_A, ENT_B}
@@ -67,6 +73,12 @@ def _reversal(ctx, caller):
             "reason": "服务量调整"}
 
 
+def _reviewer(api: Api, level: str, district: str | None = None) -> dict[str, str]:
+    body = {"role": "reviewer", "name": f"{level} reviewer", "review_level": level,
+            **({"district": district} if district else {})}
+    return bearer(api.ok("POST", "/v1/api-keys", json=body, expect=201)["key"])
+
+
 _years = itertools.count(2030)
 
 TABLE: dict[tuple[str, str], Rule] = {
@@ -80,8 +92,9 @@ TABLE: dict[tuple[str, str], Rule] = {
         "issued_before": "2026-12-31", "max_used_bp": 1, "reclaim_bp": 1}),
     ("GET", "/v1/years/{year}/report"): Rule(BUREAU),
     ("POST", "/v1/enterprises"): Rule({ADMIN}, body=_enterprise),
-    ("GET", "/v1/enterprises"): Rule(BUREAU),
-    ("GET", "/v1/enterprises/{enterprise_id}"): Rule(BUREAU),
+    ("GET", "/v1/enterprises"): Rule(BUREAU | REVIEWERS),
+    ("GET", "/v1/enterprises/{enterprise_id}"): Rule(BUREAU | REVIEWERS,
+                                                     owners=BUREAU | {REV_CITY, REV_HOME}),
     ("PATCH", "/v1/enterprises/{enterprise_id}"): Rule({ADMIN}, body={"district": "中山区"}),
     ("POST", "/v1/providers"): Rule({ADMIN}, body=_provider),
     ("GET", "/v1/providers"): Rule(BUREAU),
@@ -99,9 +112,11 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("DELETE", "/v1/api-keys/{key_id}"): Rule({ADMIN}),
     ("POST", "/v1/applications"): Rule(ENTERPRISES, body={
         "year": 2026, "requested_fen": 1_000, "project_name": "推理", "purpose": "GPU"}),
-    ("GET", "/v1/applications"): Rule(BUREAU | ENTERPRISES),
-    ("GET", "/v1/applications/{application_id}"): Rule(BUREAU | ENTERPRISES,
-                                                       owners=BUREAU | {ENT_A}),
+    ("GET", "/v1/applications"): Rule(BUREAU | ENTERPRISES | REVIEWERS),
+    ("GET", "/v1/applications/{application_id}"): Rule(
+        BUREAU | ENTERPRISES | REVIEWERS, owners=BUREAU | {ENT_A, REV_CITY, REV_HOME}),
+    ("POST", "/v1/applications/{application_id}/reviews"): Rule(
+        {ADMIN} | REVIEWERS, owners={ADMIN, REV_CITY, REV_HOME}, body={"decision": "approve"}),
     ("POST", "/v1/applications/{application_id}/approve"): Rule({ADMIN}, body={}),
     ("POST", "/v1/applications/{application_id}/reject"): Rule({ADMIN},
                                                                body={"reason": "材料不全"}),
@@ -127,8 +142,11 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/redemptions"): Rule(ANYONE),
     ("GET", "/v1/redemptions/{redemption_id}"): Rule(ANYONE, owners=BUREAU | {PROV_A, ENT_A}),
     ("POST", "/v1/settlements"): Rule({ADMIN}, body={"year": 2026}),
-    ("GET", "/v1/settlements"): Rule(BUREAU),
-    ("GET", "/v1/settlements/{settlement_id}"): Rule(BUREAU),
+    ("GET", "/v1/settlements"): Rule(BUREAU | REVIEWERS),
+    ("GET", "/v1/settlements/{settlement_id}"): Rule(BUREAU | REVIEWERS,
+                                                     owners=BUREAU | {REV_CITY, REV_HOME}),
+    ("POST", "/v1/settlements/{settlement_id}/reviews"): Rule(
+        {ADMIN} | REVIEWERS, owners={ADMIN, REV_CITY, REV_HOME}, body={"decision": "approve"}),
     ("POST", "/v1/settlements/{settlement_id}/approve"): Rule({ADMIN}),
     ("POST", "/v1/settlements/{settlement_id}/pay"): Rule({ADMIN},
                                                           body={"bank_reference": "BOC-1"}),
@@ -204,7 +222,9 @@ def ctx(api: Api, today) -> Ctx:
     api.ok("DELETE", f"/v1/api-keys/{revoked['id']}")
     headers = {ADMIN: api.admin, AUDITOR: api.auditor(), PROV_A: world.prov,
                PROV_B: api.provider_key(prov_b["id"]), ENT_A: world.ent,
-               ENT_B: api.enterprise_key(ent_b["id"]), NO_KEY: {},
+               ENT_B: api.enterprise_key(ent_b["id"]),
+               REV_CITY: _reviewer(api, "city"), REV_HOME: _reviewer(api, "district", "高新园区"),
+               REV_OTHER: _reviewer(api, "district", "中山区"), NO_KEY: {},
                REVOKED: bearer(revoked["key"])}
     params = {"year": "2026", "enterprise_id": world.enterprise["id"],
               "provider_id": world.provider["id"], "key_id": target_key["id"],

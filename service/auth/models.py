@@ -5,16 +5,21 @@ from sqlmodel import Field, SQLModel
 
 from service.timestamps import created_at_field, optional_ts_field
 
-ROLES = ("admin", "auditor", "provider", "enterprise")
+ROLES = ("admin", "auditor", "provider", "enterprise", "reviewer")
 
 
 class ApiKey(SQLModel, table=True):
     __tablename__ = "api_key"
     __table_args__ = (
-        CheckConstraint("role IN ('admin','auditor','provider','enterprise')", name="role"),
+        CheckConstraint("role IN ('admin','auditor','provider','enterprise','reviewer')",
+                        name="role"),
         CheckConstraint("(role = 'provider') = (provider_id IS NOT NULL)", name="provider_bound"),
         CheckConstraint("(role = 'enterprise') = (enterprise_id IS NOT NULL)",
                         name="enterprise_bound"),
+        # A reviewer acts at one level of the review chain; a district reviewer in one district.
+        CheckConstraint("(role = 'reviewer') = (review_level IS NOT NULL)", name="reviewer_level"),
+        CheckConstraint("(COALESCE(review_level, '') = 'district') = (district IS NOT NULL)",
+                        name="reviewer_district"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -22,6 +27,8 @@ class ApiKey(SQLModel, table=True):
     role: str = Field(max_length=20)
     enterprise_id: str | None = Field(default=None, foreign_key="enterprise.id", max_length=40)
     provider_id: str | None = Field(default=None, foreign_key="provider.id", max_length=40)
+    review_level: str | None = Field(default=None, max_length=20)
+    district: str | None = Field(default=None, max_length=100)
     key_hash: str = Field(unique=True, max_length=64)
     prefix: str = Field(max_length=16)
     created_at: datetime = created_at_field()

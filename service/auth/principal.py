@@ -8,6 +8,8 @@ class Principal:
     role: str
     enterprise_id: str | None = None
     provider_id: str | None = None
+    review_level: str | None = None  # role reviewer: the level of the review chain it acts at
+    district: str | None = None  # a district-level reviewer: the one district it sees
 
     @property
     def is_bureau(self) -> bool:

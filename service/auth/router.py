@@ -1,7 +1,7 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 from sqlmodel import select
 
 from service.api import (
@@ -21,6 +21,7 @@ from service.auth import service
 from service.auth.models import ApiKey
 from service.auth.principal import Principal
 from service.errors import problem_responses
+from service.reviewchain.levels import Level
 from service.types import Line, ObjectId
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
@@ -29,10 +30,14 @@ router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    role: Literal["admin", "auditor", "provider", "enterprise"]
+    role: Literal["admin", "auditor", "provider", "enterprise", "reviewer"]
     name: Line = Field(min_length=1, max_length=200)
     enterprise_id: ObjectId | None = Field(default=None, max_length=40)
     provider_id: ObjectId | None = Field(default=None, max_length=40)
+    review_level: Level | None = Field(default=None, description=(
+        "role reviewer: the level of the review chain the key acts at"))
+    district: Line | None = Field(default=None, min_length=1, max_length=100, description=(
+        "a district-level reviewer: the district whose enterprises it sees (required then)"))
 
 
 class ApiKeyPublic(BaseModel):
@@ -45,6 +50,17 @@ class ApiKeyPublic(BaseModel):
     created_at: Timestamp
     revoked_at: Timestamp | None = None
     expires_at: Timestamp | None = None
+    review_level: str | None = Field(default=None, description="reviewer keys only")
+    district: str | None = Field(default=None, description="district-level reviewer keys only")
+
+    @model_serializer(mode="wrap")
+    def _reviewer_fields_on_reviewers(self, handler):
+        # Keys of the other roles answer as they always have, without the reviewer fields.
+        data = handler(self)
+        if self.role != "reviewer":
+            data.pop("review_level", None)
+            data.pop("district", None)
+        return data
 
 
 class ApiKeyCreated(ApiKeyPublic):
@@ -71,7 +87,8 @@ def create_api_key(body: ApiKeyCreate, w: Annotated[Writer, Depends(writer(*ADMI
     def create(session):
         key, raw = service.create_key(session, role=body.role, name=body.name,
                                       enterprise_id=body.enterprise_id,
-                                      provider_id=body.provider_id)
+                                      provider_id=body.provider_id,
+                                      review_level=body.review_level, district=body.district)
         return ApiKeyCreated(**_public(key).model_dump(), key=raw, key_shown=True)
     return w.run(create, status_code=201, stored=_without_secret)
 
@@ -80,7 +97,8 @@ def create_api_key(body: ApiKeyCreate, w: Annotated[Writer, Depends(writer(*ADMI
             responses=problem_responses(401, 403, 422))
 def list_api_keys(session: SessionDep, _: Annotated[Principal, Depends(allow(*BUREAU))],
                   limit: Limit = 50, cursor: Cursor = None,
-                  role: Literal["admin", "auditor", "provider", "enterprise"] | None = None):
+                  role: Literal["admin", "auditor", "provider", "enterprise",
+                                "reviewer"] | None = None):
     stmt = select(ApiKey)
     if role:
         stmt = stmt.where(ApiKey.role == role)

@@ -58,12 +58,26 @@ def expiry_of(key: ApiKey) -> datetime | None:
 
 def principal_of(key: ApiKey) -> Principal:
     return Principal(key_id=key.id, name=key.name, role=key.role,
-                     enterprise_id=key.enterprise_id, provider_id=key.provider_id)
+                     enterprise_id=key.enterprise_id, provider_id=key.provider_id,
+                     review_level=key.review_level, district=key.district)
 
 
 def create_key(session: Session, *, role: str, name: str, enterprise_id: str | None = None,
-               provider_id: str | None = None) -> tuple[ApiKey, str]:
+               provider_id: str | None = None, review_level: str | None = None,
+               district: str | None = None) -> tuple[ApiKey, str]:
     errors = []
+    if role == "reviewer":
+        if not review_level:
+            errors.append(FieldError(field="review_level", message="required for role reviewer"))
+        elif review_level == "district" and not district:
+            errors.append(FieldError(field="district",
+                                     message="required for a district-level reviewer"))
+        elif review_level != "district" and district:
+            errors.append(FieldError(field="district",
+                                     message="only for a district-level reviewer"))
+    elif review_level or district:
+        errors.append(FieldError(field="review_level" if review_level else "district",
+                                 message="only for role reviewer"))
     if role == "enterprise":
         if not enterprise_id:
             errors.append(FieldError(field="enterprise_id", message="required for role enterprise"))
@@ -82,13 +96,17 @@ def create_key(session: Session, *, role: str, name: str, enterprise_id: str | N
         raise ValidationFailed("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
     raw = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(id=ids.new_id("key"), name=name, role=role, enterprise_id=enterprise_id,
-                 provider_id=provider_id, key_hash=hash_key(raw), prefix=raw[:10])
+                 provider_id=provider_id, review_level=review_level, district=district,
+                 key_hash=hash_key(raw), prefix=raw[:10])
     session.add(key)
     session.flush()
     audit_service.record(session, action="api_key.create", object_type="api_key",
                          object_id=key.id, summary={"role": role, "name": name,
                                                     "enterprise_id": enterprise_id,
-                                                    "provider_id": provider_id})
+                                                    "provider_id": provider_id,
+                                                    **({"review_level": review_level,
+                                                        "district": district}
+                                                       if role == "reviewer" else {})})
     return key, raw
 
 

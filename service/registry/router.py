@@ -17,10 +17,11 @@ from service.api import (
     writer,
 )
 from service.auth.principal import Principal
-from service.errors import problem_responses
+from service.errors import NotFound, problem_responses
 from service.invoices.numbers import split_key
 from service.registry import service
 from service.registry.models import Enterprise, Provider
+from service.reviewchain import trail as chain
 from service.registry.schemas import (
     ApprovalPublic,
     ApprovalUpdate,
@@ -39,6 +40,8 @@ from service.registry.schemas import (
 router = APIRouter(tags=["registry"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
 BureauReader = Annotated[Principal, Depends(allow(*BUREAU))]
+# Reviewers read the enterprises whose applications they review (a district reviewer: its own).
+EnterpriseReader = Annotated[Principal, Depends(allow(*BUREAU, "reviewer"))]
 
 
 def _enterprise(row: Enterprise) -> EnterprisePublic:
@@ -57,11 +60,11 @@ def create_enterprise(body: EnterpriseCreate, w: AdminWriter):
 
 @router.get("/v1/enterprises", response_model=Page[EnterprisePublic],
             operation_id="listEnterprises", responses=problem_responses(401, 403, 422))
-def list_enterprises(session: SessionDep, _: BureauReader, limit: Limit = 50,
+def list_enterprises(session: SessionDep, principal: EnterpriseReader, limit: Limit = 50,
                      cursor: Cursor = None,
                      uscc: Annotated[str | None, Query(max_length=18)] = None,
                      credit_blocked: bool | None = None):
-    stmt = select(Enterprise)
+    stmt = chain.scope_enterprises(select(Enterprise), principal, Enterprise.id)
     if uscc:
         stmt = stmt.where(Enterprise.uscc == uscc)
     if credit_blocked is not None:
@@ -71,7 +74,10 @@ def list_enterprises(session: SessionDep, _: BureauReader, limit: Limit = 50,
 
 @router.get("/v1/enterprises/{enterprise_id}", response_model=EnterprisePublic,
             operation_id="getEnterprise", responses=problem_responses(401, 403, 404))
-def get_enterprise(enterprise_id: str, session: SessionDep, _: BureauReader):
+def get_enterprise(enterprise_id: str, session: SessionDep, principal: EnterpriseReader):
+    if principal.role == "reviewer" and \
+            not chain.reviewer_sees_enterprise(session, principal, enterprise_id):
+        raise NotFound(f"no enterprise {enterprise_id}")
     return _enterprise(service.get_enterprise(session, enterprise_id))
 
 

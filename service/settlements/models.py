@@ -9,7 +9,7 @@ from service.timestamps import created_at_field, fen_field, optional_ts_field
 class Settlement(SQLModel, table=True):
     __tablename__ = "settlement"
     __table_args__ = (
-        CheckConstraint("status IN ('draft','approved','paid')", name="status"),
+        CheckConstraint("status IN ('draft','approved','paid','rejected')", name="status"),
         CheckConstraint("total_fen >= 0", name="total_nonneg"),
     )
 
@@ -22,6 +22,11 @@ class Settlement(SQLModel, table=True):
     created_at: datetime = created_at_field()
     approved_at: datetime | None = optional_ts_field()
     paid_at: datetime | None = optional_ts_field()
+    # The review chain (service/reviewchain): the level the draft waits at, null when decided;
+    # a batch rejected in the chain releases its redemptions and keeps the reason.
+    review_level: str | None = Field(default=None, max_length=20, index=True)
+    rejected_at: datetime | None = optional_ts_field()
+    reject_reason: str | None = Field(default=None, max_length=2000)
 
 
 class SettlementLine(SQLModel, table=True):

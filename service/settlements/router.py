@@ -21,7 +21,10 @@ from service.api import (
     writer,
 )
 from service.auth.principal import Principal
-from service.errors import problem_responses
+from service.errors import NotFound, problem_responses
+from service.reviewchain import trail as chain
+from service.reviewchain.levels import Level
+from service.reviewchain.schemas import ReviewPublic
 from service.settlements import export, service
 from service.settlements.models import Settlement
 from service.types import Line
@@ -29,6 +32,8 @@ from service.types import Line
 router = APIRouter(prefix="/v1/settlements", tags=["settlements"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
 BureauReader = Annotated[Principal, Depends(allow(*BUREAU))]
+# Reviewers read the batches they review (a district reviewer: those wholly of its district).
+BatchReader = Annotated[Principal, Depends(allow(*BUREAU, "reviewer"))]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -60,7 +65,7 @@ class SettlementLinePublic(BaseModel):
 class SettlementPublic(BaseModel):
     id: str
     year: int
-    status: Literal["draft", "approved", "paid"]
+    status: Literal["draft", "approved", "paid", "rejected"]
     cutoff: Timestamp
     total_fen: int
     bank_reference: str | None
@@ -68,6 +73,14 @@ class SettlementPublic(BaseModel):
     created_at: Timestamp
     approved_at: Timestamp | None = None
     paid_at: Timestamp | None = None
+    review_level: str | None = Field(default=None, description=(
+        "the level of the review chain the draft waits at; null once decided"))
+    reviews: list[ReviewPublic] = Field(default_factory=list, description=(
+        "the review chain's decisions, oldest first"))
+    review_levels: list[str] = Field(default_factory=list, description=(
+        "the review chain of its year, in order (the year's review_levels)"))
+    rejected_at: Timestamp | None = None
+    reject_reason: str | None = None
 
 
 @router.post("", status_code=201, response_model=SettlementPublic, operation_id="createSettlement",
@@ -80,10 +93,13 @@ def create_settlement(body: SettlementCreate, w: AdminWriter):
 
 @router.get("", response_model=Page[SettlementPublic], operation_id="listSettlements",
             responses=problem_responses(401, 403, 422))
-def list_settlements(session: SessionDep, _: BureauReader, limit: Limit = 50,
+def list_settlements(session: SessionDep, principal: BatchReader, limit: Limit = 50,
                      cursor: Cursor = None, year: YearQuery = None,
-                     status: Literal["draft", "approved", "paid"] | None = None):
-    stmt = select(Settlement)
+                     status: Literal["draft", "approved", "paid", "rejected"] | None = None,
+                     review_level: Level | None = None):
+    stmt = chain.scope_settlements(select(Settlement), principal, Settlement.id)
+    if review_level:
+        stmt = stmt.where(Settlement.review_level == review_level)
     if year is not None:
         stmt = stmt.where(Settlement.year == year)
     if status:
@@ -94,7 +110,10 @@ def list_settlements(session: SessionDep, _: BureauReader, limit: Limit = 50,
 
 @router.get("/{settlement_id}", response_model=SettlementPublic, operation_id="getSettlement",
             responses=problem_responses(401, 403, 404))
-def get_settlement(settlement_id: str, session: SessionDep, _: BureauReader):
+def get_settlement(settlement_id: str, session: SessionDep, principal: BatchReader):
+    if principal.role == "reviewer" and \
+            not chain.reviewer_sees_settlement(session, principal, settlement_id):
+        raise NotFound(f"no settlement {settlement_id}")
     return service.to_public(session, service.get(session, settlement_id))
 
 

@@ -14,6 +14,7 @@ from service.errors import DomainError, InvalidState, NotFound
 from service.ledger import service as ledger
 from service.redemptions.models import Clawback, Redemption
 from service.registry.models import Enterprise, Provider
+from service.reviewchain import trail as chain
 from service.settlements.models import Settlement, SettlementLine
 from service.years.service import get_year
 
@@ -24,12 +25,13 @@ NothingToSettle = type("NothingToSettle", (DomainError,), {
 def create(session: Session, *, year: int, cutoff: datetime | None = None) -> Settlement:
     # The year row serialises batch creation, so a redemption or a clawback fen can only ever
     # be claimed by one batch; the conditional update below is the second guard.
-    get_year(session, year, for_update=True)
+    budget = get_year(session, year, for_update=True)
     cutoff = cutoff or clock.now()
     # Compare in Shanghai time: SQLite keeps timestamps as Shanghai wall-clock text.
     cutoff = cutoff.replace(tzinfo=clock.SHANGHAI) if cutoff.tzinfo is None else \
         cutoff.astimezone(clock.SHANGHAI)
-    settlement = Settlement(id=ids.new_id("stl"), year=year, cutoff=cutoff)
+    settlement = Settlement(id=ids.new_id("stl"), year=year, cutoff=cutoff,
+                            review_level=budget.review_levels[0])
     session.add(settlement)
     session.flush()
     r = Redemption.__table__.c
@@ -113,15 +115,19 @@ def lines_of(session: Session, settlement_id: str) -> list[SettlementLine]:
         .order_by(SettlementLine.beneficiary_type, SettlementLine.beneficiary_id)))
 
 
-def approve(session: Session, *, settlement_id: str) -> Settlement:
+def approve(session: Session, *, settlement_id: str,
+            review_reason: str | None = None) -> Settlement:
     settlement = get(session, settlement_id, for_update=True)
     if settlement.status != "draft":
         raise InvalidState(f"settlement is {settlement.status}; only a draft can be approved")
+    # Approved for payment only by the last level of the year's review chain.
+    level = chain.require_final(session, "settlement", settlement)
     settlement.status = "approved"
     settlement.approved_at = clock.now()
-    session.add(settlement)
+    review = chain.finish(session, "settlement", settlement, level=level, decision="approve",
+                          reason=review_reason)
     audit.record(session, action="settlement.approve", object_type="settlement",
-                 object_id=settlement.id, summary={"total_fen": settlement.total_fen})
+                 object_id=settlement.id, summary={"total_fen": settlement.total_fen, **review})
     return settlement
 
 
@@ -176,4 +182,51 @@ def _recover(session: Session, year: int, line: SettlementLine) -> None:
 def to_public(session: Session, settlement: Settlement) -> dict[str, Any]:
     return {**settlement.model_dump(),
             "lines": [line.model_dump(exclude={"settlement_id"})
-                      for line in lines_of(session, settlement.id)]}
+                      for line in lines_of(session, settlement.id)],
+            "reviews": chain.reviews_of(session, "settlement", settlement.id),
+            "review_levels": chain.levels_of(session, settlement.year)}
+
+
+def reject(session: Session, *, settlement_id: str, reason: str) -> Settlement:
+    """A draft batch rejected in the review chain: it ends `rejected`, and what it claimed is
+    released exactly as it was before the batch was created — its redemptions are payable again
+    and unclaimed, the clawbacks it netted are owed again — so the next batch can take them.
+    Nothing was posted to the ledger when the draft was created, so nothing is reversed there."""
+    settlement = get(session, settlement_id, for_update=True)
+    if settlement.status != "draft":
+        raise InvalidState(f"settlement is {settlement.status}; only a draft can be rejected")
+    level = chain.waiting_level(session, settlement)
+    r = Redemption.__table__.c
+    released = session.execute(
+        update(Redemption).where(r.settlement_id == settlement.id, r.status == "settling")
+        .values(settlement_id=None, status="payable")
+        .execution_options(synchronize_session=False)).rowcount
+    for line in lines_of(session, settlement.id):
+        if line.clawback_fen > 0:
+            _unallocate(session, settlement.year, line)
+    settlement.status = "rejected"
+    settlement.rejected_at = clock.now()
+    settlement.reject_reason = reason
+    review = chain.finish(session, "settlement", settlement, level=level, decision="reject",
+                          reason=reason)
+    audit.record(session, action="settlement.reject", object_type="settlement",
+                 object_id=settlement.id,
+                 summary={"total_fen": settlement.total_fen, "reason": reason,
+                          "redemptions_released": released, **review})
+    return settlement
+
+
+def _unallocate(session: Session, year: int, line: SettlementLine) -> None:
+    """Undo `_allocate_clawbacks` for one line of a rejected draft, newest clawback first."""
+    left = line.clawback_fen
+    rows = session.exec(select(Clawback).where(
+        Clawback.year == year, Clawback.beneficiary_type == line.beneficiary_type,
+        Clawback.beneficiary_id == line.beneficiary_id, Clawback.allocated_fen > 0)
+        .order_by(Clawback.created_at.desc(), Clawback.id.desc()).with_for_update()).all()
+    for clawback in rows:
+        part = min(left, clawback.allocated_fen)
+        clawback.allocated_fen -= part
+        session.add(clawback)
+        left -= part
+        if left == 0:
+            break

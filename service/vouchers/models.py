@@ -25,6 +25,8 @@ class Application(SQLModel, table=True):
     voucher_id: str | None = Field(default=None, max_length=40)
     created_at: datetime = created_at_field()
     decided_at: datetime | None = optional_ts_field()
+    # The review level the application waits at (service/reviewchain); null once decided.
+    review_level: str | None = Field(default=None, max_length=20, index=True)
 
 
 class Voucher(SQLModel, table=True):

@@ -18,6 +18,8 @@ from service.api import (
 )
 from service.auth.principal import Principal
 from service.errors import problem_responses
+from service.reviewchain import trail as chain
+from service.reviewchain.levels import Level
 from service.vouchers import service
 from service.vouchers.models import Application, Voucher
 from service.vouchers.schemas import (
@@ -33,6 +35,9 @@ from service.vouchers.schemas import (
 router = APIRouter(tags=["vouchers"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
 VoucherReader = Annotated[Principal, Depends(allow("admin", "auditor", "enterprise"))]
+# Reviewers read the applications they review (a district reviewer: its district's).
+ApplicationReader = Annotated[Principal, Depends(allow("admin", "auditor", "enterprise",
+                                                       "reviewer"))]
 
 
 def _scope_enterprise(stmt, model, principal: Principal):
@@ -51,12 +56,16 @@ def create_application(body: ApplicationCreate,
 
 @router.get("/v1/applications", response_model=Page[ApplicationPublic],
             operation_id="listApplications", responses=problem_responses(401, 403, 422))
-def list_applications(session: SessionDep, principal: VoucherReader, limit: Limit = 50,
+def list_applications(session: SessionDep, principal: ApplicationReader, limit: Limit = 50,
                       cursor: Cursor = None,
                       status: Literal["submitted", "approved", "rejected"] | None = None,
                       year: YearQuery = None,
-                      enterprise_id: Annotated[str | None, Query(max_length=40)] = None):
+                      enterprise_id: Annotated[str | None, Query(max_length=40)] = None,
+                      review_level: Level | None = None):
     stmt = _scope_enterprise(select(Application), Application, principal)
+    stmt = chain.scope_enterprises(stmt, principal, Application.enterprise_id)
+    if review_level:
+        stmt = stmt.where(Application.review_level == review_level)
     if status:
         stmt = stmt.where(Application.status == status)
     if year is not None:
@@ -69,7 +78,7 @@ def list_applications(session: SessionDep, principal: VoucherReader, limit: Limi
 
 @router.get("/v1/applications/{application_id}", response_model=ApplicationPublic,
             operation_id="getApplication", responses=problem_responses(401, 403, 404))
-def get_application(application_id: str, session: SessionDep, principal: VoucherReader):
+def get_application(application_id: str, session: SessionDep, principal: ApplicationReader):
     return service.application_public(
         session, service.get_application(session, application_id, principal))
 

@@ -3,6 +3,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api import Timestamp
+from service.reviewchain.schemas import ReviewPublic
 from service.types import Fen, Line, ObjectId, Text
 
 MAX_FEN = 10**15  # far above any pool; keeps every sum inside a signed 64-bit column
@@ -77,3 +78,9 @@ class ApplicationPublic(BaseModel):
     voucher: VoucherPublic | None = None
     created_at: Timestamp
     decided_at: Timestamp | None = None
+    review_level: str | None = Field(default=None, description=(
+        "the level of the review chain the application waits at; null once decided"))
+    reviews: list[ReviewPublic] = Field(default_factory=list, description=(
+        "the review chain's decisions, oldest first"))
+    review_levels: list[str] = Field(default_factory=list, description=(
+        "the review chain of its year, in order (the year's review_levels)"))

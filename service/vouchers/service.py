@@ -22,6 +22,7 @@ from service.errors import (
 )
 from service.ledger import service as ledger
 from service.registry.service import get_enterprise
+from service.reviewchain import trail as chain
 from service.rows import insert_if_absent
 from service.vouchers.models import Application, EnterpriseYear, Voucher
 from service.vouchers.schemas import ApplicationCreate
@@ -186,7 +187,8 @@ def apply(session: Session, *, principal: Principal, data: ApplicationCreate) ->
             f"to {budget.application_closes_on}")
     application = Application(id=ids.new_id("app"), enterprise_id=enterprise.id,
                               year=data.year, requested_fen=data.requested_fen,
-                              project_name=data.project_name, purpose=data.purpose)
+                              project_name=data.project_name, purpose=data.purpose,
+                              review_level=budget.review_levels[0])
     session.add(application)
     session.flush()
     audit.record(session, action="application.submit", object_type="application",
@@ -197,16 +199,19 @@ def apply(session: Session, *, principal: Principal, data: ApplicationCreate) ->
 def get_application(session: Session, application_id: str, principal: Principal, *,
                     for_update: bool = False) -> Application:
     row = session.get(Application, application_id, with_for_update=for_update or None)
-    if row is None or not principal.can_see(row.enterprise_id):
+    if row is None or not (principal.can_see(row.enterprise_id) or
+                           chain.reviewer_sees_enterprise(session, principal, row.enterprise_id)):
         raise NotFound(f"no application {application_id}")
     return row
 
 
 def approve(session: Session, *, application_id: str, principal: Principal,
-            approved_fen: int | None = None, valid_until: date | None = None) -> Application:
+            approved_fen: int | None = None, valid_until: date | None = None,
+            review_reason: str | None = None) -> Application:
     application = get_application(session, application_id, principal, for_update=True)
     if application.status != "submitted":
         raise InvalidState(f"application is already {application.status}")
+    level = chain.require_final(session, "application", application)
     amount = approved_fen if approved_fen is not None else application.requested_fen
     if amount > application.requested_fen:
         raise ValidationFailed("approved_fen may not exceed the requested amount", errors=[
@@ -218,11 +223,12 @@ def approve(session: Session, *, application_id: str, principal: Principal,
     application.approved_fen = amount
     application.voucher_id = voucher.id
     application.decided_at = clock.now()
-    session.add(application)
+    review = chain.finish(session, "application", application, level=level,
+                          decision="approve", reason=review_reason)
     audit.record(session, action="application.approve", object_type="application",
                  object_id=application.id,
                  summary={"approved_fen": amount, "requested_fen": application.requested_fen,
-                          "voucher_id": voucher.id})
+                          "voucher_id": voucher.id, **review})
     return application
 
 
@@ -231,12 +237,14 @@ def reject(session: Session, *, application_id: str, principal: Principal,
     application = get_application(session, application_id, principal, for_update=True)
     if application.status != "submitted":
         raise InvalidState(f"application is already {application.status}")
+    level = chain.waiting_level(session, application)
     application.status = "rejected"
     application.reason = reason
     application.decided_at = clock.now()
-    session.add(application)
+    review = chain.finish(session, "application", application, level=level,
+                          decision="reject", reason=reason)
     audit.record(session, action="application.reject", object_type="application",
-                 object_id=application.id, summary={"reason": reason})
+                 object_id=application.id, summary={"reason": reason, **review})
     return application
 
 
@@ -244,6 +252,8 @@ def application_public(session: Session, application: Application) -> dict:
     data = application.model_dump()
     voucher = session.get(Voucher, application.voucher_id) if application.voucher_id else None
     data["voucher"] = to_public(voucher) if voucher else None
+    data["reviews"] = chain.reviews_of(session, "application", application.id)
+    data["review_levels"] = chain.levels_of(session, application.year)
     return data
 
 

@@ -468,3 +468,56 @@ def error_text(lang: str, code: str, status: int | None = None) -> str:
 def field_label(lang: str, field: str) -> str:
     pair = FIELDS.get(field.split(".")[-1])
     return _pick(pair, lang) if pair else field
+
+
+# --- the review chain (issue 14, part B): reviewer role, per-level inbox, trail --------------
+MESSAGES.update({
+    "role.reviewer": ("复核员", "Reviewer"),
+    "nav.inbox": ("复核待办", "Review inbox"),
+    "level.district": ("区县复核", "District review"),
+    "level.city": ("市数据局审核", "City data bureau"),
+    "level.finance": ("财政局审批", "Finance bureau"),
+    "decision.approve": ("通过", "Approve"),
+    "decision.send_back": ("退回上一级", "Send back"),
+    "decision.reject": ("驳回", "Reject"),
+    "inbox.title": ("复核待办 · {level}", "Review inbox · {level}"),
+    "inbox.lead": ("以下事项正在等待本级复核。通过后转入下一级；退回和驳回须说明理由。",
+                   "These wait for a decision at your level. Approving passes them to the next "
+                   "level; sending back or rejecting needs a reason."),
+    "inbox.district": ("辖区：{district}", "District: {district}"),
+    "inbox.level": ("复核层级", "Review level"),
+    "inbox.applications": ("待复核的申领", "Applications waiting"),
+    "inbox.settlements": ("待复核的结算批次", "Settlement batches waiting"),
+    "inbox.empty_applications": ("本级没有待复核的申领。", "No application waits at this level."),
+    "inbox.empty_settlements": ("本级没有待复核的结算批次。",
+                                "No settlement batch waits at this level."),
+    "inbox.open": ("查看并复核", "Open and review"),
+    "inbox.chain": ("复核流程", "Review chain"),
+    "inbox.waiting_at": ("当前环节", "Waiting at"),
+    "inbox.done": ("已办结", "Decided"),
+    "inbox.trail": ("复核记录", "Review trail"),
+    "inbox.trail_empty": ("尚无复核记录。", "No decisions yet."),
+    "inbox.actor": ("经办人", "By"),
+    "inbox.at": ("时间", "When"),
+    "inbox.to": ("转至", "Moved to"),
+    "inbox.reason_hint": ("退回或驳回时必填", "Required to send back or reject"),
+    "inbox.amount_hint": ("末级通过时可核减批准金额（元），留空为申请金额",
+                          "At the last level you may approve a lower amount (yuan); empty "
+                          "approves what was asked"),
+    "inbox.not_your_level": ("该事项当前不在本级，无需操作。",
+                             "This does not wait at your level; nothing to do here."),
+    "inbox.decided_msg": ("已提交复核意见：{decision}。", "Decision recorded: {decision}."),
+    "inbox.application": ("申领", "Application"),
+    "inbox.settlement": ("结算批次", "Settlement batch"),
+    "inbox.decision": ("复核意见", "Decision"),
+})
+ERRORS.update({
+    "review_incomplete": ("前序复核环节尚未全部通过，暂不能批准。",
+                          "An earlier level of the review chain has not approved yet."),
+    "wrong_review_level": ("该事项当前不在您的复核层级（可能已被他人处理），请刷新后查看。",
+                           "This waits at another review level (someone may have decided it "
+                           "already); reload to see."),
+    "cannot_send_back": ("这是复核流程的第一级，无法退回；如不同意请驳回。",
+                         "This is the first level of the review chain; there is nothing to send "
+                         "it back to. Reject it instead."),
+})

@@ -43,7 +43,7 @@ templates.env.globals.update(new_idem=lambda: uuid.uuid4().hex, echarts_file=ECH
 router = APIRouter(prefix="/web", include_in_schema=False)
 BUREAU = ("admin", "auditor")
 HOMES = {"admin": "/web/bureau", "auditor": "/web/bureau", "enterprise": "/web/enterprise",
-         "provider": "/web/provider"}
+         "provider": "/web/provider", "reviewer": "/web/inbox"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'")
 
@@ -63,6 +63,9 @@ def install(app: FastAPI) -> None:
     """Wire the pages into the app: sessions, routes, static files, security headers."""
     app.state.web_sessions = SessionStore(app.state.engine)
     app.include_router(router)
+    from service.web import inbox  # the review chain's pages (imports this module)
+
+    app.include_router(inbox.router)
     app.mount("/web/static", StaticFiles(directory=str(STATIC)), name="web-static")
     app.add_exception_handler(_Redirect, _redirect_handler)
     app.add_exception_handler(_Refused, _refused_handler)

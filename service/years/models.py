@@ -32,6 +32,9 @@ class BudgetYear(SQLModel, table=True):
     redemption_deadline: date
     alert_thresholds_bp: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     status: str = Field(default="open", max_length=10)
+    # The review chain's levels, in order (service/reviewchain/levels.py).
+    review_levels: list = Field(default_factory=lambda: ["city"],
+                                sa_column=Column(JSON, nullable=False))
     policy_version: int = 1
     created_at: datetime = created_at_field()
     closed_at: datetime | None = optional_ts_field()

@@ -4,6 +4,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api import Timestamp
+from service.reviewchain.levels import ReviewLevels
 from service.types import BasisPoints, Fen
 
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
@@ -24,6 +25,10 @@ class PolicyFields(BaseModel):
     eligible_from: date | None = None
     redemption_deadline: date | None = None
     alert_thresholds_bp: list[BasisPoints] | None = Field(default=None, max_length=10)
+    review_levels: ReviewLevels | None = Field(default=None, description=(
+        "the review chain applications and settlement batches pass, in order: a non-empty "
+        "list of distinct levels from district, city, finance in that order (default "
+        "[\"city\"]); may change after the first voucher (docs/review-chain.md)"))
 
 
 class YearCreate(PolicyFields):
@@ -47,6 +52,7 @@ class YearPublic(BaseModel):
     eligible_from: date
     redemption_deadline: date
     alert_thresholds_bp: list[int]
+    review_levels: list[str]
     status: str
     policy_version: int
     policy_locked: bool

@@ -24,10 +24,14 @@ DEFAULT_POOL_FEN = 2_000_000_000  # 20 million yuan
 DEFAULT_RATE_BP = 3000
 DEFAULT_CAP_FEN = 200_000_000  # 2 million yuan
 DEFAULT_ALERT_THRESHOLDS_BP = [8000, 9500]
+DEFAULT_REVIEW_LEVELS = ["city"]
+# Process rules, not money rules: they may change after the first voucher (audited, and
+# applying to what has not yet passed the changed part).
+CHANGEABLE_WHEN_LOCKED = ("alert_thresholds_bp", "review_levels")
 POLICY_FIELDS = ("pool_fen", "rate_bp", "category_rates_bp", "enterprise_cap_fen",
                  "eligible_categories", "settlement_mode", "application_opens_on",
                  "application_closes_on", "eligible_from", "redemption_deadline",
-                 "alert_thresholds_bp")
+                 "alert_thresholds_bp", "review_levels")
 # After the first voucher, only these may change, and only in the widening direction.
 WIDENING = {"application_opens_on": -1, "application_closes_on": 1, "redemption_deadline": 1}
 
@@ -42,6 +46,7 @@ def defaults(year: int) -> dict[str, Any]:
         "application_closes_on": date(year, 12, 31), "eligible_from": date(year - 1, 1, 1),
         "redemption_deadline": date(year + 1, 1, 31),
         "alert_thresholds_bp": list(DEFAULT_ALERT_THRESHOLDS_BP),
+        "review_levels": list(DEFAULT_REVIEW_LEVELS),
     }
 
 
@@ -129,7 +134,7 @@ def update_year(session: Session, year_number: int, data: YearUpdate) -> BudgetY
         for field, value in changes.items():
             direction = WIDENING.get(field)
             widens = direction is not None and (value - current[field]).days * direction > 0
-            if field != "alert_thresholds_bp" and not widens:
+            if field not in CHANGEABLE_WHEN_LOCKED and not widens:
                 raise PolicyLocked(
                     f"vouchers of {year.year} have been issued: {field} can no longer change "
                     "(only the application window and the redemption deadline may be widened)")
@@ -148,6 +153,11 @@ def update_year(session: Session, year_number: int, data: YearUpdate) -> BudgetY
     for field, value in changes.items():
         setattr(year, field, value)
     year.policy_version += 1
+    if "review_levels" in changes:
+        from service.reviewchain.decide import replace_waiting
+
+        replace_waiting(session, year.year, list(changes["review_levels"]),
+                        version=year.policy_version)
     session.add(year)
     session.add(PolicyVersion(year=year.year, version=year.policy_version,
                               policy=_json_policy(new_policy), created_by=_actor(session)))

@@ -1,0 +1,32 @@
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api import Timestamp
+from service.types import Fen, Text
+
+MAX_FEN = 10**15  # as service.vouchers.schemas.MAX_FEN (imported there, so not from there)
+
+
+class ReviewDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "send_back", "reject"]
+    reason: Text | None = Field(default=None, max_length=2000, description=(
+        "why; required for send_back and reject"))
+    approved_fen: Fen | None = Field(default=None, gt=0, le=MAX_FEN, description=(
+        "an application's last-level approval only: a lower amount, as in /approve"))
+    valid_until: date | None = Field(default=None, description=(
+        "an application's last-level approval only, as in /approve"))
+
+
+class ReviewPublic(BaseModel):
+    level: str
+    decision: Literal["approve", "send_back", "reject"]
+    reason: str | None
+    actor_id: str
+    actor_role: str
+    to_level: str | None = Field(description="where the object went next; null when the "
+                                             "chain ended with this decision")
+    at: Timestamp
