@@ -98,6 +98,9 @@ class InvoicePublic(BaseModel):
     redeemable_fen: int
     lines: list[InvoiceLinePublic]
     created_at: Timestamp
+    source_sha256: str | None = Field(default=None, description=(
+        "SHA-256 of the 数电票 XML the invoice was read from (GET /v1/invoices/{id}/source); "
+        "null when it was posted as JSON"))
 
 
 class InvoiceBatchResult(BaseModel):
@@ -122,3 +125,40 @@ class UsageStatementPublic(BaseModel):
     provider_id: str
     month: str
     lines: list[dict]
+
+
+class XmlFileRemark(BaseModel):
+    file: str
+    element: str
+    code: str
+    message: str
+
+
+class XmlLineMapping(BaseModel):
+    line_no: int
+    element: str
+    item_name: str
+    tax_classification_code: str | None
+    category: str
+    rule: int | None = Field(description="Number of the item-category rule that matched; null: "
+                                         "unmapped, so `other`")
+
+
+class XmlReversalPublic(BaseModel):
+    id: str
+    invoice_number: str
+    original_invoice_number: str
+    amount_fen: int
+
+
+class XmlInvoicePublic(InvoicePublic):
+    file: str = Field(description="The XML file (ZIP member name) this item was read from")
+    line_mapping: list[XmlLineMapping]
+    reversal: XmlReversalPublic | None = Field(default=None, description=(
+        "Set for a red-letter file: the reversal it became; the item is the reduced original"))
+    warnings: list[XmlFileRemark]
+
+
+class XmlIngestResult(BaseModel):
+    items: list[XmlInvoicePublic]
+    warnings: list[XmlFileRemark]
