@@ -63,6 +63,8 @@ def install(app: FastAPI) -> None:
     """Wire the pages into the app: sessions, routes, static files, security headers."""
     app.state.web_sessions = SessionStore(app.state.engine)
     app.include_router(router)
+    from service.web import xml_upload  # the 数电票 XML page (issue 15)
+    app.include_router(xml_upload.router)
     app.mount("/web/static", StaticFiles(directory=str(STATIC)), name="web-static")
     app.add_exception_handler(_Redirect, _redirect_handler)
     app.add_exception_handler(_Refused, _refused_handler)
