@@ -30,7 +30,7 @@ SIGNATURE = """  <ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Id=
 
 def number() -> str:
     """A fresh 20-digit 数电票 number."""
-    return f"2621{next(_numbers):016d}"
+    return f"2622{next(_numbers):016d}"
 
 
 def yuan(fen: int) -> str:
