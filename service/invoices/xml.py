@@ -105,7 +105,7 @@ class Unsafe(Exception):
 # --- XML ------------------------------------------------------------------------------------
 
 def _local(tag: Any) -> str:
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 def _utf8(content: bytes) -> bytes:
@@ -144,6 +144,17 @@ class _Reader:
     def __init__(self, root: Element):
         self.root = root
         self.problems: list[Problem] = []
+        self._children: dict[int, dict[str, list[Element]]] = {}
+
+    def children(self, parent: Element, name: str) -> list[Element]:
+        """The direct children of parent with this local name (indexed once per parent)."""
+        index = self._children.get(id(parent))
+        if index is None:
+            index = {}
+            for child in parent:
+                index.setdefault(_local(child.tag), []).append(child)
+            self._children[id(parent)] = index
+        return index.get(name, [])
 
     def problem(self, element: str, code: str, message: str) -> None:
         self.problems.append(Problem(element, code, message))
@@ -155,7 +166,7 @@ class _Reader:
         walked = base_path
         for name in path.split("/"):
             walked = f"{walked}/{name}" if walked else name
-            found = [c for c in current if _local(c.tag) == name]
+            found = self.children(current, name)
             if len(found) > 1:
                 self.problem(walked, "validation_error",
                              f"{walked} appears {len(found)} times; it may appear once")
@@ -276,8 +287,8 @@ def parse_invoice(content: bytes, file: str) -> Parsed:
             red = (node, path)
             break
 
-    line_nodes = [c for c in (r.node(DATA, required=False) or []) if
-                  _local(c.tag) == "IssuItemInformation"]
+    data = r.node(DATA, required=False)
+    line_nodes = r.children(data, "IssuItemInformation") if data is not None else []
     if not line_nodes:
         r.problem(LINE, "validation_error", f"{LINE} is missing: an invoice has lines")
     lines: list[XmlLine] = []
@@ -496,20 +507,15 @@ def open_archive(content: bytes, file: str = "upload.zip") -> Archive:
 
 def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, refuse) -> bytes:
     """Decompress at most MAX_XML_BYTES (+1 to notice more), whatever the header declared."""
-    out = bytearray()
     try:
         with archive.open(info) as stream:
-            while True:
-                chunk = stream.read(64 * 1024)
-                if not chunk:
-                    break
-                out += chunk
-                if len(out) > MAX_XML_BYTES:
-                    raise refuse(name, f"member {name!r} decompresses to more than "
-                                       f"{MAX_XML_BYTES} bytes (a ZIP bomb)")
+            out = stream.read(MAX_XML_BYTES + 1)  # never more than this is decompressed
+        if len(out) > MAX_XML_BYTES:
+            raise refuse(name, f"member {name!r} decompresses to more than {MAX_XML_BYTES} "
+                               f"bytes (a ZIP bomb)")
     except Unsafe:
         raise
     except (zipfile.BadZipFile, NotImplementedError, ValueError, OSError, EOFError,
             RuntimeError) as exc:
         raise refuse(name, f"member {name!r} cannot be read: {str(exc)[:200]}") from None
-    return bytes(out)
+    return out

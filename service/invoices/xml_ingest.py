@@ -22,9 +22,10 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
-from service import ids
+from service import clock, ids
 from service.auth.principal import Principal
 from service.errors import DomainError, FieldError
 from service.invoices import categories, service
@@ -332,10 +333,13 @@ def ingest(session: Session, *, principal: Principal,
                                            source_sha256=[p.sha256 for p, _, _ in creates])
         except DomainError as exc:
             raise _from_post(exc, creates) from None
-    session.add_all([InvoiceSource(id=ids.new_id("src"), invoice_id=item["id"],
-                                   file_name=p.name[:255], sha256=p.sha256,
-                                   size_bytes=len(p.content), content=p.content)
-                     for (p, _, _), item in zip(creates, posted)])
+    if posted:
+        now = clock.now()
+        session.execute(insert(InvoiceSource.__table__), [
+            {"id": ids.new_id("src"), "invoice_id": item["id"], "reversal_id": None,
+             "file_name": p.name[:255], "sha256": p.sha256, "size_bytes": len(p.content),
+             "content": p.content, "created_at": now}
+            for (p, _, _), item in zip(creates, posted)])
     answers: dict[str, dict[str, Any]] = {}
     for (p, _, mapping), item in zip(creates, posted):
         answers[p.name] = {**item, "file": p.name, "line_mapping": mapping,
