@@ -543,3 +543,34 @@ def test_generated_bulk_zip_of_1000(world, api):
     assert len(items) == 1000 and [i["file"] for i in items] == list(files)
     after = all_counts(world.api.engine)
     assert after[0] == before[0] + 1000 and after[6] == before[6] + 1000
+
+
+def test_multipart_upload_with_a_json_part(world, api):
+    a, b = inv(world), inv(world, [g.storage(40_000)])
+    files = [("files", ("a.xml", a.xml(), "application/xml")),
+             ("files", ("b.xml", b.xml(), "application/xml"))]
+    meta = '{"b.xml": {"service_start": "2026-05-01", "service_end": "2026-05-31"}}'
+    r = api.client.post("/v1/invoices/xml", headers={**world.prov, "Idempotency-Key": "mp"},
+                        files=files, data={"meta": meta, **PERIOD})
+    assert r.status_code == 201, r.text
+    items = r.json()["items"]
+    assert [(i["file"], i["service_start"]) for i in items] == [
+        ("a.xml", "2026-04-01"), ("b.xml", "2026-05-01")]
+    assert items[1]["lines"][0]["category"] == "storage"
+    # The same parts again (a new boundary): replayed, not refused.
+    again = api.client.post("/v1/invoices/xml", headers={**world.prov, "Idempotency-Key": "mp"},
+                            files=files, data={"meta": meta, **PERIOD})
+    assert again.status_code == 201 and again.json() == r.json()
+    # One file with the fields in a JSON part.
+    c = inv(world)
+    r = api.client.post("/v1/invoices/xml", headers=world.prov,
+                        files=[("file", ("c.xml", c.xml(), "application/xml"))],
+                        data={"meta": '{"service_start": "2026-06-01", '
+                                      '"service_end": "2026-06-30", "contract_number": "HT-9"}'})
+    assert r.status_code == 201, r.text
+    [item] = r.json()["items"]
+    assert (item["file"], item["service_start"], item["contract_number"]) == (
+        "c.xml", "2026-06-01", "HT-9")
+    bad = api.client.post("/v1/invoices/xml", headers=world.prov, data={"x": "1"},
+                          files=[("meta", ("meta.json", b"{}", "application/json"))])
+    assert (bad.status_code, bad.json()["code"]) == (422, "validation_error")

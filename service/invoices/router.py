@@ -150,19 +150,30 @@ async def create_invoices_from_xml(
         contract_number: Annotated[str | None, Query(min_length=1, max_length=100)] = None):
     """Post 数电票 XML as the tax platform issued it: one file (application/xml) or a ZIP of up
     to 1000 (application/zip, with an optional meta.json mapping file names to service_start,
-    service_end, contract_number). All or nothing; a red-letter file reverses its original."""
+    service_end, contract_number). All or nothing; a red-letter file reverses its original.
+    A multipart/form-data upload works too: file parts (one ZIP, or XML files), and optionally
+    a `meta` JSON part and service_start / service_end / contract_number fields."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype not in XML_TYPES:
+    given = {"service_start": service_start, "service_end": service_end,
+             "contract_number": contract_number}
+    parts = None
+    if ctype == "multipart/form-data":
+        parts = await xml_ingest.read_multipart(request, given)
+        body, ctype = parts.body, parts.content_type
+        w.request_hash = parts.request_hash(request.url.query)
+    elif ctype not in XML_TYPES:
         raise UnsupportedMediaType(f"send application/xml or application/zip, not {ctype}")
-    body = await request.body()
-    w.request_hash = xml_ingest.request_hash(body, request.url.query)
+    else:
+        body = await request.body()
+        w.request_hash = xml_ingest.request_hash(body, request.url.query)
     try:
-        defaults = xml_ingest.FileMetaIn(service_start=service_start, service_end=service_end,
-                                         contract_number=contract_number)
+        defaults = xml_ingest.FileMetaIn(**{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
         raise xml_ingest.XmlRefused([xml_ingest.FileError(
-            file="query", element="contract_number", code="validation_error",
+            file="query", element="service_start", code="validation_error",
             message=str(exc)[:300])]) from None
+    single_name = parts.file_name if parts is not None and parts.file_name else \
+        _file_name(request)
 
     def prepare() -> list[xml_ingest.Prepared]:
         if xml_ingest.is_zip(ctype, body):
@@ -177,14 +188,17 @@ async def create_invoices_from_xml(
                     file="upload.zip", element="zip", code="validation_error",
                     message="the ZIP holds no .xml file")])
             files, meta = archive.files, archive.meta
+            if parts is not None and parts.meta is not None:
+                meta = parts.meta
         else:
             if len(body) > xmlparse.MAX_XML_BYTES:
                 raise BodyTooLarge(f"one invoice XML is at most {xmlparse.MAX_XML_BYTES} bytes")
             if not body.strip():
                 raise xml_ingest.XmlRefused([xml_ingest.FileError(
-                    file=_file_name(request), element=xmlparse.ROOT, code="validation_error",
+                    file=single_name, element=xmlparse.ROOT, code="validation_error",
                     message="the request body is empty: send the XML file")])
-            files, meta = [xmlparse.Member(_file_name(request), body)], None
+            files = [xmlparse.Member(single_name, body)]
+            meta = parts.meta if parts is not None else None
         prepared = xml_ingest.prepare(files, meta, defaults)
         xml_ingest.verify(prepared, verifier_of(request))
         return prepared

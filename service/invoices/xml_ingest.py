@@ -16,7 +16,9 @@ Order of the checks, all reported together (each names the file, the element and
 """
 
 import hashlib
+import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -391,3 +393,85 @@ def _from_post(exc: DomainError, creates: list[tuple[Prepared, InvoiceCreate, An
                              element=_element(_field_path(e.field)), code=code,
                              message=e.message))
     return XmlRefused(out)
+
+
+# --- multipart/form-data -----------------------------------------------------------------------
+
+@dataclass
+class Multipart:
+    """A multipart upload, as the raw-body route reads it: one body (an XML file, or a ZIP —
+    several XML parts are zipped, so they stay all or nothing), a meta.json, the file name."""
+
+    body: bytes
+    content_type: str
+    file_name: str | None
+    meta: bytes | None
+    fingerprint: str
+
+    def request_hash(self, query: str) -> str:
+        return request_hash(self.fingerprint.encode(), query)
+
+
+META_KEYS = {"service_start", "service_end", "contract_number"}
+
+
+async def read_multipart(request, given: dict[str, Any]) -> Multipart:
+    """Read the parts; form fields service_start / service_end / contract_number fill `given`
+    (query parameters win). The fingerprint hashes what was sent, not the random boundary."""
+    def refuse(message: str) -> XmlRefused:
+        return XmlRefused([FileError(file="multipart", element="form", code="validation_error",
+                                     message=message)])
+    try:
+        form = await request.form(max_files=xmlparse.MAX_FILES + 1, max_fields=20)
+    except Exception as exc:  # noqa: BLE001 - a malformed multipart body is the client's
+        raise refuse(f"the multipart body cannot be read: {str(exc)[:200]}") from None
+    files: list[tuple[str, bytes]] = []
+    meta: bytes | None = None
+    fields: dict[str, str] = {}
+    for key, value in form.multi_items():
+        if hasattr(value, "read"):
+            content = await value.read()
+            name = (value.filename or key).replace("\\", "/").rsplit("/", 1)[-1][:255]
+            if key == "meta" or name.lower() == xmlparse.META:
+                meta = content
+            else:
+                files.append((name, content))
+        elif key == "meta":
+            meta = str(value).encode()
+        elif key in META_KEYS:
+            fields[key] = str(value).strip()
+    for key, value in fields.items():
+        if given.get(key) is None and value:
+            given[key] = value
+    if meta is not None:
+        try:
+            parsed = json.loads(meta.decode("utf-8-sig"))
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise refuse("the meta part is not UTF-8 JSON") from None
+        if isinstance(parsed, dict) and parsed and set(parsed) <= META_KEYS:
+            for key, value in parsed.items():  # one set of fields for every file
+                if given.get(key) is None:
+                    given[key] = value
+            meta = None
+    if not files:
+        raise refuse("send the XML file(s), or one ZIP, as file parts")
+    fingerprint = json.dumps({"files": [[n, hashlib.sha256(c).hexdigest()] for n, c in files],
+                              "meta": hashlib.sha256(meta).hexdigest() if meta else None,
+                              "fields": {k: str(v) for k, v in sorted(given.items())
+                                         if v is not None}}, sort_keys=True)
+    zips = [c for n, c in files if n.lower().endswith(".zip") or c[:4] == b"PK\x03\x04"]
+    if zips:
+        if len(files) > 1:
+            raise refuse("send one ZIP, or XML files, not both")
+        return Multipart(files[0][1], "application/zip", None, meta, fingerprint)
+    if len(files) == 1:
+        return Multipart(files[0][1], "application/xml", files[0][0], meta, fingerprint)
+    names = [n for n, _ in files]
+    if len(set(names)) != len(names):
+        raise refuse("two file parts have the same name")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as z:
+        for name, content in files:
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), content)
+    return Multipart(archive.getvalue(), "application/zip", None, meta, fingerprint)
+
