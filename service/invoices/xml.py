@@ -29,7 +29,7 @@ import defusedxml.ElementTree as SafeET
 MAX_FILES = 1000                       # XML files in one ZIP
 MAX_MEMBERS = 2000                     # entries of any kind in one ZIP
 MAX_XML_BYTES = 4 * 1024 * 1024        # one XML file, as sent or once decompressed
-MAX_TOTAL_BYTES = 128 * 1024 * 1024    # all members of a ZIP, decompressed
+MAX_TOTAL_BYTES = 64 * 1024 * 1024     # all members of a ZIP, decompressed
 MAX_RATIO = 100                        # decompressed / compressed, for a member above RATIO_FLOOR
 RATIO_FLOOR = 1024 * 1024
 META = "meta.json"
