@@ -574,3 +574,16 @@ def test_multipart_upload_with_a_json_part(world, api):
     bad = api.client.post("/v1/invoices/xml", headers=world.prov, data={"x": "1"},
                           files=[("meta", ("meta.json", b"{}", "application/json"))])
     assert (bad.status_code, bad.json()["code"]) == (422, "validation_error")
+
+
+def test_red_letter_for_another_buyer_is_refused(world, api):
+    other = api.enterprise()
+    original = inv(world)
+    assert post_xml(world, original.xml()).status_code == 201
+    red = g.red_letter(original)
+    red.buyer_uscc = other["uscc"]
+    before = all_counts(world.api.engine)
+    refused_xml(world, post_xml(world, red.xml(), params={}), 422, "validation_error",
+                [("invoice.xml", "EInvoiceData/BuyerInformation/BuyerIdNum",
+                  "validation_error")])
+    assert all_counts(world.api.engine) == before

@@ -243,6 +243,7 @@ def ingest(session: Session, *, principal: Principal,
     originals = {inv.invoice_key: inv for inv in session.exec(select(Invoice).where(
         Invoice.invoice_key.in_(wanted))).all()}
     posting = {i.number for i in invoices if not i.red_letter}
+    posting_buyers = {i.number: i.buyer_uscc for i in invoices if not i.red_letter}
     rules: dict[int, tuple[list[categories.CategoryRule], bool]] = {}
     seen: dict[str, str] = {}
     creates: list[tuple[Prepared, InvoiceCreate, list[dict[str, Any]]]] = []
@@ -277,6 +278,14 @@ def ingest(session: Session, *, principal: Principal,
                 missing.append(FileError(file=p.name, element=ORIGINAL, code="not_found",
                                          message=f"the original invoice {inv.original_key} is "
                                                  f"not posted here"))
+            buyer = buyers.get(inv.buyer_uscc)
+            original_buyer = original.enterprise_id if mine else (
+                buyers[posting_buyers[inv.original_key]].id
+                if posting_buyers.get(inv.original_key) in buyers else None)
+            if buyer is not None and original_buyer is not None and buyer.id != original_buyer:
+                err(BUYER, "validation_error",
+                    f"the red-letter invoice's buyer {inv.buyer_uscc} is not the buyer of the "
+                    f"original invoice {inv.original_key}")
             reds.append(p)
             continue
         if p.meta.service_start is None or p.meta.service_end is None:
