@@ -76,7 +76,8 @@ def test_single_file_equals_the_json_invoice_and_get(world, api):
     content = fixture("gpu-single.xml")
     response = post_xml(world, content, params={**PERIOD, "contract_number": "HT-2026-015"})
     assert response.status_code == 201, response.text
-    [item] = response.json()["items"]
+    body = response.json()
+    [item], [report] = body["items"], body["files"]
     assert item["source_sha256"] == hashlib.sha256(content).hexdigest()
     assert (item["invoice_number"], item["invoice_code"], item["enterprise_uscc"]) == (
         "26212000000000000101", None, BUYER)
@@ -88,17 +89,20 @@ def test_single_file_equals_the_json_invoice_and_get(world, api):
              ln["unit_price_fen"]) for ln in item["lines"]] == [
         ("gpu", 1_272_000, "卡时", "720.000000", 1767)]
     assert item["lines"][0]["description"] == "*信息技术服务*GPU算力租赁服务 A800 80G"
-    assert item["file"] == "invoice.xml" and item["warnings"] == []
-    assert item["line_mapping"][0]["category"] == "gpu"
-    got = api.ok("GET", f"/v1/invoices/{item['id']}", headers=world.prov)
-    assert got["source_sha256"] == item["source_sha256"]
-    shown = {k: v for k, v in item.items() if k not in ("file", "line_mapping", "warnings",
-                                                         "reversal")}
-    assert shown == got
+    assert report == {"file": "invoice.xml", "source_sha256": item["source_sha256"],
+                      "invoice_id": item["id"], "reversal": None, "warnings": [],
+                      "line_mapping": [{"line_no": 1, "element":
+                                        "EInvoiceData/IssuItemInformation[1]",
+                                        "item_name": "*信息技术服务*GPU算力租赁服务",
+                                        "tax_classification_code": "3040203000000000000",
+                                        "category": "gpu", "rule": 16}]}
+    assert body["warnings"] == []
+    # Each item is exactly what GET shows.
+    assert api.ok("GET", f"/v1/invoices/{item['id']}", headers=world.prov) == item
     # The same invoice posted as JSON: the same shape, no source.
     body = invoice_body(BUYER, [line("gpu", 1_272_000)])
     json_item = api.ok("POST", "/v1/invoices", headers=world.prov, json=body, expect=201)
-    assert set(json_item) == set(got) and json_item["source_sha256"] is None
+    assert set(json_item) == set(item) and json_item["source_sha256"] is None
     assert api.ok("GET", f"/v1/invoices/{json_item['id']}")["source_sha256"] is None
     # One audit event, the JSON route's, with the file's SHA-256.
     events = [e for e in api.ok("GET", "/v1/audit-events",
@@ -114,11 +118,12 @@ def test_multi_line_file_maps_categories_and_both_rate_spellings(world, api):
     response = post_xml(world, content)
     assert response.status_code == 201, response.text
     [item] = response.json()["items"]
+    [report] = response.json()["files"]
     assert [(ln["category"], ln["amount_fen"]) for ln in item["lines"]] == [
         ("gpu", 8_480_000), ("storage", 530_000), ("network", 212_000)]
     assert item["total_fen"] == 9_222_000 == sum(ln["amount_fen"] for ln in item["lines"])
     assert item["tax_fen"] == 522_000
-    assert [m["category"] for m in item["line_mapping"]] == ["gpu", "storage", "network"]
+    assert [m["category"] for m in report["line_mapping"]] == ["gpu", "storage", "network"]
     world.pay(item["id"], item["total_fen"])
     # 30 % of the GPU line only (storage, network excluded)
     assert api.ok("GET", f"/v1/invoices/{item['id']}")["eligible_subsidy_fen"] == 2_544_000
@@ -143,15 +148,14 @@ def test_zip_all_files_in_order_with_meta_json(world, api):
                         params={**PERIOD, "contract_number": "HT-A"})
     assert response.status_code == 201, response.text
     items = response.json()["items"]
-    assert [i["file"] for i in items] == list(files)
+    assert [f["file"] for f in response.json()["files"]] == list(files)
+    assert [f["invoice_id"] for f in response.json()["files"]] == [i["id"] for i in items]
     assert [i["total_fen"] for i in items] == [106_000, 212_000, 318_000]
     assert [(i["service_start"], i["contract_number"]) for i in items] == [
         ("2026-04-01", "HT-A"), ("2026-05-01", "HT-B"), ("2026-04-01", "HT-C")]
     for i, content in zip(items, files.values()):
         assert i["source_sha256"] == hashlib.sha256(content).hexdigest()
-        assert api.ok("GET", f"/v1/invoices/{i['id']}") == {
-            k: v for k, v in i.items() if k not in ("file", "line_mapping", "warnings",
-                                                    "reversal")}
+        assert api.ok("GET", f"/v1/invoices/{i['id']}") == i
     batch_events = api.ok("GET", "/v1/audit-events",
                           params={"action": "invoice.post_batch"})["items"]
     assert [e["summary"]["source_sha256"] for e in batch_events] == [
@@ -176,19 +180,21 @@ def test_red_letter_file_reverses_its_original(world, api):
     red = fixture("red-letter.xml")
     response = post_xml(world, red, params={})
     assert response.status_code == 201, response.text
-    [item] = response.json()["items"]
-    assert item["id"] == original["id"]
+    [item], [report] = response.json()["items"], response.json()["files"]
+    assert item["id"] == original["id"] == report["invoice_id"]
     assert (item["reversed_fen"], item["net_total_fen"]) == (318_000, 954_000)
-    assert item["reversal"]["invoice_number"] == "26212000000000000103"
-    assert item["reversal"]["amount_fen"] == 318_000
-    assert item["source_sha256"] == hashlib.sha256(red).hexdigest()
+    assert report["reversal"]["invoice_number"] == "26212000000000000103"
+    assert report["reversal"]["original_invoice_number"] == "26212000000000000101"
+    assert report["reversal"]["amount_fen"] == 318_000
+    assert report["source_sha256"] == hashlib.sha256(red).hexdigest()
+    # The item is the reduced original as GET shows it (its own source is the original file).
     got = api.ok("GET", f"/v1/invoices/{original['id']}")
-    assert got["reversed_fen"] == 318_000 and got["source_sha256"] == original["source_sha256"]
+    assert got == item and got["source_sha256"] == original["source_sha256"]
     [event] = api.ok("GET", "/v1/audit-events", params={"action": "invoice.reverse"})["items"]
-    assert event["summary"]["source_sha256"] == item["source_sha256"]
+    assert event["summary"]["source_sha256"] == report["source_sha256"]
     # Its own file is kept too.
     r = api.client.get(f"/v1/invoices/{original['id']}/source",
-                       params={"sha256": item["source_sha256"]}, headers=world.prov)
+                       params={"sha256": report["source_sha256"]}, headers=world.prov)
     assert r.status_code == 200 and r.content == red
     # Posting it again: its number is taken.
     again = post_xml(world, red, params={})
@@ -295,12 +301,12 @@ def test_unmapped_item_is_other_with_a_warning(world, api):
     response = post_xml(world, x.xml())
     assert response.status_code == 201, response.text
     body = response.json()
-    [item] = body["items"]
+    [item], [report] = body["items"], body["files"]
     assert [ln["category"] for ln in item["lines"]] == ["gpu", "other"]
-    assert item["line_mapping"][1]["rule"] is None
+    assert report["line_mapping"][1]["rule"] is None
     assert [(w["file"], w["element"], w["code"]) for w in body["warnings"]] == [
         ("invoice.xml", "EInvoiceData/IssuItemInformation[2]/ItemName", "unmapped_item")]
-    assert body["warnings"] == item["warnings"]
+    assert body["warnings"] == report["warnings"]
 
 
 def test_bureau_edits_the_item_category_table(world, api):
@@ -325,9 +331,10 @@ def test_bureau_edits_the_item_category_table(world, api):
     x = inv(world, [g.gpu(1_000_000), g.XLine("*现代服务*异构计算服务", 50_000,
                                              tax_code="3049900000000000000"),
                     g.storage(10_000)])
-    [item] = post_xml(world, x.xml()).json()["items"]
-    assert [ln["category"] for ln in item["lines"]] == ["gpu", "accelerator", "other"]
-    assert [m["rule"] for m in item["line_mapping"]] == [2, 1, None]
+    answer = post_xml(world, x.xml()).json()
+    assert [ln["category"] for ln in answer["items"][0]["lines"]] == [
+        "gpu", "accelerator", "other"]
+    assert [m["rule"] for m in answer["files"][0]["line_mapping"]] == [2, 1, None]
     assert api.client.get("/v1/years/2031/item-categories",
                           headers=api.admin).status_code == 404
     r = api.client.put("/v1/years/2026/item-categories", headers=api.admin,
@@ -464,7 +471,7 @@ def test_non_xml_members_are_ignored_and_an_empty_zip_is_refused(world):
     z = g.zip_of({"a.xml": inv(world).xml(), "a.pdf": b"%PDF-1.7", "__MACOSX/._a.xml": b"x"})
     response = post_xml(world, z, zip_=True)
     assert response.status_code == 201, response.text
-    assert [i["file"] for i in response.json()["items"]] == ["a.xml"]
+    assert [f["file"] for f in response.json()["files"]] == ["a.xml"]
     refused_xml(world, post_xml(world, g.zip_of({"a.pdf": b"%PDF"}), zip_=True), 422,
                 "validation_error")
 
@@ -540,7 +547,8 @@ def test_generated_bulk_zip_of_1000(world, api):
     response = post_xml(world, z, zip_=True)
     assert response.status_code == 201, response.text[:500]
     items = response.json()["items"]
-    assert len(items) == 1000 and [i["file"] for i in items] == list(files)
+    assert len(items) == 1000
+    assert [f["file"] for f in response.json()["files"]] == list(files)
     after = all_counts(world.api.engine)
     assert after[0] == before[0] + 1000 and after[6] == before[6] + 1000
 
@@ -554,8 +562,8 @@ def test_multipart_upload_with_a_json_part(world, api):
                         files=files, data={"meta": meta, **PERIOD})
     assert r.status_code == 201, r.text
     items = r.json()["items"]
-    assert [(i["file"], i["service_start"]) for i in items] == [
-        ("a.xml", "2026-04-01"), ("b.xml", "2026-05-01")]
+    assert [f["file"] for f in r.json()["files"]] == ["a.xml", "b.xml"]
+    assert [i["service_start"] for i in items] == ["2026-04-01", "2026-05-01"]
     assert items[1]["lines"][0]["category"] == "storage"
     # The same parts again (a new boundary): replayed, not refused.
     again = api.client.post("/v1/invoices/xml", headers={**world.prov, "Idempotency-Key": "mp"},
@@ -569,8 +577,8 @@ def test_multipart_upload_with_a_json_part(world, api):
                                       '"service_end": "2026-06-30", "contract_number": "HT-9"}'})
     assert r.status_code == 201, r.text
     [item] = r.json()["items"]
-    assert (item["file"], item["service_start"], item["contract_number"]) == (
-        "c.xml", "2026-06-01", "HT-9")
+    assert r.json()["files"][0]["file"] == "c.xml"
+    assert (item["service_start"], item["contract_number"]) == ("2026-06-01", "HT-9")
     bad = api.client.post("/v1/invoices/xml", headers=world.prov, data={"x": "1"},
                           files=[("meta", ("meta.json", b"{}", "application/json"))])
     assert (bad.status_code, bad.json()["code"]) == (422, "validation_error")

@@ -151,14 +151,20 @@ class XmlReversalPublic(BaseModel):
     amount_fen: int
 
 
-class XmlInvoicePublic(InvoicePublic):
-    file: str = Field(description="The XML file (ZIP member name) this item was read from")
+class XmlFileResult(BaseModel):
+    file: str = Field(description="The XML file (ZIP member name), in the order of the items")
+    source_sha256: str
+    invoice_id: str
     line_mapping: list[XmlLineMapping]
     reversal: XmlReversalPublic | None = Field(default=None, description=(
-        "Set for a red-letter file: the reversal it became; the item is the reduced original"))
+        "Set for a red-letter file: the reversal it became; its item is the reduced original"))
     warnings: list[XmlFileRemark]
 
 
 class XmlIngestResult(BaseModel):
-    items: list[XmlInvoicePublic]
+    items: list[InvoicePublic] = Field(description=(
+        "Per file, in file order: the invoice exactly as GET /v1/invoices/{id} shows it (for a "
+        "red-letter file, the original it reduced)"))
+    files: list[XmlFileResult] = Field(description="Per file, in the same order: how it was "
+                                                   "read (line categories, warnings)")
     warnings: list[XmlFileRemark]

@@ -351,9 +351,12 @@ def ingest(session: Session, *, principal: Principal,
              "file_name": p.name[:255], "sha256": p.sha256, "size_bytes": len(p.content),
              "content": p.content, "created_at": now}
             for (p, _, _), item in zip(creates, posted)])
-    answers: dict[str, dict[str, Any]] = {}
+    answers: dict[str, dict[str, Any]] = {}  # per file: the invoice as GET shows it
+    reports: dict[str, dict[str, Any]] = {}  # per file: what became of it
     for (p, _, mapping), item in zip(creates, posted):
-        answers[p.name] = {**item, "file": p.name, "line_mapping": mapping,
+        answers[p.name] = item
+        reports[p.name] = {"file": p.name, "source_sha256": p.sha256, "invoice_id": item["id"],
+                           "line_mapping": mapping, "reversal": None,
                            "warnings": [w.model_dump() for w in p.warnings]}
     by_key = {item["invoice_key"]: item["id"] for item in posted}
     for p in reds:
@@ -377,14 +380,16 @@ def ingest(session: Session, *, principal: Principal,
                                   content=p.content))
         session.flush()
         shaped = service.to_public(session, [session.get(Invoice, invoice_id)])[0]
-        answers[p.name] = {**shaped, "source_sha256": p.sha256, "file": p.name,
+        answers[p.name] = shaped
+        reports[p.name] = {"file": p.name, "source_sha256": p.sha256, "invoice_id": invoice_id,
                            "line_mapping": [],
                            "reversal": {"id": reversal.id, "invoice_number": inv.number,
                                         "original_invoice_number": inv.original_key,
                                         "amount_fen": reversal.amount_fen},
                            "warnings": [w.model_dump() for w in p.warnings]}
-    items = [answers[p.name] for p in prepared]
-    return {"items": items, "warnings": [w for item in items for w in item["warnings"]]}
+    files = [reports[p.name] for p in prepared]
+    return {"items": [answers[p.name] for p in prepared], "files": files,
+            "warnings": [w for f in files for w in f["warnings"]]}
 
 
 def _from_post(exc: DomainError, creates: list[tuple[Prepared, InvoiceCreate, Any]]) -> XmlRefused:

@@ -104,7 +104,9 @@ async def xml_upload(request: Request) -> HTMLResponse:
                                             response.status_code),
                     detail=answer.get("detail") if not errors else None)
     items = answer["items"]
-    results = [{"file": i["file"], "ok": True, "invoice": i, "errors": []} for i in items]
+    results = [{"file": f["file"], "ok": True, "invoice": {**i, **f}, "errors": []}
+               for i, f in zip(items, answer["files"])]
     return page(201, results=results, refused=False, warnings=answer.get("warnings") or [],
                 saved=t("xml.saved", n=len(items), amount=fmt.yuan(
-                    sum(i["total_fen"] for i in items if not i.get("reversal")))))
+                    sum(i["total_fen"] for i, f in zip(items, answer["files"])
+                        if not f.get("reversal")))))
