@@ -356,18 +356,24 @@ def parse_invoice(content: bytes, file: str) -> Parsed:
     original_key, reason = None, ""
     if red is not None:
         node, path = red
-        code_text = r.text("OriginalInvoiceCode", base=node, base_path=path)
+        code_text = r.text("OriginalInvoiceCode", base=node, base_path=path, required=False)
         number_text = r.text("OriginalInvoiceNumber", base=node, base_path=path,
                              required=False)
         reason = r.text("RedReason", base=node, base_path=path, required=False)
         if number_text and re.fullmatch(r"\d{10}|\d{12}", code_text) and \
                 re.fullmatch(r"\d{8}", number_text):
             original_key = f"{code_text}-{number_text}"  # a legacy VAT invoice's code-number
-        elif code_text and not re.fullmatch(r"\d{20}", code_text):
+        elif re.fullmatch(r"\d{20}", code_text):
+            original_key = code_text
+        elif not code_text and re.fullmatch(r"\d{20}", number_text):
+            original_key = number_text  # some issuers put the 数电票 number here
+        elif code_text:
             r.problem(f"{path}/OriginalInvoiceCode", "validation_error",
                       f"the original invoice's number has 20 digits, not {code_text!r}")
-        elif code_text:
-            original_key = code_text
+        else:
+            r.problem(f"{path}/OriginalInvoiceCode", "validation_error",
+                      f"{path}/OriginalInvoiceCode is missing: a red-letter invoice names the "
+                      f"original it reverses")
     amounts = [a for a in (header_amount, header_tax, header_total) if a is not None] + \
         [v for line in lines for v in (line.amount_fen, line.tax_fen)]
     if red is not None:
