@@ -14,7 +14,7 @@ are the full run):
   BENCH_BUDGET_GETS=200     sequential budget GETs (stopped after BENCH_BUDGET_MAX_S=60 s)
   BENCH_RECONCILE_TIMEOUT=480   reconcile() is stopped after this (reconcile_s is then ≥ it)
   BENCH_PARTS=all          which parts to run, comma-separated: redeem, payment, floor,
-                            sqlite, ingest, year; "http" = redeem,payment,floor,sqlite (the
+                            sqlite, ingest, year, xml; "http" = redeem,payment,floor,sqlite (the
                             HTTP figures in a few minutes, no million-row year); "all" = every
                             part
   BENCH_HTTP_DURATION=5     seconds of each /healthz and GET /v1/years/Y run (part floor)
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import load, world, yeargen
+from bench import load, world, xmlbench, yeargen
 from bench.util import (
     LOG_DIR,
     PG_HOST,
@@ -75,7 +75,7 @@ BUDGET_GETS = env_int("BENCH_BUDGET_GETS", 200)
 BUDGET_MAX_S = env_int("BENCH_BUDGET_MAX_S", 60)
 RECONCILE_TIMEOUT = env_int("BENCH_RECONCILE_TIMEOUT", 480)
 HTTP_DURATION = env_int("BENCH_HTTP_DURATION", 5)
-ALL_PARTS = ["redeem", "payment", "floor", "sqlite", "ingest", "year"]
+ALL_PARTS = ["redeem", "payment", "floor", "sqlite", "ingest", "year", "xml"]
 HTTP_PARTS = ["redeem", "payment", "floor", "sqlite"]
 
 
@@ -820,6 +820,7 @@ ROWS = [  # figure, baseline key, ratio key (the target applies to the ratio whe
     ("year_get_cpu_ms", "healthz_cpu_ms", None),
     ("year_get_seq_p50_ms", None, None),
     ("ingest_per_s", "copy_per_s", "ingest_vs_copy"),
+    ("xml_ingest_per_s", "json_batch_per_s", "xml_vs_json"),
     ("reconcile_s", "aggregate_s", "reconcile_vs_scan"),
     ("reconcile_cold_s", "aggregate_s", None),
     ("audit_verify_s", None, None),
@@ -896,7 +897,7 @@ def main() -> int:
     try:
         workers = WORKERS[-1]
         w = None
-        if PARTS & {"redeem", "payment", "floor", "ingest"}:
+        if PARTS & {"redeem", "payment", "floor", "ingest", "xml"}:
             create_database(db)
             migrate(sa_url(db))
         if "redeem" in PARTS:
@@ -904,7 +905,7 @@ def main() -> int:
             with Timer() as t:
                 workers, w = part_redeem(db, pgb_db)
             meta["part_s"] = {"redeem": round(t.seconds, 1)}
-        if w is None and PARTS & {"payment", "floor", "ingest"}:
+        if w is None and PARTS & {"payment", "floor", "ingest", "xml"}:
             from service.db import make_engine
             engine = make_engine(sa_url(db))
             w = world.build(engine, year=date.today().year, enterprises=ENTERPRISES,
@@ -913,7 +914,8 @@ def main() -> int:
         for part, run in (("payment", lambda: part_payment(db, pgb_db, workers, w)),
                           ("floor", lambda: part_floor(db, w)),
                           ("sqlite", part_sqlite),
-                          ("ingest", lambda: part_ingest(db, workers, w))):
+                          ("ingest", lambda: part_ingest(db, workers, w)),
+                          ("xml", lambda: xmlbench.part_xml(db, workers, w, record, meta))):
             if part in PARTS:
                 note_load(part)
                 with Timer() as t:

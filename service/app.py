@@ -68,7 +68,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.auth_throttle = AuthThrottle()
     app.state.on_auth_block = record_auth_block
 
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
+                       raw_bodies={"/v1/invoices/xml": settings.max_xml_body_bytes,
+                                   "/web/provider/xml": settings.max_xml_body_bytes})
     app.add_exception_handler(errors.DomainError, errors.domain_error_handler)
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     write_batch_wait_ms: float = 1.0
     # Batches a process may have in flight at once (one database connection each).
     write_batch_threads: int = 2
+    # Largest body of POST /v1/invoices/xml (a ZIP of up to 1000 数电票 XML files).
+    max_xml_body_bytes: int = 32 * 1024 * 1024
+    # Third-party invoice verification (docs/xml-invoices.md): "module:factory", or "" for the
+    # default format-and-arithmetic checks, which never call the network.
+    invoice_verifier: str = ""
     # Comma-separated webhook URLs that receive budget threshold alerts.
     alert_webhook_urls: str = ""
     alert_webhook_secret: str = "change-me"

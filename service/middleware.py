@@ -30,9 +30,11 @@ class RequestContextMiddleware:
     escapes the app into a 500 problem, and logs one JSON line per request (every response,
     including that 500) and counts it for /metrics."""
 
-    def __init__(self, app, *, max_body_bytes: int):
+    def __init__(self, app, *, max_body_bytes: int, raw_bodies: dict[str, int] | None = None):
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Paths that take a non-JSON body (XML, ZIP) and their own size limit.
+        self.raw_bodies = raw_bodies or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -63,14 +65,14 @@ class RequestContextMiddleware:
         try:
             problem = self._refusal(scope, headers)
             if problem is None and method in WRITES and "content-length" not in headers:
-                receive, problem = await self._buffered(receive)
+                receive, problem = await self._buffered(receive, self._limit(scope))
             if problem is not None:
                 await _send_problem(send_wrapper, problem, scope)
             else:
-                await self.app(scope, self._limited(receive), send_wrapper)
+                await self.app(scope, self._limited(receive, self._limit(scope)), send_wrapper)
         except _TooLarge:
             if not response["started"]:
-                await _send_problem(send_wrapper, self._too_large(), scope)
+                await _send_problem(send_wrapper, self._too_large(self._limit(scope)), scope)
         except Exception as exc:
             if response["started"]:
                 raise
@@ -87,8 +89,12 @@ class RequestContextMiddleware:
                                  "route": route_path, "status": response["status"],
                                  "duration_ms": round(elapsed * 1000, 2)}))
 
-    def _too_large(self) -> DomainError:
-        return BodyTooLarge(f"request bodies are limited to {self.max_body_bytes} bytes")
+    def _limit(self, scope) -> int:
+        return self.raw_bodies.get(scope["path"], self.max_body_bytes)
+
+    def _too_large(self, limit: int | None = None) -> DomainError:
+        return BodyTooLarge(f"request bodies are limited to {limit or self.max_body_bytes} "
+                            f"bytes")
 
     def _refusal(self, scope, headers):
         raw = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
@@ -96,18 +102,20 @@ class RequestContextMiddleware:
         if any(b < 0x20 or b == 0x7F for b in decoded):
             return BadRequest("control characters are not allowed in the URL")
         length = headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.max_body_bytes:
-            return self._too_large()
+        if length and length.isdigit() and int(length) > self._limit(scope):
+            return self._too_large(self._limit(scope))
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             return None
         ctype = headers.get("content-type", "")
         path = scope["path"]
+        if path in self.raw_bodies:
+            return None  # the route reads its own content types (XML, ZIP)
         if path.startswith("/v1/") and length not in (None, "0") and ctype and \
                 "json" not in ctype.split(";")[0]:
             return UnsupportedMediaType(f"send application/json, not {ctype.split(';')[0]}")
         return None
 
-    async def _buffered(self, receive):
+    async def _buffered(self, receive, limit: int):
         """A body sent without Content-Length (chunked) is read here, up to the limit, so that
         it is refused exactly as one that declares its length: 413 before the app runs."""
         chunks, seen = [], 0
@@ -116,8 +124,8 @@ class RequestContextMiddleware:
             if message["type"] != "http.request":
                 return receive, None  # the client went away; the app will see it too
             seen += len(message.get("body", b""))
-            if seen > self.max_body_bytes:
-                return receive, self._too_large()
+            if seen > limit:
+                return receive, self._too_large(limit)
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
@@ -131,9 +139,8 @@ class RequestContextMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
         return replay, None
 
-    def _limited(self, receive):
+    def _limited(self, receive, limit: int):
         seen = 0
-        limit = self.max_body_bytes
 
         async def wrapped():
             nonlocal seen

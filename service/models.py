@@ -11,6 +11,7 @@ from service.invoices.models import (
     InvoiceReversal,
     UsageStatement,
 )
+from service.invoices.source_models import InvoiceSource, ItemCategoryRule
 from service.ledger.models import LedgerAccount, LedgerTransfer
 from service.redemptions.models import Clawback, Redemption, RedemptionDraw
 from service.registry.models import (
@@ -44,6 +45,8 @@ __all__ = [
                                      "InvoiceLine",
                                      "InvoicePayment",
                                      "InvoiceReversal",
+                                     "InvoiceSource",
+                                     "ItemCategoryRule",
                                      "KeyRevocationCounter",
                                      "LedgerAccount",
                                      "LedgerTransfer",

@@ -54,6 +54,8 @@ class Rule:
     owners: set[str] | None = None
     body: Any = None  # a dict, or a function (ctx, caller) -> dict, for writes
     query: dict[str, Any] = field(default_factory=dict)
+    content: Any = None  # a function (ctx, caller) -> (bytes, content type): a non-JSON body
+    prepare: Any = None  # a function (ctx) -> None run first (e.g. to point params elsewhere)
 
 
 def _enterprise(ctx, caller):
@@ -79,6 +81,21 @@ def _reviewer(api: Api, level: str, district: str | None = None) -> dict[str, st
     return bearer(api.ok("POST", "/v1/api-keys", json=body, expect=201)["key"])
 
 
+def _xml(ctx, caller):
+    from tests import xmlgen
+    x = xmlgen.XInvoice(ctx.prov_a["uscc"], ctx.ent_a["uscc"], [xmlgen.gpu(100_000)])
+    return x.xml(), "application/xml"
+
+
+def _xml_invoice(ctx):
+    """A's invoice posted from XML, so that it has a source file."""
+    content, ctype = _xml(ctx, PROV_A)
+    ctx.params["invoice_id"] = ctx.api.ok(
+        "POST", "/v1/invoices/xml", headers={**ctx.headers[PROV_A], "Content-Type": ctype},
+        content=content, params=_PERIOD, expect=201)["items"][0]["id"]
+
+
+_PERIOD = {"service_start": "2026-04-01", "service_end": "2026-04-30"}
 _years = itertools.count(2030)
 
 TABLE: dict[tuple[str, str], Rule] = {
@@ -134,6 +151,12 @@ TABLE: dict[tuple[str, str], Rule] = {
         PROVIDERS, owners={PROV_A}, body={"amount_fen": 1, "paid_on": "2026-05-20"}),
     ("POST", "/v1/invoices/{invoice_id}/reversals"): Rule(PROVIDERS, owners={PROV_A},
                                                           body=_reversal),
+    ("POST", "/v1/invoices/xml"): Rule(PROVIDERS, content=_xml, query=_PERIOD),
+    ("GET", "/v1/invoices/{invoice_id}/source"): Rule(ANYONE, owners=BUREAU | {PROV_A},
+                                                      prepare=_xml_invoice),
+    ("GET", "/v1/years/{year}/item-categories"): Rule(BUREAU | PROVIDERS),
+    ("PUT", "/v1/years/{year}/item-categories"): Rule({ADMIN}, body={"rules": [
+        {"match": "item_name", "pattern": "GPU", "category": "gpu"}]}),
     ("POST", "/v1/usage-statements"): Rule(PROVIDERS, body=lambda ctx, c: {
         "month": "2026-05", "lines": [{"enterprise_uscc": ctx.ent_a["uscc"], "billed_fen": 1}]}),
     # The invoice named in the body is A's: enterprise B may not learn that it exists.
@@ -256,6 +279,10 @@ def _request(ctx: Ctx, method: str, path: str, rule: Rule, caller: str,
     url = path.format(**(params or ctx.params))
     if body is None and rule.body is not None:
         body = rule.body(ctx, caller) if callable(rule.body) else rule.body
+    if rule.content is not None:
+        content, ctype = rule.content(ctx, caller)
+        return ctx.api.client.request(method, url, content=content, params=rule.query,
+                                      headers={**ctx.headers[caller], "Content-Type": ctype})
     return ctx.api.client.request(method, url, headers=ctx.headers[caller], json=body,
                                   params=rule.query)
 
@@ -266,6 +293,8 @@ def test_access(ctx, method, path):
         pytest.fail(f"{method} {path} has no entry in TABLE (tests/test_access_matrix.py): "
                     "say who may call it")
     rule = TABLE[(method, path)]
+    if rule.prepare is not None:
+        rule.prepare(ctx)
     # Refusals first: an allowed write (close, revoke, approve) must not change what the
     # refused callers see.
     callers = sorted(CALLERS, key=lambda c: _expected(rule, c) is None)

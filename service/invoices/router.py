@@ -1,13 +1,30 @@
+from datetime import date
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from sqlmodel import select
 
-from service.api import Cursor, Limit, Page, SessionDep, Writer, allow, paginate, writer
+from service.api import (
+    ADMIN,
+    BUREAU,
+    Cursor,
+    Limit,
+    Page,
+    SessionDep,
+    Writer,
+    YearPath,
+    allow,
+    paginate,
+    writer,
+)
 from service.auth.principal import Principal
-from service.errors import problem_responses
+from service.config import get_settings
+from service.errors import BodyTooLarge, NotFound, UnsupportedMediaType, problem_responses
 from service.uow import Locks
-from service.invoices import service
+from service.invoices import categories, service, verify, xml_ingest
+from service.invoices import xml as xmlparse
 from service.invoices.models import Invoice
 from service.invoices.schemas import (
     InvoiceBatch,
@@ -18,7 +35,9 @@ from service.invoices.schemas import (
     ReversalCreate,
     UsageStatementCreate,
     UsageStatementPublic,
+    XmlIngestResult,
 )
+from service.invoices.source_models import InvoiceSource
 
 router = APIRouter(tags=["invoices"])
 ProviderWriter = Annotated[Writer, Depends(writer("provider"))]
@@ -100,3 +119,144 @@ def _invoice(session, invoice_id: str) -> dict:
 def create_usage_statement(body: UsageStatementCreate, w: ProviderWriter):
     return w.run(lambda s: service.post_usage_statement(s, principal=w.principal, data=body),
                  status_code=201)
+
+
+# --- 数电票 XML (docs/xml-invoices.md) -----------------------------------------------------------
+
+XML_TYPES = ("application/xml", "text/xml", "application/zip", "application/x-zip-compressed",
+             "application/octet-stream", "")
+_XML_BODY = {"required": True, "content": {
+    "application/xml": {"schema": {"type": "string", "format": "binary"}},
+    "application/zip": {"schema": {"type": "string", "format": "binary"}}}}
+
+
+def verifier_of(request: Request) -> verify.InvoiceVerifier:
+    state = request.app.state
+    if getattr(state, "invoice_verifier", None) is None:
+        state.invoice_verifier = verify.load(get_settings().invoice_verifier)
+    return state.invoice_verifier
+
+
+@router.post("/v1/invoices/xml", status_code=201, response_model=XmlIngestResult,
+             operation_id="createInvoicesFromXml",
+             responses=problem_responses(401, 403, 404, 409, 413, 415, 422),
+             openapi_extra={"requestBody": _XML_BODY})
+async def create_invoices_from_xml(
+        request: Request, w: ProviderWriter,
+        service_start: Annotated[date | None, Query(description=(
+            "Service period start for a single XML (a ZIP: the default for files meta.json "
+            "does not name)"))] = None,
+        service_end: Annotated[date | None, Query()] = None,
+        contract_number: Annotated[str | None, Query(min_length=1, max_length=100)] = None):
+    """Post 数电票 XML as the tax platform issued it: one file (application/xml) or a ZIP of up
+    to 1000 (application/zip, with an optional meta.json mapping file names to service_start,
+    service_end, contract_number). All or nothing; a red-letter file reverses its original.
+    A multipart/form-data upload works too: file parts (one ZIP, or XML files), and optionally
+    a `meta` JSON part and service_start / service_end / contract_number fields."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    given = {"service_start": service_start, "service_end": service_end,
+             "contract_number": contract_number}
+    parts = None
+    if ctype == "multipart/form-data":
+        parts = await xml_ingest.read_multipart(request, given)
+        body, ctype = parts.body, parts.content_type
+        w.request_hash = parts.request_hash(request.url.query)
+    elif ctype not in XML_TYPES:
+        raise UnsupportedMediaType(f"send application/xml or application/zip, not {ctype}")
+    else:
+        body = await request.body()
+        w.request_hash = xml_ingest.request_hash(body, request.url.query)
+    try:
+        defaults = xml_ingest.FileMetaIn(**{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:
+        raise xml_ingest.XmlRefused([xml_ingest.FileError(
+            file="query", element="service_start", code="validation_error",
+            message=str(exc)[:300])]) from None
+    single_name = parts.file_name if parts is not None and parts.file_name else \
+        _file_name(request)
+
+    def prepare() -> list[xml_ingest.Prepared]:
+        if xml_ingest.is_zip(ctype, body):
+            try:
+                archive = xmlparse.open_archive(body)
+            except xmlparse.Unsafe as exc:
+                raise xml_ingest.XmlRefused([xml_ingest.FileError(
+                    file=exc.file, element=exc.element, code=exc.code,
+                    message=exc.message)]) from None
+            if not archive.files:
+                raise xml_ingest.XmlRefused([xml_ingest.FileError(
+                    file="upload.zip", element="zip", code="validation_error",
+                    message="the ZIP holds no .xml file")])
+            files, meta = archive.files, archive.meta
+            if parts is not None and parts.meta is not None:
+                meta = parts.meta
+        else:
+            if len(body) > xmlparse.MAX_XML_BYTES:
+                raise BodyTooLarge(f"one invoice XML is at most {xmlparse.MAX_XML_BYTES} bytes")
+            if not body.strip():
+                raise xml_ingest.XmlRefused([xml_ingest.FileError(
+                    file=single_name, element=xmlparse.ROOT, code="validation_error",
+                    message="the request body is empty: send the XML file")])
+            files = [xmlparse.Member(single_name, body)]
+            meta = parts.meta if parts is not None else None
+        prepared = xml_ingest.prepare(files, meta, defaults)
+        xml_ingest.verify(prepared, verifier_of(request))
+        return prepared
+
+    prepared = await run_in_threadpool(prepare)
+    return await w.submit(w.write(
+        lambda s: xml_ingest.ingest(s, principal=w.principal, prepared=prepared),
+        status_code=201, solo=len(prepared) > 1))
+
+
+def _file_name(request: Request) -> str:
+    """The name a single XML is reported under: Content-Disposition's filename, or invoice.xml."""
+    disposition = request.headers.get("content-disposition", "")
+    for part in disposition.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "filename" and value.strip('"'):
+            return value.strip('"')[:255]
+    return "invoice.xml"
+
+
+@router.get("/v1/invoices/{invoice_id}/source", operation_id="getInvoiceSource",
+            response_class=Response,
+            responses={200: {"content": {"application/xml": {"schema": {"type": "string"}}},
+                             "description": "The XML file as it was uploaded"},
+                       **problem_responses(401, 403, 404, 422)})
+def get_invoice_source(invoice_id: str, session: SessionDep, principal: Reader,
+                       sha256: Annotated[str | None, Query(
+                           pattern="^[0-9a-f]{64}$",
+                           description="Another file of this invoice (a red-letter one)")] = None):
+    """The original 数电票 XML, for the bureau and the invoice's own provider."""
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None or not (principal.is_bureau or (
+            principal.role == "provider" and principal.provider_id == invoice.provider_id)):
+        raise NotFound(f"no invoice {invoice_id}")
+    stmt = select(InvoiceSource).where(InvoiceSource.invoice_id == invoice_id)
+    stmt = stmt.where(InvoiceSource.sha256 == sha256) if sha256 else \
+        stmt.where(InvoiceSource.reversal_id.is_(None))
+    source = session.exec(stmt.order_by(InvoiceSource.created_at)).first()
+    if source is None:
+        raise NotFound(f"invoice {invoice_id} was not posted from an XML file")
+    return Response(source.content, media_type="application/xml", headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(source.file_name)}",
+        "X-Content-SHA256": source.sha256})
+
+
+@router.get("/v1/years/{year}/item-categories", response_model=categories.CategoryTable,
+            operation_id="getItemCategories", tags=["years"],
+            responses=problem_responses(401, 403, 404, 422))
+def get_item_categories(year: YearPath, session: SessionDep,
+                        _: Annotated[Principal, Depends(allow(*BUREAU, "provider"))]):
+    """How XML invoice lines map to categories this year (first matching rule wins)."""
+    return categories.table(session, year)
+
+
+@router.put("/v1/years/{year}/item-categories", response_model=categories.CategoryTable,
+            operation_id="putItemCategories", tags=["years"],
+            responses=problem_responses(401, 403, 404, 422))
+def put_item_categories(year: YearPath, body: categories.CategoryTableUpdate,
+                        w: Annotated[Writer, Depends(writer(*ADMIN))]):
+    """Replace the year's item → category table (audited); applies to XML posted from now on."""
+    return w.run(lambda s: categories.replace_table(s, year, body))

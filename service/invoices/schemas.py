@@ -98,6 +98,9 @@ class InvoicePublic(BaseModel):
     redeemable_fen: int
     lines: list[InvoiceLinePublic]
     created_at: Timestamp
+    source_sha256: str | None = Field(default=None, description=(
+        "SHA-256 of the 数电票 XML the invoice was read from (GET /v1/invoices/{id}/source); "
+        "null when it was posted as JSON"))
 
 
 class InvoiceBatchResult(BaseModel):
@@ -122,3 +125,46 @@ class UsageStatementPublic(BaseModel):
     provider_id: str
     month: str
     lines: list[dict]
+
+
+class XmlFileRemark(BaseModel):
+    file: str
+    element: str
+    code: str
+    message: str
+
+
+class XmlLineMapping(BaseModel):
+    line_no: int
+    element: str
+    item_name: str
+    tax_classification_code: str | None
+    category: str
+    rule: int | None = Field(description="Number of the item-category rule that matched; null: "
+                                         "unmapped, so `other`")
+
+
+class XmlReversalPublic(BaseModel):
+    id: str
+    invoice_number: str
+    original_invoice_number: str
+    amount_fen: int
+
+
+class XmlFileResult(BaseModel):
+    file: str = Field(description="The XML file (ZIP member name), in the order of the items")
+    source_sha256: str
+    invoice_id: str
+    line_mapping: list[XmlLineMapping]
+    reversal: XmlReversalPublic | None = Field(default=None, description=(
+        "Set for a red-letter file: the reversal it became; its item is the reduced original"))
+    warnings: list[XmlFileRemark]
+
+
+class XmlIngestResult(BaseModel):
+    items: list[InvoicePublic] = Field(description=(
+        "Per file, in file order: the invoice exactly as GET /v1/invoices/{id} shows it (for a "
+        "red-letter file, the original it reduced)"))
+    files: list[XmlFileResult] = Field(description="Per file, in the same order: how it was "
+                                                   "read (line categories, warnings)")
+    warnings: list[XmlFileRemark]

@@ -35,6 +35,7 @@ from service.invoices.models import (
     LineRow,
     UsageStatement,
 )
+from service.invoices.source_models import InvoiceSource
 from service.invoices.schemas import (
     InvoiceCreate,
     PaymentCreate,
@@ -72,10 +73,13 @@ def _problems(data: InvoiceCreate, *, registered: bool = False) -> list[FieldErr
 
 
 def post_invoices(session: Session, *, principal: Principal,
-                  items: Sequence[InvoiceCreate]) -> list[dict[str, Any]]:
+                  items: Sequence[InvoiceCreate],
+                  source_sha256: Sequence[str | None] | None = None) -> list[dict[str, Any]]:
     """Validate every invoice, then insert all or none; errors name each item by index.
 
-    Answers with the posted invoices as the API shows them, in request order."""
+    Answers with the posted invoices as the API shows them, in request order. `source_sha256`:
+    per item, the SHA-256 of the XML it was read from (POST /v1/invoices/xml), for the audit
+    event and the answer; the caller stores the files (invoice_source)."""
     single = len(items) == 1
     errors: list[FieldError] = []
 
@@ -150,13 +154,16 @@ def post_invoices(session: Session, *, principal: Principal,
     else:
         summary["invoice_ids"] = [r.id for r in rows]
         object_id = ids.new_id("bat")
+    shas = list(source_sha256) if source_sha256 is not None else [None] * len(rows)
+    if source_sha256 is not None:
+        summary["source_sha256"] = shas[0] if single else shas
     audit.record(session, action="invoice.post" if single else "invoice.post_batch",
                  object_type="invoice" if single else "invoice_batch", object_id=object_id,
                  summary=summary)
     # A new invoice has nothing paid, reversed or redeemed: its shape needs no further query.
     # Plain dicts: the route's response model validates and serialises them, once.
-    return [_shape(row, row_lines, years, {}, data.enterprise_uscc, None)
-            for row, row_lines, data in zip(rows, lines, items)]
+    return [_shape(row, row_lines, years, {}, data.enterprise_uscc, None, sha)
+            for row, row_lines, data, sha in zip(rows, lines, items, shas)]
 
 
 def _insert(session: Session, table: Table, rows: Sequence[tuple]) -> None:
@@ -288,7 +295,7 @@ def record_payment(session: Session, *, invoice_id: str, principal: Principal,
 
 
 def reverse(session: Session, *, invoice_id: str, principal: Principal,
-            data: ReversalCreate) -> InvoiceReversal:
+            data: ReversalCreate, source_sha256: str | None = None) -> InvoiceReversal:
     """Post a red-letter invoice and take back whatever subsidy now exceeds eligibility."""
     errors = number_problems(data.invoice_number, data.invoice_code)
     if errors:
@@ -316,7 +323,8 @@ def reverse(session: Session, *, invoice_id: str, principal: Principal,
     audit.record(session, action="invoice.reverse", object_type="invoice", object_id=invoice.id,
                  summary={"reversal_id": reversal.id, "red_invoice_number": number,
                           "amount_fen": data.amount_fen, "reversed_fen": invoice.reversed_fen,
-                          "reason": data.reason, "taken_back_fen": taken_back})
+                          "reason": data.reason, "taken_back_fen": taken_back,
+                          **({"source_sha256": source_sha256} if source_sha256 else {})})
     return reversal
 
 
@@ -356,12 +364,15 @@ def rows_to_public(session: Session, invoices: Sequence[InvoiceRow],
                                                 .where(BudgetYear.year.in_(wanted)))}
     usccs = dict(session.execute(select(Enterprise.id, Enterprise.uscc).where(
         Enterprise.id.in_({i.enterprise_id for i in invoices}))).all())
+    sources = dict(session.execute(select(InvoiceSource.invoice_id, InvoiceSource.sha256).where(
+        InvoiceSource.invoice_id.in_(ids_), InvoiceSource.reversal_id.is_(None))).all())
     return [_shape(i, lines[i.id], policies, redeemed[i.id], usccs.get(i.enterprise_id, ""),
-                   year) for i in invoices]
+                   year, sources.get(i.id)) for i in invoices]
 
 
 def _shape(invoice: InvoiceRow, lines: Sequence[LineRow], policies: dict[int, BudgetYear],
-           redeemed: dict[int, int], enterprise_uscc: str, year: int | None) -> dict[str, Any]:
+           redeemed: dict[int, int], enterprise_uscc: str, year: int | None,
+           source_sha256: str | None = None) -> dict[str, Any]:
     """The public representation of one invoice; redeemed: net subsidy redeemed per year."""
     by_year = {y: eligible_for_year(invoice, lines, policies[y])
                for y in subsidy.years_of(invoice.service_start, invoice.service_end)
@@ -375,7 +386,7 @@ def _shape(invoice: InvoiceRow, lines: Sequence[LineRow], policies: dict[int, Bu
         "year": shown, "eligible_subsidy_fen": by_year.get(shown, 0),
         "eligible_by_year": {str(y): v for y, v in by_year.items()},
         "redeemed_fen": sum(redeemed.values()), "redeemable_fen": redeemable,
-        "lines": [line._asdict() for line in lines],
+        "lines": [line._asdict() for line in lines], "source_sha256": source_sha256,
     }
 
 

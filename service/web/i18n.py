@@ -521,3 +521,62 @@ ERRORS.update({
                          "This is the first level of the review chain; there is nothing to send "
                          "it back to. Reject it instead."),
 })
+
+# Issue 15: the provider portal's 数电票 XML page (service/web/xml_upload.py).
+MESSAGES.update({
+    "nav.xml_upload": ("上传数电票 XML", "Upload e-invoice XML"),
+    "xml.title": ("上传数电票 XML", "Upload fully digital invoice (数电票) XML"),
+    "xml.lead": ("拖入或选择税务平台开具的数电票 XML 文件，或包含多张 XML 的 ZIP（最多 1000 张），"
+                 "无需重新录入。XML 中没有的服务期间和合同编号请在下方填写；全部校验通过才保存，"
+                 "否则一张也不保存。",
+                 "Drop or choose the XML files the tax platform issued, or a ZIP of up to 1000 "
+                 "of them: nothing is re-keyed. Give the service period and contract number "
+                 "the XML does not carry below. All files are saved, or none."),
+    "xml.files": ("XML 或 ZIP 文件", "XML or ZIP files"),
+    "xml.service_start": ("服务开始日期", "Service start"),
+    "xml.service_end": ("服务结束日期", "Service end"),
+    "xml.contract_number": ("合同编号（可选）", "Contract number (optional)"),
+    "xml.submit": ("校验并上传", "Check and upload"),
+    "xml.meta_hint": ("ZIP 中各文件的服务期间不同时，可在 ZIP 内放入 meta.json："
+                      "{\"文件名.xml\": {\"service_start\": \"2026-04-01\", \"service_end\": "
+                      "\"2026-04-30\", \"contract_number\": \"…\"}}。",
+                      "When the files of a ZIP have different service periods, put a meta.json "
+                      "in it: {\"name.xml\": {\"service_start\": \"2026-04-01\", "
+                      "\"service_end\": \"2026-04-30\", \"contract_number\": \"…\"}}."),
+    "xml.results": ("每个文件的结果", "Result per file"),
+    "xml.col_file": ("文件", "File"),
+    "xml.col_result": ("结果", "Result"),
+    "xml.col_detail": ("发票与明细类别 / 问题", "Invoice and line categories / problem"),
+    "xml.accepted": ("已接受", "Accepted"),
+    "xml.refused_file": ("被拒绝", "Refused"),
+    "xml.not_saved": ("无误，但未保存", "Correct, not saved"),
+    "xml.unmapped": ("未匹配类别，不予补贴", "Unmapped: not subsidised"),
+    "xml.reversal": ("红字发票 {number} 冲减 {amount} 元", "red-letter invoice {number} takes "
+                     "off {amount}"),
+    "xml.refused": ("{n} 个文件未通过校验，未保存任何发票。请按下表修改后重新上传。",
+                    "{n} file(s) failed the checks; no invoice was saved. Fix what the table "
+                    "names and upload again."),
+    "xml.saved": ("已保存 {n} 个文件，合计 {amount} 元。", "Saved {n} file(s), {amount} yuan in "
+                  "total."),
+    "xml.no_file": ("请选择 XML 或 ZIP 文件。", "Choose XML or ZIP files."),
+    "xml.bad_type": ("只接受多个 .xml 文件，或一个 .zip 文件。",
+                     "Send .xml files, or one .zip file."),
+    "xml.same_name": ("有重名的文件。", "Two files have the same name."),
+})
+
+ERRORS.update({
+    "seller_mismatch": ("销售方纳税人识别号不是本服务商的统一社会信用代码。",
+                        "The seller's tax ID is not this provider's USCC."),
+    "unknown_buyer": ("购买方不是已登记的企业。", "The buyer is not a registered enterprise."),
+    "totals_mismatch": ("明细金额或税额合计与发票合计不符。",
+                        "The lines' amounts or taxes do not add up to the invoice totals."),
+    "invalid_amount": ("金额格式不对（元，最多两位小数，不四舍五入）。",
+                       "An amount is not yuan with at most two decimals (never rounded)."),
+    "invoice_void": ("税务系统显示该发票已作废。", "The tax system reports the invoice as void."),
+    "unsafe_xml": ("文件含有 DTD、实体或外部引用，出于安全原因不予读取。",
+                   "The file declares a DTD, entities or external references; it is not read."),
+    "unsafe_archive": ("ZIP 文件不安全或无法读取（路径、大小、压缩比或嵌套）。",
+                       "The ZIP is unsafe or unreadable (names, sizes, ratio or nesting)."),
+    "invalid_xml": ("文件不是格式正确的 XML。", "The file is not well-formed XML."),
+    "unsupported_media_type": ("文件类型不对。", "Wrong file type."),
+})

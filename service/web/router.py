@@ -66,6 +66,8 @@ def install(app: FastAPI) -> None:
     from service.web import inbox  # the review chain's pages (imports this module)
 
     app.include_router(inbox.router)
+    from service.web import xml_upload  # the 数电票 XML page (issue 15)
+    app.include_router(xml_upload.router)
     app.mount("/web/static", StaticFiles(directory=str(STATIC)), name="web-static")
     app.add_exception_handler(_Redirect, _redirect_handler)
     app.add_exception_handler(_Refused, _refused_handler)

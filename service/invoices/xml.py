@@ -1,0 +1,527 @@
+"""Reading a fully digital invoice (数电票) XML as the tax platform issued it, and ZIPs of them.
+
+Hardened (docs/xml-invoices.md): `defusedxml` with DTDs, entity declarations and external
+references forbidden (a billion-laughs or external-entity file is `unsafe_xml` before anything
+is expanded); ZIPs are opened member by member with every name, size, ratio and count checked
+before and while reading (`unsafe_archive`).
+
+Every element is read by its exact path from the root, never by a loose tag search: the header
+total `EInvoiceData/BasicInformation/TotalTax-includedAmount` and a line's
+`EInvoiceData/IssuItemInformation/TotaltaxIncludedAmount` are different elements. Amounts are
+decimal yuan strings with at most two places, turned into fen exactly (`1.005` is refused as
+`invalid_amount`, never rounded). An XML signature block (ds:Signature) is not read.
+"""
+
+import io
+import posixpath
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml
+import defusedxml.ElementTree as SafeET
+
+# Limits (docs/xml-invoices.md, "Hostile files").
+MAX_FILES = 1000                       # XML files in one ZIP
+MAX_MEMBERS = 2000                     # entries of any kind in one ZIP
+MAX_XML_BYTES = 4 * 1024 * 1024        # one XML file, as sent or once decompressed
+MAX_TOTAL_BYTES = 64 * 1024 * 1024     # all members of a ZIP, decompressed
+MAX_RATIO = 100                        # decompressed / compressed, for a member above RATIO_FLOOR
+RATIO_FLOOR = 1024 * 1024
+META = "meta.json"
+
+ROOT = "EInvoice"
+DATA = "EInvoiceData"
+BASIC = f"{DATA}/BasicInformation"
+SELLER = f"{DATA}/SellerInformation"
+BUYER = f"{DATA}/BuyerInformation"
+LINE = f"{DATA}/IssuItemInformation"
+_MONEY = re.compile(r"^(-?)(\d{1,15})(?:\.(\d{1,2}))?$")
+_DATE = re.compile(r"^(\d{4})[-/年](\d{1,2})[-/月](\d{1,2})")
+_ENCODING = re.compile(rb"""^(\xef\xbb\xbf)?<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9_-]+)["']""")
+_CHINESE_ENCODINGS = {"gbk", "gb2312", "gb18030", "cp936"}
+_EXEMPT_RATES = {"免税", "不征税", "免征", "免征增值税", "***", "*"}
+QUANTITY_STEP = Decimal("0.000001")
+
+
+@dataclass
+class Problem:
+    """Why one file is refused: the element (path from the root) it concerns and a code."""
+
+    element: str
+    code: str
+    message: str
+
+
+@dataclass
+class XmlLine:
+    element: str                # e.g. EInvoiceData/IssuItemInformation[2]
+    item_name: str
+    spec: str
+    unit: str
+    quantity: Decimal
+    amount_fen: int             # Amount: without tax
+    tax_fen: int                # ComTaxAm
+    total_fen: int              # tax included: Amount + ComTaxAm
+    tax_rate: Decimal | None    # 0.06; None for exempt
+    tax_code: str
+
+
+@dataclass
+class XmlInvoice:
+    number: str
+    issued_on: date
+    seller_uscc: str
+    seller_name: str
+    buyer_uscc: str
+    buyer_name: str
+    amount_fen: int             # TotalAmWithoutTax
+    tax_fen: int                # TotalTaxAm
+    total_fen: int              # TotalTax-includedAmount
+    lines: list[XmlLine]
+    red_letter: bool = False
+    original_key: str | None = None  # the invoice a red-letter one reverses
+    red_reason: str = ""
+
+
+@dataclass
+class Parsed:
+    invoice: XmlInvoice | None
+    problems: list[Problem] = field(default_factory=list)
+
+
+class Unsafe(Exception):
+    """A file or archive refused before it is read: code unsafe_xml or unsafe_archive."""
+
+    def __init__(self, code: str, file: str, element: str, message: str):
+        self.code, self.file, self.element, self.message = code, file, element, message
+        super().__init__(message)
+
+
+# --- XML ------------------------------------------------------------------------------------
+
+def _local(tag: Any) -> str:
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+
+
+def _utf8(content: bytes) -> bytes:
+    """expat reads UTF-8/16 and Latin-1 only: a GBK/GB18030 file (declared so) is re-encoded."""
+    match = _ENCODING.match(content[:200])
+    if not match or match.group(2).decode().lower() not in _CHINESE_ENCODINGS:
+        return content
+    try:
+        text = content.decode("gb18030")
+    except UnicodeDecodeError:
+        return content  # expat will say what is wrong
+    text = re.sub(r"""encoding\s*=\s*["'][A-Za-z0-9_-]+["']""", 'encoding="UTF-8"', text,
+                  count=1)
+    return text.encode("utf-8")
+
+
+def parse_tree(content: bytes, file: str) -> Element:
+    if len(content) > MAX_XML_BYTES:
+        raise Unsafe("unsafe_xml", file, ROOT,
+                     f"an invoice XML is at most {MAX_XML_BYTES} bytes; this one has "
+                     f"{len(content)}")
+    try:
+        return SafeET.fromstring(_utf8(content), forbid_dtd=True, forbid_entities=True,
+                                 forbid_external=True)
+    except defusedxml.DefusedXmlException as exc:
+        raise Unsafe("unsafe_xml", file, ROOT,
+                     f"the file declares a DTD, entities or external references, which are "
+                     f"never read ({type(exc).__name__}); send the XML as the tax platform "
+                     f"issued it") from None
+    except (ParseError, ValueError, UnicodeError) as exc:
+        raise Unsafe("invalid_xml", file, ROOT,
+                     f"the file is not well-formed XML: {str(exc)[:200]}") from None
+
+
+class _Reader:
+    def __init__(self, root: Element):
+        self.root = root
+        self.problems: list[Problem] = []
+        self._children: dict[int, dict[str, list[Element]]] = {}
+
+    def children(self, parent: Element, name: str) -> list[Element]:
+        """The direct children of parent with this local name (indexed once per parent)."""
+        index = self._children.get(id(parent))
+        if index is None:
+            index = {}
+            for child in parent:
+                index.setdefault(_local(child.tag), []).append(child)
+            self._children[id(parent)] = index
+        return index.get(name, [])
+
+    def problem(self, element: str, code: str, message: str) -> None:
+        self.problems.append(Problem(element, code, message))
+
+    def node(self, path: str, *, base: Element | None = None, base_path: str = "",
+             required: bool = True) -> Element | None:
+        """The one element at this exact path (below base, or the root)."""
+        current = self.root if base is None else base
+        walked = base_path
+        for name in path.split("/"):
+            walked = f"{walked}/{name}" if walked else name
+            found = self.children(current, name)
+            if len(found) > 1:
+                self.problem(walked, "validation_error",
+                             f"{walked} appears {len(found)} times; it may appear once")
+                return None
+            if not found:
+                if required:
+                    self.problem(walked, "validation_error", f"{walked} is missing")
+                return None
+            current = found[0]
+        return current
+
+    def text(self, path: str, *, required: bool = True, **kw: Any) -> str:
+        node = self.node(path, required=required, **kw)
+        value = (node.text or "").strip() if node is not None else ""
+        if required and node is not None and not value:
+            full = f"{kw['base_path']}/{path}" if kw.get("base_path") else path
+            self.problem(full, "validation_error", f"{full} is empty")
+        return value
+
+    def first_text(self, *paths: str) -> tuple[str, str]:
+        """The text of the first of these paths that is present (alternative exact paths)."""
+        for path in paths:
+            node = self.node(path, required=False)
+            if node is not None and (node.text or "").strip():
+                return (node.text or "").strip(), path
+        self.problem(paths[0], "validation_error", f"{paths[0]} is missing")
+        return "", paths[0]
+
+
+def money_fen(text: str) -> int | None:
+    """Yuan with at most two decimal places → exact fen; None when it is not such a string."""
+    match = _MONEY.match(text.replace(",", ""))
+    if not match:
+        return None
+    sign, whole, frac = match.groups()
+    fen = int(whole) * 100 + int((frac or "").ljust(2, "0"))
+    return -fen if sign else fen
+
+
+def tax_rate(text: str) -> Decimal | None:
+    """`0.06` or `6%` → Decimal("0.06"); exempt spellings → None. Raises ValueError."""
+    value = text.replace(" ", "")
+    if value in _EXEMPT_RATES:
+        return None
+    try:
+        if value.endswith("%"):
+            rate = Decimal(value[:-1]) / 100
+        else:
+            rate = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(text) from None
+    if not rate.is_finite() or rate < 0 or rate >= 1:
+        raise ValueError(text)
+    return rate
+
+
+def _date(text: str) -> date | None:
+    match = _DATE.match(text.strip())
+    if not match:
+        return None
+    try:
+        return date(*(int(g) for g in match.groups()))
+    except ValueError:
+        return None
+
+
+def parse_invoice(content: bytes, file: str) -> Parsed:
+    """One XML file → the invoice it states, or the problems naming each element to fix.
+    Raises Unsafe for a file that is not read at all (unsafe_xml, invalid_xml)."""
+    root = parse_tree(content, file)
+    r = _Reader(root)
+    if _local(root.tag) != ROOT:
+        r.problem(_local(root.tag) or "?", "validation_error",
+                  f"the root element is {_local(root.tag)!r}, not {ROOT} (数电票 XML)")
+        return Parsed(None, r.problems)
+
+    number, number_path = r.first_text("TaxSupervisionInfo/InvoiceNumber",
+                                       f"{DATA}/TaxSupervisionInfo/InvoiceNumber",
+                                       "Header/EIid")
+    if number and not re.fullmatch(r"\d{20}", number):
+        r.problem(number_path, "validation_error",
+                  f"a fully digital invoice number has 20 digits, not {number!r}")
+    issued_text, issued_path = r.first_text("TaxSupervisionInfo/IssueTime",
+                                            f"{DATA}/TaxSupervisionInfo/IssueTime",
+                                            f"{BASIC}/RequestTime")
+    issued_on = _date(issued_text) if issued_text else None
+    if issued_text and issued_on is None:
+        r.problem(issued_path, "validation_error", f"{issued_text!r} is not a date")
+
+    seller_uscc = r.text(f"{SELLER}/SellerIdNum")
+    seller_name = r.text(f"{SELLER}/SellerName", required=False)
+    buyer_uscc = r.text(f"{BUYER}/BuyerIdNum", required=False)
+    buyer_name = r.text(f"{BUYER}/BuyerName", required=False)
+
+    def amount(path: str, *, base: Element | None = None, base_path: str = "",
+               required: bool = True) -> int | None:
+        text = r.text(path, base=base, base_path=base_path, required=required)
+        if not text:
+            return None
+        fen = money_fen(text)
+        if fen is None:
+            full = f"{base_path}/{path}" if base_path else path
+            r.problem(full, "invalid_amount",
+                      f"{full} is {text!r}: an amount is decimal yuan with at most two places "
+                      f"(e.g. 1234.50); it is never rounded")
+        return fen
+
+    header_amount = amount(f"{BASIC}/TotalAmWithoutTax")
+    header_tax = amount(f"{BASIC}/TotalTaxAm")
+    header_total = amount(f"{BASIC}/TotalTax-includedAmount")
+
+    red = None
+    for base in (DATA, ""):
+        path = f"{base}/SpecificInformation/RedEInvoice" if base else \
+            "SpecificInformation/RedEInvoice"
+        node = r.node(path, required=False)
+        if node is not None:
+            red = (node, path)
+            break
+
+    data = r.node(DATA, required=False)
+    line_nodes = r.children(data, "IssuItemInformation") if data is not None else []
+    if not line_nodes:
+        r.problem(LINE, "validation_error", f"{LINE} is missing: an invoice has lines")
+    lines: list[XmlLine] = []
+    for n, node in enumerate(line_nodes, start=1):
+        where = f"{LINE}[{n}]"
+        item_name = r.text("ItemName", base=node, base_path=where)
+        spec = r.text("SpecMod", base=node, base_path=where, required=False)
+        unit = r.text("MeaUnits", base=node, base_path=where, required=False)
+        quantity_text = r.text("Quantity", base=node, base_path=where, required=False)
+        quantity = Decimal(1)
+        if quantity_text:
+            try:
+                quantity = Decimal(quantity_text)
+                if not quantity.is_finite() or abs(quantity) >= Decimal(10) ** 18:
+                    raise InvalidOperation
+            except InvalidOperation:
+                r.problem(f"{where}/Quantity", "validation_error",
+                          f"{where}/Quantity is {quantity_text!r}, not a number")
+                quantity = Decimal(1)
+        line_amount = amount("Amount", base=node, base_path=where)
+        line_tax = amount("ComTaxAm", base=node, base_path=where)
+        line_total = amount("TotaltaxIncludedAmount", base=node, base_path=where,
+                            required=False)
+        rate_text = r.text("TaxRate", base=node, base_path=where, required=False)
+        rate = None
+        if rate_text:
+            try:
+                rate = tax_rate(rate_text)
+            except ValueError:
+                r.problem(f"{where}/TaxRate", "invalid_amount",
+                          f"{where}/TaxRate is {rate_text!r}: write 0.06 or 6%")
+        code = r.text("TaxClassificationCode", base=node, base_path=where, required=False)
+        if code and not re.fullmatch(r"\d{1,19}", code):
+            r.problem(f"{where}/TaxClassificationCode", "validation_error",
+                      f"a tax classification code is up to 19 digits, not {code!r}")
+        if line_amount is None or line_tax is None:
+            continue
+        if line_total is not None and line_total != line_amount + line_tax:
+            r.problem(f"{where}/TotaltaxIncludedAmount", "totals_mismatch",
+                      f"{where}: Amount {_yuan(line_amount)} + ComTaxAm {_yuan(line_tax)} = "
+                      f"{_yuan(line_amount + line_tax)}, but TotaltaxIncludedAmount is "
+                      f"{_yuan(line_total)}")
+        lines.append(XmlLine(where, item_name, spec, unit, quantity, line_amount, line_tax,
+                             line_amount + line_tax, rate, code))
+
+    complete = len(lines) == len(line_nodes) and None not in (header_amount, header_tax,
+                                                              header_total)
+    if complete:
+        amounts = sum(line.amount_fen for line in lines)
+        taxes = sum(line.tax_fen for line in lines)
+        if amounts != header_amount:
+            r.problem(f"{BASIC}/TotalAmWithoutTax", "totals_mismatch",
+                      f"the lines' Amount add up to {_yuan(amounts)}, but "
+                      f"TotalAmWithoutTax is {_yuan(header_amount)}")
+        if taxes != header_tax:
+            r.problem(f"{BASIC}/TotalTaxAm", "totals_mismatch",
+                      f"the lines' ComTaxAm add up to {_yuan(taxes)}, but TotalTaxAm is "
+                      f"{_yuan(header_tax)}")
+        if header_amount + header_tax != header_total:
+            r.problem(f"{BASIC}/TotalTax-includedAmount", "totals_mismatch",
+                      f"TotalAmWithoutTax {_yuan(header_amount)} + TotalTaxAm "
+                      f"{_yuan(header_tax)} = {_yuan(header_amount + header_tax)}, but "
+                      f"TotalTax-includedAmount is {_yuan(header_total)}")
+
+    original_key, reason = None, ""
+    if red is not None:
+        node, path = red
+        code_text = r.text("OriginalInvoiceCode", base=node, base_path=path, required=False)
+        number_text = r.text("OriginalInvoiceNumber", base=node, base_path=path,
+                             required=False)
+        reason = r.text("RedReason", base=node, base_path=path, required=False)
+        if number_text and re.fullmatch(r"\d{10}|\d{12}", code_text) and \
+                re.fullmatch(r"\d{8}", number_text):
+            original_key = f"{code_text}-{number_text}"  # a legacy VAT invoice's code-number
+        elif re.fullmatch(r"\d{20}", code_text):
+            original_key = code_text
+        elif not code_text and re.fullmatch(r"\d{20}", number_text):
+            original_key = number_text  # some issuers put the 数电票 number here
+        elif code_text:
+            r.problem(f"{path}/OriginalInvoiceCode", "validation_error",
+                      f"the original invoice's number has 20 digits, not {code_text!r}")
+        else:
+            r.problem(f"{path}/OriginalInvoiceCode", "validation_error",
+                      f"{path}/OriginalInvoiceCode is missing: a red-letter invoice names the "
+                      f"original it reverses")
+    amounts = [a for a in (header_amount, header_tax, header_total) if a is not None] + \
+        [v for line in lines for v in (line.amount_fen, line.tax_fen)]
+    if red is not None:
+        if header_total is not None and header_total >= 0:
+            r.problem(f"{BASIC}/TotalTax-includedAmount", "invalid_amount",
+                      "a red-letter invoice (SpecificInformation/RedEInvoice) has negative "
+                      "amounts")
+        elif any(a > 0 for a in amounts):
+            r.problem(f"{BASIC}/TotalTax-includedAmount", "invalid_amount",
+                      "a red-letter invoice's amounts are all zero or negative")
+    elif any(a < 0 for a in amounts):
+        r.problem(f"{DATA}/SpecificInformation/RedEInvoice/OriginalInvoiceCode",
+                  "validation_error",
+                  "negative amounts make a red-letter invoice, which names the original in "
+                  "SpecificInformation/RedEInvoice/OriginalInvoiceCode")
+    if r.problems:
+        return Parsed(None, r.problems)
+    return Parsed(XmlInvoice(
+        number=number, issued_on=issued_on, seller_uscc=seller_uscc, seller_name=seller_name,
+        buyer_uscc=buyer_uscc, buyer_name=buyer_name, amount_fen=header_amount,
+        tax_fen=header_tax, total_fen=header_total, lines=lines, red_letter=red is not None,
+        original_key=original_key, red_reason=reason), [])
+
+
+def unit_price_fen(line: XmlLine) -> int:
+    """Tax-included unit price in fen (the JSON contract's unit_price_fen), rounded half up."""
+    if line.quantity == 0:
+        return abs(line.total_fen)
+    return abs(int((Decimal(line.total_fen) / line.quantity).quantize(
+        Decimal(1), rounding=ROUND_HALF_UP)))
+
+
+def _yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+
+# --- ZIP ------------------------------------------------------------------------------------
+
+@dataclass
+class Member:
+    name: str
+    content: bytes
+
+
+@dataclass
+class Archive:
+    files: list[Member]           # the XML files, in the archive's order
+    meta: bytes | None            # meta.json, when present
+    ignored: list[str]            # members that are not XML (e.g. the OFD/PDF renderings)
+
+
+def _member_name(info: zipfile.ZipInfo) -> str:
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:  # Windows zips Chinese names in GBK without the UTF-8 flag; zipfile read cp437
+        return info.filename.encode("cp437").decode("gb18030")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return info.filename
+
+
+def _name_problem(name: str) -> str | None:
+    if not name or "\x00" in name:
+        return "an empty or NUL-containing name"
+    if "\\" in name:
+        return "a backslash in the name"
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return "an absolute path"
+    if any(part == ".." for part in name.split("/")):
+        return "a path that climbs out of the archive (..)"
+    return None
+
+
+def open_archive(content: bytes, file: str = "upload.zip") -> Archive:
+    """Every member checked before it is decompressed and while it is; raises Unsafe."""
+    def refuse(element: str, message: str) -> Unsafe:
+        return Unsafe("unsafe_archive", file if element == "" else element, element or "zip",
+                      message)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
+        raise refuse("", f"the file is not a readable ZIP: {str(exc)[:200]}") from None
+    if len(infos) > MAX_MEMBERS:
+        raise refuse("", f"the ZIP has {len(infos)} entries; at most {MAX_MEMBERS}")
+    seen: set[str] = set()
+    files: list[Member] = []
+    meta, ignored, total = None, [], 0
+    for info in infos:
+        name = _member_name(info)
+        problem = _name_problem(name)
+        if problem:
+            raise refuse(name or "?", f"member {name!r} is refused: {problem}")
+        normal = posixpath.normpath(name).casefold()
+        if normal in seen:
+            raise refuse(name, f"member {name!r} appears twice in the ZIP")
+        seen.add(normal)
+        if info.is_dir():
+            continue
+        if (info.external_attr >> 16) & 0o170000 == 0o120000:
+            raise refuse(name, f"member {name!r} is a symbolic link")
+        if info.flag_bits & 0x1:
+            raise refuse(name, f"member {name!r} is encrypted")
+        lower = name.casefold()
+        base = posixpath.basename(lower)
+        if lower.startswith("__macosx/") or base in (".ds_store", "thumbs.db"):
+            continue
+        if base.endswith((".zip", ".jar", ".7z", ".rar", ".gz", ".tar", ".tgz", ".bz2", ".xz")):
+            raise refuse(name, f"member {name!r} is an archive inside the archive")
+        if not (base.endswith(".xml") or lower == META):
+            ignored.append(name)
+            continue
+        if info.file_size > MAX_XML_BYTES:
+            raise refuse(name, f"member {name!r} decompresses to {info.file_size} bytes; an "
+                               f"invoice XML is at most {MAX_XML_BYTES}")
+        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(
+                info.compress_size, 1):
+            ratio = info.file_size // max(info.compress_size, 1)
+            raise refuse(name, f"member {name!r} is compressed {ratio}:1, more than "
+                               f"{MAX_RATIO}:1 (a ZIP bomb)")
+        if total + info.file_size > MAX_TOTAL_BYTES:
+            raise refuse(name, f"the ZIP decompresses to more than {MAX_TOTAL_BYTES} bytes")
+        data = _read_capped(archive, info, name, refuse)
+        total += len(data)
+        if total > MAX_TOTAL_BYTES:
+            raise refuse(name, f"the ZIP decompresses to more than {MAX_TOTAL_BYTES} bytes")
+        if data[:4] == b"PK\x03\x04":
+            raise refuse(name, f"member {name!r} is an archive inside the archive")
+        if lower == META:
+            meta = data
+            continue
+        files.append(Member(name, data))
+        if len(files) > MAX_FILES:
+            raise refuse("", f"the ZIP holds more than {MAX_FILES} XML files")
+    return Archive(files, meta, ignored)
+
+
+def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, refuse) -> bytes:
+    """Decompress at most MAX_XML_BYTES (+1 to notice more), whatever the header declared."""
+    try:
+        with archive.open(info) as stream:
+            out = stream.read(MAX_XML_BYTES + 1)  # never more than this is decompressed
+        if len(out) > MAX_XML_BYTES:
+            raise refuse(name, f"member {name!r} decompresses to more than {MAX_XML_BYTES} "
+                               f"bytes (a ZIP bomb)")
+    except Unsafe:
+        raise
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, OSError, EOFError,
+            RuntimeError) as exc:
+        raise refuse(name, f"member {name!r} cannot be read: {str(exc)[:200]}") from None
+    return out
