@@ -24,6 +24,7 @@ from service.reporting.models import RedemptionPartyTotal, TransferRollup
 from service.settlements.models import Settlement, SettlementLine
 from service.vouchers.models import Application, EnterpriseYear, Voucher
 from service.web.models import StoredWebSession
+from service.whatif.models import Scenario
 from service.years.models import BudgetYear, PolicyVersion
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
                                      "RedemptionDraw",
                                      "RedemptionPartyTotal",
                                      "RelatedParty",
+                                     "Scenario",
                                      "Settlement",
                                      "SettlementLine",
                                      "StoredWebSession",
