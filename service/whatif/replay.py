@@ -195,6 +195,8 @@ def grow(amount: int, growth_bp: int) -> int:
 def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> YearData:
     session.flush()
     db = session.connection()
+    if db.dialect.name == "postgresql":  # rows are streamed (a server-side cursor): plan for
+        db.execute(text("SET LOCAL cursor_tuple_fraction = 1"))  # all of them, not the first
     y = year.year
     params = {"y": y, "first": date(y, 1, 1), "last": date(y, 12, 31)}
     from service.years.service import policy_of
