@@ -213,7 +213,7 @@ SEQ_ONLY = _b64("12")                            # a position: not an id
 def test_route_enumeration_sees_every_list_and_write():
     assert {"/v1/audit-events", "/v1/api-keys", "/v1/ledger/transfers", "/v1/invoices",
             "/v1/redemptions"} <= set(LIST_ROUTES)
-    assert len(LIST_ROUTES) == 11
+    assert len(LIST_ROUTES) == 12  # + GET /v1/years/{year}/scenarios (issue 13)
     assert ("DELETE", "/v1/api-keys/{key_id}") in WRITE_ROUTES
     assert ("POST", "/v1/settlements/{settlement_id}/approve") in WRITE_ROUTES
     assert ("POST", "/web/provider/upload") in WRITE_ROUTES

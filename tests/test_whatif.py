@@ -314,6 +314,12 @@ def test_stored_scenarios_and_a_scenario_as_baseline(three, api):
         "include_unredeemed": False, "vouchers": "follow_cap"}
     assert api.ok("GET", f"/v1/years/2026/scenarios/{created['id']}", headers=auditor) == created
     assert api.ok("GET", "/v1/years/2026/scenarios", headers=auditor)["items"] == [created]
+    second = api.ok("POST", "/v1/years/2026/scenarios", json=ACTUAL, expect=201)
+    page = api.ok("GET", "/v1/years/2026/scenarios", params={"limit": 1})
+    assert page["items"] == [created] and page["next_cursor"]
+    rest = api.ok("GET", "/v1/years/2026/scenarios",
+                  params={"limit": 1, "cursor": page["next_cursor"]})
+    assert rest == {"items": [second], "next_cursor": None}
     response = api.client.post("/v1/years/2026/scenarios", headers=auditor, json=body)
     assert response.status_code == 403
     for path in ("/v1/years/2026/scenarios/scn_nope", f"/v1/years/2027/scenarios/{created['id']}"):

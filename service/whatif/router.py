@@ -5,12 +5,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from service.api import ADMIN, BUREAU, SessionDep, SnapshotSessionDep, Writer, YearPath, allow, \
-    writer
+from sqlmodel import select
+
+from service.api import ADMIN, BUREAU, Cursor, Limit, Page, SessionDep, SnapshotSessionDep, \
+    Writer, YearPath, allow, paginate, writer
 from service.auth.principal import Principal
 from service.errors import problem_responses
 from service.whatif import compare as service
 from service.whatif import export
+from service.whatif.models import Scenario
 from service.whatif.schemas import CompareRequest, CompareResponse, ScenarioCreate, \
     ScenarioPublic
 
@@ -27,10 +30,13 @@ def create_scenario(year: YearPath, body: ScenarioCreate,
     return w.run(lambda s: service.create(s, year, body, w.principal.key_id), status_code=201)
 
 
-@router.get("", response_model=dict[str, list[ScenarioPublic]], operation_id="listScenarios",
+@router.get("", response_model=Page[ScenarioPublic], operation_id="listScenarios",
             responses=problem_responses(401, 403, 404, 422))
-def list_scenarios(year: YearPath, session: SessionDep, _: BureauReader):
-    return {"items": [service.to_public(r) for r in service.list_for(session, year)]}
+def list_scenarios(year: YearPath, session: SessionDep, _: BureauReader, limit: Limit = 50,
+                   cursor: Cursor = None):
+    service.get_year(session, year)
+    return paginate(session, select(Scenario).where(Scenario.year == year), Scenario.id, limit,
+                    cursor, service.to_public)
 
 
 @router.post("/compare", response_model=CompareResponse, operation_id="compareScenarios",
