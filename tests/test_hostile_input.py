@@ -226,7 +226,7 @@ def nothing_written(api):
 
 def test_forged_cursor_on_every_list_is_422_naming_cursor(world, api):
     before = nothing_written(api)
-    for path in LIST_ROUTES:
+    for path in (p.replace("{year}", "2026") for p in LIST_ROUTES):  # + a year's scenarios
         forged = FORGED_CURSORS + [SEQ_ONLY if path != "/v1/audit-events" else ID_ONLY]
         for cursor in forged:
             r = api.client.get(path, params={"cursor": cursor}, headers=api.admin)

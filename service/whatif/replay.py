@@ -28,6 +28,8 @@ creation order, service/ids.py), so events of one instant keep the order they ha
 
 from __future__ import annotations
 
+import itertools
+import re
 from array import array
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -48,8 +50,8 @@ from service.years.models import CATEGORIES, BudgetYear
 # Event kinds, in the order they sort at one instant.
 ISSUE, REVOKE, REVERSAL, REDEMPTION, UNCLAIMED = 0, 1, 3, 4, 5
 
-_CASES = ", ".join(f"COALESCE(SUM(CASE WHEN l.category = '{c}' THEN l.amount_fen ELSE 0 END), 0)"
-                   f" AS c_{c}" for c in CATEGORIES)
+_CASES = ", ".join(f"CAST(COALESCE(SUM(CASE WHEN l.category = '{c}' THEN l.amount_fen ELSE 0 "
+                   f"END), 0) AS BIGINT) AS c_{c}" for c in CATEGORIES)
 
 _CLAIMED = "SELECT DISTINCT invoice_id AS id FROM redemption WHERE year = :y"
 _UNCLAIMED = ("SELECT i.id AS id FROM invoice i WHERE i.service_start <= :last "
@@ -57,12 +59,14 @@ _UNCLAIMED = ("SELECT i.id AS id FROM invoice i WHERE i.service_start <= :last "
               "WHERE r.invoice_id = i.id AND r.year = :y)")
 
 _INVOICES = f"""
-WITH wanted AS ({{wanted}})
+WITH wanted AS ({{wanted}}),
+l AS (SELECT l.invoice_id, {_CASES.replace("l.category", "category").replace("l.amount_fen",
+                                                                          "amount_fen")}
+      FROM invoice_line l JOIN wanted w ON w.id = l.invoice_id GROUP BY l.invoice_id)
 SELECT i.id, i.enterprise_id, i.provider_id, i.issued_on, i.service_start, i.service_end,
-       i.total_fen, i.paid_fen, i.reversed_fen, {_CASES}
-FROM invoice i JOIN wanted w ON w.id = i.id LEFT JOIN invoice_line l ON l.invoice_id = i.id
-GROUP BY i.id, i.enterprise_id, i.provider_id, i.issued_on, i.service_start, i.service_end,
-         i.total_fen, i.paid_fen, i.reversed_fen
+       i.total_fen, i.paid_fen, i.reversed_fen, {", ".join(f"COALESCE(l.c_{c}, 0)"
+                                                            for c in CATEGORIES)}
+FROM invoice i JOIN wanted w ON w.id = i.id LEFT JOIN l ON l.invoice_id = i.id
 ORDER BY i.id
 """
 
@@ -86,9 +90,9 @@ ev AS (
 ),
 run AS (
   SELECT invoice_id, t, b, k, sub, claw,
-         SUM(pay) OVER (PARTITION BY invoice_id ORDER BY t, b, k ROWS UNBOUNDED PRECEDING) AS paid,
-         SUM(rev) OVER (PARTITION BY invoice_id ORDER BY t, b, k ROWS UNBOUNDED PRECEDING) AS rvd
-  FROM ev)
+         CAST(SUM(pay) OVER w AS BIGINT) AS paid, CAST(SUM(rev) OVER w AS BIGINT) AS rvd
+  FROM ev WINDOW w AS (PARTITION BY invoice_id ORDER BY t, b, k ROWS UNBOUNDED PRECEDING))
+SELECT k, t, b, n, paid, rvd, sub, claw, {{local}} FROM (
 SELECT run.k AS k, run.t AS t, run.b AS b, inv.n AS n, run.paid AS paid, run.rvd AS rvd,
        run.sub AS sub, run.claw AS claw
   FROM run JOIN inv ON inv.id = run.invoice_id WHERE run.k > 2
@@ -98,8 +102,8 @@ UNION ALL
 SELECT 1, vch.revoked_at,
        COALESCE((SELECT MIN(substr(a.id, 5)) FROM audit_event a WHERE a.object_id = vch.id
                  AND a.action = 'voucher.revoke'), '~'), vch.n, 0, 0, 0, 0
-  FROM vch WHERE vch.revoked_at IS NOT NULL
-ORDER BY 2, 3, 1
+  FROM vch WHERE vch.revoked_at IS NOT NULL) e
+ORDER BY t, b, k
 """
 _EVENT_COLUMNS = (column("k", Integer), column("t", DateTime(timezone=True)), column("b", String),
                   column("n", Integer), column("paid", Integer), column("rvd", Integer),
@@ -130,10 +134,47 @@ ORDER BY i.id
 """
 
 
+def _stream(db: Any, sql: str, params: dict) -> Any:
+    """Rows of a statement as plain tuples from the driver's own cursor — server-side and
+    fetched in chunks on PostgreSQL — without a Row object per row. Dates and timestamps come
+    as objects from psycopg and as ISO text from sqlite3 (see _date, _day)."""
+    raw = db.connection.driver_connection
+    if db.dialect.name == "postgresql":
+        cursor = raw.cursor(name=f"whatif_{next(_cursors)}")
+        cursor.itersize = 20_000
+        cursor.execute(re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql), params)
+    else:
+        cursor = raw.cursor()
+        cursor.execute(sql, {k: v.isoformat() if isinstance(v, date) else v
+                             for k, v in params.items()})
+    try:
+        yield from cursor
+    finally:
+        cursor.close()
+
+
+_cursors = itertools.count(1)
+
+
+def _local_date(db: Any) -> str:
+    """SQL for the Asia/Shanghai business date of the event's timestamp `t`."""
+    if db.dialect.name == "postgresql":
+        return "CAST((t AT TIME ZONE 'Asia/Shanghai') AS DATE)"
+    return "substr(t, 1, 10)"  # SQLite stores the Asia/Shanghai wall time
+
+
+def _aware(value: Any) -> Any:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
 def _day(value: Any) -> int:
     """The Asia/Shanghai business date of a timestamp, as an ordinal."""
-    if isinstance(value, str):  # not expected (typed columns), but never guess a time zone
-        value = datetime.fromisoformat(value)
+    if isinstance(value, str):  # SQLite stores the Asia/Shanghai wall time
+        return date.fromisoformat(value[:10]).toordinal()
     if value.tzinfo is not None:
         value = value.astimezone(clock.SHANGHAI)
     return value.toordinal()
@@ -197,6 +238,7 @@ def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> Year
     db = session.connection()
     if db.dialect.name == "postgresql":  # rows are streamed (a server-side cursor): plan for
         db.execute(text("SET LOCAL cursor_tuple_fraction = 1"))  # all of them, not the first
+        db.execute(text("SET LOCAL work_mem = '256MB'"))  # and sort the year in memory
     y = year.year
     params = {"y": y, "first": date(y, 1, 1), "last": date(y, 12, 31)}
     from service.years.service import policy_of
@@ -207,20 +249,40 @@ def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> Year
     shapes: dict[tuple[int, ...], int] = {}
     n_claimed = 0
 
+    periods: dict[tuple, tuple[int, int]] = {}
+    issued_days: dict[Any, int] = {}
+
     def add_invoices(wanted: str) -> int:
         count = 0
-        stmt = text(_INVOICES.format(wanted=wanted)).columns(*_INVOICE_COLUMNS)
-        for row in db.execution_options(yield_per=20_000).execute(stmt, params):
-            e = ents.setdefault(row.enterprise_id, len(ents))
-            p = provs.setdefault(row.provider_id, len(provs))
-            shape = tuple(map(int, row[9:]))
-            data.inv_ent.append(e)
-            data.inv_prov.append(p)
-            data.inv_issued.append(row.issued_on.toordinal())
-            data.inv_overlap.append(subsidy.overlap_days(row.service_start, row.service_end, y))
-            data.inv_days.append(subsidy.service_days(row.service_start, row.service_end))
-            data.inv_total.append(row.total_fen)
-            data.inv_shape.append(shapes.setdefault(shape, len(shapes)))
+        ent_a, prov_a, iss_a, ov_a, days_a, tot_a, shape_a = (
+            data.inv_ent, data.inv_prov, data.inv_issued, data.inv_overlap, data.inv_days,
+            data.inv_total, data.inv_shape)
+        for row in _stream(db, _INVOICES.format(wanted=wanted), params):
+            e = ents.get(row[1])
+            if e is None:
+                e = ents[row[1]] = len(ents)
+            p = provs.get(row[2])
+            if p is None:
+                p = provs[row[2]] = len(provs)
+            period = periods.get((row[4], row[5]))
+            if period is None:  # the live functions, once per distinct service period
+                start, end = _date(row[4]), _date(row[5])
+                period = periods[(row[4], row[5])] = (subsidy.overlap_days(start, end, y),
+                                                      subsidy.service_days(start, end))
+            issued = issued_days.get(row[3])
+            if issued is None:
+                issued = issued_days[row[3]] = _date(row[3]).toordinal()
+            shape = row[9:]
+            s_id = shapes.get(shape)
+            if s_id is None:
+                s_id = shapes[shape] = len(shapes)
+            ent_a.append(e)
+            prov_a.append(p)
+            iss_a.append(issued)
+            ov_a.append(period[0])
+            days_a.append(period[1])
+            tot_a.append(row[6])
+            shape_a.append(s_id)
             count += 1
         return count
 
@@ -253,7 +315,7 @@ def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> Year
             extra.append((at, n, row))
         extra.sort(key=lambda item: (item[0], item[1]))
 
-    stmt = text(_EVENTS).columns(*_EVENT_COLUMNS)
+    day_of: dict[Any, int] = {}
     x = 0
     paid_now = {}  # unclaimed invoices: their current paid and reversed amounts
     if extra:
@@ -263,18 +325,24 @@ def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> Year
             paid_now[first + len(paid_now)] = (int(row[0]), int(row[1]))
     kinds, refs, days, paids, revs, actual = data.ev_kind, data.ev_ref, data.ev_day, \
         data.ev_paid, data.ev_rev, data.actual
-    for k, t, _b, n, paid, rvd, sub, claw in db.execution_options(yield_per=20_000).execute(
-            stmt, params):
-        while x < len(extra) and extra[x][0] <= t:
-            _merge_unclaimed(data, extra[x], paid_now)
-            x += 1
+    pending = len(extra)
+    for k, t, _b, n, paid, rvd, sub, claw, local in _stream(db, _EVENTS.format(
+            local=_local_date(db)), params):
+        if x < pending:
+            at = _aware(t)
+            while x < pending and extra[x][0] <= at:
+                _merge_unclaimed(data, extra[x], paid_now)
+                x += 1
         kinds.append(k)
         refs.append(n)
-        days.append(_day(t))
-        paids.append(int(paid))
-        revs.append(int(rvd))
+        day = day_of.get(local)
+        if day is None:
+            day = day_of[local] = _date(local).toordinal()
+        days.append(day)
+        paids.append(paid)
+        revs.append(rvd)
         if k == REDEMPTION:
-            actual.append(int(sub) - int(claw))
+            actual.append(sub - claw)
         elif k == REVERSAL:
             data.reversed_invoices.add(n)
     while x < len(extra):
