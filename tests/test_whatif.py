@@ -434,3 +434,23 @@ def test_cached_result_goes_stale_with_new_data(three, api, world, today):
     assert after_reversal["data_version"] != after_redemption["data_version"]
     assert after_reversal["scenarios"][0]["total_subsidy_fen"] == 610_000
     assert after_reversal["baseline"]["total_subsidy_fen"] == 915_000
+
+
+def test_exact_after_a_mid_year_reclaim_and_a_revocation(world, api, engine, today):
+    kept = world.voucher(1_000_000)
+    first = world.invoice([line("gpu", 1_000_000)])
+    world.redeem(first["id"])  # 300_000: 700_000 left, 30 % used
+    today("2026-06-20")
+    applied = api.ok("POST", "/v1/years/2026/reclaim", json={
+        "issued_before": "2026-07-01", "max_used_bp": 5000, "reclaim_bp": 5000, "apply": True})
+    assert applied["reclaimed_fen"] == 350_000
+    other = world.voucher(100_000)
+    today("2026-07-01")
+    api.ok("POST", f"/v1/vouchers/{other['id']}/revoke", json={"reason": "项目终止"})
+    big = world.invoice([line("gpu", 3_000_000)])
+    assert world.redeem(big["id"])["subsidy_fen"] == 350_000  # what the reclaim left
+    assert world.get_voucher(kept["id"])["balance_fen"] == 0
+    answer = run(api, [ACTUAL, {"name": "follow", "overrides": {}, "vouchers": "follow_cap"}])
+    assert by_key(answer["scenarios"][0]) == actual_by_enterprise(engine) == {
+        world.enterprise["id"]: 650_000}
+    assert answer["scenarios"][1]["total_subsidy_fen"] == 300_000 + 900_000

@@ -47,8 +47,9 @@ from service.redemptions.redeem import draw_from, refuse_by_policy
 from service.vouchers import service as vouchers
 from service.years.models import CATEGORIES, BudgetYear
 
-# Event kinds, in the order they sort at one instant.
-ISSUE, REVOKE, REVERSAL, REDEMPTION, UNCLAIMED = 0, 1, 3, 4, 5
+# Event kinds, in the order they sort at one instant. RECLAIM: the bureau's mid-year reclaim
+# of idle voucher balance (years/closing.py), amount in the event's `sub` column.
+ISSUE, REVOKE, RECLAIM, REVERSAL, REDEMPTION, UNCLAIMED = 0, 1, 2, 3, 4, 5
 
 _CASES = ", ".join(f"CAST(COALESCE(SUM(CASE WHEN l.category = '{c}' THEN l.amount_fen ELSE 0 "
                    f"END), 0) AS BIGINT) AS c_{c}" for c in CATEGORIES)
@@ -75,8 +76,8 @@ ORDER BY i.id
 _EVENTS = f"""
 WITH claimed AS ({_CLAIMED}),
 inv AS (SELECT id, ROW_NUMBER() OVER (ORDER BY id) - 1 AS n FROM claimed),
-vch AS (SELECT id, created_at, revoked_at, ROW_NUMBER() OVER (ORDER BY id) - 1 AS n
-        FROM voucher WHERE year = :y),
+vch AS (SELECT id, created_at, revoked_at, ledger_account_id,
+               ROW_NUMBER() OVER (ORDER BY id) - 1 AS n FROM voucher WHERE year = :y),
 ev AS (
   SELECT p.invoice_id AS invoice_id, p.created_at AS t, substr(p.id, 5) AS b, 2 AS k,
          p.amount_fen AS pay, 0 AS rev, 0 AS sub, 0 AS claw
@@ -102,7 +103,11 @@ UNION ALL
 SELECT 1, vch.revoked_at,
        COALESCE((SELECT MIN(substr(a.id, 5)) FROM audit_event a WHERE a.object_id = vch.id
                  AND a.action = 'voucher.revoke'), '~'), vch.n, 0, 0, 0, 0
-  FROM vch WHERE vch.revoked_at IS NOT NULL) e
+  FROM vch WHERE vch.revoked_at IS NOT NULL
+UNION ALL
+SELECT 2, tr.created_at, substr(tr.id, 5), vch.n, 0, 0, tr.amount_fen, 0
+  FROM ledger_transfer tr JOIN vch ON vch.ledger_account_id = tr.debit_account_id
+  WHERE tr.kind = 'reclaim' AND tr.year = :y) e
 ORDER BY t, b, k
 """
 _EVENT_COLUMNS = (column("k", Integer), column("t", DateTime(timezone=True)), column("b", String),
@@ -343,6 +348,8 @@ def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> Year
         revs.append(rvd)
         if k == REDEMPTION:
             actual.append(sub - claw)
+        elif k == RECLAIM:
+            paids[-1] = sub  # the amount reclaimed
         elif k == REVERSAL:
             data.reversed_invoices.add(n)
     while x < len(extra):
@@ -524,6 +531,8 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
                     _give_back(draws_of.get(claim, []), part, today)
         elif kind == ISSUE:
             states[ref].issued = True
+        elif kind == RECLAIM:  # what the bureau took back, as far as the balance goes
+            states[ref].balance_fen -= min(paid, states[ref].balance_fen)
         elif kind == REVOKE:
             states[ref].status = "revoked"
             states[ref].balance_fen = 0  # returned to the pool
