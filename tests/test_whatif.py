@@ -454,3 +454,15 @@ def test_exact_after_a_mid_year_reclaim_and_a_revocation(world, api, engine, tod
     assert by_key(answer["scenarios"][0]) == actual_by_enterprise(engine) == {
         world.enterprise["id"]: 650_000}
     assert answer["scenarios"][1]["total_subsidy_fen"] == 300_000 + 900_000
+
+
+def test_a_year_without_claims_and_a_stored_baseline_with_other_vouchers(world, api):
+    empty = run(api, [{"name": "x", "overrides": {"rate_bp": 1000}}])
+    for result in (empty["baseline"], empty["scenarios"][0]):
+        assert (result["total_subsidy_fen"], result["redemptions_count"], result["groups"],
+                result["gini_bp"], result["top10_share_bp"]) == (0, 0, [], 0, 0)
+    stored = api.ok("POST", "/v1/years/2026/scenarios", expect=201,
+                    json={"name": "随上限", "overrides": {}, "vouchers": "follow_cap"})
+    answer = run(api, [ACTUAL], baseline=stored["id"])
+    assert "follow_cap" in answer["scenarios"][0]["summary_en"]
+    assert "as_issued" in answer["scenarios"][0]["summary_en"]

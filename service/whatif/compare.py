@@ -179,6 +179,7 @@ def parameters(base: dict, spec: Spec) -> dict:
         out["eligible_from"] = out["eligible_from"].isoformat()
     out["category_rates_bp"] = dict(out["category_rates_bp"] or {})
     out["eligible_categories"] = list(out["eligible_categories"] or [])
+    out["vouchers"], out["include_unredeemed"] = spec.vouchers, spec.include_unredeemed
     return out
 
 
