@@ -466,3 +466,20 @@ def test_a_year_without_claims_and_a_stored_baseline_with_other_vouchers(world, 
     answer = run(api, [ACTUAL], baseline=stored["id"])
     assert "follow_cap" in answer["scenarios"][0]["summary_en"]
     assert "as_issued" in answer["scenarios"][0]["summary_en"]
+
+
+def test_exact_when_redemptions_name_their_voucher(world, api, engine):
+    early = world.voucher(200_000, valid_until="2026-12-31")
+    late = world.voucher(1_000_000, valid_until="2027-01-31")
+    one = world.invoice([line("gpu", 1_000_000)])
+    assert world.redeem(one["id"], late["id"])["subsidy_fen"] == 300_000  # named, not first
+    two = world.invoice([line("gpu", 1_000_000)])
+    assert world.redeem(two["id"], early["id"])["subsidy_fen"] == 200_000  # named, too small
+    three = world.invoice([line("gpu", 100_000)])
+    assert world.redeem(three["id"])["draws"][0]["voucher_id"] == late["id"]  # early is empty
+    answer = run(api, [ACTUAL, {"name": "50%", "overrides": {"rate_bp": 5000}}])
+    assert by_key(answer["scenarios"][0]) == actual_by_enterprise(engine) == {
+        world.enterprise["id"]: 530_000}
+    # at 50 %: one draws 500_000 on the late voucher, two is held to the early one (200_000),
+    # three takes 50_000 from the late voucher
+    assert answer["scenarios"][1]["total_subsidy_fen"] == 500_000 + 200_000 + 50_000

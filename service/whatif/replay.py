@@ -164,6 +164,16 @@ def _stream(db: Any, sql: str, params: dict) -> Any:
 _cursors = itertools.count(1)
 
 
+# Redemptions of enterprises holding several vouchers that drew on one voucher only.
+_SINGLE_DRAWS = """
+SELECT substr(r.id, 5), MIN(rd.voucher_id), r.subsidy_fen
+FROM redemption r JOIN redemption_draw rd ON rd.redemption_id = r.id
+WHERE r.year = :y AND r.enterprise_id IN (
+  SELECT enterprise_id FROM voucher WHERE year = :y GROUP BY enterprise_id HAVING COUNT(*) > 1)
+GROUP BY r.id, r.subsidy_fen HAVING COUNT(*) = 1
+"""
+
+
 def _local_date(db: Any) -> str:
     """SQL for the Asia/Shanghai business date of the event's timestamp `t`."""
     if db.dialect.name == "postgresql":
@@ -228,6 +238,12 @@ class YearData:
     ev_rev: array = field(default_factory=lambda: array("q"))
     actual: array = field(default_factory=lambda: array("q"))  # per redemption: net subsidy
     vouchers: list = field(default_factory=list)
+    # A redemption that named its voucher drew only on it (redeem.py, refusal 10). Where an
+    # enterprise holds several vouchers, its single-draw redemptions (event index → (voucher,
+    # subsidy drawn)) are replayed once under the actual policy: those auto-picking would not
+    # have drawn as they did were named, and replay on that voucher only (`named`).
+    single_draw: dict = field(default_factory=dict)
+    named: dict = field(default_factory=dict)
     reversed_invoices: set = field(default_factory=set)
     unclaimed: list = field(default_factory=list)  # (facts, invoice index) of UNCLAIMED events
     claims: int = 0  # number of REDEMPTION events
@@ -338,6 +354,8 @@ def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> Year
                 "SELECT i.paid_fen, i.reversed_fen FROM invoice i JOIN (" + _UNCLAIMED
                 + ") u ON u.id = i.id ORDER BY i.id"), params):
             paid_now[first + len(paid_now)] = (int(row[0]), int(row[1]))
+    voucher_n = {v.id: i for i, v in enumerate(data.vouchers)}
+    singles = {b: (voucher_n[v], int(sub)) for b, v, sub in _stream(db, _SINGLE_DRAWS, params)}
     kinds, refs, days, paids, revs, actual = data.ev_kind, data.ev_ref, data.ev_day, \
         data.ev_paid, data.ev_rev, data.actual
     pending = len(extra)
@@ -358,6 +376,8 @@ def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> Year
         revs.append(rvd)
         if k == REDEMPTION:
             actual.append(sub - claw)
+            if singles and _b in singles:
+                data.single_draw[len(kinds) - 1] = singles[_b]
         elif k == RECLAIM:
             paids[-1] = sub  # the amount reclaimed
         elif k == REVERSAL:
@@ -377,6 +397,8 @@ def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> Year
     data.names = [names.get(e, ("", ""))[1] for e in data.enterprises]
     data.providers = list(provs)
     data.shapes = list(shapes)
+    if data.single_draw:  # learn which of them named their voucher
+        run(data, scenario_policy(data.policy, y, {}), learn=True)
     return data
 
 
@@ -420,7 +442,8 @@ class Outcome:
 
 
 def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
-        follow_cap: bool = False, include_unredeemed: bool = False) -> Outcome:
+        follow_cap: bool = False, include_unredeemed: bool = False,
+        learn: bool = False) -> Outcome:
     y = data.year
     reimbursement = policy.settlement_mode == "reimbursement"
     weighted = [subsidy.weighted_amount(data.lines(s, growth_bp), policy)
@@ -450,6 +473,7 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
     claims_of: dict[int, list[int]] = defaultdict(list)  # reversed invoices: their claims
     draws_of: dict[int, list] = {}  # claim → [(voucher state, amount)] where a take-back may come
     unclaimed = iter(data.unclaimed)
+    named, single_draw = data.named, data.single_draw
 
     def eligible(i: int, paid: int, rvd: int, day: int) -> int:
         issued = inv_issued[i]
@@ -487,8 +511,23 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
             candidates = None
             if not follow_cap:
                 today = days.get(day) or days.setdefault(day, date.fromordinal(day))
-                candidates = [v for v in by_enterprise.get(e, ()) if v.issued
-                              and unusable_reason(v, today, y) is None]
+                chosen = named.get(e_idx)
+                if chosen is None:
+                    candidates = [v for v in by_enterprise.get(e, ()) if v.issued
+                                  and unusable_reason(v, today, y) is None]
+                    if learn and e_idx in single_draw:
+                        chosen, drawn_fen = single_draw[e_idx]
+                        auto = draw_from(candidates, min(left, sum(v.balance_fen
+                                                                   for v in candidates)))
+                        if len(auto) == 1 and auto[0][0] is states[chosen] and \
+                                auto[0][1] == drawn_fen:
+                            chosen = None  # picked by draw order, as a real one would
+                        else:
+                            named[e_idx] = chosen
+                if chosen is not None:  # the named voucher only
+                    v = states[chosen]
+                    candidates = [v] if v.issued and unusable_reason(v, today, y) is None \
+                        else []
                 if not candidates:
                     continue  # no_usable_voucher
                 left = min(left, sum(v.balance_fen for v in candidates))
