@@ -75,7 +75,7 @@ BUDGET_GETS = env_int("BENCH_BUDGET_GETS", 200)
 BUDGET_MAX_S = env_int("BENCH_BUDGET_MAX_S", 60)
 RECONCILE_TIMEOUT = env_int("BENCH_RECONCILE_TIMEOUT", 480)
 HTTP_DURATION = env_int("BENCH_HTTP_DURATION", 5)
-ALL_PARTS = ["redeem", "payment", "floor", "sqlite", "ingest", "year", "xml"]
+ALL_PARTS = ["redeem", "payment", "floor", "sqlite", "ingest", "year", "xml", "whatif"]
 HTTP_PARTS = ["redeem", "payment", "floor", "sqlite"]
 
 
@@ -108,6 +108,7 @@ TARGETS = {
     "budget_p99_ms": ("<=", 20, None, " ms"),
     "rss_mb": ("<=", 150, None, " MB"),
     "report_rss_mb": ("<=", 150, None, " MB"),
+    "whatif_3_scenarios_s": ("<=", 10, None, " s"),  # issue 13, bench/whatif.py
 }
 
 results: dict = {}
@@ -829,6 +830,7 @@ ROWS = [  # figure, baseline key, ratio key (the target applies to the ratio whe
     ("report_export_xlsx_s", "report_sql_s", None),
     ("rss_mb", "rss_idle_mb", None),
     ("report_rss_mb", "report_rss_before_mb", None),
+    ("whatif_3_scenarios_s", "whatif_scan_s", None),
 ]
 
 
@@ -929,6 +931,9 @@ def main() -> int:
             with Timer() as t:
                 part_year(year_db, workers)
             meta.setdefault("part_s", {})["year"] = round(t.seconds, 1)
+        if "whatif" in PARTS:  # bench/whatif.py: its own generated year
+            from bench import whatif
+            meta["whatif"] = whatif.part(SCALE, record)
     except BaseException as exc:
         status = 1
         log(f"benchmark failed: {exc!r}")

@@ -31,6 +31,7 @@ from service.reviewchain.router import router as reviewchain_router
 from service.settlements.router import router as settlements_router
 from service.vouchers.router import router as vouchers_router
 from service.web.router import install as install_web
+from service.whatif.router import router as whatif_router
 from service.years.router import router as years_router
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     # The hot write routes first: a request is matched against the routes in this order.
     for router in (redemptions_router, invoices_router, years_router, registry_router,
                    auth_router, vouchers_router, settlements_router, reporting_router,
-                   ledger_router, audit_router, reviewchain_router):
+                   ledger_router, audit_router, reviewchain_router, whatif_router):
         app.include_router(router)
     install_web(app)  # the web pages: /web, served assets, CSP (docs/web.md)
 

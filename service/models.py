@@ -26,6 +26,7 @@ from service.reviewchain.models import ReviewStep
 from service.settlements.models import Settlement, SettlementLine
 from service.vouchers.models import Application, EnterpriseYear, Voucher
 from service.web.models import StoredWebSession
+from service.whatif.models import Scenario
 from service.years.models import BudgetYear, PolicyVersion
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
                                      "RedemptionPartyTotal",
                                      "RelatedParty",
                                      "ReviewStep",
+                                     "Scenario",
                                      "Settlement",
                                      "SettlementLine",
                                      "StoredWebSession",

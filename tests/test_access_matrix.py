@@ -178,6 +178,13 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/ledger/transfers"): Rule(BUREAU),
     ("GET", "/v1/audit-events"): Rule(BUREAU),
     ("GET", "/v1/audit-events/verify"): Rule(BUREAU),
+    # policy what-if (issue 13): the bureau reads and compares, the admin stores scenarios
+    ("POST", "/v1/years/{year}/scenarios"): Rule({ADMIN}, body={"name": "20%",
+                                                               "overrides": {"rate_bp": 2000}}),
+    ("GET", "/v1/years/{year}/scenarios"): Rule(BUREAU),
+    ("GET", "/v1/years/{year}/scenarios/{scenario_id}"): Rule(BUREAU),
+    ("POST", "/v1/years/{year}/scenarios/compare"): Rule(BUREAU, body={
+        "scenarios": [{"name": "20%", "overrides": {"rate_bp": 2000}}]}),
 }
 
 
@@ -253,7 +260,9 @@ def ctx(api: Api, today) -> Ctx:
               "provider_id": world.provider["id"], "key_id": target_key["id"],
               "application_id": application["id"], "voucher_id": voucher["id"],
               "invoice_id": invoice["id"], "redemption_id": redemption["id"],
-              "settlement_id": settlement["id"]}
+              "settlement_id": settlement["id"],
+              "scenario_id": api.ok("POST", "/v1/years/2026/scenarios", expect=201,
+                                    json={"name": "现行", "overrides": {}})["id"]}
     return Ctx(api=api, headers=headers, ent_a=world.enterprise, ent_b=ent_b,
                prov_a=world.provider, prov_b=prov_b, params=params)
 

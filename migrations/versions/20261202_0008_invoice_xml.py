@@ -1,7 +1,7 @@
 """invoice xml: the original 数电票 files, and the bureau's item → category table
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-02 01:07:58
 
 `invoice_source` keeps each XML file an invoice (or a red-letter reversal, `reversal_id`) was
@@ -17,7 +17,7 @@ from alembic import op
 
 
 revision: str = '0008'
-down_revision: str | None = '0006'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -42,11 +42,27 @@ def eligible_subsidy(*, lines: Iterable[tuple[str, int]], total_fen: int, revers
     """lines: (category, amount_fen) pairs as posted."""
     if total_fen <= 0:
         return 0
-    weighted = sum(amount * rate_for(policy, category) for category, amount in lines)
-    overlap = overlap_days(service_start, service_end, policy.year)
+    return subsidy_of(weighted_amount(lines, policy), total_fen=total_fen,
+                      reversed_fen=reversed_fen, paid_fen=paid_fen,
+                      overlap=overlap_days(service_start, service_end, policy.year),
+                      days=service_days(service_start, service_end),
+                      reimbursement=policy.settlement_mode == "reimbursement")
+
+
+def weighted_amount(lines: Iterable[tuple[str, int]], policy: BudgetYear) -> int:
+    """Σ amount_fen × rate_bp(category) over the lines: the numerator's first factor."""
+    return sum(amount * rate_for(policy, category) for category, amount in lines)
+
+
+def subsidy_of(weighted: int, *, total_fen: int, reversed_fen: int, paid_fen: int, overlap: int,
+               days: int, reimbursement: bool) -> int:
+    """The formula once its policy-dependent parts are known: `weighted` (weighted_amount),
+    the service days inside the year and in all. Pure integers, so the what-if replay
+    (service/whatif/replay.py) calls it for every claim, as a redemption does."""
+    if total_fen <= 0:
+        return 0
     net = total_fen - reversed_fen
-    share = min(paid_fen, net) if policy.settlement_mode == "reimbursement" else net
+    share = min(paid_fen, net) if reimbursement else net
     if weighted <= 0 or overlap <= 0 or share <= 0:
         return 0
-    return floor_div(weighted * overlap * share,
-                     BP_PER_UNIT * service_days(service_start, service_end) * total_fen)
+    return floor_div(weighted * overlap * share, BP_PER_UNIT * days * total_fen)

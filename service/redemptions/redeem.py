@@ -195,6 +195,19 @@ def enterprise_share_paid(paid_fen: int, net_total_fen: int, redeemed_fen: int) 
     return paid_fen >= net_total_fen - redeemed_fen
 
 
+def draw_from(candidates: Sequence[Any], left: int) -> list[tuple[Any, int]]:
+    """Draw `left` fen from the usable vouchers in draw order, each up to its balance: the
+    (voucher, amount) pairs. A pure function: the what-if replay draws with it too."""
+    draws = []
+    for voucher in candidates:
+        if left == 0:
+            break
+        amount = min(left, voucher.balance_fen)
+        draws.append((voucher, amount))
+        left -= amount
+    return draws
+
+
 _SAYS = {"expired": lambda v: "is expired", "revoked": lambda v: "is revoked",
          "other_year": lambda v: f"belongs to {v.year}", "exhausted": lambda v: "is exhausted",
          "not_yet_valid": lambda v: f"is valid only from {v.valid_from}"}
@@ -272,14 +285,9 @@ class _Batch:
         if left <= 0:
             raise NothingToRedeem("the invoice has no eligible subsidy left to redeem "
                                   "(unpaid, fully redeemed, or no eligible lines)")
-        draws = []
-        for voucher in candidates:
-            if left == 0:
-                break
-            amount = min(left, voucher.balance_fen)
+        draws = draw_from(candidates, left)
+        for voucher, amount in draws:
             self.balance[voucher.id] -= amount
-            draws.append((voucher, amount))
-            left -= amount
         total = sum(amount for _, amount in draws)
         self.redeemed[(invoice.id, policy.year)] += total
         if policy.settlement_mode == "reimbursement":

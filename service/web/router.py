@@ -896,3 +896,6 @@ async def statements(request: Request) -> HTMLResponse:
     invoices = {i["id"]: i["invoice_number"]
                 for i in (await api.get("/v1/invoices", limit=500))["items"]}
     return render(request, "provider/statements.html", ws, groups=ordered, invoices=invoices)
+
+
+from service.web import whatif  # noqa: E402,F401  (the policy what-if page adds its routes)

@@ -1,0 +1,476 @@
+"""Comparing scenarios (docs/what-if.md): results, groups, winners and losers, concentration,
+the plain-language summaries, and the cache keyed by the year's data version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict, defaultdict
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from service import ids
+from service.audit import service as audit
+from service.audit.models import AuditChainHead
+from service.errors import NotFound
+from service.money import format_yuan
+from service.whatif import replay
+from service.whatif.models import Scenario
+from service.whatif.schemas import ScenarioCreate
+from service.years.models import CATEGORIES
+from service.years.service import get_year, rate_for
+
+# Part of every cache key: a change to the replay's rules must never serve an old result.
+CODE_VERSION = "whatif-1"
+PARAMETERS = ("pool_fen", "rate_bp", "category_rates_bp", "enterprise_cap_fen",
+              "eligible_categories", "settlement_mode", "eligible_from", "invoice_growth_bp")
+BUCKETS = ("lose_more_5", "lose_less_5", "no_change", "gain_less_5", "gain_more_5")
+
+
+# --- stored scenarios -----------------------------------------------------------------------
+
+def to_public(row: Scenario) -> dict:
+    return {"id": row.id, "year": row.year, "name": row.name, "overrides": dict(row.overrides),
+            "include_unredeemed": row.include_unredeemed, "vouchers": row.vouchers,
+            "created_at": row.created_at, "created_by": row.created_by}
+
+
+def _overrides_json(body: ScenarioCreate) -> dict:
+    return body.overrides.model_dump(mode="json", exclude_none=True)
+
+
+def create(session: Session, year: int, body: ScenarioCreate, created_by: str | None) -> dict:
+    get_year(session, year)
+    row = Scenario(id=ids.new_id("scn"), year=year, name=body.name,
+                   overrides=_overrides_json(body), include_unredeemed=body.include_unredeemed,
+                   vouchers=body.vouchers, created_by=created_by)
+    session.add(row)
+    session.flush()
+    audit.record(session, action="scenario.create", object_type="scenario", object_id=row.id,
+                 summary={"year": year, "name": row.name, "overrides": row.overrides,
+                          "include_unredeemed": row.include_unredeemed,
+                          "vouchers": row.vouchers})
+    return to_public(row)
+
+
+def get(session: Session, year: int, scenario_id: str) -> Scenario:
+    get_year(session, year)
+    row = session.get(Scenario, scenario_id)
+    if row is None or row.year != year:
+        raise NotFound(f"no scenario {scenario_id} in {year}")
+    return row
+
+
+def list_for(session: Session, year: int) -> list[Scenario]:
+    get_year(session, year)
+    return list(session.exec(select(Scenario).where(Scenario.year == year)
+                             .order_by(Scenario.id)))
+
+
+# --- the data version -----------------------------------------------------------------------
+
+_FINGERPRINT = """
+SELECT
+ (SELECT COUNT(*) FROM redemption WHERE year = :y),
+ (SELECT COALESCE(SUM(subsidy_fen), 0) FROM redemption WHERE year = :y),
+ (SELECT COALESCE(SUM(clawed_back_fen), 0) FROM redemption WHERE year = :y),
+ (SELECT MAX(id) FROM redemption WHERE year = :y),
+ (SELECT COUNT(*) FROM invoice_payment), (SELECT MAX(id) FROM invoice_payment),
+ (SELECT COUNT(*) FROM invoice_reversal), (SELECT MAX(id) FROM invoice_reversal),
+ (SELECT COUNT(*) FROM invoice), (SELECT MAX(id) FROM invoice),
+ (SELECT COUNT(*) FROM voucher WHERE year = :y),
+ (SELECT COALESCE(SUM(balance_fen), 0) FROM voucher WHERE year = :y),
+ (SELECT COUNT(revoked_at) FROM voucher WHERE year = :y),
+ (SELECT COUNT(*) FROM approved_provider WHERE year = :y),
+ (SELECT COUNT(*) FROM enterprise), (SELECT COUNT(*) FROM enterprise WHERE credit_blocked),
+ (SELECT COUNT(*) FROM other_subsidy), (SELECT COUNT(*) FROM related_party),
+ (SELECT policy_version FROM budget_year WHERE year = :y),
+ (SELECT status FROM budget_year WHERE year = :y)
+"""
+
+
+def data_version(session: Session, year: int) -> str:
+    """What the year's figures were computed on: a digest of the counters every redemption,
+    payment, reversal, clawback, voucher or registry change moves (read from the database on
+    each compare, so any worker knows when its cached result went stale)."""
+    row = session.connection().execute(text(_FINGERPRINT), {"y": year}).one()
+    digest = hashlib.sha256(json.dumps([str(v) for v in row]).encode()).hexdigest()
+    return f"{year}-{digest[:20]}"
+
+
+def audit_head(session: Session) -> tuple[int, str]:
+    head = session.exec(select(AuditChainHead).order_by(AuditChainHead.id).limit(1)).first()
+    return (head.last_seq, head.last_hash) if head else (0, "")
+
+
+# --- caches (per process; keys carry the data version, so a stale entry is never hit) -----
+
+_lock = threading.Lock()
+_results: OrderedDict[str, dict] = OrderedDict()
+_data: dict[str, Any] = {}
+RESULTS_KEPT = 32
+
+
+def _cache_get(key: str) -> dict | None:
+    with _lock:
+        value = _results.get(key)
+        if value is not None:
+            _results.move_to_end(key)
+        return value
+
+
+def _cache_put(key: str, value: dict) -> None:
+    with _lock:
+        _results[key] = value
+        while len(_results) > RESULTS_KEPT:
+            _results.popitem(last=False)
+
+
+def _year_data(session: Session, budget: Any, version: str, unclaimed: bool) -> replay.YearData:
+    key = f"{version}|{unclaimed}|{CODE_VERSION}"
+    with _lock:
+        if _data.get("key") == key:
+            return _data["value"]
+    data = replay.load(session, budget, unclaimed=unclaimed)
+    with _lock:  # one year's arrays at a time: bounded memory
+        _data.clear()
+        _data.update(key=key, value=data)
+    return data
+
+
+def clear_caches() -> None:
+    with _lock:
+        _results.clear()
+        _data.clear()
+
+
+# --- the comparison -------------------------------------------------------------------------
+
+class Spec:
+    """A scenario to compute: stored or inline, or the actual year."""
+
+    def __init__(self, name: str, overrides: dict, include_unredeemed: bool, vouchers: str,
+                 scenario_id: str | None = None, actual: bool = False):
+        self.name, self.overrides, self.include_unredeemed = name, overrides, include_unredeemed
+        self.vouchers, self.scenario_id, self.actual = vouchers, scenario_id, actual
+
+    def key(self) -> list:
+        return [self.actual, self.overrides, self.include_unredeemed, self.vouchers, self.name,
+                self.scenario_id]
+
+
+def _spec(session: Session, year: int, item: Any) -> Spec:
+    if isinstance(item, str):
+        row = get(session, year, item)
+        return Spec(row.name, dict(row.overrides), row.include_unredeemed, row.vouchers,
+                    scenario_id=row.id)
+    return Spec(item.name, _overrides_json(item), item.include_unredeemed, item.vouchers)
+
+
+def parameters(base: dict, spec: Spec) -> dict:
+    out = {p: base.get(p) for p in PARAMETERS if p != "invoice_growth_bp"}
+    out["invoice_growth_bp"] = 0
+    out.update(spec.overrides)
+    if isinstance(out["eligible_from"], date):
+        out["eligible_from"] = out["eligible_from"].isoformat()
+    out["category_rates_bp"] = dict(out["category_rates_bp"] or {})
+    out["eligible_categories"] = list(out["eligible_categories"] or [])
+    out["vouchers"], out["include_unredeemed"] = spec.vouchers, spec.include_unredeemed
+    return out
+
+
+def compare(session: Session, year: int, baseline: Any, scenarios: list, group_by: str) -> dict:
+    from service.years.service import policy_of
+
+    budget = get_year(session, year)
+
+    actual_policy = policy_of(budget)
+    base = (Spec("actual", {}, False, "as_issued", actual=True) if baseline == "actual"
+            else _spec(session, year, baseline))
+    specs = [_spec(session, year, s) for s in scenarios]
+    version = data_version(session, year)
+    seq, head_hash = audit_head(session)
+    key = hashlib.sha256(json.dumps([CODE_VERSION, version, group_by, base.key(),
+                                     [s.key() for s in specs]], sort_keys=True,
+                                    default=str).encode()).hexdigest()
+    cached = _cache_get(key)
+    if cached is not None:
+        return {**cached, "cached": True}
+    need_unclaimed = any(s.include_unredeemed for s in [base, *specs])
+    data = _year_data(session, budget, version, need_unclaimed)
+    base_policy = replay.scenario_policy(actual_policy, year, base.overrides)
+    base_outcome = _outcome(data, base, base_policy)
+    base_params = parameters(actual_policy, base)
+    base_totals = _enterprise_totals(data, base_outcome)
+    base_groups = _groups(data, base_outcome, base_policy, base.overrides, group_by)
+    baseline_result = _result(data, base, base_params, base_policy, base_outcome, base_totals,
+                              base_totals, base_groups, base_groups, base_params, None)
+    results = []
+    for spec in specs:
+        policy = replay.scenario_policy(actual_policy, year, spec.overrides)
+        outcome = _outcome(data, spec, policy)
+        totals = _enterprise_totals(data, outcome)
+        groups = _groups(data, outcome, policy, spec.overrides, group_by)
+        results.append(_result(data, spec, parameters(actual_policy, spec), policy, outcome,
+                               totals, base_totals, groups, base_groups, base_params,
+                               baseline_result))
+    answer = {"year": year, "data_version": version, "audit_head_seq": seq,
+              "audit_head_hash": head_hash, "code_version": CODE_VERSION, "group_by": group_by,
+              "baseline": baseline_result, "scenarios": results}
+    _cache_put(key, answer)
+    return {**answer, "cached": False}
+
+
+class _Actual:
+    """The year as it happened, shaped like a replay outcome."""
+
+    def __init__(self, data: replay.YearData, policy: Any):
+        from array import array
+
+        self.granted = array("q", data.actual)
+        self.claim_invoice, self.claim_day = array("l"), array("l")
+        for kind, ref, day in zip(data.ev_kind, data.ev_ref, data.ev_day):
+            if kind == replay.REDEMPTION:
+                self.claim_invoice.append(ref)
+                self.claim_day.append(day)
+        self.refused_count = self.refused_fen = 0
+        self.pool_exhausted_on = None
+        self.capped: set = set()
+        self.granted_count = len(self.granted)
+        self.weighted = [replay.subsidy.weighted_amount(data.lines(s), policy)
+                         for s in range(len(data.shapes))]
+
+
+def _outcome(data: replay.YearData, spec: Spec, policy: Any):
+    if spec.actual:
+        return _Actual(data, policy)
+    return replay.run(data, policy, growth_bp=int(spec.overrides.get("invoice_growth_bp") or 0),
+                      follow_cap=spec.vouchers == "follow_cap",
+                      include_unredeemed=spec.include_unredeemed)
+
+
+def _enterprise_totals(data: replay.YearData, outcome: Any) -> dict[int, int]:
+    totals: dict[int, int] = defaultdict(int)
+    inv_ent = data.inv_ent
+    for inv, amount in zip(outcome.claim_invoice, outcome.granted):
+        totals[inv_ent[inv]] += amount
+    return totals
+
+
+def _groups(data: replay.YearData, outcome: Any, policy: Any, overrides: dict,
+            group_by: str) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    inv_ent, inv_prov = data.inv_ent, data.inv_prov
+    if group_by == "category":
+        growth = int(overrides.get("invoice_growth_bp") or 0)
+        rates = [rate_for(policy, c) for c in CATEGORIES]
+        for inv, amount in zip(outcome.claim_invoice, outcome.granted):
+            for category, part in _split(data, inv, amount, rates, growth):
+                out[category] += part
+        return out
+    for inv, day, amount in zip(outcome.claim_invoice, outcome.claim_day, outcome.granted):
+        if group_by == "enterprise":
+            key = data.enterprises[inv_ent[inv]]
+        elif group_by == "district":
+            key = data.districts[inv_ent[inv]] or "-"
+        elif group_by == "provider":
+            key = data.providers[inv_prov[inv]]
+        else:
+            key = date.fromordinal(day).strftime("%Y-%m")
+        out[key] += amount
+    return out
+
+
+def _split(data: replay.YearData, inv: int, amount: int, rates: list[int],
+           growth: int) -> list[tuple[str, int]]:
+    """A claim's subsidy by line category, in proportion to each category's weighted amount
+    (rounded down, the remainder to the largest): exact in total."""
+    shape = data.shapes[data.inv_shape[inv]]
+    weights = [(c, replay.grow(a, growth) * r) for c, a, r in zip(CATEGORIES, shape, rates)
+               if a and r]
+    total = sum(w for _, w in weights)
+    if amount == 0 or total == 0:
+        return []
+    parts = [(c, amount * w // total) for c, w in weights]
+    rest = amount - sum(p for _, p in parts)
+    if rest:
+        big = max(range(len(parts)), key=lambda i: weights[i][1])
+        parts[big] = (parts[big][0], parts[big][1] + rest)
+    return parts
+
+
+def permille(new: int, old: int) -> int | None:
+    if old == 0:
+        return 0 if new == 0 else None
+    diff = new - old
+    sign = -1 if diff < 0 else 1
+    return sign * (abs(diff) * 1000 // abs(old))
+
+
+def bucket(new: int, old: int) -> str:
+    if new == old:
+        return "no_change"
+    if new < old:
+        return "lose_more_5" if (old - new) * 100 > 5 * old else "lose_less_5"
+    if old == 0:
+        return "gain_more_5"
+    return "gain_more_5" if (new - old) * 100 > 5 * old else "gain_less_5"
+
+
+def gini_bp(values: list[int]) -> int:
+    """The Gini coefficient over enterprises, in basis points, rounded down: with x sorted
+    ascending, G = (2 Σ i·x_i − (n + 1) Σ x) / (n Σ x)."""
+    n, total = len(values), sum(values)
+    if n == 0 or total <= 0:
+        return 0
+    ranked = sum(i * x for i, x in enumerate(sorted(values), start=1))
+    return max(0, 10_000 * (2 * ranked - (n + 1) * total) // (n * total))
+
+
+def top10_share_bp(values: list[int]) -> int:
+    total = sum(values)
+    if total <= 0:
+        return 0
+    return 10_000 * sum(sorted(values, reverse=True)[:10]) // total
+
+
+def _curve(outcome: Any) -> list[dict]:
+    by_day: dict[int, int] = defaultdict(int)
+    for day, amount in zip(outcome.claim_day, outcome.granted):
+        if amount:
+            by_day[day] += amount
+    running, points = 0, []
+    for day in sorted(by_day):
+        running += by_day[day]
+        points.append({"date": date.fromordinal(day).isoformat(), "cumulative_fen": running})
+    return points
+
+
+def _result(data, spec: Spec, params: dict, policy: Any, outcome: Any, totals: dict,
+            base_totals: dict, groups: dict, base_groups: dict, base_params: dict,
+            baseline: dict | None) -> dict:
+    population = set(totals) | set(base_totals)
+    values = [totals.get(e, 0) for e in population]
+    total = sum(outcome.granted)
+    buckets = dict.fromkeys(BUCKETS, 0)
+    if baseline is not None:
+        for e in population:
+            buckets[bucket(totals.get(e, 0), base_totals.get(e, 0))] += 1
+    cap = policy.enterprise_cap_fen
+    at_cap = set(outcome.capped) | {e for e, v in totals.items() if cap > 0 and v >= cap}
+    rows = []
+    labels = dict(zip(data.enterprises, data.names))
+    for key in sorted(set(groups) | set(base_groups)):
+        new = groups.get(key, 0) if baseline is not None else base_groups.get(key, 0)
+        old = base_groups.get(key, 0)
+        rows.append({"key": key, "label": labels.get(key), "baseline_fen": old,
+                     "scenario_fen": new, "diff_fen": new - old,
+                     "diff_permille": permille(new, old)})
+    pool = policy.pool_fen
+    result = {
+        "name": spec.name, "scenario_id": spec.scenario_id, "parameters": params,
+        "vouchers": spec.vouchers, "include_unredeemed": spec.include_unredeemed,
+        "total_subsidy_fen": total, "pool_fen": pool,
+        "pool_use_bp": 10_000 * total // pool if pool > 0 else 0,
+        "redemptions_count": outcome.granted_count, "refused_count": outcome.refused_count,
+        "refused_fen": outcome.refused_fen,
+        "pool_exhausted_on": outcome.pool_exhausted_on.isoformat()
+        if outcome.pool_exhausted_on else None,
+        "enterprises_at_cap": len(at_cap), "top10_share_bp": top10_share_bp(values),
+        "gini_bp": gini_bp(values), "buckets": buckets, "groups": rows,
+        "curve": _curve(outcome)}
+    base_total = baseline["total_subsidy_fen"] if baseline else total
+    result["summary_zh"], result["summary_en"] = summaries(
+        result, base_params if baseline else params, baseline["name"] if baseline else None,
+        base_total)
+    return result
+
+
+# --- the plain-language summaries -----------------------------------------------------------
+
+_ZH = {"pool_fen": "资金池", "rate_bp": "补贴比例", "category_rates_bp": "分类补贴比例",
+       "enterprise_cap_fen": "单个企业上限", "eligible_categories": "可补贴类别",
+       "settlement_mode": "结算方式", "eligible_from": "最早可补贴发票日期",
+       "invoice_growth_bp": "发票金额增长", "vouchers": "算力券", "include_unredeemed": "计入未申领发票"}
+_EN = {"pool_fen": "pool", "rate_bp": "rate", "category_rates_bp": "per-category rates",
+       "enterprise_cap_fen": "cap per enterprise", "eligible_categories": "eligible categories",
+       "settlement_mode": "settlement mode", "eligible_from": "earliest eligible invoice date",
+       "invoice_growth_bp": "invoice growth", "vouchers": "vouchers",
+       "include_unredeemed": "unredeemed invoices counted"}
+
+
+def _show(field_name: str, value: Any, zh: bool) -> str:
+    if value is None:
+        return "—"
+    if field_name.endswith("_fen"):
+        return f"{value} 分（{format_yuan(value)} 元）" if zh else \
+            f"{value} fen ({format_yuan(value)} yuan)"
+    if field_name.endswith("_bp") and isinstance(value, int):
+        return f"{value} bp（{value / 100:.2f}%）" if zh else f"{value} bp ({value / 100:.2f}%)"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {v} bp" for k, v in sorted(value.items())) + "}" \
+            if value else ("无" if zh else "none")
+    if isinstance(value, list):
+        return "、".join(value) if zh else ", ".join(value)
+    if isinstance(value, bool):
+        return ("是" if value else "否") if zh else ("yes" if value else "no")
+    return str(value)
+
+
+def changes(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
+    return [(f, old.get(f), new.get(f)) for f in (*PARAMETERS, "vouchers", "include_unredeemed")
+            if _norm(old.get(f)) != _norm(new.get(f))]
+
+
+def _norm(value: Any) -> Any:
+    return sorted(value) if isinstance(value, list) else value
+
+
+def summaries(result: dict, base_params: dict, baseline_name: str | None,
+              base_total: int) -> tuple[str, str]:
+    new = {**result["parameters"], "vouchers": result["vouchers"],
+           "include_unredeemed": result["include_unredeemed"]}
+    old = {**base_params, "vouchers": base_params.get("vouchers", "as_issued"),
+           "include_unredeemed": base_params.get("include_unredeemed", False)}
+    name, total = result["name"], result["total_subsidy_fen"]
+    if baseline_name is None:
+        zh = (f"基准“{name}”：补贴合计 {_show('total_fen', total, True)}，"
+              f"{result['redemptions_count']} 笔兑付，资金池使用 {result['pool_use_bp'] / 100:.2f}%。")
+        en = (f"Baseline “{name}”: total subsidy {_show('total_fen', total, False)} over "
+              f"{result['redemptions_count']} redemptions, {result['pool_use_bp'] / 100:.2f}% "
+              f"of the pool.")
+        return zh, en
+    changed = changes(old, new)
+    diff = total - base_total
+    pm = permille(total, base_total)
+    pm_text = f"{pm}‰" if pm is not None else "—"
+    zh_changes = "；".join(f"{_ZH[f]}由 {_show(f, a, True)} 改为 {_show(f, b, True)}"
+                          for f, a, b in changed) or "参数与基准相同"
+    en_changes = "; ".join(f"{_EN[f]} ({f}) from {_show(f, a, False)} to {_show(f, b, False)}"
+                           for f, a, b in changed) or "the same parameters as the baseline"
+    b = result["buckets"]
+    winners, losers = b["gain_less_5"] + b["gain_more_5"], b["lose_less_5"] + b["lose_more_5"]
+    zh = (f"方案“{name}”与基准“{baseline_name}”相比：{zh_changes}。补贴合计由 "
+          f"{_show('total_fen', base_total, True)} 变为 {_show('total_fen', total, True)}"
+          f"（{diff:+d} 分，{pm_text}）。")
+    en = (f"Scenario “{name}” against the baseline “{baseline_name}”: {en_changes}. Total "
+          f"subsidy {_show('total_fen', base_total, False)} becomes "
+          f"{_show('total_fen', total, False)} ({diff:+d} fen, {pm_text}).")
+    if result["pool_exhausted_on"]:
+        zh += (f"资金池于 {result['pool_exhausted_on']} 用尽，{result['refused_count']} 笔兑付"
+               f"将被拒绝或削减，共 {_show('refused_fen', result['refused_fen'], True)}。")
+        en += (f" The pool runs out on {result['pool_exhausted_on']}: "
+               f"{result['refused_count']} redemptions would be refused or cut, "
+               f"{_show('refused_fen', result['refused_fen'], False)} in all.")
+    else:
+        zh += "资金池不会用尽。"
+        en += " The pool does not run out."
+    zh += (f"{result['enterprises_at_cap']} 家企业达到上限；{winners} 家企业获益，"
+           f"{losers} 家企业减少，{b['no_change']} 家不变。")
+    en += (f" {result['enterprises_at_cap']} enterprises reach the cap; {winners} gain, "
+           f"{losers} lose, {b['no_change']} unchanged.")
+    return zh, en
