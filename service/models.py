@@ -21,6 +21,7 @@ from service.registry.models import (
     RelatedParty,
 )
 from service.reporting.models import RedemptionPartyTotal, TransferRollup
+from service.risk.models import Review, ReviewDecision, RiskFlag, RiskPriceStat, RiskStatsState
 from service.settlements.models import Settlement, SettlementLine
 from service.vouchers.models import Application, EnterpriseYear, Voucher
 from service.web.models import StoredWebSession
@@ -60,4 +61,6 @@ __all__ = [
                                      "UsageStatement",
                                      "Voucher",
                                      "WebhookDelivery",
+                                     "Review", "ReviewDecision", "RiskFlag", "RiskPriceStat",
+                                     "RiskStatsState",
 ]

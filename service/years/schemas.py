@@ -4,6 +4,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api import Timestamp
+from service.risk.policy import RiskRules
 from service.types import BasisPoints, Fen
 
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
@@ -24,6 +25,10 @@ class PolicyFields(BaseModel):
     eligible_from: date | None = None
     redemption_deadline: date | None = None
     alert_thresholds_bp: list[BasisPoints] | None = Field(default=None, max_length=10)
+    # Risk flags (docs/risk.md): changeable after the first voucher.
+    risk_rules: RiskRules | None = None
+    review_threshold: int | None = Field(default=None, ge=0, le=1_000_000)
+    second_review_threshold: int | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class YearCreate(PolicyFields):
@@ -52,3 +57,6 @@ class YearPublic(BaseModel):
     policy_locked: bool
     created_at: Timestamp
     closed_at: Timestamp | None = None
+    risk_rules: dict[str, dict[str, int | bool]] = {}
+    review_threshold: int = 100
+    second_review_threshold: int = 150

@@ -16,6 +16,7 @@ from service.errors import (
     YearClosed,
 )
 from service.ledger import service as ledger
+from service.risk import policy as risk_policy
 from service.vouchers.models import Voucher
 from service.years.models import DEFAULT_ELIGIBLE, BudgetYear, PolicyVersion
 from service.years.schemas import YearCreate, YearUpdate
@@ -30,6 +31,10 @@ POLICY_FIELDS = ("pool_fen", "rate_bp", "category_rates_bp", "enterprise_cap_fen
                  "alert_thresholds_bp")
 # After the first voucher, only these may change, and only in the widening direction.
 WIDENING = {"application_opens_on": -1, "application_closes_on": 1, "redemption_deadline": 1}
+# The risk settings (docs/risk.md) stay changeable after the first voucher, like the alerts.
+RISK_FIELDS = ("risk_rules", "review_threshold", "second_review_threshold")
+POLICY_FIELDS += RISK_FIELDS
+UNLOCKED = ("alert_thresholds_bp", *RISK_FIELDS)
 
 
 def defaults(year: int) -> dict[str, Any]:
@@ -42,6 +47,9 @@ def defaults(year: int) -> dict[str, Any]:
         "application_closes_on": date(year, 12, 31), "eligible_from": date(year - 1, 1, 1),
         "redemption_deadline": date(year + 1, 1, 31),
         "alert_thresholds_bp": list(DEFAULT_ALERT_THRESHOLDS_BP),
+        "risk_rules": risk_policy.effective({}),
+        "review_threshold": risk_policy.DEFAULT_REVIEW_THRESHOLD,
+        "second_review_threshold": risk_policy.DEFAULT_SECOND_REVIEW_THRESHOLD,
     }
 
 
@@ -76,6 +84,7 @@ def create_year(session: Session, data: YearCreate) -> BudgetYear:
         raise AlreadyExists(f"budget year {data.year} already exists")
     policy = defaults(data.year)
     policy.update(data.model_dump(exclude_unset=True, exclude={"year"}, exclude_none=True))
+    policy["risk_rules"] = risk_policy.merged({}, policy["risk_rules"])
     policy["eligible_categories"] = list(dict.fromkeys(policy["eligible_categories"]))
     _check_policy(policy)
     year = BudgetYear(year=data.year, **policy)
@@ -122,6 +131,9 @@ def update_year(session: Session, year_number: int, data: YearUpdate) -> BudgetY
     require_open(year)
     changes = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
     current = policy_of(year)
+    current["risk_rules"] = risk_policy.effective(current["risk_rules"])
+    if "risk_rules" in changes:
+        changes["risk_rules"] = risk_policy.merged(current["risk_rules"], changes["risk_rules"])
     changes = {k: v for k, v in changes.items() if v != current[k]}
     if not changes:
         return year
@@ -129,7 +141,7 @@ def update_year(session: Session, year_number: int, data: YearUpdate) -> BudgetY
         for field, value in changes.items():
             direction = WIDENING.get(field)
             widens = direction is not None and (value - current[field]).days * direction > 0
-            if field != "alert_thresholds_bp" and not widens:
+            if field not in UNLOCKED and not widens:
                 raise PolicyLocked(
                     f"vouchers of {year.year} have been issued: {field} can no longer change "
                     "(only the application window and the redemption deadline may be widened)")
@@ -162,6 +174,7 @@ def update_year(session: Session, year_number: int, data: YearUpdate) -> BudgetY
 def to_public(session: Session, year: BudgetYear) -> dict[str, Any]:
     data = year.model_dump()
     data["policy_locked"] = is_locked(session, year.year)
+    data["risk_rules"] = risk_policy.effective(year.risk_rules)
     return data
 
 

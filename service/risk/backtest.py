@@ -1,0 +1,107 @@
+"""The back-test (issue 14 item 4): the year's current rules (or a proposed change to them) run
+over every redemption of the year, in the order they were made, each against what came before
+it — the same `flags.evaluate` the redemption path uses. It reads only: nothing is written.
+
+The whole year is read in a few set-based statements (redemptions with their invoices, lines,
+parties, posting times, clawbacks) and the price statistics are computed from the year's lines
+as they stand now."""
+
+import time
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from service.invoices.models import Invoice, InvoiceLine
+from service.redemptions.models import Clawback, Redemption
+from service.registry.models import Enterprise, Provider
+from service.risk import flags as F
+from service.risk import policy as risk_policy
+from service.risk import stats
+from service.settlements.models import Settlement
+from service.years.service import get_year
+
+TOP = 100
+
+
+def backtest(session: Session, year_number: int, change: dict | None = None,
+             review_threshold: int | None = None) -> dict[str, Any]:
+    started = time.perf_counter()
+    policy = get_year(session, year_number)
+    rules = risk_policy.merged(policy.risk_rules, change)
+    threshold = policy.review_threshold if review_threshold is None else review_threshold
+    on = {rule for rule, s in rules.items() if s.get("enabled")}
+    db = session.connection()
+    t = F.Tally()
+    redemptions = []
+    for row in db.execute(
+            select(Redemption.id, Redemption.invoice_id, Redemption.enterprise_id,
+                   Redemption.provider_id, Redemption.subsidy_fen, Redemption.created_at,
+                   Invoice.invoice_number, Invoice.issued_on, Invoice.total_fen,
+                   Invoice.created_at)
+            .join(Invoice, Invoice.id == Redemption.invoice_id)
+            .where(Redemption.year == year_number)
+            .order_by(Redemption.created_at, Redemption.id)):
+        (rid, invoice_id, e, p, subsidy, at, number, issued_on, total, posted_at) = row
+        redemptions.append({"id": rid, "invoice_id": invoice_id, "enterprise_id": e,
+                            "provider_id": p, "year": year_number, "subsidy_fen": subsidy,
+                            "created_at": at})
+        if invoice_id not in t.invoices:
+            t.invoices[invoice_id] = F.InvoiceInfo(invoice_id, number, issued_on, total,
+                                                   posted_at)
+    redeemed = Redemption.year == year_number
+    in_year = select(Redemption.invoice_id).where(redeemed)
+    if "unit_price_outlier" in on:
+        for row in db.execute(select(InvoiceLine.invoice_id, InvoiceLine.line_no,
+                                     InvoiceLine.category, InvoiceLine.unit,
+                                     InvoiceLine.unit_price_fen, InvoiceLine.description)
+                              .where(InvoiceLine.invoice_id.in_(in_year.distinct()))):
+            t.lines[row[0]].append(F.Line(*row[1:]))
+        t.stats = {(year_number, c, u): s
+                   for (c, u), s in stats.compute(session, year_number).items()}
+    parties = select(Redemption.enterprise_id).where(redeemed).distinct()
+    t.enterprises = {row.id: F.party(row) for row in db.execute(
+        select(*F.party_columns(Enterprise)).where(Enterprise.id.in_(parties)))}
+    t.providers = {row.id: F.party(row) for row in db.execute(
+        select(*F.party_columns(Provider)).where(Provider.id.in_(
+            select(Redemption.provider_id).where(redeemed).distinct())))}
+    if "burst" in on:
+        for p, e, at in db.execute(select(Invoice.provider_id, Invoice.enterprise_id,
+                                          Invoice.created_at)
+                                   .where(Invoice.enterprise_id.in_(parties))):
+            t.posted[(p, e, F.local_day(at))].append(at)
+    if "reversal_after_payout" in on:
+        for row in db.execute(
+                select(Clawback.year, Redemption.enterprise_id, Clawback.id,
+                       Clawback.invoice_id, Clawback.amount_fen, Clawback.created_at,
+                       Settlement.id)
+                .join(Redemption, Redemption.id == Clawback.redemption_id)
+                .join(Settlement, Settlement.id == Redemption.settlement_id)
+                .where(Clawback.year == year_number, Settlement.status == "paid")):
+            t.clawbacks[(row[0], row[1])].append(F.clawback_evidence(row))
+    by_rule: Counter = Counter()
+    flagged = held = 0
+    top: list[dict] = []
+    for r in redemptions:
+        found = F.evaluate(t, r, policy, rules)
+        t.add(r)
+        if not found:
+            continue
+        flagged += 1
+        score = sum(f["weight"] for f in found)
+        would_hold = score >= threshold
+        held += would_hold
+        by_rule.update(f["rule"] for f in found)
+        top.append({"redemption_id": r["id"], "invoice_id": r["invoice_id"],
+                    "enterprise_id": r["enterprise_id"], "provider_id": r["provider_id"],
+                    "score": score, "rules": [f["rule"] for f in found],
+                    "would_hold": would_hold})
+        if len(top) > 4 * TOP:
+            top = sorted(top, key=lambda x: (-x["score"], x["redemption_id"]))[:TOP]
+    top = sorted(top, key=lambda x: (-x["score"], x["redemption_id"]))[:TOP]
+    return {"year": year_number, "rules": rules, "review_threshold": threshold,
+            "redemptions": len(redemptions), "flagged": flagged, "held": held,
+            "by_rule": [{"rule": rule, "enabled": rule in on, "flagged": by_rule.get(rule, 0)}
+                        for rule in rules],
+            "items": top, "elapsed_ms": int((time.perf_counter() - started) * 1000)}
