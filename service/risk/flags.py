@@ -65,6 +65,11 @@ def yuan(fen: int) -> str:
     return f"{sign}{fen // 100:,}.{fen % 100:02d}"
 
 
+def aware(at: datetime | None) -> datetime | None:
+    """A stored timestamp with its offset (SQLite gives back Shanghai wall time)."""
+    return at.replace(tzinfo=clock.SHANGHAI) if at is not None and at.tzinfo is None else at
+
+
 def local_day(at: datetime) -> date:
     """The Shanghai date of a stored timestamp (SQLite gives back Shanghai wall time)."""
     return (at if at.tzinfo is None else at.astimezone(clock.SHANGHAI)).date()
@@ -211,7 +216,7 @@ def evaluate(t: Tally, r: dict, policy: Any, rules: dict) -> list[dict]:
             value = enterprise.norm.get(fact)
             if not value:
                 continue
-            for other_id in sorted(clients.get((fact, value), ()) - {e}):
+            for other_id in sorted(clients.get((fact, value), set()) - {e}):
                 other = t.enterprises[other_id]
                 shared.append({"fact": fact, "with_type": "enterprise", "with_id": other_id,
                                "with_name": other.name, "value": enterprise.raw.get(fact),
@@ -273,7 +278,7 @@ def evaluate(t: Tally, r: dict, policy: Any, rules: dict) -> list[dict]:
                 f"{yuan(s['min_fen'])} yuan."))
 
     if "reversal_after_payout" in on:
-        at = r.get("created_at")
+        at = aware(r.get("created_at"))
         earlier = [c for c in t.clawbacks.get((year, e), ())
                    if at is None or c["_at"] is None or c["_at"] <= at]
         if earlier:
@@ -355,7 +360,8 @@ _CLAWBACKS = (select(Clawback.year, Redemption.enterprise_id, Clawback.id, Clawb
 def clawback_evidence(row: Any) -> dict:
     year, _, clawback_id, invoice_id, amount, at, settlement_id = row
     return {"clawback_id": clawback_id, "invoice_id": invoice_id, "amount_fen": int(amount),
-            "settlement_id": settlement_id, "at": at.isoformat() if at else None, "_at": at}
+            "settlement_id": settlement_id, "at": aware(at).isoformat() if at else None,
+            "_at": aware(at)}
 
 
 def rules_of(policy: Any) -> dict:
@@ -448,7 +454,7 @@ def assess(session: Session, invoices: dict[str, Any], accepted: Sequence[dict],
     rules = {y: rules_of(policies[y]) for y in {a["year"] for a in accepted}}
     for a in accepted:
         policy = policies[a["year"]]
-        a["_flags"] = evaluate(t, a, policy, rules[a["year"]])
+        a["_flags"] = sorted(evaluate(t, a, policy, rules[a["year"]]), key=lambda f: f["rule"])
         a["risk_score"] = sum(f["weight"] for f in a["_flags"])
         if a["_flags"] and a["risk_score"] >= policy.review_threshold:
             a["_released_status"] = a["status"]

@@ -3,11 +3,13 @@ with defaults for every rule. Unlike the money rules they stay changeable after 
 voucher; each change is a new audited policy version and applies to what comes after it."""
 
 import copy
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from service.types import Fen, Flag
+
+SInt = Annotated[int, Strict()]  # "10" or 10.0 is refused, not coerced
 
 Int = Field(default=None, ge=0, le=10**9)
 Weight = Field(default=None, ge=0, le=10_000)
@@ -45,30 +47,30 @@ class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: Flag | None = None
-    weight: int | None = Weight
+    weight: SInt | None = Weight
 
 
 class UnitPriceOutlier(_Rule):
-    k: int | None = Field(default=None, ge=1, le=1000)
-    min_lines: int | None = Field(default=None, ge=1, le=10**9)
-    mad_floor_bp: int | None = Field(default=None, ge=0, le=10_000)
-    refresh_seconds: int | None = Field(default=None, ge=0, le=86_400)
-    exact_below_lines: int | None = Int
+    k: SInt | None = Field(default=None, ge=1, le=1000)
+    min_lines: SInt | None = Field(default=None, ge=1, le=10**9)
+    mad_floor_bp: SInt | None = Field(default=None, ge=0, le=10_000)
+    refresh_seconds: SInt | None = Field(default=None, ge=0, le=86_400)
+    exact_below_lines: SInt | None = Int
 
 
 class NearCapSplit(_Rule):
-    window_days: int | None = Field(default=None, ge=0, le=366)
-    share_bp: int | None = Field(default=None, ge=1, le=10_000)
-    min_invoices: int | None = Field(default=None, ge=2, le=1000)
+    window_days: SInt | None = Field(default=None, ge=0, le=366)
+    share_bp: SInt | None = Field(default=None, ge=1, le=10_000)
+    min_invoices: SInt | None = Field(default=None, ge=2, le=1000)
     each_below_fen: Fen | None = Field(default=None, ge=1, le=10**15)
 
 
 class NewEntity(_Rule):
-    days: int | None = Field(default=None, ge=0, le=36_500)
+    days: SInt | None = Field(default=None, ge=0, le=36_500)
 
 
 class Burst(_Rule):
-    max_per_day: int | None = Field(default=None, ge=0, le=10**6)
+    max_per_day: SInt | None = Field(default=None, ge=0, le=10**6)
 
 
 class RoundAmount(_Rule):
@@ -77,7 +79,7 @@ class RoundAmount(_Rule):
 
 
 class ProviderConcentration(_Rule):
-    share_bp: int | None = Field(default=None, ge=0, le=10_000)
+    share_bp: SInt | None = Field(default=None, ge=0, le=10_000)
 
 
 class RiskRules(BaseModel):

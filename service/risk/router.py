@@ -26,7 +26,7 @@ from service.redemptions.schemas import FlagPublic
 from service.risk import backtest as backtest_service
 from service.risk import reviews
 from service.risk.models import RULES, Review, RiskFlag
-from service.risk.policy import RiskRules
+from service.risk.policy import RiskRules, SInt
 from service.types import Text
 from service.years.service import get_year
 
@@ -112,7 +112,7 @@ class BacktestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     risk_rules: RiskRules | None = Field(default=None, description="try a change to the rules")
-    review_threshold: int | None = Field(default=None, ge=0, le=1_000_000)
+    review_threshold: SInt | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class BacktestItem(BaseModel):

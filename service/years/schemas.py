@@ -27,8 +27,8 @@ class PolicyFields(BaseModel):
     alert_thresholds_bp: list[BasisPoints] | None = Field(default=None, max_length=10)
     # Risk flags (docs/risk.md): changeable after the first voucher.
     risk_rules: RiskRules | None = None
-    review_threshold: int | None = Field(default=None, ge=0, le=1_000_000)
-    second_review_threshold: int | None = Field(default=None, ge=0, le=1_000_000)
+    review_threshold: BasisPoints | None = Field(default=None, ge=0, le=1_000_000)
+    second_review_threshold: BasisPoints | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class YearCreate(PolicyFields):
