@@ -399,7 +399,7 @@ def _public(a: dict) -> dict:
     out["draws"] = [{"voucher_id": v.id, "amount_fen": amount, "restored_fen": 0}
                     for v, amount in a["_draws"]]
     out["flags"] = [risk_reviews.public_flag(f) for f in a.get("_flags", ())]
-    out["risk_score"] = a.get("risk_score", 0)
+    out["risk_score"] = a.get("_risk_score", 0)
     if a.get("_review_id"):
         out["review_id"] = a["_review_id"]
     return out

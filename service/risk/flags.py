@@ -455,8 +455,8 @@ def assess(session: Session, invoices: dict[str, Any], accepted: Sequence[dict],
     for a in accepted:
         policy = policies[a["year"]]
         a["_flags"] = sorted(evaluate(t, a, policy, rules[a["year"]]), key=lambda f: f["rule"])
-        a["risk_score"] = sum(f["weight"] for f in a["_flags"])
-        if a["_flags"] and a["risk_score"] >= policy.review_threshold:
+        a["_risk_score"] = sum(f["weight"] for f in a["_flags"])
+        if a["_flags"] and a["_risk_score"] >= policy.review_threshold:
             a["_released_status"] = a["status"]
             a["status"] = "under_review"
         t.add(a)

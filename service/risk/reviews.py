@@ -58,7 +58,7 @@ def audit_summary(a: dict) -> dict:
     """What the redemption's audit event adds about its flags."""
     if not a.get("_flags"):
         return {}
-    summary = {"risk_score": a["risk_score"], "flags": [f["rule"] for f in a["_flags"]]}
+    summary = {"risk_score": a["_risk_score"], "flags": [f["rule"] for f in a["_flags"]]}
     if a["status"] == "under_review":
         summary.update(status="under_review", review_id=a["_review_id"])
     return summary
@@ -84,7 +84,7 @@ def record(session: Session, accepted: Sequence[dict], policies: dict[int, Any])
             reviews.append({
                 "id": a["_review_id"], "redemption_id": a["id"], "year": a["year"],
                 "enterprise_id": a["enterprise_id"], "provider_id": a["provider_id"],
-                "score": a["risk_score"],
+                "score": a["_risk_score"],
                 "second_review_threshold": policies[a["year"]].second_review_threshold,
                 "status": "open", "due_on": add_working_days(today, DUE_WORKING_DAYS),
                 "created_at": a["created_at"], "decided_at": None})
