@@ -63,6 +63,8 @@ def install(app: FastAPI) -> None:
     """Wire the pages into the app: sessions, routes, static files, security headers."""
     app.state.web_sessions = SessionStore(app.state.engine)
     app.include_router(router)
+    from service.web.reviews import router as reviews_router  # the review queue (docs/risk.md)
+    app.include_router(reviews_router)
     app.mount("/web/static", StaticFiles(directory=str(STATIC)), name="web-static")
     app.add_exception_handler(_Redirect, _redirect_handler)
     app.add_exception_handler(_Refused, _refused_handler)
@@ -354,8 +356,9 @@ async def bureau_home(request: Request) -> HTMLResponse:
     report = await api.get(f"/v1/years/{year}/report")
     pending = await api.get("/v1/applications", status="submitted", year=year, limit=500)
     charts = dashboard_charts(budget, report["categories"], lang_of(request))
+    held = await api.get("/v1/reviews", status="open", year=year, limit=1)
     return render(request, "bureau/dashboard.html", ws, year=year, budget=budget,
-                  charts=charts, pending=len(pending["items"]),
+                  charts=charts, pending=len(pending["items"]), held=held,
                   has_activity=any(m["issued_fen"] or m["redeemed_fen"]
                                    for m in budget["by_month"]))
 
