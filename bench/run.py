@@ -14,7 +14,7 @@ are the full run):
   BENCH_BUDGET_GETS=200     sequential budget GETs (stopped after BENCH_BUDGET_MAX_S=60 s)
   BENCH_RECONCILE_TIMEOUT=480   reconcile() is stopped after this (reconcile_s is then ≥ it)
   BENCH_PARTS=all          which parts to run, comma-separated: redeem, payment, floor,
-                            sqlite, ingest, year; "http" = redeem,payment,floor,sqlite (the
+                            sqlite, ingest, year, risk; "http" = redeem,payment,floor,sqlite (the
                             HTTP figures in a few minutes, no million-row year); "all" = every
                             part
   BENCH_HTTP_DURATION=5     seconds of each /healthz and GET /v1/years/Y run (part floor)
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import load, world, yeargen
+from bench import load, risk, world, yeargen
 from bench.util import (
     LOG_DIR,
     PG_HOST,
@@ -75,7 +75,7 @@ BUDGET_GETS = env_int("BENCH_BUDGET_GETS", 200)
 BUDGET_MAX_S = env_int("BENCH_BUDGET_MAX_S", 60)
 RECONCILE_TIMEOUT = env_int("BENCH_RECONCILE_TIMEOUT", 480)
 HTTP_DURATION = env_int("BENCH_HTTP_DURATION", 5)
-ALL_PARTS = ["redeem", "payment", "floor", "sqlite", "ingest", "year"]
+ALL_PARTS = ["redeem", "payment", "floor", "sqlite", "ingest", "year", "risk"]
 HTTP_PARTS = ["redeem", "payment", "floor", "sqlite"]
 
 
@@ -108,6 +108,8 @@ TARGETS = {
     "budget_p99_ms": ("<=", 20, None, " ms"),
     "rss_mb": ("<=", 150, None, " MB"),
     "report_rss_mb": ("<=", 150, None, " MB"),
+    "risk_flag_cpu_ms": ("<=", 1, None, " ms"),  # issue 14 item 7 (bench/risk.py)
+    "risk_backtest_s": ("<=", 60, None, " s"),
 }
 
 results: dict = {}
@@ -913,7 +915,10 @@ def main() -> int:
         for part, run in (("payment", lambda: part_payment(db, pgb_db, workers, w)),
                           ("floor", lambda: part_floor(db, w)),
                           ("sqlite", part_sqlite),
-                          ("ingest", lambda: part_ingest(db, workers, w))):
+                          ("ingest", lambda: part_ingest(db, workers, w)),
+                          ("risk", lambda: risk.part_risk(f"{db}_risk", workers, record,
+                                                          duration=DURATION, clients=CLIENTS,
+                                                          scale=SCALE))):
             if part in PARTS:
                 note_load(part)
                 with Timer() as t:

@@ -7,10 +7,10 @@ parties, posting times, clawbacks) and the price statistics are computed from th
 as they stand now."""
 
 import time
-from collections import Counter
+from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Date, cast, func, select
 from sqlmodel import Session
 
 from service.invoices.models import Invoice, InvoiceLine
@@ -23,6 +23,17 @@ from service.settlements.models import Settlement
 from service.years.service import get_year
 
 TOP = 100
+
+
+def posted_day(session: Session):
+    """The Shanghai date an invoice was posted, in SQL (SQLite keeps Shanghai wall time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone("Asia/Shanghai", Invoice.created_at), Date)
+    return func.date(Invoice.created_at)
+
+
+def _as_date(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def backtest(session: Session, year_number: int, change: dict | None = None,
@@ -39,24 +50,24 @@ def backtest(session: Session, year_number: int, change: dict | None = None,
             select(Redemption.id, Redemption.invoice_id, Redemption.enterprise_id,
                    Redemption.provider_id, Redemption.subsidy_fen, Redemption.created_at,
                    Invoice.invoice_number, Invoice.issued_on, Invoice.total_fen,
-                   Invoice.created_at)
+                   posted_day(session))
             .join(Invoice, Invoice.id == Redemption.invoice_id)
             .where(Redemption.year == year_number)
-            .order_by(Redemption.created_at, Redemption.id)):
+            .order_by(Redemption.created_at, Redemption.id)).all():
         (rid, invoice_id, e, p, subsidy, at, number, issued_on, total, posted_at) = row
         redemptions.append({"id": rid, "invoice_id": invoice_id, "enterprise_id": e,
                             "provider_id": p, "year": year_number, "subsidy_fen": subsidy,
                             "created_at": at})
         if invoice_id not in t.invoices:
             t.invoices[invoice_id] = F.InvoiceInfo(invoice_id, number, issued_on, total,
-                                                   posted_at)
+                                                   _as_date(posted_at))
     redeemed = Redemption.year == year_number
     in_year = select(Redemption.invoice_id).where(redeemed)
     if "unit_price_outlier" in on:
         for row in db.execute(select(InvoiceLine.invoice_id, InvoiceLine.line_no,
                                      InvoiceLine.category, InvoiceLine.unit,
                                      InvoiceLine.unit_price_fen, InvoiceLine.description)
-                              .where(InvoiceLine.invoice_id.in_(in_year.distinct()))):
+                              .where(InvoiceLine.invoice_id.in_(in_year.distinct()))).all():
             t.lines[row[0]].append(F.Line(*row[1:]))
         t.stats = {(year_number, c, u): s
                    for (c, u), s in stats.compute(session, year_number).items()}
@@ -67,10 +78,12 @@ def backtest(session: Session, year_number: int, change: dict | None = None,
         select(*F.party_columns(Provider)).where(Provider.id.in_(
             select(Redemption.provider_id).where(redeemed).distinct())))}
     if "burst" in on:
-        for p, e, at in db.execute(select(Invoice.provider_id, Invoice.enterprise_id,
-                                          Invoice.created_at)
-                                   .where(Invoice.enterprise_id.in_(parties))):
-            t.posted[(p, e, F.local_day(at))].append(at)
+        day = posted_day(session)
+        for p, e, on_day, n in db.execute(
+                select(Invoice.provider_id, Invoice.enterprise_id, day, func.count())
+                .where(Invoice.enterprise_id.in_(parties))
+                .group_by(Invoice.provider_id, Invoice.enterprise_id, day)).all():
+            t.posted[(p, e, _as_date(on_day))] = int(n)
     if "reversal_after_payout" in on:
         for row in db.execute(
                 select(Clawback.year, Redemption.enterprise_id, Clawback.id,
@@ -80,11 +93,11 @@ def backtest(session: Session, year_number: int, change: dict | None = None,
                 .join(Settlement, Settlement.id == Redemption.settlement_id)
                 .where(Clawback.year == year_number, Settlement.status == "paid")):
             t.clawbacks[(row[0], row[1])].append(F.clawback_evidence(row))
-    by_rule: Counter = Counter()
+    by_rule: dict[str, int] = dict.fromkeys(rules, 0)
     flagged = held = 0
     top: list[dict] = []
     for r in redemptions:
-        found = F.evaluate(t, r, policy, rules)
+        found = F.evaluate(t, r, policy, rules, explain=False, on=on)
         t.add(r)
         if not found:
             continue
@@ -92,7 +105,8 @@ def backtest(session: Session, year_number: int, change: dict | None = None,
         score = sum(f["weight"] for f in found)
         would_hold = score >= threshold
         held += would_hold
-        by_rule.update(f["rule"] for f in found)
+        for f in found:
+            by_rule[f["rule"]] += 1
         top.append({"redemption_id": r["id"], "invoice_id": r["invoice_id"],
                     "enterprise_id": r["enterprise_id"], "provider_id": r["provider_id"],
                     "score": score, "rules": [f["rule"] for f in found],

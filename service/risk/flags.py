@@ -8,7 +8,6 @@ earlier redemptions add up to. The redemption path fills it for a whole batch in
 statements (`load_batch`); the back-test fills it from the whole year and walks the redemptions
 in order (service/risk/backtest.py). `evaluate` is the one implementation of the rules."""
 
-from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -32,7 +31,7 @@ class InvoiceInfo(NamedTuple):
     invoice_number: str
     issued_on: date
     total_fen: int
-    created_at: datetime | None
+    posted_on: date | None  # the Shanghai date it was posted
 
 
 class Line(NamedTuple):
@@ -75,6 +74,10 @@ def local_day(at: datetime) -> date:
     return (at if at.tzinfo is None else at.astimezone(clock.SHANGHAI)).date()
 
 
+def enabled(rules: dict) -> set[str]:
+    return {rule for rule, s in rules.items() if s.get("enabled")}
+
+
 class Tally:
     """What the rules compare a redemption with (see the module docstring)."""
 
@@ -87,10 +90,9 @@ class Tally:
         self.pair_total: dict[tuple, int] = defaultdict(int)  # (year, enterprise, provider)
         self.enterprise_total: dict[tuple, int] = defaultdict(int)  # (year, enterprise)
         self.pair_invoices: dict[tuple, dict[str, int]] = defaultdict(dict)  # → {invoice: net}
-        self.pair_dates: dict[tuple, list] = defaultdict(list)  # sorted (issued_on, invoice)
         # (year, provider) → {(fact, normalised): {enterprise ids that redeemed with it}}
         self.clients: dict[tuple, dict[tuple, set]] = defaultdict(lambda: defaultdict(set))
-        self.posted: dict[tuple, list] = defaultdict(list)  # (provider, enterprise, day) → times
+        self.posted: dict[tuple, int] = defaultdict(int)  # (provider, enterprise, day) → count
         self.clawbacks: dict[tuple, list[dict]] = defaultdict(list)  # (year, enterprise)
 
     def add(self, r: dict) -> None:
@@ -99,9 +101,6 @@ class Tally:
         self.pair_total[(year, e, p)] += net
         self.enterprise_total[(year, e)] += net
         pair = self.pair_invoices[(year, e, p)]
-        if r["invoice_id"] not in pair:
-            insort(self.pair_dates[(year, e, p)],
-                   (self.invoices[r["invoice_id"]].issued_on, r["invoice_id"]))
         pair[r["invoice_id"]] = pair.get(r["invoice_id"], 0) + net
         enterprise = self.enterprises.get(e)
         if enterprise is not None:
@@ -111,29 +110,42 @@ class Tally:
     def add_window(self, year: int, e: str, p: str, invoice_id: str, issued_on: date,
                    net: int) -> None:
         """An earlier redemption known only by its invoice (the batch path's window rows)."""
-        key = (year, e, p)
-        if invoice_id not in self.pair_invoices[key]:
-            insort(self.pair_dates[key], (issued_on, invoice_id))
-            self.pair_invoices[key][invoice_id] = 0
-        self.pair_invoices[key][invoice_id] += net
+        pair = self.pair_invoices[(year, e, p)]
+        pair[invoice_id] = pair.get(invoice_id, 0) + net
         if invoice_id not in self.invoices:
             self.invoices[invoice_id] = InvoiceInfo(invoice_id, "", issued_on, 0, None)
 
 
-def _flag(rule: str, rules: dict, evidence: dict, zh: str, en: str) -> dict:
-    return {"rule": rule, "weight": int(rules[rule]["weight"]), "evidence": evidence,
-            "message_zh": zh, "message_en": en}
+def _split_possible(t: Tally, r: dict, policy: Any, s: dict) -> bool:
+    """A cheap bound first: the window's sum is at most what the pair redeemed in all, and
+    `together >= share × (cap − after + together)` needs
+    `together × (1 − share) >= share × (cap − after)`."""
+    key = (r["year"], r["enterprise_id"], r["provider_id"])
+    pair_after = t.pair_total.get(key, 0) + r["subsidy_fen"]
+    after = t.enterprise_total.get(key[:2], 0) + r["subsidy_fen"]
+    return pair_after * (10_000 - s["share_bp"]) >= s["share_bp"] * (
+        policy.enterprise_cap_fen - after)
 
 
-def evaluate(t: Tally, r: dict, policy: Any, rules: dict) -> list[dict]:
+def evaluate(t: Tally, r: dict, policy: Any, rules: dict, *, explain: bool = True,
+             on: set[str] | None = None) -> list[dict]:
     """The flags of redemption `r` (id, invoice_id, enterprise_id, provider_id, year,
-    subsidy_fen, created_at) against the tally of what came before it."""
+    subsidy_fen, created_at) against the tally of what came before it. `explain`: with the
+    sentences (message_zh, message_en; the back-test goes without)."""
     flags: list[dict] = []
+
+    def add(rule: str, evidence: dict, say) -> None:
+        flag = {"rule": rule, "weight": int(rules[rule]["weight"]), "evidence": evidence}
+        if explain:
+            flag["message_zh"], flag["message_en"] = say()
+        flags.append(flag)
+
     year, e, p, net = r["year"], r["enterprise_id"], r["provider_id"], r["subsidy_fen"]
     invoice = t.invoices[r["invoice_id"]]
     enterprise = t.enterprises.get(e)
     provider = t.providers.get(p)
-    on = {rule for rule, s in rules.items() if s.get("enabled")}
+    if on is None:
+        on = enabled(rules)
 
     if "unit_price_outlier" in on:
         s = rules["unit_price_outlier"]
@@ -156,8 +168,8 @@ def evaluate(t: Tally, r: dict, policy: Any, rules: dict) -> list[dict]:
             o = outliers[0]
             more_zh = f"（另有 {len(outliers) - 1} 行）" if len(outliers) > 1 else ""
             more_en = f" ({len(outliers) - 1} more line(s))" if len(outliers) > 1 else ""
-            flags.append(_flag("unit_price_outlier", rules, {"lines": outliers},
-                f"发票第 {o['line_no']} 行（{o['category']}，单位“{o['unit']}”）单价 "
+            add("unit_price_outlier", {"lines": outliers},
+                lambda: (f"发票第 {o['line_no']} 行（{o['category']}，单位“{o['unit']}”）单价 "
                 f"{yuan(o['unit_price_fen'])} 元，偏离本年度同类 {o['lines_in_group']} 行的中位数 "
                 f"{yuan(o['median_fen'])} 元达 {yuan(o['deviation_fen'])} 元，超过 {o['k']} 倍"
                 f"中位数绝对偏差（{yuan(o['scale_fen'])} 元）{more_zh}。",
@@ -167,14 +179,13 @@ def evaluate(t: Tally, r: dict, policy: Any, rules: dict) -> list[dict]:
                 f"{o['lines_in_group']} such lines: more than {o['k']} median absolute "
                 f"deviations ({yuan(o['scale_fen'])} yuan){more_en}."))
 
-    if "near_cap_split" in on:
+    if "near_cap_split" in on and _split_possible(t, r, policy, rules["near_cap_split"]):
         s = rules["near_cap_split"]
         key = (year, e, p)
         amounts = t.pair_invoices.get(key, {})
-        dates = t.pair_dates.get(key, [])
-        lo = bisect_left(dates, (invoice.issued_on - timedelta(days=s["window_days"]), ""))
-        hi = bisect_right(dates, (invoice.issued_on + timedelta(days=s["window_days"]), "\uffff"))
-        window = {i: amounts[i] for _, i in dates[lo:hi]}
+        reach = timedelta(days=s["window_days"])
+        window = {i: v for i, v in amounts.items()
+                  if abs(t.invoices[i].issued_on - invoice.issued_on) <= reach}
         window[invoice.id] = window.get(invoice.id, 0) + net
         together = sum(window.values())
         after = t.enterprise_total.get((year, e), 0) + net
@@ -186,12 +197,12 @@ def evaluate(t: Tally, r: dict, policy: Any, rules: dict) -> list[dict]:
                        "issued_on": t.invoices[i].issued_on.isoformat(), "redeemed_fen": v}
                       for i, v in sorted(window.items(), key=lambda kv: (
                           t.invoices[kv[0]].issued_on, kv[0]))]
-            flags.append(_flag("near_cap_split", rules, {
+            add("near_cap_split", {
                 "invoices": listed, "together_fen": together, "cap_left_fen": cap_left,
                 "enterprise_cap_fen": policy.enterprise_cap_fen, "share_bp": s["share_bp"],
                 "reached_bp": together * 10_000 // cap_left, "window_days": s["window_days"],
                 "each_below_fen": s["each_below_fen"]},
-                f"同一企业与服务商在 {s['window_days']} 天内的 {len(window)} 张发票合计兑付 "
+                lambda: (f"同一企业与服务商在 {s['window_days']} 天内的 {len(window)} 张发票合计兑付 "
                 f"{yuan(together)} 元，达到企业剩余额度 {yuan(cap_left)} 元的 "
                 f"{together * 100 // cap_left}%（阈值 {s['share_bp'] // 100}%），"
                 f"且每张均低于 {yuan(s['each_below_fen'])} 元：疑似拆分。",
@@ -229,8 +240,8 @@ def evaluate(t: Tally, r: dict, policy: Any, rules: dict) -> list[dict]:
                 "another enterprise redeeming against the same provider,"
             more_zh = f"（共 {len(shared)} 处相同）" if len(shared) > 1 else ""
             more_en = f" ({len(shared)} shared facts in all)" if len(shared) > 1 else ""
-            flags.append(_flag("shared_contact", rules, {"shared": shared},
-                f"企业“{enterprise.name}”与{zh_with}“{first['with_name']}”的"
+            add("shared_contact", {"shared": shared},
+                lambda: (f"企业“{enterprise.name}”与{zh_with}“{first['with_name']}”的"
                 f"{FACT_ZH[first['fact']]}相同（{first['value']} / {first['other_value']}）"
                 f"{more_zh}。",
                 f"The enterprise '{enterprise.name}' and {en_with} '{first['with_name']}' share "
@@ -242,25 +253,25 @@ def evaluate(t: Tally, r: dict, policy: Any, rules: dict) -> list[dict]:
         opens = policy.application_opens_on
         before = (opens - enterprise.established_on).days
         if before < s["days"]:
-            flags.append(_flag("new_entity", rules, {
+            add("new_entity", {
                 "established_on": enterprise.established_on.isoformat(),
                 "application_opens_on": opens.isoformat(), "days_before": before,
                 "threshold_days": s["days"]},
-                f"企业成立于 {enterprise.established_on}，距本年度申报开始（{opens}）仅 "
+                lambda: (f"企业成立于 {enterprise.established_on}，距本年度申报开始（{opens}）仅 "
                 f"{before} 天，少于 {s['days']} 天。",
                 f"The enterprise was established on {enterprise.established_on}, {before} days "
                 f"before the year's application window opened ({opens}): fewer than "
                 f"{s['days']}."))
 
-    if "burst" in on and invoice.created_at is not None:
+    if "burst" in on and invoice.posted_on is not None:
         s = rules["burst"]
-        day = local_day(invoice.created_at)
-        count = len(t.posted.get((p, e, day), ()))
+        day = invoice.posted_on
+        count = t.posted.get((p, e, day), 0)
         if count > s["max_per_day"]:
-            flags.append(_flag("burst", rules, {
+            add("burst", {
                 "posted_on": day.isoformat(), "invoices": count,
                 "max_per_day": s["max_per_day"]},
-                f"服务商“{provider.name if provider else p}”在 {day} 一天内为该企业开具了 "
+                lambda: (f"服务商“{provider.name if provider else p}”在 {day} 一天内为该企业开具了 "
                 f"{count} 张发票，超过 {s['max_per_day']} 张。",
                 f"The provider '{provider.name if provider else p}' posted {count} invoices "
                 f"for this enterprise on {day}: more than {s['max_per_day']}."))
@@ -268,10 +279,10 @@ def evaluate(t: Tally, r: dict, policy: Any, rules: dict) -> list[dict]:
     if "round_amount" in on:
         s = rules["round_amount"]
         if invoice.total_fen >= s["min_fen"] and invoice.total_fen % s["unit_fen"] == 0:
-            flags.append(_flag("round_amount", rules, {
+            add("round_amount", {
                 "invoice_number": invoice.invoice_number, "total_fen": invoice.total_fen,
                 "min_fen": s["min_fen"], "unit_fen": s["unit_fen"]},
-                f"发票 {invoice.invoice_number} 金额 {yuan(invoice.total_fen)} 元，是 "
+                lambda: (f"发票 {invoice.invoice_number} 金额 {yuan(invoice.total_fen)} 元，是 "
                 f"{yuan(s['unit_fen'])} 元的整数倍，且不低于 {yuan(s['min_fen'])} 元。",
                 f"Invoice {invoice.invoice_number} totals {yuan(invoice.total_fen)} yuan, a "
                 f"whole multiple of {yuan(s['unit_fen'])} yuan, and at least "
@@ -284,8 +295,8 @@ def evaluate(t: Tally, r: dict, policy: Any, rules: dict) -> list[dict]:
         if earlier:
             listed = [{k: v for k, v in c.items() if not k.startswith("_")} for c in earlier]
             owed = sum(c["amount_fen"] for c in earlier)
-            flags.append(_flag("reversal_after_payout", rules, {"clawbacks": listed},
-                f"该企业本年度已有 {len(earlier)} 笔红字冲销发生在补贴支付之后，"
+            add("reversal_after_payout", {"clawbacks": listed},
+                lambda: (f"该企业本年度已有 {len(earlier)} 笔红字冲销发生在补贴支付之后，"
                 f"追回 {yuan(owed)} 元（发票 {listed[0]['invoice_id']}）。",
                 f"This year the enterprise has had {len(earlier)} red-letter reversal(s) after "
                 f"a paid settlement, clawing back {yuan(owed)} yuan (invoice "
@@ -296,11 +307,11 @@ def evaluate(t: Tally, r: dict, policy: Any, rules: dict) -> list[dict]:
         with_provider = t.pair_total.get((year, e, p), 0) + net
         total = t.enterprise_total.get((year, e), 0) + net
         if total > 0 and with_provider * 10_000 > s["share_bp"] * total:
-            flags.append(_flag("provider_concentration", rules, {
+            add("provider_concentration", {
                 "provider_id": p, "with_provider_fen": with_provider,
                 "enterprise_redeemed_fen": total, "share_bp": with_provider * 10_000 // total,
                 "threshold_bp": s["share_bp"]},
-                f"该企业本年度已兑付补贴 {yuan(total)} 元中，{yuan(with_provider)} 元"
+                lambda: (f"该企业本年度已兑付补贴 {yuan(total)} 元中，{yuan(with_provider)} 元"
                 f"（{with_provider * 100 // total}%）来自服务商“"
                 f"{provider.name if provider else p}”，超过 {s['share_bp'] // 100}%。",
                 f"Of the enterprise's {yuan(total)} yuan of redeemed subsidy this year, "
@@ -383,7 +394,7 @@ def load_batch(session: Session, invoices: dict[str, Any], accepted: Sequence[di
     for i in inv_ids:
         row = invoices[i]
         t.invoices[i] = InvoiceInfo(i, row.invoice_number, row.issued_on, row.total_fen,
-                                    row.created_at)
+                                    local_day(row.created_at) if row.created_at else None)
     t.enterprises = {row.id: party(row) for row in db.execute(_ENTERPRISES, {"ids": ents})}
     t.providers = {row.id: party(row) for row in db.execute(_PROVIDERS, {"ids": provs})}
     if "unit_price_outlier" in on:
@@ -407,14 +418,14 @@ def load_batch(session: Session, invoices: dict[str, Any], accepted: Sequence[di
     if "shared_contact" in on:
         _load_clients(db, t, ents, provs, years)
     if "burst" in on:
-        days = sorted({local_day(t.invoices[i].created_at) for i in inv_ids
-                       if t.invoices[i].created_at is not None})
+        days = sorted({t.invoices[i].posted_on for i in inv_ids
+                       if t.invoices[i].posted_on is not None})
         if days:
             lo = datetime.combine(days[0], datetime.min.time(), clock.SHANGHAI)
             hi = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(),
                                   clock.SHANGHAI)
             for p, e, at in db.execute(_POSTED, {"enterprises": ents, "lo": lo, "hi": hi}):
-                t.posted[(p, e, local_day(at))].append(at)
+                t.posted[(p, e, local_day(at))] += 1
     if "reversal_after_payout" in on:
         for row in db.execute(_CLAWBACKS, {"enterprises": ents, "years": years}):
             t.clawbacks[(row[0], row[1])].append(clawback_evidence(row))
@@ -452,9 +463,11 @@ def assess(session: Session, invoices: dict[str, Any], accepted: Sequence[dict],
         return
     t = load_batch(session, invoices, accepted, policies)
     rules = {y: rules_of(policies[y]) for y in {a["year"] for a in accepted}}
+    on = {y: enabled(r) for y, r in rules.items()}
     for a in accepted:
         policy = policies[a["year"]]
-        a["_flags"] = sorted(evaluate(t, a, policy, rules[a["year"]]), key=lambda f: f["rule"])
+        a["_flags"] = sorted(evaluate(t, a, policy, rules[a["year"]], on=on[a["year"]]),
+                             key=lambda f: f["rule"])
         a["_risk_score"] = sum(f["weight"] for f in a["_flags"])
         if a["_flags"] and a["_risk_score"] >= policy.review_threshold:
             a["_released_status"] = a["status"]

@@ -55,7 +55,7 @@ def compute(session: Session, year: int) -> dict[tuple[str, str], Stat]:
     """The year's statistics from its invoice lines, now (the refresh and the back-test)."""
     prices: dict[tuple[str, str], list[int]] = defaultdict(list)
     for category, unit, price in session.connection().execute(
-            _LINE_PRICES, {"first": date(year, 1, 1), "last": date(year, 12, 31)}):
+            _LINE_PRICES, {"first": date(year, 1, 1), "last": date(year, 12, 31)}).all():
         prices[(category, unit)].append(price)
     return {group: stat_of(values) for group, values in prices.items()}
 
@@ -66,10 +66,10 @@ def _stale(session: Session, state: Any, settings: dict, now: datetime) -> bool:
     at = state.refreshed_at
     if at.tzinfo is None:
         at = at.replace(tzinfo=clock.SHANGHAI)
-    if session.connection().execute(_NEWER_INVOICE, {"at": at}).first() is None:
-        return False
-    return (state.line_count < settings["exact_below_lines"]
-            or now - at >= timedelta(seconds=settings["refresh_seconds"]))
+    if (state.line_count >= settings["exact_below_lines"]
+            and now - at < timedelta(seconds=settings["refresh_seconds"])):
+        return False  # a large year, refreshed recently: not even a query
+    return session.connection().execute(_NEWER_INVOICE, {"at": at}).first() is not None
 
 
 def refresh(session: Session, year: int, settings: dict, now: datetime) -> None:
