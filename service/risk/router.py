@@ -141,6 +141,7 @@ class BacktestPublic(BaseModel):
     by_rule: list[BacktestRule]
     items: list[BacktestItem]
     elapsed_ms: int
+    read_ms: int = Field(description="of elapsed_ms, reading the year")
 
 
 @router.get("/v1/reviews", response_model=ReviewPage, operation_id="listReviews",
