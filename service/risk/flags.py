@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, literal, or_, select, union_all
 from sqlmodel import Session
 
 from service import clock
@@ -338,13 +338,18 @@ def party_columns(model) -> list:
 
 
 _E, _P = party_columns(Enterprise), party_columns(Provider)
-_ENTERPRISES = select(*_E).where(Enterprise.id.in_(bindparam("ids", expanding=True)))
-_PROVIDERS = select(*_P).where(Provider.id.in_(bindparam("ids", expanding=True)))
+# Both parties' facts in one statement: the first column says which registry.
+_PARTIES = union_all(
+    select(literal("e").label("party"), *_E).where(
+        Enterprise.id.in_(bindparam("enterprises", expanding=True))),
+    select(literal("p").label("party"), *_P).where(
+        Provider.id.in_(bindparam("providers", expanding=True))))
 _LINES = select(InvoiceLine.invoice_id, InvoiceLine.line_no, InvoiceLine.category,
                 InvoiceLine.unit, InvoiceLine.unit_price_fen, InvoiceLine.description).where(
     InvoiceLine.invoice_id.in_(bindparam("ids", expanding=True)))
 _net = func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen)
-_PAIRS = select(Redemption.year, Redemption.enterprise_id, Redemption.provider_id, _net).where(
+_PAIRS = select(Redemption.year, Redemption.enterprise_id, Redemption.provider_id, _net,
+                func.sum(Redemption.clawed_back_fen)).where(
     Redemption.enterprise_id.in_(bindparam("enterprises", expanding=True)),
     Redemption.year.in_(bindparam("years", expanding=True))).group_by(
     Redemption.year, Redemption.enterprise_id, Redemption.provider_id)
@@ -395,8 +400,8 @@ def load_batch(session: Session, invoices: dict[str, Any], accepted: Sequence[di
         row = invoices[i]
         t.invoices[i] = InvoiceInfo(i, row.invoice_number, row.issued_on, row.total_fen,
                                     local_day(row.created_at) if row.created_at else None)
-    t.enterprises = {row.id: party(row) for row in db.execute(_ENTERPRISES, {"ids": ents})}
-    t.providers = {row.id: party(row) for row in db.execute(_PROVIDERS, {"ids": provs})}
+    for row in db.execute(_PARTIES, {"enterprises": ents, "providers": provs}):
+        (t.enterprises if row.party == "e" else t.providers)[row.id] = party(row)
     if "unit_price_outlier" in on:
         for row in db.execute(_LINES, {"ids": inv_ids}):
             t.lines[row.invoice_id].append(Line(*row[1:]))
@@ -404,11 +409,16 @@ def load_batch(session: Session, invoices: dict[str, Any], accepted: Sequence[di
                   for line in t.lines[a["invoice_id"]]}
         t.stats = stats.for_groups(session, groups, {y: rules[y]["unit_price_outlier"]
                                                      for y in years})
-    if on & {"near_cap_split", "provider_concentration"}:
-        for year, e, p, net in db.execute(_PAIRS, {"enterprises": ents, "years": years}):
+    clawed: set | None = None  # enterprises with anything taken back this year
+    if on & {"near_cap_split", "provider_concentration", "reversal_after_payout"}:
+        clawed = set()
+        for year, e, p, net, back in db.execute(_PAIRS, {"enterprises": ents,
+                                                         "years": years}):
             t.pair_total[(year, e, p)] += int(net or 0)
             t.enterprise_total[(year, e)] += int(net or 0)
-    if "near_cap_split" in on:
+            if back:
+                clawed.add((year, e))
+    if "near_cap_split" in on and _any_split_possible(t, accepted, policies, rules):
         widest = max(rules[y]["near_cap_split"]["window_days"] for y in years)
         dates = [t.invoices[i].issued_on for i in inv_ids]
         for year, e, p, invoice_id, issued_on, net in db.execute(_WINDOW, {
@@ -426,10 +436,31 @@ def load_batch(session: Session, invoices: dict[str, Any], accepted: Sequence[di
                                   clock.SHANGHAI)
             for p, e, at in db.execute(_POSTED, {"enterprises": ents, "lo": lo, "hi": hi}):
                 t.posted[(p, e, local_day(at))] += 1
-    if "reversal_after_payout" in on:
+    if "reversal_after_payout" in on and (clawed is None or clawed):
+        # a clawback always leaves clawed_back_fen on its redemption: none, no statement
         for row in db.execute(_CLAWBACKS, {"enterprises": ents, "years": years}):
             t.clawbacks[(row[0], row[1])].append(clawback_evidence(row))
     return t
+
+
+def _any_split_possible(t: Tally, accepted: Sequence[dict], policies: dict,
+                        rules: dict) -> bool:
+    """_split_possible for the batch at once, bounded by what the whole batch adds: when no
+    redemption can reach, the pair's window need not be read."""
+    pair_batch: dict[tuple, int] = defaultdict(int)
+    ent_batch: dict[tuple, int] = defaultdict(int)
+    for a in accepted:
+        pair_batch[(a["year"], a["enterprise_id"], a["provider_id"])] += a["subsidy_fen"]
+        ent_batch[(a["year"], a["enterprise_id"])] += a["subsidy_fen"]
+    for a in accepted:
+        s = rules[a["year"]]["near_cap_split"]
+        key = (a["year"], a["enterprise_id"], a["provider_id"])
+        pair_after = t.pair_total.get(key, 0) + pair_batch[key]
+        after = t.enterprise_total.get(key[:2], 0) + ent_batch[key[:2]]
+        if pair_after * (10_000 - s["share_bp"]) >= s["share_bp"] * (
+                policies[a["year"]].enterprise_cap_fen - after):
+            return True
+    return False
 
 
 def _load_clients(db, t: Tally, ents: list[str], provs: list[str], years: list[int]) -> None:
