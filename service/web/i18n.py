@@ -471,6 +471,7 @@ def field_label(lang: str, field: str) -> str:
 
 # --- risk flags and the review queue (issue 14, docs/risk.md) ----------------------------------
 MESSAGES.update({
+    "status.under_review": ("复核中", "Under review"),
     "nav.reviews": ("风险复核", "Risk reviews"),
     "nav.risk_rules": ("风险规则", "Risk rules"),
     "reviews.title": ("风险复核队列", "Risk review queue"),
