@@ -8,10 +8,9 @@ as they stand now."""
 
 import gc
 import time
-from datetime import date
 from typing import Any
 
-from sqlalchemy import Date, and_, cast, false, func, or_, select
+from sqlalchemy import and_, false, func, or_, select
 from sqlmodel import Session
 
 from service.invoices.models import Invoice, InvoiceLine
@@ -24,13 +23,6 @@ from service.settlements.models import Settlement
 from service.years.service import get_year
 
 TOP = 100
-
-
-def posted_day(session: Session):
-    """The Shanghai date an invoice was posted, in SQL (SQLite keeps Shanghai wall time)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(func.timezone("Asia/Shanghai", Invoice.created_at), Date)
-    return func.date(Invoice.created_at)
 
 
 def _outlying(stats_: dict, year: int, s: dict):
@@ -50,10 +42,6 @@ def _outlying(stats_: dict, year: int, s: dict):
                           or_(InvoiceLine.unit_price_fen > st.median_fen + limit,
                               InvoiceLine.unit_price_fen < st.median_fen - limit)))
     return or_(*terms)
-
-
-def _as_date(value: Any) -> date | None:
-    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def backtest(session: Session, year_number: int, change: dict | None = None,
@@ -82,14 +70,14 @@ def _backtest(session: Session, year_number: int, change: dict | None,
         select(Redemption.id, Redemption.invoice_id, Redemption.enterprise_id,
                Redemption.provider_id, Redemption.subsidy_fen, Redemption.created_at,
                Invoice.invoice_number, Invoice.issued_on, Invoice.total_fen,
-               posted_day(session))
+               F.posted_day(session.get_bind().dialect.name))
         .join(Invoice, Invoice.id == Redemption.invoice_id)
         .where(Redemption.year == year_number)
         .order_by(Redemption.created_at, Redemption.id)).all()
     for _, invoice_id, _, _, _, _, number, issued_on, total, posted_at in rows:
         if invoice_id not in t.invoices:
             t.invoices[invoice_id] = F.InvoiceInfo(invoice_id, number, issued_on, total,
-                                                   _as_date(posted_at))
+                                                   F.as_date(posted_at))
     redeemed = Redemption.year == year_number
     in_year = select(Redemption.invoice_id).where(redeemed)
     if "unit_price_outlier" in on:
@@ -110,12 +98,12 @@ def _backtest(session: Session, year_number: int, change: dict | None,
         select(*F.party_columns(Provider)).where(Provider.id.in_(
             select(Redemption.provider_id).where(redeemed).distinct())))}
     if "burst" in on:
-        day = posted_day(session)
+        day = F.posted_day(session.get_bind().dialect.name)
         for p, e, on_day, n in db.execute(
                 select(Invoice.provider_id, Invoice.enterprise_id, day, func.count())
                 .where(Invoice.enterprise_id.in_(parties))
                 .group_by(Invoice.provider_id, Invoice.enterprise_id, day)).all():
-            t.posted[(p, e, _as_date(on_day))] = int(n)
+            t.posted[(p, e, F.as_date(on_day))] = int(n)
     if "reversal_after_payout" in on:
         for row in db.execute(
                 select(Clawback.year, Redemption.enterprise_id, Clawback.id,

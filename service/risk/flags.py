@@ -13,7 +13,18 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, union_all
+from sqlalchemy import (
+    Date,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlmodel import Session
 
 from service import clock
@@ -361,9 +372,25 @@ _WINDOW = (select(Redemption.year, Redemption.enterprise_id, Redemption.provider
                   Invoice.issued_on >= bindparam("lo"), Invoice.issued_on <= bindparam("hi"))
            .group_by(Redemption.year, Redemption.enterprise_id, Redemption.provider_id,
                      Redemption.invoice_id, Invoice.issued_on))
-_POSTED = select(Invoice.provider_id, Invoice.enterprise_id, Invoice.created_at).where(
-    Invoice.enterprise_id.in_(bindparam("enterprises", expanding=True)),
-    Invoice.created_at >= bindparam("lo"), Invoice.created_at < bindparam("hi"))
+
+
+def posted_day(dialect: str):
+    """The Shanghai date an invoice was posted, in SQL (SQLite keeps Shanghai wall time)."""
+    if dialect == "postgresql":
+        return cast(func.timezone(literal_column("'Asia/Shanghai'"), Invoice.created_at), Date)
+    return func.date(Invoice.created_at)
+
+
+def as_date(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+_POSTED = {dialect: select(Invoice.provider_id, Invoice.enterprise_id, posted_day(dialect),
+                           func.count())
+           .where(Invoice.enterprise_id.in_(bindparam("enterprises", expanding=True)),
+                  Invoice.created_at >= bindparam("lo"), Invoice.created_at < bindparam("hi"))
+           .group_by(Invoice.provider_id, Invoice.enterprise_id, posted_day(dialect))
+           for dialect in ("postgresql", "sqlite")}
 _CLAWBACKS = (select(Clawback.year, Redemption.enterprise_id, Clawback.id, Clawback.invoice_id,
                      Clawback.amount_fen, Clawback.created_at, Settlement.id)
               .join(Redemption, Redemption.id == Clawback.redemption_id)
@@ -434,8 +461,9 @@ def load_batch(session: Session, invoices: dict[str, Any], accepted: Sequence[di
             lo = datetime.combine(days[0], datetime.min.time(), clock.SHANGHAI)
             hi = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(),
                                   clock.SHANGHAI)
-            for p, e, at in db.execute(_POSTED, {"enterprises": ents, "lo": lo, "hi": hi}):
-                t.posted[(p, e, local_day(at))] += 1
+            posted = _POSTED["postgresql" if db.dialect.name == "postgresql" else "sqlite"]
+            for p, e, day, n in db.execute(posted, {"enterprises": ents, "lo": lo, "hi": hi}):
+                t.posted[(p, e, as_date(day))] += int(n)
     if "reversal_after_payout" in on and (clawed is None or clawed):
         # a clawback always leaves clawed_back_fen on its redemption: none, no statement
         for row in db.execute(_CLAWBACKS, {"enterprises": ents, "years": years}):

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, select, text, tuple_
+from sqlalchemy import bindparam, delete, select, text
 from sqlmodel import Session
 
 from service import clock
@@ -48,6 +48,8 @@ _LINE_PRICES = (select(InvoiceLine.category, InvoiceLine.unit, InvoiceLine.unit_
                 .where(Invoice.issued_on >= bindparam("first"),
                        Invoice.issued_on <= bindparam("last")))
 # ">=": a business clock that stands still (the tests) still sees what was posted after.
+_STATES = select(RiskStatsState.__table__).where(
+    RiskStatsState.year.in_(bindparam("years", expanding=True)))
 _NEWER_INVOICE = select(Invoice.id).where(Invoice.created_at >= bindparam("at")).limit(1)
 
 
@@ -120,12 +122,16 @@ def for_groups(session: Session, groups: Iterable[tuple[int, str, str]],
     years = sorted({g[0] for g in groups})
     now = clock.now()
     db = session.connection()
-    states = {row.year: row for row in db.execute(select(RiskStatsState.__table__).where(
-        RiskStatsState.year.in_(years)))}
+    states = {row.year: row for row in db.execute(_STATES, {"years": years})}
     for year in years:
         if _stale(session, states.get(year), settings[year], now):
             refresh(session, year, settings[year], now)
-    c = RiskPriceStat.__table__.c
-    return {(row.year, row.category, row.unit): Stat(row.line_count, row.median_fen, row.mad_fen)
-            for row in db.execute(select(RiskPriceStat.__table__).where(
-                tuple_(c.year, c.category, c.unit).in_(groups)))}
+    found = {(row.year, row.category, row.unit): Stat(row.line_count, row.median_fen,
+                                                      row.mad_fen)
+             for row in db.execute(_YEAR_STATS, {"years": years})}
+    return {g: found[g] for g in groups if g in found}
+
+
+# A year has a few groups (categories × units): read them all, one cached statement.
+_YEAR_STATS = select(RiskPriceStat.__table__).where(
+    RiskPriceStat.year.in_(bindparam("years", expanding=True)))
