@@ -830,6 +830,8 @@ ROWS = [  # figure, baseline key, ratio key (the target applies to the ratio whe
     ("report_export_xlsx_s", "report_sql_s", None),
     ("rss_mb", "rss_idle_mb", None),
     ("report_rss_mb", "report_rss_before_mb", None),
+    ("risk_flag_cpu_ms", "risk_cpu_off_ms", None),  # bench/risk.py
+    ("risk_backtest_s", None, None),
 ]
 
 
