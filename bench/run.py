@@ -14,9 +14,9 @@ are the full run):
   BENCH_BUDGET_GETS=200     sequential budget GETs (stopped after BENCH_BUDGET_MAX_S=60 s)
   BENCH_RECONCILE_TIMEOUT=480   reconcile() is stopped after this (reconcile_s is then ≥ it)
   BENCH_PARTS=all          which parts to run, comma-separated: redeem, payment, floor,
-                            sqlite, ingest, year, xml; "http" = redeem,payment,floor,sqlite (the
-                            HTTP figures in a few minutes, no million-row year); "all" = every
-                            part
+                            sqlite, ingest, year, xml, whatif, risk; "http" =
+                            redeem,payment,floor,sqlite (the HTTP figures in a few minutes,
+                            no million-row year); "all" = every part
   BENCH_HTTP_DURATION=5     seconds of each /healthz and GET /v1/years/Y run (part floor)
 
 The machine may be shared: the load average seen at the start of each part is recorded in
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import load, world, xmlbench, yeargen
+from bench import load, risk, world, xmlbench, yeargen
 from bench.util import (
     LOG_DIR,
     PG_HOST,
@@ -75,7 +75,7 @@ BUDGET_GETS = env_int("BENCH_BUDGET_GETS", 200)
 BUDGET_MAX_S = env_int("BENCH_BUDGET_MAX_S", 60)
 RECONCILE_TIMEOUT = env_int("BENCH_RECONCILE_TIMEOUT", 480)
 HTTP_DURATION = env_int("BENCH_HTTP_DURATION", 5)
-ALL_PARTS = ["redeem", "payment", "floor", "sqlite", "ingest", "year", "xml", "whatif"]
+ALL_PARTS = ["redeem", "payment", "floor", "sqlite", "ingest", "year", "xml", "whatif", "risk"]
 HTTP_PARTS = ["redeem", "payment", "floor", "sqlite"]
 
 
@@ -109,6 +109,8 @@ TARGETS = {
     "rss_mb": ("<=", 150, None, " MB"),
     "report_rss_mb": ("<=", 150, None, " MB"),
     "whatif_3_scenarios_s": ("<=", 10, None, " s"),  # issue 13, bench/whatif.py
+    "risk_flag_cpu_ms": ("<=", 1, None, " ms"),  # issue 14 item 7 (bench/risk.py)
+    "risk_backtest_s": ("<=", 60, None, " s"),
 }
 
 results: dict = {}
@@ -831,6 +833,8 @@ ROWS = [  # figure, baseline key, ratio key (the target applies to the ratio whe
     ("rss_mb", "rss_idle_mb", None),
     ("report_rss_mb", "report_rss_before_mb", None),
     ("whatif_3_scenarios_s", "whatif_scan_s", None),
+    ("risk_flag_cpu_ms", "risk_cpu_off_ms", None),  # bench/risk.py
+    ("risk_backtest_s", None, None),
 ]
 
 
@@ -917,7 +921,10 @@ def main() -> int:
                           ("floor", lambda: part_floor(db, w)),
                           ("sqlite", part_sqlite),
                           ("ingest", lambda: part_ingest(db, workers, w)),
-                          ("xml", lambda: xmlbench.part_xml(db, workers, w, record, meta))):
+                          ("xml", lambda: xmlbench.part_xml(db, workers, w, record, meta)),
+                          ("risk", lambda: risk.part_risk(f"{db}_risk", workers, record,
+                                                          duration=DURATION, clients=CLIENTS,
+                                                          scale=SCALE))):
             if part in PARTS:
                 note_load(part)
                 with Timer() as t:

@@ -25,6 +25,7 @@ from service.logs import configure_logging, record_auth_block
 from service.metrics import REQUESTS
 from service.middleware import RequestContextMiddleware, unexpected_error
 from service.redemptions.router import router as redemptions_router
+from service.risk.router import router as risk_router
 from service.registry.router import router as registry_router
 from service.reporting.router import router as reporting_router
 from service.reviewchain.router import router as reviewchain_router
@@ -82,6 +83,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
                    auth_router, vouchers_router, settlements_router, reporting_router,
                    ledger_router, audit_router, reviewchain_router, whatif_router):
         app.include_router(router)
+    app.include_router(risk_router)  # risk flags and the review queue (docs/risk.md)
     install_web(app)  # the web pages: /web, served assets, CSP (docs/web.md)
 
     @app.get("/healthz", operation_id="healthz", tags=["ops"])

@@ -23,6 +23,7 @@ from service.registry.models import (
 )
 from service.reporting.models import RedemptionPartyTotal, TransferRollup
 from service.reviewchain.models import ReviewStep
+from service.risk.models import Review, ReviewDecision, RiskFlag, RiskPriceStat, RiskStatsState
 from service.settlements.models import Settlement, SettlementLine
 from service.vouchers.models import Application, EnterpriseYear, Voucher
 from service.web.models import StoredWebSession
@@ -67,4 +68,6 @@ __all__ = [
                                      "UsageStatement",
                                      "Voucher",
                                      "WebhookDelivery",
+                                     "Review", "ReviewDecision", "RiskFlag", "RiskPriceStat",
+                                     "RiskStatsState",
 ]

@@ -185,6 +185,14 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/years/{year}/scenarios/{scenario_id}"): Rule(BUREAU),
     ("POST", "/v1/years/{year}/scenarios/compare"): Rule(BUREAU, body={
         "scenarios": [{"name": "20%", "overrides": {"rate_bp": 2000}}]}),
+    # risk flags and the review queue (issue 14): the bureau reads, an admin (or a reviewer)
+    # decides; the back-test writes nothing, so the auditor may run it
+    ("GET", "/v1/reviews"): Rule(BUREAU | REVIEWERS, query={"status": "open"}),
+    ("GET", "/v1/reviews/{review_id}"): Rule(BUREAU | REVIEWERS),
+    ("POST", "/v1/reviews/{review_id}/clear"): Rule({ADMIN} | REVIEWERS, body={"reason": "核实无误"}),
+    ("POST", "/v1/reviews/{review_id}/reject"): Rule({ADMIN} | REVIEWERS, body={"reason": "确属拆分"}),
+    ("GET", "/v1/risk-rules"): Rule(BUREAU | REVIEWERS, query={"year": 2026}),
+    ("POST", "/v1/years/{year}/risk-rules/backtest"): Rule(BUREAU, body={}),
 }
 
 
@@ -245,6 +253,10 @@ def ctx(api: Api, today) -> Ctx:
                          json={"year": 2026, "requested_fen": 100_000, "project_name": "大模型",
                                "purpose": "训练"})
     settlement = api.ok("POST", "/v1/settlements", json={"year": 2026}, expect=201)
+    # a redemption held for review (a round amount at a review threshold of 10)
+    api.ok("PATCH", "/v1/years/2026", json={"review_threshold": 10})
+    world.redeem(world.invoice([line("gpu", 10_000_000)], end="2026-05-31")["id"])
+    (review,) = api.ok("GET", "/v1/reviews")["items"]
     target_key = api.ok("POST", "/v1/api-keys", json={"role": "auditor", "name": "轮换"},
                         expect=201)
     revoked = api.ok("POST", "/v1/api-keys", json={"role": "admin", "name": "已吊销"},
@@ -260,7 +272,7 @@ def ctx(api: Api, today) -> Ctx:
               "provider_id": world.provider["id"], "key_id": target_key["id"],
               "application_id": application["id"], "voucher_id": voucher["id"],
               "invoice_id": invoice["id"], "redemption_id": redemption["id"],
-              "settlement_id": settlement["id"],
+              "settlement_id": settlement["id"], "review_id": review["id"],
               "scenario_id": api.ok("POST", "/v1/years/2026/scenarios", expect=201,
                                     json={"name": "现行", "overrides": {}})["id"]}
     return Ctx(api=api, headers=headers, ent_a=world.enterprise, ent_b=ent_b,

@@ -1,7 +1,7 @@
 """review chain: review levels per year, reviewer keys, the review trail
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-02 01:30:00
 
 `budget_year.review_levels` is the year's ordered chain (default ["city"], which is what the
@@ -17,7 +17,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '0010'
-down_revision: str | None = '0008'
+down_revision: str | None = '0009'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -21,6 +21,7 @@ ACCOUNT_FLAGS = {
     "paid": (True, False),  # paid out to beneficiaries
     "receivable": (False, True),  # clawbacks owed back by a beneficiary (balance <= 0)
     "clawed_back": (True, False),  # subsidy taken back after settlement
+    "held": (True, False),  # redeemed, held for review (docs/risk.md): neither payable nor paid
 }
 
 

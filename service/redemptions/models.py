@@ -5,7 +5,8 @@ from sqlmodel import Field, SQLModel
 
 from service.timestamps import created_at_field, fen_field
 
-REDEMPTION_STATUSES = ("pending", "payable", "settling", "paid", "reversed")
+REDEMPTION_STATUSES = ("pending", "payable", "settling", "paid", "reversed", "under_review",
+                       "rejected")
 
 
 class Redemption(SQLModel, table=True):
@@ -15,7 +16,8 @@ class Redemption(SQLModel, table=True):
         CheckConstraint("clawed_back_fen >= 0 AND clawed_back_fen <= subsidy_fen",
                         name="clawback_range"),
         CheckConstraint("beneficiary_type IN ('provider','enterprise')", name="beneficiary"),
-        CheckConstraint("status IN ('pending','payable','settling','paid','reversed')",
+        CheckConstraint("status IN ('pending','payable','settling','paid','reversed',"
+                        "'under_review','rejected')",
                         name="status"),
     )
 

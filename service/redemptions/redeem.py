@@ -62,6 +62,8 @@ from service.invoices.models import Invoice, InvoiceLine, InvoiceRow
 from service.ledger import service as ledger
 from service.ledger.models import LedgerAccount, LedgerTransfer
 from service.redemptions.models import Redemption, RedemptionDraw
+from service.risk import flags as risk_flags
+from service.risk import reviews as risk_reviews
 from service.rows import insert_many, update_many
 from service.uow import group_of_one
 from service.registry.models import ApprovedProvider, Enterprise, Provider
@@ -318,7 +320,8 @@ def redeem_group(session: Session, writes: Sequence[Any]) -> list[dict | DomainE
         except DomainError as exc:
             answers.append(exc)
     accepted = [(w, a) for w, a in zip(writes, answers) if not isinstance(a, DomainError)]
-    if accepted:
+    if accepted:  # flags never refuse: they may hold a redemption for review (service/risk)
+        risk_flags.assess(session, batch.invoices, [a for _, a in accepted], batch.years)
         _write(session, batch, accepted)
     return [a if isinstance(a, DomainError) else _public(a) for a in answers]
 
@@ -330,7 +333,7 @@ def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, dict]]) ->
     credits: dict[str, int] = defaultdict(int)
     touched: dict[str, Any] = {}
     for w, a in accepted:
-        payable = payables[(a["year"], a["beneficiary_type"], a["beneficiary_id"])]
+        payable = payables[_owner(a)]
         redemptions.append({k: v for k, v in a.items() if not k.startswith("_")})
         for n, (voucher, amount) in enumerate(a["_draws"], start=1):
             draws.append({"redemption_id": a["id"], "voucher_id": voucher.id, "draw_no": n,
@@ -352,11 +355,13 @@ def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, dict]]) ->
                               "draws": [{"voucher_id": v.id, "amount_fen": amt}
                                         for v, amt in a["_draws"]],
                               "beneficiary_type": a["beneficiary_type"],
-                              "beneficiary_id": a["beneficiary_id"]})
+                              "beneficiary_id": a["beneficiary_id"],
+                              **risk_reviews.audit_summary(a)})
     # Paired assertion (TigerBeetle style): what the vouchers gave is what the payables got.
     assert sum(debits.values()) == sum(credits.values()) == sum(d["amount_fen"] for d in draws)
     insert_many(session, Redemption.__table__, redemptions)
     insert_many(session, RedemptionDraw.__table__, draws)
+    risk_reviews.record(session, [a for _, a in accepted], batch.years)
     update_many(session, Voucher.__table__, [
         {"id": v, "balance_fen": batch.balance[v],
          "status": "exhausted" if batch.balance[v] == 0 else touched[v].status}
@@ -376,15 +381,23 @@ def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, dict]]) ->
     insert_many(session, LedgerTransfer.__table__, transfers)
 
 
+def _owner(a: dict) -> tuple:
+    """The account a redemption credits: its beneficiary's payable, or the year's held account
+    while it is under review."""
+    if a["status"] == "under_review":
+        return (a["year"], "held", None, None)
+    return (a["year"], "payable", a["beneficiary_type"], a["beneficiary_id"])
+
+
 def _payable_accounts(session: Session, accepted: list[dict]) -> dict[tuple, str]:
     """The beneficiaries' payable accounts, read in one statement (created on first use)."""
-    owners = {(a["year"], a["beneficiary_type"], a["beneficiary_id"]) for a in accepted}
-    codes = {ledger.account_code(y, "payable", t, i): (y, t, i) for y, t, i in owners}
+    risk_reviews.prepare(accepted)
+    owners = {_owner(a) for a in accepted}
+    codes = {ledger.account_code(*owner): owner for owner in owners}
     found = {codes[code]: acc for code, acc in session.connection().execute(
         _ACCOUNTS, {"codes": sorted(codes)})}
-    for owner in sorted(owners - found.keys()):
-        y, t, i = owner
-        found[owner] = ledger.account_id(session, y, "payable", t, i)
+    for owner in sorted(owners - found.keys(), key=str):
+        found[owner] = ledger.account_id(session, *owner)
     return found
 
 
@@ -393,6 +406,10 @@ def _public(a: dict) -> dict:
     out["net_subsidy_fen"] = a["subsidy_fen"]
     out["draws"] = [{"voucher_id": v.id, "amount_fen": amount, "restored_fen": 0}
                     for v, amount in a["_draws"]]
+    out["flags"] = [risk_reviews.public_flag(f) for f in a.get("_flags", ())]
+    out["risk_score"] = a.get("_risk_score", 0)
+    if a.get("_review_id"):
+        out["review_id"] = a["_review_id"]
     return out
 
 

@@ -33,7 +33,7 @@ def list_redemptions(session: SessionDep, principal: Reader, limit: Limit = 50,
                      cursor: Cursor = None, year: YearQuery = None,
                      invoice_id: Annotated[str | None, Query(max_length=40)] = None,
                      status: Literal["pending", "payable", "settling", "paid",
-                                     "reversed"] | None = None):
+                                     "reversed", "under_review", "rejected"] | None = None):
     stmt = select(Redemption)
     if principal.role == "enterprise":
         stmt = stmt.where(Redemption.enterprise_id == principal.enterprise_id)

@@ -1,4 +1,4 @@
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,14 @@ class DrawPublic(BaseModel):
     restored_fen: int
 
 
+class FlagPublic(BaseModel):
+    rule: str
+    weight: int
+    evidence: dict[str, Any]
+    message_zh: str
+    message_en: str
+
+
 class RedemptionPublic(BaseModel):
     id: str
     invoice_id: str
@@ -31,6 +39,10 @@ class RedemptionPublic(BaseModel):
     draws: list[DrawPublic]
     beneficiary_type: Literal["provider", "enterprise"]
     beneficiary_id: str
-    status: Literal["pending", "payable", "settling", "paid", "reversed"]
+    status: Literal["pending", "payable", "settling", "paid", "reversed", "under_review",
+                    "rejected"]
     settlement_id: str | None
     created_at: Timestamp
+    flags: list[FlagPublic] = []
+    risk_score: int = 0
+    review_id: str | None = None

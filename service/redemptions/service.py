@@ -22,6 +22,7 @@ from service.errors import (
 from service.invoices.models import Invoice, InvoiceLine
 from service.ledger import service as ledger
 from service.redemptions.models import Clawback, Redemption, RedemptionDraw
+from service.risk import reviews as risk_reviews
 from service.vouchers import service as vouchers
 from service.redemptions.redeem import enterprise_share_paid, redeem  # noqa: F401 (API)
 from service.vouchers.models import Voucher
@@ -80,8 +81,10 @@ def to_public(session: Session, rows: Sequence[Redemption]) -> list[dict]:
             .order_by(RedemptionDraw.redemption_id, RedemptionDraw.draw_no)):
         draws[d.redemption_id].append({"voucher_id": d.voucher_id, "amount_fen": d.amount_fen,
                                        "restored_fen": d.restored_fen})
+    flags = risk_reviews.flags_of(session, list(draws))
     return [{**r.model_dump(), "net_subsidy_fen": r.subsidy_fen - r.clawed_back_fen,
-             "draws": draws[r.id]} for r in rows]
+             "draws": draws[r.id], "flags": flags[r.id],
+             "risk_score": sum(f["weight"] for f in flags[r.id])} for r in rows]
 
 
 # --- reversals -------------------------------------------------------------------------------
@@ -121,9 +124,10 @@ def take_back_excess(session: Session, invoice: Invoice) -> int:
                 break
             amount = min(excess, redemption.subsidy_fen - redemption.clawed_back_fen)
             if redemption.settlement_id is None:
-                payable = ledger.account_id(session, redemption.year, "payable",
-                                            redemption.beneficiary_type,
-                                            redemption.beneficiary_id)
+                payable = risk_reviews.held_account(session, redemption.year) \
+                    if redemption.status == "under_review" else ledger.account_id(
+                        session, redemption.year, "payable", redemption.beneficiary_type,
+                        redemption.beneficiary_id)
                 _give_back_to_vouchers(session, redemption, amount, source_account_id=payable,
                                        kind="reversal", reference=redemption.id)
             else:

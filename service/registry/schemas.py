@@ -3,13 +3,14 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service.api import Timestamp
+from service.risk.facts import PartyFactsIn, PartyFactsOut
 from service.types import Fen, Flag, Line, ObjectId, Text
 
 InvoiceDigits = Annotated[str, StringConstraints(min_length=1, max_length=20,
                                                  pattern=r"^[0-9]+$")]
 
 
-class EnterpriseCreate(BaseModel):
+class EnterpriseCreate(PartyFactsIn):
     model_config = ConfigDict(extra="forbid")
 
     uscc: str = Field(max_length=64)
@@ -21,7 +22,7 @@ class EnterpriseCreate(BaseModel):
     uscc_override_reason: Text | None = Field(default=None, min_length=1, max_length=500)
 
 
-class EnterpriseUpdate(BaseModel):
+class EnterpriseUpdate(PartyFactsIn):
     model_config = ConfigDict(extra="forbid")
 
     name: Line | None = Field(default=None, min_length=1, max_length=200)
@@ -30,7 +31,7 @@ class EnterpriseUpdate(BaseModel):
     reason: Text | None = Field(default=None, max_length=500)
 
 
-class EnterprisePublic(BaseModel):
+class EnterprisePublic(PartyFactsOut):
     id: str
     uscc: str
     name: str
@@ -40,7 +41,7 @@ class EnterprisePublic(BaseModel):
     created_at: Timestamp
 
 
-class ProviderCreate(BaseModel):
+class ProviderCreate(PartyFactsIn):
     model_config = ConfigDict(extra="forbid")
 
     uscc: str = Field(max_length=64)
@@ -48,13 +49,13 @@ class ProviderCreate(BaseModel):
     uscc_override_reason: Text | None = Field(default=None, min_length=1, max_length=500)
 
 
-class ProviderUpdate(BaseModel):
+class ProviderUpdate(PartyFactsIn):
     model_config = ConfigDict(extra="forbid")
 
     name: Line | None = Field(default=None, min_length=1, max_length=200)
 
 
-class ProviderPublic(BaseModel):
+class ProviderPublic(PartyFactsOut):
     id: str
     uscc: str
     name: str

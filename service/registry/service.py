@@ -7,6 +7,7 @@ from service import ids
 from service.audit import service as audit
 from service.errors import AlreadyExists, FieldError, InvalidUSCC, NotFound, ValidationFailed
 from service.invoices.numbers import invoice_key, number_problems
+from service.risk import facts
 from service.registry.models import (
     ApprovedProvider,
     Enterprise,
@@ -49,10 +50,11 @@ def create_enterprise(session: Session, data: EnterpriseCreate) -> Enterprise:
     enterprise = Enterprise(id=ids.new_id("ent"), uscc=uscc, name=data.name,
                             district=data.district, credit_blocked=data.credit_blocked,
                             uscc_override=overridden)
+    registry_facts = facts.apply(enterprise, facts.given(data))
     session.add(enterprise)
     session.flush()
     summary = {"uscc": uscc, "name": data.name, "district": data.district,
-               "credit_blocked": data.credit_blocked}
+               "credit_blocked": data.credit_blocked, **registry_facts}
     if overridden:
         summary["uscc_override_reason"] = data.uscc_override_reason
     audit.record(session, action="enterprise.create", object_type="enterprise",
@@ -74,11 +76,18 @@ def enterprise_by_uscc(session: Session, uscc: str) -> Enterprise | None:
 def update_enterprise(session: Session, enterprise_id: str, data: EnterpriseUpdate) -> Enterprise:
     enterprise = get_enterprise(session, enterprise_id, for_update=True)
     changes = {k: v for k, v in data.model_dump(exclude_unset=True, exclude={"reason"}).items()
-               if v is not None and getattr(enterprise, k) != v}
+               if v is not None and getattr(enterprise, k) != v and k not in facts.ALL_FACTS}
+    before_facts = {k: getattr(enterprise, k) for k in facts.given(data)}
+    fact_changes = facts.apply(enterprise, facts.given(data))
+    if fact_changes:
+        changes.update(fact_changes)
     if changes:
-        before = {k: getattr(enterprise, k) for k in changes}
+        before = {k: getattr(enterprise, k) if k not in fact_changes else before_facts[k]
+                  for k in changes}
+        before = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in before.items()}
         for field, value in changes.items():
-            setattr(enterprise, field, value)
+            if field not in fact_changes:
+                setattr(enterprise, field, value)
         session.add(enterprise)
         action = "enterprise.update"
         if "credit_blocked" in changes:
@@ -93,9 +102,10 @@ def create_provider(session: Session, data: ProviderCreate) -> Provider:
     uscc, overridden = _checked_uscc(data.uscc, data.uscc_override_reason)
     _unique_uscc(session, Provider, uscc)
     provider = Provider(id=ids.new_id("prv"), uscc=uscc, name=data.name, uscc_override=overridden)
+    registry_facts = facts.apply(provider, facts.given(data))
     session.add(provider)
     session.flush()
-    summary = {"uscc": uscc, "name": data.name}
+    summary = {"uscc": uscc, "name": data.name, **registry_facts}
     if overridden:
         summary["uscc_override_reason"] = data.uscc_override_reason
     audit.record(session, action="provider.create", object_type="provider",
@@ -112,6 +122,14 @@ def get_provider(session: Session, provider_id: str) -> Provider:
 
 def update_provider(session: Session, provider_id: str, data: ProviderUpdate) -> Provider:
     provider = get_provider(session, provider_id)
+    before = {k: getattr(provider, k) for k in facts.given(data)}
+    changed = facts.apply(provider, facts.given(data))
+    if changed:
+        audit.record(session, action="provider.update", object_type="provider",
+                     object_id=provider.id, summary={"changes": changed, "before": {
+                         k: v.isoformat() if hasattr(v, "isoformat") else v
+                         for k, v in before.items() if k in changed}})
+        session.add(provider)
     if data.name is not None and data.name != provider.name:
         audit.record(session, action="provider.update", object_type="provider",
                      object_id=provider.id, summary={"name": data.name, "before": provider.name})

@@ -68,6 +68,8 @@ def install(app: FastAPI) -> None:
     app.include_router(inbox.router)
     from service.web import xml_upload  # the 数电票 XML page (issue 15)
     app.include_router(xml_upload.router)
+    from service.web.reviews import router as reviews_router  # the review queue (docs/risk.md)
+    app.include_router(reviews_router)
     app.mount("/web/static", StaticFiles(directory=str(STATIC)), name="web-static")
     app.add_exception_handler(_Redirect, _redirect_handler)
     app.add_exception_handler(_Refused, _refused_handler)
@@ -359,8 +361,9 @@ async def bureau_home(request: Request) -> HTMLResponse:
     report = await api.get(f"/v1/years/{year}/report")
     pending = await api.get("/v1/applications", status="submitted", year=year, limit=500)
     charts = dashboard_charts(budget, report["categories"], lang_of(request))
+    held = await api.get("/v1/reviews", status="open", year=year, limit=1)
     return render(request, "bureau/dashboard.html", ws, year=year, budget=budget,
-                  charts=charts, pending=len(pending["items"]),
+                  charts=charts, pending=len(pending["items"]), held=held,
                   has_activity=any(m["issued_fen"] or m["redeemed_fen"]
                                    for m in budget["by_month"]))
 

@@ -38,6 +38,10 @@ class BudgetYear(SQLModel, table=True):
     policy_version: int = 1
     created_at: datetime = created_at_field()
     closed_at: datetime | None = optional_ts_field()
+    # Risk flags (docs/risk.md): changeable after the first voucher, each change audited.
+    risk_rules: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    review_threshold: int = 100
+    second_review_threshold: int = 150
 
 
 class PolicyVersion(SQLModel, table=True):

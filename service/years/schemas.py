@@ -5,6 +5,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api import Timestamp
 from service.reviewchain.levels import ReviewLevels
+from service.risk.policy import RiskRules
 from service.types import BasisPoints, Fen
 
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
@@ -29,6 +30,10 @@ class PolicyFields(BaseModel):
         "the review chain applications and settlement batches pass, in order: a non-empty "
         "list of distinct levels from district, city, finance in that order (default "
         "[\"city\"]); may change after the first voucher (docs/review-chain.md)"))
+    # Risk flags (docs/risk.md): changeable after the first voucher.
+    risk_rules: RiskRules | None = None
+    review_threshold: BasisPoints | None = Field(default=None, ge=0, le=1_000_000)
+    second_review_threshold: BasisPoints | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class YearCreate(PolicyFields):
@@ -58,3 +63,6 @@ class YearPublic(BaseModel):
     policy_locked: bool
     created_at: Timestamp
     closed_at: Timestamp | None = None
+    risk_rules: dict[str, dict[str, int | bool]] = {}
+    review_threshold: int = 100
+    second_review_threshold: int = 150

@@ -16,6 +16,7 @@ from service.errors import (
     YearClosed,
 )
 from service.ledger import service as ledger
+from service.risk import policy as risk_policy
 from service.vouchers.models import Voucher
 from service.years.models import DEFAULT_ELIGIBLE, BudgetYear, PolicyVersion
 from service.years.schemas import YearCreate, YearUpdate
@@ -34,6 +35,10 @@ POLICY_FIELDS = ("pool_fen", "rate_bp", "category_rates_bp", "enterprise_cap_fen
                  "alert_thresholds_bp", "review_levels")
 # After the first voucher, only these may change, and only in the widening direction.
 WIDENING = {"application_opens_on": -1, "application_closes_on": 1, "redemption_deadline": 1}
+# The risk settings (docs/risk.md) stay changeable after the first voucher, like the alerts.
+RISK_FIELDS = ("risk_rules", "review_threshold", "second_review_threshold")
+POLICY_FIELDS += RISK_FIELDS
+CHANGEABLE_WHEN_LOCKED += RISK_FIELDS
 
 
 def defaults(year: int) -> dict[str, Any]:
@@ -47,6 +52,9 @@ def defaults(year: int) -> dict[str, Any]:
         "redemption_deadline": date(year + 1, 1, 31),
         "alert_thresholds_bp": list(DEFAULT_ALERT_THRESHOLDS_BP),
         "review_levels": list(DEFAULT_REVIEW_LEVELS),
+        "risk_rules": risk_policy.effective({}),
+        "review_threshold": risk_policy.DEFAULT_REVIEW_THRESHOLD,
+        "second_review_threshold": risk_policy.DEFAULT_SECOND_REVIEW_THRESHOLD,
     }
 
 
@@ -81,6 +89,7 @@ def create_year(session: Session, data: YearCreate) -> BudgetYear:
         raise AlreadyExists(f"budget year {data.year} already exists")
     policy = defaults(data.year)
     policy.update(data.model_dump(exclude_unset=True, exclude={"year"}, exclude_none=True))
+    policy["risk_rules"] = risk_policy.merged({}, policy["risk_rules"])
     policy["eligible_categories"] = list(dict.fromkeys(policy["eligible_categories"]))
     _check_policy(policy)
     year = BudgetYear(year=data.year, **policy)
@@ -127,6 +136,9 @@ def update_year(session: Session, year_number: int, data: YearUpdate) -> BudgetY
     require_open(year)
     changes = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
     current = policy_of(year)
+    current["risk_rules"] = risk_policy.effective(current["risk_rules"])
+    if "risk_rules" in changes:
+        changes["risk_rules"] = risk_policy.merged(current["risk_rules"], changes["risk_rules"])
     changes = {k: v for k, v in changes.items() if v != current[k]}
     if not changes:
         return year
@@ -172,6 +184,7 @@ def update_year(session: Session, year_number: int, data: YearUpdate) -> BudgetY
 def to_public(session: Session, year: BudgetYear) -> dict[str, Any]:
     data = year.model_dump()
     data["policy_locked"] = is_locked(session, year.year)
+    data["risk_rules"] = risk_policy.effective(year.risk_rules)
     return data
 
 

@@ -1,0 +1,100 @@
+"""The bureau's review queue and rule precision pages (issue 14 item 6, docs/risk.md). Like every
+page they call the JSON API in-process with the signed-in user's key and hold no rules."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from service.risk.facts import ALL_FACTS
+from service.web import i18n
+from service.web.apiclient import ApiError
+from service.web.router import (
+    BUREAU,
+    _filters,
+    _page_link,
+    _year_param,
+    api_of,
+    back,
+    flash_error,
+    form_of,
+    lang_of,
+    render,
+    require,
+)
+
+router = APIRouter(prefix="/web", include_in_schema=False)
+STATUSES = ("open", "cleared", "rejected")
+
+
+@router.get("/bureau/reviews")
+async def review_queue(request: Request) -> HTMLResponse:
+    ws = require(request, *BUREAU)
+    api = api_of(request, ws)
+    filters = _filters(request, "status", "year")
+    status = filters["status"] if filters["status"] in STATUSES else "open"
+    filters["status"] = status
+    page = await api.get("/v1/reviews", status=status, year=filters["year"] or None, limit=20,
+                         cursor=request.query_params.get("cursor"))
+    return render(request, "bureau/reviews.html", ws, page=page, filters=filters,
+                  statuses=STATUSES, names=await _names(api),
+                  next_link=_page_link(request, page["next_cursor"]))
+
+
+async def _names(api) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for path in ("/v1/enterprises", "/v1/providers"):
+        try:
+            names.update({r["id"]: r["name"] for r in (await api.get(path, limit=500))["items"]})
+        except ApiError:
+            pass
+    return names
+
+
+@router.get("/bureau/reviews/{review_id}")
+async def review_detail(review_id: str, request: Request) -> HTMLResponse:
+    ws = require(request, *BUREAU)
+    api = api_of(request, ws)
+    review = await api.get(f"/v1/reviews/{review_id}")
+    invoice = await api.get(f"/v1/invoices/{review['invoice_id']}") if review["invoice_id"] \
+        else None
+    enterprise = await api.get(f"/v1/enterprises/{review['enterprise_id']}")
+    provider = await api.get(f"/v1/providers/{review['provider_id']}")
+    shared = {s["fact"] for f in review["flags"] if f["rule"] == "shared_contact"
+              for s in f["evidence"].get("shared", [])}
+    return render(request, "bureau/review.html", ws, review=review, invoice=invoice,
+                  enterprise=enterprise, provider=provider, facts=ALL_FACTS, shared=shared)
+
+
+@router.post("/bureau/reviews/{review_id}/{action}")
+async def review_decision(review_id: str, action: str, request: Request) -> RedirectResponse:
+    ws = require(request, *BUREAU)
+    form = await form_of(request, ws)
+    here = f"/web/bureau/reviews/{review_id}"
+    if action not in ("clear", "reject"):
+        return back(here)
+    lang = lang_of(request)
+    reason = str(form.get("reason") or "").strip()
+    if not reason:
+        ws.flash("error", i18n.translate(lang, "reviews.reason_required"))
+        return back(here)
+    try:
+        out = await api_of(request, ws).post(f"/v1/reviews/{review_id}/{action}",
+                                             {"reason": reason},
+                                             idempotency_key=str(form.get("idem") or "") or None)
+        key = f"reviews.done_{out['status']}"
+        ws.flash("success", i18n.translate(lang, key))
+    except ApiError as exc:
+        flash_error(request, ws, exc)
+    return back(here)
+
+
+@router.get("/bureau/risk-rules")
+async def risk_rules(request: Request) -> HTMLResponse:
+    ws = require(request, *BUREAU)
+    year = _year_param(request)
+    try:
+        table = await api_of(request, ws).get("/v1/risk-rules", year=year)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        table = None
+    return render(request, "bureau/risk_rules.html", ws, year=year, table=table)
