@@ -188,9 +188,13 @@ TABLE: dict[tuple[str, str], Rule] = {
     # risk flags and the review queue (issue 14): the bureau reads, an admin (or a reviewer)
     # decides; the back-test writes nothing, so the auditor may run it
     ("GET", "/v1/reviews"): Rule(BUREAU | REVIEWERS, query={"status": "open"}),
-    ("GET", "/v1/reviews/{review_id}"): Rule(BUREAU | REVIEWERS),
-    ("POST", "/v1/reviews/{review_id}/clear"): Rule({ADMIN} | REVIEWERS, body={"reason": "核实无误"}),
-    ("POST", "/v1/reviews/{review_id}/reject"): Rule({ADMIN} | REVIEWERS, body={"reason": "确属拆分"}),
+    # a district reviewer sees only its district's enterprises (A is of REV_HOME's district)
+    ("GET", "/v1/reviews/{review_id}"): Rule(BUREAU | REVIEWERS,
+                                             owners=BUREAU | {REV_CITY, REV_HOME}),
+    ("POST", "/v1/reviews/{review_id}/clear"): Rule(
+        {ADMIN} | REVIEWERS, owners={ADMIN, REV_CITY, REV_HOME}, body={"reason": "核实无误"}),
+    ("POST", "/v1/reviews/{review_id}/reject"): Rule(
+        {ADMIN} | REVIEWERS, owners={ADMIN, REV_CITY, REV_HOME}, body={"reason": "确属拆分"}),
     ("GET", "/v1/risk-rules"): Rule(BUREAU | REVIEWERS, query={"year": 2026}),
     ("POST", "/v1/years/{year}/risk-rules/backtest"): Rule(BUREAU, body={}),
 }

@@ -246,17 +246,33 @@ def test_roles(world, api):
     assert api.client.get("/v1/reviews").status_code == 401
 
 
-def test_reviewer_role_may_decide(world, api, engine):
-    from service.auth.principal import Principal
-    from service.risk import reviews
-    from service.uow import run_write
+def reviewer_key(api, level: str, district: str | None = None) -> dict[str, str]:
+    body = {"role": "reviewer", "name": f"{level} 复核", "review_level": level,
+            **({"district": district} if district else {})}
+    return bearer(api.ok("POST", "/v1/api-keys", json=body, expect=201)["key"])
+
+
+def test_reviewer_key_may_decide(world, api):
     _, _, r = held(world)
     rid = review_of(api, r["id"])["id"]
-    reviewer = Principal(key_id="key_reviewer", name="市数据局审核员", role="reviewer")
-    assert "reviewer" in reviews.REVIEWER_ROLES
-    out = run_write(engine, lambda s: reviews.decide(s, rid, "clear", "ok", reviewer),
-                    principal=reviewer)
+    out = api.ok("POST", f"/v1/reviews/{rid}/clear", headers=reviewer_key(api, "city"),
+                 json={"reason": "核实无误"})
     assert out["status"] == "cleared" and out["decisions"][0]["role"] == "reviewer"
+
+
+def test_district_reviewer_sees_and_decides_only_its_district(world, api):
+    _, _, r = held(world)  # the world's enterprise is of 高新园区
+    rid = review_of(api, r["id"])["id"]
+    other = reviewer_key(api, "district", "中山区")
+    assert api.ok("GET", "/v1/reviews", headers=other)["items"] == []
+    assert api.client.get(f"/v1/reviews/{rid}", headers=other).status_code == 404
+    resp = api.client.post(f"/v1/reviews/{rid}/reject", headers=other, json={"reason": "x"})
+    assert (resp.status_code, resp.json()["code"]) == (404, "not_found")
+    assert review_of(api, r["id"])["status"] == "open" and review_of(api, r["id"])["decisions"] == []
+    home = reviewer_key(api, "district", "高新园区")
+    assert [i["id"] for i in api.ok("GET", "/v1/reviews", headers=home)["items"]] == [rid]
+    out = api.ok("POST", f"/v1/reviews/{rid}/reject", headers=home, json={"reason": "确属拆分"})
+    assert out["status"] == "rejected"
 
 
 def test_queue_sorted_by_score_with_overdue(api, today):

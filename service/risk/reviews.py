@@ -25,6 +25,7 @@ from service.invoices.models import Invoice
 from service.ledger import service as ledger
 from service.redemptions.models import Redemption, RedemptionDraw
 from service.risk.models import Review, ReviewDecision, RiskFlag
+from service.reviewchain.trail import is_district_reviewer, reviewer_sees_enterprise
 from service.rows import insert_many
 from service.vouchers.models import Voucher
 from service.years.models import BudgetYear
@@ -119,11 +120,19 @@ def _lock(session: Session, review_id: str) -> Review:
     return review
 
 
+def in_scope(session: Session, principal: Principal, review: Review) -> bool:
+    """A district reviewer sees and decides only its district's enterprises' reviews."""
+    return (not is_district_reviewer(principal)
+            or reviewer_sees_enterprise(session, principal, review.enterprise_id))
+
+
 def decide(session: Session, review_id: str, decision: str, reason: str,
            principal: Principal) -> dict:
     """A reviewer's `clear` or `reject`. Final at once below the second threshold; at or above
     it, once two different reviewers gave the same decision."""
     review = _lock(session, review_id)
+    if not in_scope(session, principal, review):
+        raise NotFound(f"no review {review_id}")
     if review.status != "open":
         raise ReviewClosed(f"review {review_id} is already {review.status}")
     earlier = list(session.execute(select(ReviewDecision).where(

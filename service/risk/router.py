@@ -23,6 +23,7 @@ from service.api import (
 from service.auth.principal import Principal
 from service.errors import NotFound, problem_responses
 from service.redemptions.schemas import FlagPublic
+from service.reviewchain.trail import scope_enterprises
 from service.risk import backtest as backtest_service
 from service.risk import reviews
 from service.risk.models import RULES, Review, RiskFlag
@@ -146,11 +147,12 @@ class BacktestPublic(BaseModel):
 
 @router.get("/v1/reviews", response_model=ReviewPage, operation_id="listReviews",
             responses=problem_responses(401, 403, 422))
-def list_reviews(session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None,
+def list_reviews(session: SessionDep, principal: Reader, limit: Limit = 50, cursor: Cursor = None,
                  status: Literal["open", "cleared", "rejected"] | None = None,
                  year: Annotated[int | None, Query(ge=1, le=9999)] = None):
-    """Held redemptions, highest score first, each with its flags and their evidence."""
-    stmt = select(Review)
+    """Held redemptions, highest score first, each with its flags and their evidence. A
+    district reviewer sees only its district's enterprises."""
+    stmt = scope_enterprises(select(Review), principal, Review.enterprise_id)
     if status:
         stmt = stmt.where(Review.status == status)
     if year is not None:
@@ -170,9 +172,9 @@ def list_reviews(session: SessionDep, _: Reader, limit: Limit = 50, cursor: Curs
 
 @router.get("/v1/reviews/{review_id}", response_model=ReviewPublic, operation_id="getReview",
             responses=problem_responses(401, 403, 404))
-def get_review(review_id: str, session: SessionDep, _: Reader):
+def get_review(review_id: str, session: SessionDep, principal: Reader):
     row = session.get(Review, review_id)
-    if row is None:
+    if row is None or not reviews.in_scope(session, principal, row):
         raise NotFound(f"no review {review_id}")
     return reviews.to_public(session, [row])[0]
 
