@@ -98,3 +98,23 @@ def test_both_loads_give_the_same_answers(busy_year, api, monkeypatch):
         assert answers[True, group_by] == answers[False, group_by]
     assert answers[True, "enterprise"]["scenarios"][0]["total_subsidy_fen"] == \
         answers[True, "enterprise"]["baseline"]["total_subsidy_fen"]
+
+
+def test_scenarios_replayed_in_forked_processes_give_the_same_answer(api, today, monkeypatch):
+    today("2026-03-02")
+    world = make_world(api)
+    world.voucher(1_000_000)
+    for amount in (1_000_000, 2_000_000, 500_000):
+        world.redeem(world.invoice([line("gpu", amount)])["id"])
+    scenarios = [{"name": "20 %", "overrides": {"rate_bp": 2000}},
+                 {"name": "pool", "overrides": {"pool_fen": 700_000}},
+                 {"name": "follow", "overrides": {"enterprise_cap_fen": 500_000},
+                  "vouchers": "follow_cap"}]
+    answers = []
+    for threshold in (0, 10**9):  # every compare forked, then none
+        monkeypatch.setattr(whatif, "PARALLEL_MIN_CLAIMS", threshold)
+        whatif.clear_caches()
+        answers.append(run(api, scenarios))
+    assert answers[0] == answers[1]
+    assert [r["total_subsidy_fen"] for r in answers[0]["scenarios"]] == [700_000, 700_000,
+                                                                         500_000]

@@ -3,11 +3,15 @@ the plain-language summaries, and the cache keyed by the year's data version."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
+import os
+import pickle
 import threading
 from array import array
 from collections import OrderedDict, defaultdict
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -202,7 +206,29 @@ def compare(session: Session, year: int, baseline: Any, scenarios: list, group_b
     if cached is not None:
         return {**cached, "cached": True}
     need_unclaimed = any(s.include_unredeemed for s in [base, *specs])
-    data = _year_data(session, budget, version, need_unclaimed)
+    with _no_gc():
+        return _compare(data_args=(session, budget, version, need_unclaimed), key=key,
+                        year=year, base=base, specs=specs, group_by=group_by,
+                        actual_policy=actual_policy, version=version, seq=seq,
+                        head_hash=head_hash)
+
+
+@contextmanager
+def _no_gc():
+    """The cyclic garbage collector paused: loading and replaying a year allocates millions of
+    short-lived tuples and no cycles, and each collection would walk them all again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _compare(*, data_args: tuple, key: str, year: int, base: Spec, specs: list, group_by: str,
+             actual_policy: dict, version: str, seq: int, head_hash: str) -> dict:
+    data = _year_data(*data_args)
     base_policy = replay.scenario_policy(actual_policy, year, base.overrides)
     base_outcome = _outcome(data, base, base_policy)
     base_params = parameters(actual_policy, base)
@@ -211,6 +237,7 @@ def compare(session: Session, year: int, baseline: Any, scenarios: list, group_b
                           base_totals)
     baseline_result = _result(data, base, base_params, base_policy, base_outcome, base_totals,
                               base_totals, base_groups, base_groups, base_params, None)
+
     def scenario(spec: Spec) -> dict:
         policy = replay.scenario_policy(actual_policy, year, spec.overrides)
         outcome = _outcome(data, spec, policy)
@@ -219,12 +246,52 @@ def compare(session: Session, year: int, baseline: Any, scenarios: list, group_b
         return _result(data, spec, parameters(actual_policy, spec), policy, outcome, totals,
                        base_totals, groups, base_groups, base_params, baseline_result)
 
-    results = [scenario(spec) for spec in specs]
+    replay.invoice_classes(data)  # shared by the replays: computed before any fork
+    results = _map(scenario, specs, parallel=data.claims >= PARALLEL_MIN_CLAIMS)
     answer = {"year": year, "data_version": version, "audit_head_seq": seq,
               "audit_head_hash": head_hash, "code_version": CODE_VERSION, "group_by": group_by,
               "baseline": baseline_result, "scenarios": results}
     _cache_put(key, answer)
     return {**answer, "cached": False}
+
+
+# A compare of a year with at least this many redemptions replays its scenarios in forked
+# processes (the loaded arrays shared copy-on-write, the collector paused so that they stay
+# shared); below it, forking costs more than it saves.
+PARALLEL_MIN_CLAIMS = 200_000
+
+
+def _map(fn: Any, items: list, *, parallel: bool) -> list:
+    """[fn(item) for item in items], with all but the last item computed in forked children
+    when parallel, each sending its result back pickled through a pipe. A child that fails is
+    computed again here, so the answer never depends on the fork."""
+    if not parallel or len(items) < 2 or not hasattr(os, "fork"):
+        return [fn(item) for item in items]
+    children = []
+    for item in items[:-1]:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: compute, send, and leave without running any cleanup
+            code = 0
+            try:
+                os.close(read_fd)
+                payload = pickle.dumps(fn(item), protocol=pickle.HIGHEST_PROTOCOL)
+                with os.fdopen(write_fd, "wb") as pipe:
+                    pipe.write(payload)
+            except BaseException:  # noqa: BLE001 - the parent computes it again
+                code = 1
+            os._exit(code)
+        os.close(write_fd)
+        children.append((pid, read_fd))
+    last = fn(items[-1])
+    results = []
+    for item, (pid, read_fd) in zip(items, children):
+        with os.fdopen(read_fd, "rb") as pipe:
+            payload = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and payload
+        results.append(pickle.loads(payload) if ok else fn(item))
+    return [*results, last]
 
 
 class _Actual:
