@@ -213,17 +213,26 @@ def compare(session: Session, year: int, baseline: Any, scenarios: list, group_b
                         head_hash=head_hash)
 
 
+_gc_pauses = [0, False]  # compares running with the collector paused; was it enabled before
+
+
 @contextmanager
 def _no_gc():
     """The cyclic garbage collector paused: loading and replaying a year allocates millions of
-    short-lived tuples and no cycles, and each collection would walk them all again."""
-    enabled = gc.isenabled()
-    gc.disable()
+    short-lived tuples and no cycles, and each collection would walk them all again. Counted,
+    so that concurrent compares give it back only when the last one ends."""
+    with _lock:
+        if _gc_pauses[0] == 0:
+            _gc_pauses[1] = gc.isenabled()
+            gc.disable()
+        _gc_pauses[0] += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _lock:
+            _gc_pauses[0] -= 1
+            if _gc_pauses[0] == 0 and _gc_pauses[1]:
+                gc.enable()
 
 
 def _compare(*, data_args: tuple, key: str, year: int, base: Spec, specs: list, group_by: str,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from contextlib import closing
 from array import array
 from datetime import date
 from typing import Any
@@ -180,8 +181,9 @@ def claimed_invoices(raw: Any, data: Any, params: dict, ents: dict, provs: dict,
     ents_i, provs_i, shapes_i = _Index(ents), _Index(provs), _Index(shapes)
     by_text = _Shapes(shapes_i)
     periods = _Periods(data.year)
+    source = batches(raw, INVOICES, params, "whatif_invoices")
     try:
-        for rows in batches(raw, INVOICES, params, "whatif_invoices"):
+        for rows in source:
             cols = list(zip(*rows))
             index.update(zip(cols[0], range(len(index), len(index) + len(rows))))
             data.inv_ent.extend(map(ents_i.__getitem__, cols[1]))
@@ -198,6 +200,7 @@ def claimed_invoices(raw: Any, data: Any, params: dict, ents: dict, provs: dict,
             else:
                 paid.extend(cols[8])
     finally:
+        source.close()  # the fetching thread done before the connection is used again
         for statement in _UNMERGE:
             raw.execute(statement)
     ents.update(ents_i)
@@ -240,40 +243,45 @@ def events(raw: Any, data: Any, params: dict, index: dict, paid: array, late: li
         revs.extend(map(rvd.__getitem__, ns))
         actual.extend(cols[3])
 
-    for rows in batches(raw, sql, dict(params, late=late), "whatif_events"):
-        if x < pending or any(row[0] != REDEMPTION for row in rows):
-            run = []
-            for row in rows:
-                kind = row[0]
-                if x < pending and extra[x][0] <= row[t_at]:
+    def walk(source: Any) -> None:
+        nonlocal x
+        for rows in source:
+            if x < pending or any(row[0] != REDEMPTION for row in rows):
+                run = []
+                for row in rows:
+                    kind = row[0]
+                    if x < pending and extra[x][0] <= row[t_at]:
+                        redemptions(run)
+                        run = []
+                        while x < pending and extra[x][0] <= row[t_at]:
+                            merge_unclaimed(data, extra[x], paid_now)
+                            x += 1
+                    if kind == REDEMPTION:
+                        run.append(row)
+                        continue
                     redemptions(run)
                     run = []
-                    while x < pending and extra[x][0] <= row[t_at]:
-                        merge_unclaimed(data, extra[x], paid_now)
-                        x += 1
-                if kind == REDEMPTION:
-                    run.append(row)
-                    continue
+                    if kind == PAYMENT:
+                        paid[at(row[1])] += row[3]
+                        continue
+                    if kind == REVERSAL:
+                        n = at(row[1])
+                        rvd[n] += row[3]
+                        reversed_invoices.add(n)
+                        ref, amount, reversed_fen = n, paid[n], rvd[n]
+                    else:  # voucher issued, revoked, reclaimed from (its amount in `paid`)
+                        ref, amount, reversed_fen = row[2], row[3], 0
+                    kinds.append(kind)
+                    refs.append(ref)
+                    days.append(row[4])
+                    paids.append(amount)
+                    revs.append(reversed_fen)
                 redemptions(run)
-                run = []
-                if kind == PAYMENT:
-                    paid[at(row[1])] += row[3]
-                    continue
-                if kind == REVERSAL:
-                    n = at(row[1])
-                    rvd[n] += row[3]
-                    reversed_invoices.add(n)
-                    ref, amount, reversed_fen = n, paid[n], rvd[n]
-                else:  # voucher issued, revoked, reclaimed from (its amount in `paid`)
-                    ref, amount, reversed_fen = row[2], row[3], 0
-                kinds.append(kind)
-                refs.append(ref)
-                days.append(row[4])
-                paids.append(amount)
-                revs.append(reversed_fen)
-            redemptions(run)
-        else:
-            redemptions(rows)
+            else:
+                redemptions(rows)
+
+    with closing(batches(raw, sql, dict(params, late=late), "whatif_events")) as source:
+        walk(source)
     while x < pending:
         merge_unclaimed(data, extra[x], paid_now)
         x += 1
