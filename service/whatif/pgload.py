@@ -2,26 +2,25 @@
 generic load in replay.py, without a window over text keys.
 
 - One row per claimed invoice, from index-ordered merge joins (no sort, no hash of a million
-  text keys): the invoice, its lines summed per category (the subsidy formula only reads
-  Σ amount per category, subsidy.weighted_amount), and its payments made before its first
-  redemption of the year, summed ("early": they precede every claim on it). Payments at or
-  after that moment ("late", rare) are counted, and read as events only when there are any.
-- One time-ordered stream of the year's redemptions, the reversals of claimed invoices, the late
-  payments and the voucher events (ORDER BY timestamp, id body, kind: the generic order). Python
-  keeps each invoice's running paid and reversed amounts in arrays while it walks the stream —
-  what the generic load's window computes — mapping text invoice ids to their index once.
+  text keys): the invoice, its lines as one text (folded into a shape: the amount per category,
+  all subsidy.weighted_amount reads), the sum of its payments, and whether it is "late": a
+  payment at or after its first redemption of the year, or a reversal. An invoice that is not
+  late has all its payments before every claim on it, so each claim sees their sum.
+- One time-ordered stream of the year's redemptions, the reversals of claimed invoices, every
+  payment of the late invoices (none in most years) and the voucher events (ORDER BY
+  timestamp, id body, kind: the generic order). Python keeps each invoice's running paid and
+  reversed amounts in arrays while it walks the stream — what the generic load's window
+  computes — mapping text invoice ids to their index once.
 
-A reversal earlier than the invoice's first redemption carries its paid amount without the
-early payments made after it; the replay never reads it (nothing was granted on the invoice
-yet, so there is nothing to take back). tests/test_whatif.py compares both loads' results.
+tests/test_whatif_load.py checks both loads give the same arrays and answers.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from contextlib import closing
 from array import array
+from contextlib import closing
 from datetime import date
 from typing import Any
 

@@ -8,9 +8,10 @@ Two phases:
    into a "shape" so that invoices whose lines repeat share one weighted amount), and one
    ordered stream of events — voucher issued, voucher revoked, red-letter reversal (a take-back
    or clawback), redemption, and (include_unredeemed) the demand never claimed. Each reversal
-   and redemption carries the invoice's paid and reversed amounts *at that moment*, computed in
-   SQL by a running sum over the invoice's payments and reversals, so the invoice is decided as
-   it stood when the real redemption was made.
+   and redemption carries the invoice's paid and reversed amounts *at that moment* — a running
+   sum over the invoice's payments and reversals, by window functions in the generic SQL, or
+   kept in arrays while walking the stream on PostgreSQL (pgload.py) — so the invoice is
+   decided as it stood when the real redemption was made.
 2. `run` walks the stream once per scenario in a tight loop. A redemption asks the live
    formula (`subsidy.subsidy_of`, with `subsidy.weighted_amount` per line shape and
    `subsidy.dated_before_eligible`) for the invoice's eligible subsidy under the scenario, less
