@@ -3,10 +3,15 @@ the plain-language summaries, and the cache keyed by the year's data version."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
+import os
+import pickle
 import threading
+from array import array
 from collections import OrderedDict, defaultdict
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -201,28 +206,101 @@ def compare(session: Session, year: int, baseline: Any, scenarios: list, group_b
     if cached is not None:
         return {**cached, "cached": True}
     need_unclaimed = any(s.include_unredeemed for s in [base, *specs])
-    data = _year_data(session, budget, version, need_unclaimed)
+    with _no_gc():
+        return _compare(data_args=(session, budget, version, need_unclaimed), key=key,
+                        year=year, base=base, specs=specs, group_by=group_by,
+                        actual_policy=actual_policy, version=version, seq=seq,
+                        head_hash=head_hash)
+
+
+_gc_pauses = [0, False]  # compares running with the collector paused; was it enabled before
+
+
+@contextmanager
+def _no_gc():
+    """The cyclic garbage collector paused: loading and replaying a year allocates millions of
+    short-lived tuples and no cycles, and each collection would walk them all again. Counted,
+    so that concurrent compares give it back only when the last one ends."""
+    with _lock:
+        if _gc_pauses[0] == 0:
+            _gc_pauses[1] = gc.isenabled()
+            gc.disable()
+        _gc_pauses[0] += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _gc_pauses[0] -= 1
+            if _gc_pauses[0] == 0 and _gc_pauses[1]:
+                gc.enable()
+
+
+def _compare(*, data_args: tuple, key: str, year: int, base: Spec, specs: list, group_by: str,
+             actual_policy: dict, version: str, seq: int, head_hash: str) -> dict:
+    data = _year_data(*data_args)
     base_policy = replay.scenario_policy(actual_policy, year, base.overrides)
     base_outcome = _outcome(data, base, base_policy)
     base_params = parameters(actual_policy, base)
     base_totals = _enterprise_totals(data, base_outcome)
-    base_groups = _groups(data, base_outcome, base_policy, base.overrides, group_by)
+    base_groups = _groups(data, base_outcome, base_policy, base.overrides, group_by,
+                          base_totals)
     baseline_result = _result(data, base, base_params, base_policy, base_outcome, base_totals,
                               base_totals, base_groups, base_groups, base_params, None)
-    results = []
-    for spec in specs:
+
+    def scenario(spec: Spec) -> dict:
         policy = replay.scenario_policy(actual_policy, year, spec.overrides)
         outcome = _outcome(data, spec, policy)
         totals = _enterprise_totals(data, outcome)
-        groups = _groups(data, outcome, policy, spec.overrides, group_by)
-        results.append(_result(data, spec, parameters(actual_policy, spec), policy, outcome,
-                               totals, base_totals, groups, base_groups, base_params,
-                               baseline_result))
+        groups = _groups(data, outcome, policy, spec.overrides, group_by, totals)
+        return _result(data, spec, parameters(actual_policy, spec), policy, outcome, totals,
+                       base_totals, groups, base_groups, base_params, baseline_result)
+
+    replay.invoice_classes(data)  # shared by the replays: computed before any fork
+    results = _map(scenario, specs, parallel=data.claims >= PARALLEL_MIN_CLAIMS)
     answer = {"year": year, "data_version": version, "audit_head_seq": seq,
               "audit_head_hash": head_hash, "code_version": CODE_VERSION, "group_by": group_by,
               "baseline": baseline_result, "scenarios": results}
     _cache_put(key, answer)
     return {**answer, "cached": False}
+
+
+# A compare of a year with at least this many redemptions replays its scenarios in forked
+# processes (the loaded arrays shared copy-on-write, the collector paused so that they stay
+# shared); below it, forking costs more than it saves.
+PARALLEL_MIN_CLAIMS = 200_000
+
+
+def _map(fn: Any, items: list, *, parallel: bool) -> list:
+    """[fn(item) for item in items], with all but the last item computed in forked children
+    when parallel, each sending its result back pickled through a pipe. A child that fails is
+    computed again here, so the answer never depends on the fork."""
+    if not parallel or len(items) < 2 or not hasattr(os, "fork"):
+        return [fn(item) for item in items]
+    children = []
+    for item in items[:-1]:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: compute, send, and leave without running any cleanup
+            code = 0
+            try:
+                os.close(read_fd)
+                payload = pickle.dumps(fn(item), protocol=pickle.HIGHEST_PROTOCOL)
+                with os.fdopen(write_fd, "wb") as pipe:
+                    pipe.write(payload)
+            except BaseException:  # noqa: BLE001 - the parent computes it again
+                code = 1
+            os._exit(code)
+        os.close(write_fd)
+        children.append((pid, read_fd))
+    last = fn(items[-1])
+    results = []
+    for item, (pid, read_fd) in zip(items, children):
+        with os.fdopen(read_fd, "rb") as pipe:
+            payload = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and payload
+        results.append(pickle.loads(payload) if ok else fn(item))
+    return [*results, last]
 
 
 class _Actual:
@@ -232,11 +310,7 @@ class _Actual:
         from array import array
 
         self.granted = array("q", data.actual)
-        self.claim_invoice, self.claim_day = array("l"), array("l")
-        for kind, ref, day in zip(data.ev_kind, data.ev_ref, data.ev_day):
-            if kind == replay.REDEMPTION:
-                self.claim_invoice.append(ref)
-                self.claim_day.append(day)
+        _, self.claim_invoice, self.claim_day, _ = replay.redemption_claims(data)
         self.refused_count = self.refused_fen = 0
         self.pool_exhausted_on = None
         self.capped: set = set()
@@ -254,17 +328,21 @@ def _outcome(data: replay.YearData, spec: Spec, policy: Any):
 
 
 def _enterprise_totals(data: replay.YearData, outcome: Any) -> dict[int, int]:
-    totals: dict[int, int] = defaultdict(int)
-    inv_ent = data.inv_ent
-    for inv, amount in zip(outcome.claim_invoice, outcome.granted):
-        totals[inv_ent[inv]] += amount
-    return totals
+    """Per enterprise with a claim (granted or not), what it was granted."""
+    sums = [0] * (len(data.enterprises) or 1)
+    if outcome.claim_invoice is data.rd_invoice:  # the redemptions: their enterprises known
+        claim_ent = data.rd_ent
+    else:
+        claim_ent = array("l", map(data.inv_ent.__getitem__, outcome.claim_invoice))
+    for e, amount in zip(claim_ent, outcome.granted):
+        if amount:
+            sums[e] += amount
+    return {e: sums[e] for e in set(claim_ent)}
 
 
 def _groups(data: replay.YearData, outcome: Any, policy: Any, overrides: dict,
-            group_by: str) -> dict[str, int]:
+            group_by: str, totals: dict[int, int] | None = None) -> dict[str, int]:
     out: dict[str, int] = defaultdict(int)
-    inv_ent, inv_prov = data.inv_ent, data.inv_prov
     if group_by == "category":
         growth = int(overrides.get("invoice_growth_bp") or 0)
         rates = [rate_for(policy, c) for c in CATEGORIES]
@@ -272,16 +350,28 @@ def _groups(data: replay.YearData, outcome: Any, policy: Any, overrides: dict,
             for category, part in _split(data, inv, amount, rates, growth):
                 out[category] += part
         return out
-    for inv, day, amount in zip(outcome.claim_invoice, outcome.claim_day, outcome.granted):
-        if group_by == "enterprise":
-            key = data.enterprises[inv_ent[inv]]
-        elif group_by == "district":
-            key = data.districts[inv_ent[inv]] or "-"
-        elif group_by == "provider":
-            key = data.providers[inv_prov[inv]]
-        else:
-            key = date.fromordinal(day).strftime("%Y-%m")
-        out[key] += amount
+    if group_by in ("enterprise", "district"):
+        totals = totals if totals is not None else _enterprise_totals(data, outcome)
+        keys = data.enterprises if group_by == "enterprise" else \
+            [d or "-" for d in data.districts]
+        for e, amount in totals.items():
+            out[keys[e]] += amount
+        return out
+    sums: dict[int, int] = defaultdict(int)
+    if group_by == "provider":
+        inv_prov = data.inv_prov
+        for inv, amount in zip(outcome.claim_invoice, outcome.granted):
+            if amount:
+                sums[inv_prov[inv]] += amount
+        for inv in set(outcome.claim_invoice):
+            out[data.providers[inv_prov[inv]]] += 0
+        for p, amount in sums.items():
+            out[data.providers[p]] += amount
+        return out
+    for day, amount in zip(outcome.claim_day, outcome.granted):
+        sums[day] += amount
+    for day, amount in sums.items():
+        out[date.fromordinal(day).strftime("%Y-%m")] += amount
     return out
 
 

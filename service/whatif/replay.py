@@ -8,9 +8,10 @@ Two phases:
    into a "shape" so that invoices whose lines repeat share one weighted amount), and one
    ordered stream of events — voucher issued, voucher revoked, red-letter reversal (a take-back
    or clawback), redemption, and (include_unredeemed) the demand never claimed. Each reversal
-   and redemption carries the invoice's paid and reversed amounts *at that moment*, computed in
-   SQL by a running sum over the invoice's payments and reversals, so the invoice is decided as
-   it stood when the real redemption was made.
+   and redemption carries the invoice's paid and reversed amounts *at that moment* — a running
+   sum over the invoice's payments and reversals, by window functions in the generic SQL, or
+   kept in arrays while walking the stream on PostgreSQL (pgload.py) — so the invoice is
+   decided as it stood when the real redemption was made.
 2. `run` walks the stream once per scenario in a tight loop. A redemption asks the live
    formula (`subsidy.subsidy_of`, with `subsidy.weighted_amount` per line shape and
    `subsidy.dated_before_eligible`) for the invoice's eligible subsidy under the scenario, less
@@ -45,6 +46,7 @@ from service.errors import DomainError
 from service.invoices import subsidy
 from service.redemptions.redeem import draw_from, refuse_by_policy
 from service.vouchers import service as vouchers
+from service.whatif import pgload
 from service.years.models import CATEGORIES, BudgetYear
 
 # Event kinds, in the order they sort at one instant. RECLAIM: the bureau's mid-year reclaim
@@ -73,6 +75,9 @@ FROM invoice_line l WHERE l.invoice_id IN (SELECT w.id FROM ({wanted}) w)
 ORDER BY l.invoice_id, l.line_no
 """
 _CATEGORY = {c: k for k, c in enumerate(CATEGORIES)}
+# PostgreSQL loads through service/whatif/pgload.py; False makes it take the generic SQL below
+# (what SQLite runs), which tests compare it with.
+FAST_LOAD = True
 
 # Every event of the year in the order it happened. The running sums give each reversal and
 # redemption the invoice's paid and reversed amounts at that moment.
@@ -247,6 +252,12 @@ class YearData:
     reversed_invoices: set = field(default_factory=set)
     unclaimed: list = field(default_factory=list)  # (facts, invoice index) of UNCLAIMED events
     claims: int = 0  # number of REDEMPTION events
+    # Computed once, on first use: redemption_claims, invoice_classes.
+    rd_event: array | None = None
+    rd_invoice: array | None = None
+    rd_day: array | None = None
+    rd_ent: array | None = None
+    inv_class: array | None = None
 
     def lines(self, shape: int, growth_bp: int = 0) -> list[tuple[str, int]]:
         return [(c, grow(a, growth_bp)) for c, a in zip(CATEGORIES, self.shapes[shape]) if a]
@@ -317,7 +328,14 @@ def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> Year
             count += 1
         return count
 
-    n_claimed = add_invoices(_CLAIMED)
+    fast = db.dialect.name == "postgresql" and FAST_LOAD
+    if fast:  # service/whatif/pgload.py: the same arrays, without windows over text keys
+        raw = db.connection.driver_connection
+        index, early_paid, late = pgload.claimed_invoices(raw, data, params, ents, provs,
+                                                          shapes)
+        n_claimed = len(index)
+    else:
+        n_claimed = add_invoices(_CLAIMED)
     voucher_rows = list(db.execute(text(
         "SELECT id, enterprise_id, year, face_fen, valid_from, valid_until, created_at "
         "FROM voucher WHERE year = :y ORDER BY id").columns(
@@ -358,8 +376,12 @@ def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> Year
     singles = {b: (voucher_n[v], int(sub)) for b, v, sub in _stream(db, _SINGLE_DRAWS, params)}
     kinds, refs, days, paids, revs, actual = data.ev_kind, data.ev_ref, data.ev_day, \
         data.ev_paid, data.ev_rev, data.actual
-    pending = len(extra)
-    for k, t, _b, n, paid, rvd, sub, claw, local in _stream(db, _EVENTS.format(
+    pending = len(extra) if not fast else 0
+    if fast:
+        pgload.events(raw, data, params, index, early_paid, late, singles, extra, paid_now,
+                      _merge_unclaimed)
+        del index, early_paid
+    for k, t, _b, n, paid, rvd, sub, claw, local in () if fast else _stream(db, _EVENTS.format(
             local=_local_date(db)), params):
         if x < pending:
             at = _aware(t)
@@ -382,7 +404,7 @@ def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> Year
             paids[-1] = sub  # the amount reclaimed
         elif k == REVERSAL:
             data.reversed_invoices.add(n)
-    while x < len(extra):
+    while not fast and x < len(extra):
         _merge_unclaimed(data, extra[x], paid_now)
         x += 1
     data.claims = len(actual)
@@ -441,9 +463,36 @@ class Outcome:
     weighted: list = field(default_factory=list)  # per shape, under this scenario
 
 
+def redemption_claims(data: YearData) -> tuple[array, array, array, array]:
+    """The REDEMPTION events' indices, invoices, days and enterprises: the claims of every
+    scenario that leaves the unredeemed demand out (computed once per loaded year)."""
+    if data.rd_event is None:
+        kinds, refs, days, inv_ent = data.ev_kind, data.ev_ref, data.ev_day, data.inv_ent
+        events = array("l", [i for i, k in enumerate(kinds) if k == REDEMPTION])
+        invoices = array("l", map(refs.__getitem__, events))
+        data.rd_event, data.rd_invoice = events, invoices
+        data.rd_day = array("l", map(days.__getitem__, events))
+        data.rd_ent = array("l", map(inv_ent.__getitem__, invoices))
+    return data.rd_event, data.rd_invoice, data.rd_day, data.rd_ent
+
+
+def invoice_classes(data: YearData) -> array:
+    """Per invoice, the index of its (issue date, total, line shape, service days in the year
+    and in all): what the eligible subsidy reads of the invoice besides its paid and reversed
+    amounts. The live formula runs once per class and amounts in a scenario."""
+    if data.inv_class is None:
+        classes: dict = {}
+        data.inv_class = array("l", (classes.setdefault(key, len(classes)) for key in zip(
+            data.inv_issued, data.inv_total, data.inv_shape, data.inv_overlap, data.inv_days)))
+    return data.inv_class
+
+
 def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
         follow_cap: bool = False, include_unredeemed: bool = False,
         learn: bool = False) -> Outcome:
+    """One scenario over the stream. The rule functions are the live ones; what they return is
+    memoised per distinct input (an eligible subsidy per invoice class, paid and reversed
+    amounts; an enterprise's usable vouchers per day until one of them changes)."""
     y = data.year
     reimbursement = policy.settlement_mode == "reimbursement"
     weighted = [subsidy.weighted_amount(data.lines(s, growth_bp), policy)
@@ -458,6 +507,7 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
     inv_ent, inv_shape, inv_total, inv_issued = data.inv_ent, data.inv_shape, data.inv_total, \
         data.inv_issued
     inv_overlap, inv_days = data.inv_overlap, data.inv_days
+    inv_class = invoice_classes(data)
     reversed_invoices = data.reversed_invoices
     subsidy_of, unusable_reason = subsidy.subsidy_of, vouchers.unusable_reason
     by_enterprise: dict[int, list[VoucherState]] = defaultdict(list)
@@ -467,27 +517,46 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
             setattr(state, slot, getattr(v, slot))
     for state in sorted(states, key=vouchers.draw_order):
         by_enterprise[state.enterprise].append(state)
-    out = Outcome(granted=array("q"), claim_event=array("l"), claim_invoice=array("l"),
-                  claim_day=array("l"), weighted=weighted)
+    if include_unredeemed:  # the claims are known as the stream goes
+        out = Outcome(granted=array("q"), claim_event=array("l"), claim_invoice=array("l"),
+                      claim_day=array("l"), weighted=weighted)
+    else:  # the claims are the redemptions, shared by every such scenario
+        rd_event, rd_invoice, rd_day, _ = redemption_claims(data)
+        out = Outcome(granted=array("q", bytes(8 * len(rd_event))), claim_event=rd_event,
+                      claim_invoice=rd_invoice, claim_day=rd_day, weighted=weighted)
     granted = out.granted
     claims_of: dict[int, list[int]] = defaultdict(list)  # reversed invoices: their claims
     draws_of: dict[int, list] = {}  # claim → [(voucher state, amount)] where a take-back may come
     unclaimed = iter(data.unclaimed)
     named, single_draw = data.named, data.single_draw
+    memo: dict[tuple[int, int, int], int] = {}
+    usable: dict[int, tuple[int, list]] = {}  # enterprise → (day, its usable vouchers then)
+    refused_count = refused_fen = granted_count = 0
+    pool_exhausted_on = None
+    capped = out.capped
+    next_claim = 0
 
-    def eligible(i: int, paid: int, rvd: int, day: int) -> int:
+    def eligible(i: int, paid: int, rvd: int) -> int:
+        key = (inv_class[i], paid, rvd)
+        value = memo.get(key)
+        if value is not None:
+            return value
         issued = inv_issued[i]
         b = before.get(issued)
         if b is None:
             b = before[issued] = subsidy.dated_before_eligible(date.fromordinal(issued), policy)
         if b:
-            return 0
-        total = inv_total[i]
-        if growth_bp:
-            total, paid, rvd = grow(total, growth_bp), grow(paid, growth_bp), grow(rvd, growth_bp)
-        return subsidy_of(weighted[inv_shape[i]], total_fen=total, reversed_fen=rvd,
-                          paid_fen=paid, overlap=inv_overlap[i], days=inv_days[i],
-                          reimbursement=reimbursement)
+            value = 0
+        else:
+            total = inv_total[i]
+            if growth_bp:
+                total, paid, rvd = grow(total, growth_bp), grow(paid, growth_bp), \
+                    grow(rvd, growth_bp)
+            value = subsidy_of(weighted[inv_shape[i]], total_fen=total, reversed_fen=rvd,
+                               paid_fen=paid, overlap=inv_overlap[i], days=inv_days[i],
+                               reimbursement=reimbursement)
+        memo[key] = value
+        return value
 
     for e_idx, (kind, ref, day, paid, rvd) in enumerate(zip(
             data.ev_kind, data.ev_ref, data.ev_day, data.ev_paid, data.ev_rev)):
@@ -499,23 +568,42 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
                 today = days.get(day) or days.setdefault(day, date.fromordinal(day))
                 if not _claimable(facts, policy, today):
                     continue
-            claim = len(granted)
-            granted.append(0)
-            out.claim_event.append(e_idx)
-            out.claim_invoice.append(ref)
-            out.claim_day.append(day)
-            left = eligible(ref, paid, rvd, day) - inv_net[ref]
+                claim = len(granted)
+                granted.append(0)
+                out.claim_event.append(e_idx)
+                out.claim_invoice.append(ref)
+                out.claim_day.append(day)
+            elif include_unredeemed:
+                claim = len(granted)
+                granted.append(0)
+                out.claim_event.append(e_idx)
+                out.claim_invoice.append(ref)
+                out.claim_day.append(day)
+            else:
+                claim = next_claim
+                next_claim += 1
+            left = eligible(ref, paid, rvd) - inv_net[ref]
             if left <= 0:
                 continue  # nothing_to_redeem, or invoice_not_eligible
             e = inv_ent[ref]
             candidates = None
             if not follow_cap:
-                today = days.get(day) or days.setdefault(day, date.fromordinal(day))
                 chosen = named.get(e_idx)
-                if chosen is None:
+                if chosen is None and not learn:
+                    seen = usable.get(e)
+                    if seen is not None and seen[0] == day:
+                        candidates = seen[1]
+                    else:
+                        today = days.get(day) or days.setdefault(day, date.fromordinal(day))
+                        candidates = [v for v in by_enterprise.get(e, ()) if v.issued
+                                      and unusable_reason(v, today, y) is None]
+                        usable[e] = (day, candidates)
+                else:
+                    today = days.get(day) or days.setdefault(day, date.fromordinal(day))
+                if chosen is None and learn:
                     candidates = [v for v in by_enterprise.get(e, ()) if v.issued
                                   and unusable_reason(v, today, y) is None]
-                    if learn and e_idx in single_draw:
+                    if e_idx in single_draw:
                         chosen, drawn_fen = single_draw[e_idx]
                         auto = draw_from(candidates, min(left, sum(v.balance_fen
                                                                    for v in candidates)))
@@ -530,37 +618,42 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
                         else []
                 if not candidates:
                     continue  # no_usable_voucher
-                left = min(left, sum(v.balance_fen for v in candidates))
+                balance = candidates[0].balance_fen if len(candidates) == 1 else \
+                    sum(v.balance_fen for v in candidates)
+                if balance < left:
+                    left = balance
             cap_left = cap - ent_net[e]
-            want = min(left, cap_left)
+            want = left if left < cap_left else cap_left
             if cap_left < left:
-                out.capped.add(e)
+                capped.add(e)
             if want <= 0:
                 continue
             amount = want
             if pool_left < want:
-                amount = max(pool_left, 0)
-                out.refused_count += 1
-                out.refused_fen += want - amount
-                if out.pool_exhausted_on is None:
-                    out.pool_exhausted_on = date.fromordinal(day)
+                amount = pool_left if pool_left > 0 else 0
+                refused_count += 1
+                refused_fen += want - amount
+                if pool_exhausted_on is None:
+                    pool_exhausted_on = date.fromordinal(day)
                 if amount == 0:
                     continue
             if candidates is not None:
                 drawn = draw_from(candidates, amount)
                 for v, part in drawn:
                     v.balance_fen -= part
+                    if v.balance_fen <= 0:  # exhausted: no longer usable
+                        usable.pop(e, None)
                 if ref in reversed_invoices:
                     draws_of[claim] = drawn
             if ref in reversed_invoices:
                 claims_of[ref].append(claim)
             granted[claim] = amount
-            out.granted_count += 1
+            granted_count += 1
             inv_net[ref] += amount
             ent_net[e] += amount
             pool_left -= amount
         elif kind == REVERSAL:
-            excess = inv_net[ref] - eligible(ref, paid, rvd, day)
+            excess = inv_net[ref] - eligible(ref, paid, rvd)
             if excess <= 0:
                 continue
             today = days.get(day) or days.setdefault(day, date.fromordinal(day))
@@ -578,13 +671,20 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
                 excess -= part
                 if not follow_cap:
                     _give_back(draws_of.get(claim, []), part, today)
+                    usable.pop(e, None)
         elif kind == ISSUE:
             states[ref].issued = True
+            usable.pop(states[ref].enterprise, None)
         elif kind == RECLAIM:  # what the bureau took back, as far as the balance goes
             states[ref].balance_fen -= min(paid, states[ref].balance_fen)
+            usable.pop(states[ref].enterprise, None)
         elif kind == REVOKE:
             states[ref].status = "revoked"
             states[ref].balance_fen = 0  # returned to the pool
+            usable.pop(states[ref].enterprise, None)
+    out.refused_count, out.refused_fen, out.granted_count = refused_count, refused_fen, \
+        granted_count
+    out.pool_exhausted_on = pool_exhausted_on
     return out
 
 
