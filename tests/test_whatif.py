@@ -483,3 +483,30 @@ def test_exact_when_redemptions_name_their_voucher(world, api, engine):
     # at 50 %: one draws 500_000 on the late voucher, two is held to the early one (200_000),
     # three takes 50_000 from the late voucher
     assert answer["scenarios"][1]["total_subsidy_fen"] == 500_000 + 200_000 + 50_000
+
+
+def test_exact_with_held_cleared_and_rejected_redemptions(api, engine, today):
+    """Risk review (issue 14): a held redemption drew its voucher; a rejected one gave the draws
+    back at the moment of the rejection; a cleared one stands. The replay of the actual policy
+    reproduces what is left, per enterprise, to the fen."""
+    from service.risk.policy import DEFAULT_RULES
+    today("2026-03-02")
+    rules = {r: {"enabled": False} for r in DEFAULT_RULES}
+    rules["round_amount"] = {"enabled": True, "weight": 10}
+    w = make_world(api, risk_rules=rules, review_threshold=10, second_review_threshold=50)
+    w.voucher(20_000_000)
+    held = [w.redeem(w.invoice([line("gpu", 10_000_000)])["id"]) for _ in range(3)]
+    assert [r["status"] for r in held] == ["under_review"] * 3
+    normal = w.redeem(w.invoice([line("gpu", 1_234_500)])["id"])
+    assert normal["status"] != "under_review"
+    queue = {i["redemption_id"]: i["id"] for i in api.ok("GET", "/v1/reviews")["items"]}
+    api.ok("POST", f"/v1/reviews/{queue[held[0]['id']]}/reject", json={"reason": "确属拆分"})
+    api.ok("POST", f"/v1/reviews/{queue[held[1]['id']]}/clear", json={"reason": "核实无误"})
+    # the draws the rejection gave back are spent again afterwards
+    again = w.redeem(w.invoice([line("gpu", 2_222_200)])["id"])
+    assert again["subsidy_fen"] == 666_660
+    answer = run(api, [ACTUAL])
+    same = answer["scenarios"][0]
+    assert by_key(same) == actual_by_enterprise(engine) == {
+        w.enterprise["id"]: 3_000_000 * 2 + 370_350 + 666_660}
+    assert same["total_subsidy_fen"] == answer["baseline"]["total_subsidy_fen"] == 7_037_010

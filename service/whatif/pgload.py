@@ -80,7 +80,11 @@ SELECT kind, inv, vn, a, CAST((t AT TIME ZONE 'Asia/Shanghai') AS DATE) {ord}{ex
   UNION ALL
   SELECT 2, tr.created_at, substr(tr.id, 5), 2, NULL, vch.n, tr.amount_fen
     FROM ledger_transfer tr JOIN vch ON vch.ledger_account_id = tr.debit_account_id
-    WHERE tr.kind = 'reclaim' AND tr.year = %(y)s) e
+    WHERE tr.kind = 'reclaim' AND tr.year = %(y)s
+  UNION ALL
+  SELECT 6, rv.decided_at, substr(rv.redemption_id, 5), 6, d.invoice_id, 0, 0
+    FROM review rv JOIN redemption d ON d.id = rv.redemption_id
+    WHERE rv.status = 'rejected' AND d.year = %(y)s) e
 ORDER BY t, b, k
 """
 
@@ -209,11 +213,12 @@ def claimed_invoices(raw: Any, data: Any, params: dict, ents: dict, provs: dict,
 
 
 def events(raw: Any, data: Any, params: dict, index: dict, paid: array, late: list,
-           singles: dict, extra: list, paid_now: dict, merge_unclaimed: Any) -> None:
+           singles: dict, extra: list, paid_now: dict, merge_unclaimed: Any,
+           rejected: dict) -> None:
     """Walk the year's time-ordered stream into data's event arrays, with each reversal's and
     redemption's running paid and reversed amounts. Runs of redemptions (most of the stream)
     go in whole: between two other events no invoice's paid or reversed amount moves."""
-    from service.whatif.replay import REDEMPTION, REVERSAL
+    from service.whatif.replay import REDEMPTION, REJECT, REVERSAL
 
     rvd = array("q", bytes(8 * len(paid)))
     kinds, refs, days, paids, revs, actual = data.ev_kind, data.ev_ref, data.ev_day, \
@@ -221,9 +226,10 @@ def events(raw: Any, data: Any, params: dict, index: dict, paid: array, late: li
     single_draw, reversed_invoices = data.single_draw, data.reversed_invoices
     pending, x = len(extra), 0
     t_at = 5 if pending else None  # the timestamp, to merge the unclaimed demand by
-    b_at = 5 + bool(pending) if singles else None  # the id body, to find a named voucher
+    # the id body, to find a named voucher or a rejected redemption
+    b_at = 5 + bool(pending) if singles or rejected else None
     sql = EVENTS.format(ord=_ORD, late=_LATE if late else "",
-                        extra=(", t" if pending else "") + (", b" if singles else ""))
+                        extra=(", t" if pending else "") + (", b" if b_at else ""))
     at = index.__getitem__
 
     def redemptions(rows: list) -> None:
@@ -234,6 +240,9 @@ def events(raw: Any, data: Any, params: dict, index: dict, paid: array, late: li
             for i, b in enumerate(cols[b_at], start=len(kinds)):
                 if b in singles:
                     single_draw[i] = singles[b]
+                if b in rejected:
+                    rejected[b] = i
+                    data.rejected.add(i)
         ns = list(map(at, cols[1]))
         kinds.frombytes(bytes([REDEMPTION]) * len(rows))
         refs.extend(ns)
@@ -268,6 +277,9 @@ def events(raw: Any, data: Any, params: dict, index: dict, paid: array, late: li
                         rvd[n] += row[3]
                         reversed_invoices.add(n)
                         ref, amount, reversed_fen = n, paid[n], rvd[n]
+                    elif kind == REJECT:
+                        data.reject_of[len(kinds)] = rejected[row[b_at]]
+                        ref, amount, reversed_fen = at(row[1]), 0, 0
                     else:  # voucher issued, revoked, reclaimed from (its amount in `paid`)
                         ref, amount, reversed_fen = row[2], row[3], 0
                     kinds.append(kind)

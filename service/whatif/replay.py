@@ -50,8 +50,12 @@ from service.whatif import pgload
 from service.years.models import CATEGORIES, BudgetYear
 
 # Event kinds, in the order they sort at one instant. RECLAIM: the bureau's mid-year reclaim
-# of idle voucher balance (years/closing.py), amount in the event's `sub` column.
-ISSUE, REVOKE, RECLAIM, REVERSAL, REDEMPTION, UNCLAIMED = 0, 1, 2, 3, 4, 5
+# of idle voucher balance (years/closing.py), amount in the event's `sub` column. REJECT: a
+# held redemption rejected by its reviewers (service/risk/reviews.py), at the decision's time.
+ISSUE, REVOKE, RECLAIM, REVERSAL, REDEMPTION, UNCLAIMED, REJECT = 0, 1, 2, 3, 4, 5, 6
+# The rejected held redemptions' id bodies (as the event stream's `b`).
+_REJECTED = ("SELECT substr(rv.redemption_id, 5) FROM review rv JOIN redemption d "
+             "ON d.id = rv.redemption_id WHERE rv.status = 'rejected' AND d.year = :y")
 
 _CASES = ", ".join(f"CAST(COALESCE(SUM(CASE WHEN l.category = '{c}' THEN l.amount_fen ELSE 0 "
                    f"END), 0) AS BIGINT) AS c_{c}" for c in CATEGORIES)
@@ -115,7 +119,11 @@ SELECT 1, vch.revoked_at,
 UNION ALL
 SELECT 2, tr.created_at, substr(tr.id, 5), vch.n, 0, 0, tr.amount_fen, 0
   FROM ledger_transfer tr JOIN vch ON vch.ledger_account_id = tr.debit_account_id
-  WHERE tr.kind = 'reclaim' AND tr.year = :y) e
+  WHERE tr.kind = 'reclaim' AND tr.year = :y
+UNION ALL
+SELECT 6, rv.decided_at, substr(rv.redemption_id, 5), inv.n, 0, 0, 0, 0
+  FROM review rv JOIN redemption d ON d.id = rv.redemption_id JOIN inv ON inv.id = d.invoice_id
+  WHERE rv.status = 'rejected' AND d.year = :y) e
 ORDER BY t, b, k
 """
 _EVENT_COLUMNS = (column("k", Integer), column("t", DateTime(timezone=True)), column("b", String),
@@ -250,6 +258,9 @@ class YearData:
     single_draw: dict = field(default_factory=dict)
     named: dict = field(default_factory=dict)
     reversed_invoices: set = field(default_factory=set)
+    # REJECT event index → the REDEMPTION event index it rejects; those redemption events.
+    reject_of: dict = field(default_factory=dict)
+    rejected: set = field(default_factory=set)
     unclaimed: list = field(default_factory=list)  # (facts, invoice index) of UNCLAIMED events
     claims: int = 0  # number of REDEMPTION events
     # Computed once, on first use: redemption_claims, invoice_classes.
@@ -374,12 +385,13 @@ def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> Year
             paid_now[first + len(paid_now)] = (int(row[0]), int(row[1]))
     voucher_n = {v.id: i for i, v in enumerate(data.vouchers)}
     singles = {b: (voucher_n[v], int(sub)) for b, v, sub in _stream(db, _SINGLE_DRAWS, params)}
+    rejected = {b: -1 for (b,) in _stream(db, _REJECTED, params)}  # → its REDEMPTION event
     kinds, refs, days, paids, revs, actual = data.ev_kind, data.ev_ref, data.ev_day, \
         data.ev_paid, data.ev_rev, data.actual
     pending = len(extra) if not fast else 0
     if fast:
         pgload.events(raw, data, params, index, early_paid, late, singles, extra, paid_now,
-                      _merge_unclaimed)
+                      _merge_unclaimed, rejected)
         del index, early_paid
     for k, t, _b, n, paid, rvd, sub, claw, local in () if fast else _stream(db, _EVENTS.format(
             local=_local_date(db)), params):
@@ -400,6 +412,11 @@ def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> Year
             actual.append(sub - claw)
             if singles and _b in singles:
                 data.single_draw[len(kinds) - 1] = singles[_b]
+            if _b in rejected:
+                rejected[_b] = len(kinds) - 1
+                data.rejected.add(len(kinds) - 1)
+        elif k == REJECT:
+            data.reject_of[len(kinds) - 1] = rejected[_b]
         elif k == RECLAIM:
             paids[-1] = sub  # the amount reclaimed
         elif k == REVERSAL:
@@ -529,6 +546,7 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
     draws_of: dict[int, list] = {}  # claim → [(voucher state, amount)] where a take-back may come
     unclaimed = iter(data.unclaimed)
     named, single_draw = data.named, data.single_draw
+    rejected, claim_at = data.rejected, {}  # rejected redemptions: event → claim
     memo: dict[tuple[int, int, int], int] = {}
     usable: dict[int, tuple[int, list]] = {}  # enterprise → (day, its usable vouchers then)
     refused_count = refused_fen = granted_count = 0
@@ -643,10 +661,12 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
                     v.balance_fen -= part
                     if v.balance_fen <= 0:  # exhausted: no longer usable
                         usable.pop(e, None)
-                if ref in reversed_invoices:
+                if ref in reversed_invoices or e_idx in rejected:
                     draws_of[claim] = drawn
             if ref in reversed_invoices:
                 claims_of[ref].append(claim)
+            if e_idx in rejected:
+                claim_at[e_idx] = claim
             granted[claim] = amount
             granted_count += 1
             inv_net[ref] += amount
@@ -672,6 +692,20 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
                 if not follow_cap:
                     _give_back(draws_of.get(claim, []), part, today)
                     usable.pop(e, None)
+        elif kind == REJECT:  # the whole grant taken back, as _give_back_to_vouchers does
+            claim = claim_at.get(data.reject_of[e_idx])
+            part = granted[claim] if claim is not None else 0
+            if part <= 0:
+                continue
+            granted[claim] = 0
+            e = inv_ent[ref]
+            inv_net[ref] -= part
+            ent_net[e] -= part
+            pool_left += part
+            if not follow_cap:
+                today = days.get(day) or days.setdefault(day, date.fromordinal(day))
+                _give_back(draws_of.get(claim, []), part, today)
+                usable.pop(e, None)
         elif kind == ISSUE:
             states[ref].issued = True
             usable.pop(states[ref].enterprise, None)
