@@ -6,7 +6,24 @@ from sqlmodel import Field, SQLModel
 from service.timestamps import created_at_field, fen_field
 
 
-class Enterprise(SQLModel, table=True):
+class RegistryFacts(SQLModel):
+    """Registry facts the risk flags compare (docs/risk.md), on enterprises and providers: as
+    given, and normalised for comparison."""
+
+    contact_phone: str | None = Field(default=None, max_length=40)
+    contact_email: str | None = Field(default=None, max_length=254)
+    bank_account: str | None = Field(default=None, max_length=40)
+    legal_representative: str | None = Field(default=None, max_length=100)
+    registered_address: str | None = Field(default=None, max_length=300)
+    established_on: date | None = None
+    contact_phone_norm: str | None = Field(default=None, max_length=40, index=True)
+    contact_email_norm: str | None = Field(default=None, max_length=254, index=True)
+    bank_account_norm: str | None = Field(default=None, max_length=40, index=True)
+    legal_representative_norm: str | None = Field(default=None, max_length=100, index=True)
+    registered_address_norm: str | None = Field(default=None, max_length=300, index=True)
+
+
+class Enterprise(RegistryFacts, table=True):
     __tablename__ = "enterprise"
 
     id: str = Field(primary_key=True, max_length=40)
@@ -16,21 +33,9 @@ class Enterprise(SQLModel, table=True):
     credit_blocked: bool = False
     uscc_override: bool = False
     created_at: datetime = created_at_field()
-    # Registry facts the risk flags compare (docs/risk.md): as given, and normalised.
-    contact_phone: str | None = Field(default=None, max_length=40)
-    contact_email: str | None = Field(default=None, max_length=254)
-    bank_account: str | None = Field(default=None, max_length=40)
-    legal_representative: str | None = Field(default=None, max_length=100)
-    registered_address: str | None = Field(default=None, max_length=300)
-    established_on: date | None = None
-    contact_phone_norm: str | None = Field(default=None, max_length=40, index=True)
-    contact_email_norm: str | None = Field(default=None, max_length=254, index=True)
-    bank_account_norm: str | None = Field(default=None, max_length=40, index=True)
-    legal_representative_norm: str | None = Field(default=None, max_length=100, index=True)
-    registered_address_norm: str | None = Field(default=None, max_length=300, index=True)
 
 
-class Provider(SQLModel, table=True):
+class Provider(RegistryFacts, table=True):
     __tablename__ = "provider"
 
     id: str = Field(primary_key=True, max_length=40)
@@ -38,18 +43,6 @@ class Provider(SQLModel, table=True):
     name: str = Field(max_length=200)
     uscc_override: bool = False
     created_at: datetime = created_at_field()
-    # Registry facts the risk flags compare (docs/risk.md): as given, and normalised.
-    contact_phone: str | None = Field(default=None, max_length=40)
-    contact_email: str | None = Field(default=None, max_length=254)
-    bank_account: str | None = Field(default=None, max_length=40)
-    legal_representative: str | None = Field(default=None, max_length=100)
-    registered_address: str | None = Field(default=None, max_length=300)
-    established_on: date | None = None
-    contact_phone_norm: str | None = Field(default=None, max_length=40, index=True)
-    contact_email_norm: str | None = Field(default=None, max_length=254, index=True)
-    bank_account_norm: str | None = Field(default=None, max_length=40, index=True)
-    legal_representative_norm: str | None = Field(default=None, max_length=100, index=True)
-    registered_address_norm: str | None = Field(default=None, max_length=300, index=True)
 
 
 class ApprovedProvider(SQLModel, table=True):
