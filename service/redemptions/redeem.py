@@ -391,7 +391,6 @@ def _owner(a: dict) -> tuple:
 
 def _payable_accounts(session: Session, accepted: list[dict]) -> dict[tuple, str]:
     """The beneficiaries' payable accounts, read in one statement (created on first use)."""
-    risk_reviews.prepare(accepted)
     owners = {_owner(a) for a in accepted}
     codes = {ledger.account_code(*owner): owner for owner in owners}
     found = {codes[code]: acc for code, acc in session.connection().execute(

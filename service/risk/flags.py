@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session
 
-from service import clock
+from service import clock, ids
 from service.invoices.models import Invoice, InvoiceLine
 from service.redemptions.models import Clawback, Redemption
 from service.registry.models import Enterprise, Provider
@@ -517,7 +517,8 @@ def assess(session: Session, invoices: dict[str, Any], accepted: Sequence[dict],
            policies: dict[int, Any]) -> None:
     """Flag the batch's accepted redemptions, in arrival order (each sees those before it);
     a redemption whose score reaches its year's review threshold is held: its status becomes
-    `under_review` (what it would have been is kept in `_released_status`)."""
+    `under_review` (what it would have been is kept in `_released_status`) and gets the id of
+    its review."""
     if not accepted:
         return
     t = load_batch(session, invoices, accepted, policies)
@@ -531,4 +532,5 @@ def assess(session: Session, invoices: dict[str, Any], accepted: Sequence[dict],
         if a["_flags"] and a["_risk_score"] >= policy.review_threshold:
             a["_released_status"] = a["status"]
             a["status"] = "under_review"
+            a["_review_id"] = ids.new_id("rev")
         t.add(a)

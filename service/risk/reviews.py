@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlmodel import Session
 
-from service import clock, ids
+from service import clock
 from service.audit import service as audit
 from service.auth.principal import Principal
 from service.errors import DomainError, NotFound
@@ -63,12 +63,6 @@ def audit_summary(a: dict) -> dict:
     if a["status"] == "under_review":
         summary.update(status="under_review", review_id=a["_review_id"])
     return summary
-
-
-def prepare(accepted: Sequence[dict]) -> None:
-    for a in accepted:
-        if a.get("status") == "under_review":
-            a["_review_id"] = ids.new_id("rev")
 
 
 def record(session: Session, accepted: Sequence[dict], policies: dict[int, Any]) -> None:
