@@ -99,13 +99,13 @@ def generate(engine, db: str, *, year: int, invoices: int, with_audit: bool = Tr
          INSERT INTO invoice (id, invoice_key, invoice_number, invoice_code, provider_id,
                               enterprise_id, issued_on, service_start, service_end,
                               contract_number, total_fen, tax_fen, paid_fen, reversed_fen,
-                              created_at)
+                              created_at, line_amounts)
            SELECT 'inv_y' || lpad(i::text, 10, '0'), k, k, NULL,
                   'prv_y' || lpad(((e - 1) %% %(p)s + 1)::text, 6, '0'),
                   'ent_y' || lpad(e::text, 8, '0'),
                   make_date(%(y)s, m, 25), make_date(%(y)s, m, 1), make_date(%(y)s, m, 28),
                   'HT-' || e || '-' || m, g + s, (g + s) * 6 / 106, g + s, 0,
-                  make_date(%(y)s, m, 25)
+                  make_date(%(y)s, m, 25), 'gpu ' || g || ' storage ' || s
            FROM (SELECT i, '27' || lpad(i::text, 18, '0') AS k,
                         (i - 1) %% %(e)s + 1 AS e, 1 + ((i - 1) / %(e)s) %% 12 AS m,
                         100000 + (i %% 50) * 1000 AS g, 5000 + (i %% 7) * 100 AS s
@@ -127,11 +127,12 @@ def generate(engine, db: str, *, year: int, invoices: int, with_audit: bool = Tr
         ("redemptions", """
          INSERT INTO redemption (id, invoice_id, enterprise_id, provider_id, year, subsidy_fen,
                                  clawed_back_fen, beneficiary_type, beneficiary_id, status,
-                                 settlement_id, created_at)
+                                 settlement_id, created_at, invoice_paid_fen,
+                                 invoice_reversed_fen)
            SELECT 'rdm_y' || substr(i.id, 6), i.id, i.enterprise_id, i.provider_id, %(y)s,
                   l.amount_fen * 3 / 10, 0, 'enterprise', i.enterprise_id, 'payable', NULL,
                   (i.issued_on + 4)::timestamp AT TIME ZONE 'Asia/Shanghai'
-                    + ((hashtext(i.id) & 65535) * interval '1 second')
+                    + ((hashtext(i.id) & 65535) * interval '1 second'), i.paid_fen, 0
            FROM invoice i JOIN invoice_line l ON l.invoice_id = i.id AND l.line_no = 1
            WHERE i.id LIKE 'inv_y%%';"""),
         ("draws", """

@@ -1,8 +1,10 @@
 """The what-if replay's two loads (docs/what-if.md, "Speed"): PostgreSQL's fast one
 (service/whatif/pgload.py) gives the same year, array for array, and the same answers as the
-generic SQL SQLite runs, on a year with everything the replay models."""
+generic SQL SQLite runs, on a year with everything the replay models; and what the write path
+records for the fast load (migration 0011) is what the generic load would compute."""
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import Session
 
 from service.db import snapshot
@@ -19,12 +21,17 @@ FIELDS = ("enterprises", "districts", "names", "providers", "shapes", "inv_ent",
 
 
 @pytest.fixture
-def busy_year(api, today, engine):
+def busy_year(year_of_everything, engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("one load only on SQLite")
+    return year_of_everything
+
+
+@pytest.fixture
+def year_of_everything(api, today):
     """Reversals before a redemption, before and after settlement; payments before, between
     and after redemptions; a cross-year invoice; a named voucher; a reclaim and a revocation;
     demand never claimed."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("one load only on SQLite")
     today("2026-03-02")
     world = make_world(api)
     b_ent, b_key = other_enterprise(world, api)
@@ -68,12 +75,23 @@ def load(engine, fast: bool, unclaimed: bool, monkeypatch) -> replay.YearData:
         return replay.load(session, get_year(session, 2026), unclaimed=unclaimed)
 
 
+def event_keys(data: replay.YearData) -> list:
+    """Per event, the (invoice, paid, reversed) its eligible subsidy is asked with (None for
+    the events that decide nothing on an invoice)."""
+    keys, ev_key = replay.claim_keys(data)
+    deciding = (replay.REDEMPTION, replay.UNCLAIMED, replay.REVERSAL)
+    return [keys[k] if kind in deciding else None for kind, k in zip(data.ev_kind, ev_key)]
+
+
 @pytest.mark.parametrize("unclaimed", [False, True])
 def test_both_loads_give_the_same_year(busy_year, engine, monkeypatch, unclaimed):
     fast, generic = (load(engine, f, unclaimed, monkeypatch) for f in (True, False))
     assert fast.claims == 6
     for name in FIELDS:
         assert getattr(fast, name) == getattr(generic, name), name
+    # what the fast load gathers on the way, the generic one computes afterwards
+    assert replay.redemption_claims(fast) == replay.redemption_claims(generic)
+    assert event_keys(fast) == event_keys(generic)
     assert [(n, tuple(f)) for n, f in fast.unclaimed] == \
         [(n, tuple(f)) for n, f in generic.unclaimed]
 
@@ -118,3 +136,65 @@ def test_scenarios_replayed_in_forked_processes_give_the_same_answer(api, today,
     assert answers[0] == answers[1]
     assert [r["total_subsidy_fen"] for r in answers[0]["scenarios"]] == [700_000, 700_000,
                                                                          500_000]
+
+
+def _migration_0011():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "migrations/versions/20261202_0011_whatif_snapshots.py"
+    spec = importlib.util.spec_from_file_location("whatif_snapshots_0011", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RECORDED = ("SELECT id, invoice_paid_fen, invoice_reversed_fen FROM redemption ORDER BY id",
+            "SELECT id, invoice_paid_fen, invoice_reversed_fen FROM invoice_reversal ORDER BY id",
+            "SELECT id, line_amounts FROM invoice ORDER BY id")
+
+
+def _recorded(engine) -> list:
+    with engine.connect() as conn:
+        return [[tuple(r) for r in conn.execute(text(sql))] for sql in RECORDED]
+
+
+def test_migration_0011_fills_what_the_write_path_records(year_of_everything, engine):
+    """The amounts each redemption and reversal found or left on its invoice, and the lines
+    per category: what the write path records is what migration 0011 computes for older rows."""
+    recorded = _recorded(engine)
+    assert [r[1:] for r in recorded[0]] == [(1_070_000, 100_000), (200_000, 0),
+                                            (500_000, 0), (12_345_678, 0), (3_000_000, 0),
+                                            (800_000, 0)]
+    assert [r[1:] for r in recorded[1]] == [(1_070_000, 100_000), (500_000, 100_000),
+                                            (3_000_000, 1_500_000)]
+    assert sorted(r[1] for r in recorded[2]) == [
+        "accelerator 300000", "cpu 20000 gpu 500000", "gpu 1000000 storage 70000",
+        "gpu 3000000", "gpu 600000", "gpu 800000", "npu 12345678"]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE redemption SET invoice_paid_fen = NULL, "
+                          "invoice_reversed_fen = NULL"))
+        conn.execute(text("UPDATE invoice_reversal SET invoice_paid_fen = NULL, "
+                          "invoice_reversed_fen = NULL"))
+        conn.execute(text("UPDATE invoice SET line_amounts = NULL"))
+        _migration_0011().backfill(conn)
+    assert _recorded(engine) == recorded
+
+
+@pytest.mark.parametrize("clear", [
+    "UPDATE redemption SET invoice_paid_fen = NULL WHERE id = (SELECT MAX(id) FROM redemption)",
+    "UPDATE invoice_reversal SET invoice_reversed_fen = NULL "
+    "WHERE id = (SELECT MIN(id) FROM invoice_reversal)",
+    "UPDATE invoice SET line_amounts = NULL WHERE id = (SELECT MIN(id) FROM invoice)"])
+def test_a_row_without_recorded_amounts_takes_the_generic_load(busy_year, engine,
+                                                                monkeypatch, clear):
+    generic = load(engine, False, True, monkeypatch)
+    with engine.begin() as conn:
+        conn.execute(text(clear))
+    taken = []
+    real = replay._load
+    monkeypatch.setattr(replay, "_load", lambda *a, **k: taken.append(k["fast"]) or real(*a, **k))
+    fast = load(engine, True, True, monkeypatch)
+    assert taken == [True, False]
+    for name in FIELDS:
+        assert getattr(fast, name) == getattr(generic, name), name

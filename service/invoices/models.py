@@ -1,8 +1,9 @@
 from datetime import date, datetime
 from decimal import Decimal
+from collections.abc import Iterable
 from typing import NamedTuple
 
-from sqlalchemy import CheckConstraint, Numeric
+from sqlalchemy import CheckConstraint, Numeric, Text
 from sqlmodel import Field, SQLModel
 
 from service.timestamps import created_at_field, fen_field
@@ -34,6 +35,10 @@ class Invoice(SQLModel, table=True):
     paid_fen: int = fen_field(default=0)
     reversed_fen: int = fen_field(default=0)
     created_at: datetime = created_at_field()
+    # Its lines' amounts summed per category, "gpu 105000 storage 5000" (categories in name
+    # order; "" with no lines): written with the lines, which never change, so that the what-if
+    # replay reads one column instead of aggregating invoice_line (docs/what-if.md, "Speed").
+    line_amounts: str | None = Field(default=None, sa_type=Text)
 
     @property
     def net_total_fen(self) -> int:
@@ -77,6 +82,7 @@ class InvoiceRow(NamedTuple):
     paid_fen: int
     reversed_fen: int
     created_at: datetime
+    line_amounts: str | None
 
     @property
     def net_total_fen(self) -> int:
@@ -94,6 +100,16 @@ class LineRow(NamedTuple):
     unit: str
     unit_price_fen: int
     amount_fen: int
+
+
+def line_amounts(lines: Iterable[tuple[str, int]]) -> str:
+    """invoice.line_amounts of (category, amount_fen) lines: summed per category, categories in
+    name order ("gpu 105000 storage 5000"; "" with no lines). Migration 0011 writes the same
+    text for the invoices posted before it."""
+    sums: dict[str, int] = {}
+    for category, amount in lines:
+        sums[category] = sums.get(category, 0) + amount
+    return " ".join(f"{c} {sums[c]}" for c in sorted(sums))
 
 
 class InvoicePayment(SQLModel, table=True):
@@ -120,6 +136,9 @@ class InvoiceReversal(SQLModel, table=True):
     amount_fen: int = fen_field()
     reason: str = Field(max_length=2000)
     created_at: datetime = created_at_field()
+    # The original invoice as this reversal left it: paid, and reversed including this one.
+    invoice_paid_fen: int | None = fen_field(default=None)
+    invoice_reversed_fen: int | None = fen_field(default=None)
 
 
 class UsageStatement(SQLModel, table=True):

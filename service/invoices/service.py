@@ -34,6 +34,7 @@ from service.invoices.models import (
     InvoiceRow,
     LineRow,
     UsageStatement,
+    line_amounts,
 )
 from service.invoices.source_models import InvoiceSource
 from service.invoices.schemas import (
@@ -139,7 +140,9 @@ def post_invoices(session: Session, *, principal: Principal,
                          issued_on=data.issued_on, service_start=data.service_start,
                          service_end=data.service_end, contract_number=data.contract_number,
                          total_fen=data.total_fen, tax_fen=data.tax_fen, paid_fen=0,
-                         reversed_fen=0, created_at=created_at)
+                         reversed_fen=0, created_at=created_at,
+                         line_amounts=line_amounts((line.category, line.amount_fen)
+                                                   for line in data.lines))
         rows.append(row)
         lines.append([LineRow(row.id, n, line.category, line.description,
                               line.quantity.quantize(QUANTITY_STEP), line.unit,
@@ -316,7 +319,9 @@ def reverse(session: Session, *, invoice_id: str, principal: Principal,
     session.add(invoice)
     reversal = InvoiceReversal(id=ids.new_id("red"), invoice_id=invoice.id,
                                invoice_number=number, issued_on=data.issued_on,
-                               amount_fen=data.amount_fen, reason=data.reason)
+                               amount_fen=data.amount_fen, reason=data.reason,
+                               invoice_paid_fen=invoice.paid_fen,
+                               invoice_reversed_fen=invoice.reversed_fen)
     session.add(reversal)
     session.flush()
     taken_back = redemptions.take_back_excess(session, invoice)

@@ -35,6 +35,10 @@ class Redemption(SQLModel, table=True):
     settlement_id: str | None = Field(default=None, foreign_key="settlement.id", index=True,
                                       max_length=40)
     created_at: datetime = created_at_field()
+    # The invoice as it stood when this claim was decided (what the what-if replay decides it
+    # on again): its paid and reversed amounts.
+    invoice_paid_fen: int | None = fen_field(default=None)
+    invoice_reversed_fen: int | None = fen_field(default=None)
 
 
 class RedemptionDraw(SQLModel, table=True):

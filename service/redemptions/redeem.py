@@ -204,7 +204,8 @@ def draw_from(candidates: Sequence[Any], left: int) -> list[tuple[Any, int]]:
     for voucher in candidates:
         if left == 0:
             break
-        amount = min(left, voucher.balance_fen)
+        balance = voucher.balance_fen
+        amount = left if left < balance else balance
         draws.append((voucher, amount))
         left -= amount
     return draws
@@ -305,7 +306,8 @@ class _Batch:
                 "year": policy.year, "subsidy_fen": total, "clawed_back_fen": 0,
                 "beneficiary_type": beneficiary_type, "beneficiary_id": beneficiary_id,
                 "status": status, "settlement_id": None, "created_at": clock.now(),
-                "_draws": draws}
+                "invoice_paid_fen": invoice.paid_fen,
+                "invoice_reversed_fen": invoice.reversed_fen, "_draws": draws}
 
 
 def redeem_group(session: Session, writes: Sequence[Any]) -> list[dict | DomainError]:
@@ -400,8 +402,12 @@ def _payable_accounts(session: Session, accepted: list[dict]) -> dict[tuple, str
     return found
 
 
+# Kept on the row for the what-if replay, not shown: the invoice as the claim found it.
+_SNAPSHOT = ("invoice_paid_fen", "invoice_reversed_fen")
+
+
 def _public(a: dict) -> dict:
-    out = {k: v for k, v in a.items() if not k.startswith("_")}
+    out = {k: v for k, v in a.items() if not k.startswith("_") and k not in _SNAPSHOT}
     out["net_subsidy_fen"] = a["subsidy_fen"]
     out["draws"] = [{"voucher_id": v.id, "amount_fen": amount, "restored_fen": 0}
                     for v, amount in a["_draws"]]

@@ -78,23 +78,22 @@ def list_for(session: Session, year: int) -> list[Scenario]:
 
 # --- the data version -----------------------------------------------------------------------
 
+# One scan per table: every counter a redemption, payment, reversal, clawback, voucher or
+# registry change moves.
 _FINGERPRINT = """
-SELECT
- (SELECT COUNT(*) FROM redemption WHERE year = :y),
- (SELECT COALESCE(SUM(subsidy_fen), 0) FROM redemption WHERE year = :y),
- (SELECT COALESCE(SUM(clawed_back_fen), 0) FROM redemption WHERE year = :y),
- (SELECT MAX(id) FROM redemption WHERE year = :y),
- (SELECT COUNT(*) FROM invoice_payment), (SELECT MAX(id) FROM invoice_payment),
- (SELECT COUNT(*) FROM invoice_reversal), (SELECT MAX(id) FROM invoice_reversal),
- (SELECT COUNT(*) FROM invoice), (SELECT MAX(id) FROM invoice),
- (SELECT COUNT(*) FROM voucher WHERE year = :y),
- (SELECT COALESCE(SUM(balance_fen), 0) FROM voucher WHERE year = :y),
- (SELECT COUNT(revoked_at) FROM voucher WHERE year = :y),
- (SELECT COUNT(*) FROM approved_provider WHERE year = :y),
- (SELECT COUNT(*) FROM enterprise), (SELECT COUNT(*) FROM enterprise WHERE credit_blocked),
- (SELECT COUNT(*) FROM other_subsidy), (SELECT COUNT(*) FROM related_party),
- (SELECT policy_version FROM budget_year WHERE year = :y),
- (SELECT status FROM budget_year WHERE year = :y)
+SELECT *, (SELECT policy_version FROM budget_year WHERE year = :y),
+ (SELECT status FROM budget_year WHERE year = :y) FROM
+ (SELECT COUNT(*), COALESCE(SUM(subsidy_fen), 0), COALESCE(SUM(clawed_back_fen), 0), MAX(id)
+    FROM redemption WHERE year = :y) r,
+ (SELECT COUNT(*), MAX(id) FROM invoice_payment) p,
+ (SELECT COUNT(*), MAX(id) FROM invoice_reversal) x,
+ (SELECT COUNT(*), MAX(id) FROM invoice) i,
+ (SELECT COUNT(*), COALESCE(SUM(balance_fen), 0), COUNT(revoked_at) FROM voucher
+    WHERE year = :y) v,
+ (SELECT COUNT(*) FROM approved_provider WHERE year = :y) a,
+ (SELECT COUNT(*), COUNT(CASE WHEN credit_blocked THEN 1 END) FROM enterprise) e,
+ (SELECT COUNT(*) FROM other_subsidy) o,
+ (SELECT COUNT(*) FROM related_party) rp
 """
 
 
@@ -255,7 +254,8 @@ def _compare(*, data_args: tuple, key: str, year: int, base: Spec, specs: list, 
         return _result(data, spec, parameters(actual_policy, spec), policy, outcome, totals,
                        base_totals, groups, base_groups, base_params, baseline_result)
 
-    replay.invoice_classes(data)  # shared by the replays: computed before any fork
+    replay.claim_keys(data)  # shared by the replays: computed before any fork
+    replay.day_slices(data)
     results = _map(scenario, specs, parallel=data.claims >= PARALLEL_MIN_CLAIMS)
     answer = {"year": year, "data_version": version, "audit_head_seq": seq,
               "audit_head_hash": head_hash, "code_version": CODE_VERSION, "group_by": group_by,
@@ -328,15 +328,18 @@ def _outcome(data: replay.YearData, spec: Spec, policy: Any):
 
 
 def _enterprise_totals(data: replay.YearData, outcome: Any) -> dict[int, int]:
-    """Per enterprise with a claim (granted or not), what it was granted."""
-    sums = [0] * (len(data.enterprises) or 1)
+    """Per enterprise with a claim (granted or not), what it was granted: a replay's running
+    total per enterprise, or the claims summed."""
     if outcome.claim_invoice is data.rd_invoice:  # the redemptions: their enterprises known
         claim_ent = data.rd_ent
     else:
         claim_ent = array("l", map(data.inv_ent.__getitem__, outcome.claim_invoice))
-    for e, amount in zip(claim_ent, outcome.granted):
-        if amount:
-            sums[e] += amount
+    sums = getattr(outcome, "ent_net", None)
+    if not sums:
+        sums = [0] * (len(data.enterprises) or 1)
+        for e, amount in zip(claim_ent, outcome.granted):
+            if amount:
+                sums[e] += amount
     return {e: sums[e] for e in set(claim_ent)}
 
 
@@ -368,11 +371,23 @@ def _groups(data: replay.YearData, outcome: Any, policy: Any, overrides: dict,
         for p, amount in sums.items():
             out[data.providers[p]] += amount
         return out
-    for day, amount in zip(outcome.claim_day, outcome.granted):
-        sums[day] += amount
-    for day, amount in sums.items():
+    for day, amount in _day_totals(data, outcome).items():
         out[date.fromordinal(day).strftime("%Y-%m")] += amount
     return out
+
+
+def _day_totals(data: replay.YearData, outcome: Any) -> dict[int, int]:
+    """Per day with a claim, what the claims of that day were granted. The redemptions are in
+    time order: each day's claims are one slice of the outcome, summed at C speed."""
+    sums: dict[int, int] = defaultdict(int)
+    if outcome.claim_day is data.rd_day:
+        granted = outcome.granted
+        for day, lo, hi in replay.day_slices(data):
+            sums[day] += sum(granted[lo:hi])
+        return sums
+    for day, amount in zip(outcome.claim_day, outcome.granted):
+        sums[day] += amount
+    return sums
 
 
 def _split(data: replay.YearData, inv: int, amount: int, rates: list[int],
@@ -428,13 +443,12 @@ def top10_share_bp(values: list[int]) -> int:
     return 10_000 * sum(sorted(values, reverse=True)[:10]) // total
 
 
-def _curve(outcome: Any) -> list[dict]:
-    by_day: dict[int, int] = defaultdict(int)
-    for day, amount in zip(outcome.claim_day, outcome.granted):
-        if amount:
-            by_day[day] += amount
+def _curve(data: replay.YearData, outcome: Any) -> list[dict]:
+    by_day = _day_totals(data, outcome)
     running, points = 0, []
     for day in sorted(by_day):
+        if not by_day[day]:
+            continue
         running += by_day[day]
         points.append({"date": date.fromordinal(day).isoformat(), "cumulative_fen": running})
     return points
@@ -472,7 +486,7 @@ def _result(data, spec: Spec, params: dict, policy: Any, outcome: Any, totals: d
         if outcome.pool_exhausted_on else None,
         "enterprises_at_cap": len(at_cap), "top10_share_bp": top10_share_bp(values),
         "gini_bp": gini_bp(values), "buckets": buckets, "groups": rows,
-        "curve": _curve(outcome)}
+        "curve": _curve(data, outcome)}
     base_total = baseline["total_subsidy_fen"] if baseline else total
     result["summary_zh"], result["summary_en"] = summaries(
         result, base_params if baseline else params, baseline["name"] if baseline else None,

@@ -1,18 +1,20 @@
 """The replay's load on PostgreSQL, fast (docs/what-if.md, "Speed"): the same YearData as the
-generic load in replay.py, without a window over text keys.
+generic load in replay.py, from what the write path recorded where it decided (migration 0011),
+without a window or an aggregate over text keys.
 
-- One row per claimed invoice, from index-ordered merge joins (no sort, no hash of a million
-  text keys): the invoice, its lines as one text (folded into a shape: the amount per category,
-  all subsidy.weighted_amount reads), the sum of its payments, and whether it is "late": a
-  payment at or after its first redemption of the year, or a reversal. An invoice that is not
-  late has all its payments before every claim on it, so each claim sees their sum.
-- One time-ordered stream of the year's redemptions, the reversals of claimed invoices, every
-  payment of the late invoices (none in most years) and the voucher events (ORDER BY
-  timestamp, id body, kind: the generic order). Python keeps each invoice's running paid and
-  reversed amounts in arrays while it walks the stream — what the generic load's window
-  computes — mapping text invoice ids to their index once.
+- One row per claimed invoice, in id order (a merge semi-join over two indexes: no sort, no
+  hash of a million text ids): its parties, dates, total and `line_amounts`, its lines summed
+  per category (folded into a shape: all subsidy.weighted_amount reads).
+- One time-ordered stream of the year's redemptions, the reversals of claimed invoices and the
+  voucher events (ORDER BY timestamp, id body, kind: the generic order). Each redemption and
+  reversal carries the invoice's paid and reversed amounts as it found or left them
+  (`invoice_paid_fen`, `invoice_reversed_fen`), which the generic load computes by a window
+  over the payments and reversals.
 
-tests/test_whatif_load.py checks both loads give the same arrays and answers.
+A row written before those columns existed and not filled (they are NULL only for a row
+inserted outside the write path and migration 0011) makes the load raise `Unrecorded`; the
+caller then takes the generic load. tests/test_whatif_load.py checks both loads give the same
+arrays and answers.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import queue
 import threading
 from array import array
-from contextlib import closing
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -28,68 +30,67 @@ from service.invoices import subsidy
 from service.years.models import CATEGORIES
 
 _CATEGORY = {c: k for k, c in enumerate(CATEGORIES)}
-PAYMENT = 9  # a late payment in the stream (not a replay event: it moves the running sum)
 
 _ORD = "- DATE '0001-01-01' + 1"  # a date as date.toordinal()
-_FIRST = ("SELECT invoice_id, MIN(created_at) AS first_t FROM redemption WHERE year = %(y)s "
-          "GROUP BY invoice_id")
 
 INVOICES = f"""
-SELECT i.id, i.enterprise_id, i.provider_id, i.issued_on {_ORD}, i.service_start {_ORD},
-       i.service_end {_ORD}, i.total_fen, l.shape, COALESCE(p.paid, 0),
-       p.last_t >= r.first_t OR i.reversed_fen > 0
+SELECT i.enterprise_id, i.provider_id, i.issued_on {_ORD}, i.service_start {_ORD},
+       i.service_end {_ORD}, i.total_fen, i.line_amounts
 FROM invoice i
-JOIN ({_FIRST}) r ON r.invoice_id = i.id
-LEFT JOIN (SELECT invoice_id, string_agg(category || ' ' || amount_fen, ' ') AS shape
-           FROM invoice_line GROUP BY invoice_id) l ON l.invoice_id = i.id
-LEFT JOIN (SELECT invoice_id, CAST(SUM(amount_fen) AS BIGINT) AS paid, MAX(created_at) AS last_t
-           FROM invoice_payment GROUP BY invoice_id) p ON p.invoice_id = i.id
+WHERE EXISTS (SELECT 1 FROM redemption r WHERE r.invoice_id = i.id AND r.year = %(y)s)
 ORDER BY i.id
 """
-# Merge joins over the indexes in id order, streamed: a hash of a million text ids or a sort
-# would cost more than the whole read.
+# A merge semi-join over the indexes in id order, streamed: a hash of a million text ids or a
+# sort would cost more than the whole read.
 _MERGE = ("SET LOCAL enable_hashagg = off", "SET LOCAL enable_hashjoin = off",
           "SET LOCAL enable_sort = off")
 _UNMERGE = ("RESET enable_hashagg", "RESET enable_hashjoin", "RESET enable_sort")
 
-# Every payment of the invoices paid (or reversed) after their first redemption, as events.
-_LATE = f"""
-  UNION ALL
-  SELECT {PAYMENT}, p.created_at, substr(p.id, 5), 2, p.invoice_id, 0, p.amount_fen
-    FROM invoice_payment p WHERE p.invoice_id = ANY(%(late)s)"""
-
+# The stream names each invoice by its position among the claimed invoices in id order (the
+# invoice stream's order): the redemptions ranked over their invoice-id index (no sort, and no
+# million text ids for Python to map).
 EVENTS = """
 WITH vch AS (SELECT id, created_at, revoked_at, ledger_account_id,
-                    ROW_NUMBER() OVER (ORDER BY id) - 1 AS n FROM voucher WHERE year = %(y)s)
-SELECT kind, inv, vn, a, CAST((t AT TIME ZONE 'Asia/Shanghai') AS DATE) {ord}{extra} FROM (
-  SELECT 4 AS kind, d.created_at AS t, substr(d.id, 5) AS b, 4 AS k, d.invoice_id AS inv,
-         0 AS vn, d.subsidy_fen - d.clawed_back_fen AS a
-    FROM redemption d WHERE d.year = %(y)s
+                    ROW_NUMBER() OVER (ORDER BY id) - 1 AS n FROM voucher WHERE year = %(y)s),
+rd AS (SELECT d.id, d.created_at, d.invoice_id, d.subsidy_fen - d.clawed_back_fen AS a,
+              d.invoice_paid_fen AS paid, d.invoice_reversed_fen AS rvd,
+              DENSE_RANK() OVER w - 1 AS n,
+              d.invoice_id IS DISTINCT FROM LAG(d.invoice_id) OVER w AS first
+       FROM redemption d WHERE d.year = %(y)s WINDOW w AS (ORDER BY d.invoice_id))
+SELECT kind, inv, vn, a, CAST((t AT TIME ZONE 'Asia/Shanghai') AS DATE) {ord}, paid,
+       rvd{extra} FROM (
+  SELECT 4 AS kind, rd.created_at AS t, substr(rd.id, 5) AS b, 4 AS k, rd.n AS inv, 0 AS vn,
+         rd.a AS a, rd.paid AS paid, rd.rvd AS rvd
+    FROM rd
   UNION ALL
-  SELECT 3, r.created_at, substr(r.id, 5), 3, r.invoice_id, 0, r.amount_fen
-    FROM invoice_reversal r WHERE EXISTS (SELECT 1 FROM redemption x
-                                          WHERE x.invoice_id = r.invoice_id AND x.year = %(y)s)
-  {late}
+  SELECT 3, r.created_at, substr(r.id, 5), 3, rd.n, 0, r.amount_fen, r.invoice_paid_fen,
+         r.invoice_reversed_fen
+    FROM invoice_reversal r JOIN rd ON rd.invoice_id = r.invoice_id AND rd.first
   UNION ALL
-  SELECT 0, vch.created_at, substr(vch.id, 5), 0, NULL, vch.n, 0 FROM vch
+  SELECT 0, vch.created_at, substr(vch.id, 5), 0, NULL, vch.n, 0, 0, 0 FROM vch
   UNION ALL
   SELECT 1, vch.revoked_at,
          COALESCE((SELECT MIN(substr(a.id, 5)) FROM audit_event a WHERE a.object_id = vch.id
-                   AND a.action = 'voucher.revoke'), '~'), 1, NULL, vch.n, 0
+                   AND a.action = 'voucher.revoke'), '~'), 1, NULL, vch.n, 0, 0, 0
     FROM vch WHERE vch.revoked_at IS NOT NULL
   UNION ALL
-  SELECT 2, tr.created_at, substr(tr.id, 5), 2, NULL, vch.n, tr.amount_fen
+  SELECT 2, tr.created_at, substr(tr.id, 5), 2, NULL, vch.n, tr.amount_fen, 0, 0
     FROM ledger_transfer tr JOIN vch ON vch.ledger_account_id = tr.debit_account_id
     WHERE tr.kind = 'reclaim' AND tr.year = %(y)s
   UNION ALL
-  SELECT 6, rv.decided_at, substr(rv.redemption_id, 5), 6, d.invoice_id, 0, 0
-    FROM review rv JOIN redemption d ON d.id = rv.redemption_id
-    WHERE rv.status = 'rejected' AND d.year = %(y)s) e
+  SELECT 6, rv.decided_at, substr(rv.redemption_id, 5), 6, rd.n, 0, 0, 0, 0
+    FROM review rv JOIN rd ON rd.id = rv.redemption_id
+    WHERE rv.status = 'rejected') e
 ORDER BY t, b, k
 """
 
 
-class _Index(dict):
+class Unrecorded(Exception):
+    """A claimed invoice, redemption or reversal without the amounts the write path records
+    (migration 0011): the generic load must be taken."""
+
+
+class Index(dict):
     """A value's index, given in order of first sight (map(index.__getitem__, ...))."""
 
     def __missing__(self, key: Any) -> int:
@@ -101,7 +102,7 @@ class _Shapes(dict):
     """The lines' text ("gpu 100000 storage 5000 …", in any order) → the shape's index: the
     amount per category, summed (all subsidy.weighted_amount reads)."""
 
-    def __init__(self, shapes: _Index):
+    def __init__(self, shapes: Index):
         super().__init__()
         self.shapes = shapes
 
@@ -129,79 +130,114 @@ class _Periods(dict):
         return value
 
 
-def batches(raw: Any, sql: str, params: dict, name: str, size: int = 20_000) -> Any:
-    """Row batches of a server-side cursor, fetched by a helper thread one batch ahead, so that
-    the server computes the next batch while Python works on this one (psycopg releases the
-    GIL while it waits)."""
-    cursor = raw.cursor(name=name)
-    cursor.execute(sql, params)
-    ready: queue.Queue = queue.Queue(maxsize=2)
-    failure: list = []
-    stop = threading.Event()
+class Prefetch:
+    """Row batches of a server-side cursor, read by a helper thread from the moment it is made
+    and one batch ahead after that, so that the server computes (or sorts) while Python works
+    on something else (psycopg releases the GIL while it waits). Iterate once; close() always."""
 
-    def fetch() -> None:
+    def __init__(self, raw: Any, sql: str, params: dict, name: str, size: int = 20_000):
+        self.cursor = raw.cursor(name=name)
+        self.ready: queue.Queue = queue.Queue(maxsize=2)
+        self.failure: list = []
+        self.stop = threading.Event()
+        self.worker = threading.Thread(target=self._fetch, args=(sql, params, size), name=name,
+                                       daemon=True)
+        self.worker.start()
+
+    def _fetch(self, sql: str, params: dict, size: int) -> None:
         try:
-            while not stop.is_set():
-                rows = cursor.fetchmany(size)
-                ready.put(rows)
+            self.cursor.execute(sql, params)
+            while not self.stop.is_set():
+                rows = self.cursor.fetchmany(size)
+                self.ready.put(rows)
                 if not rows:
                     return
         except BaseException as exc:  # noqa: BLE001 - raised in the reader below
-            failure.append(exc)
-        ready.put([])
+            self.failure.append(exc)
+        self.ready.put([])
 
-    worker = threading.Thread(target=fetch, name=name, daemon=True)
-    worker.start()
-    try:
+    def __iter__(self) -> Any:
         while True:
-            rows = ready.get()
+            rows = self.ready.get()
             if not rows:
                 break
             yield rows
-    finally:
-        stop.set()
-        while worker.is_alive():  # drain, so that it can finish before the cursor closes
+        if self.failure:
+            raise self.failure[0]
+
+    def close(self) -> None:
+        """Stop the thread, let it finish, close the cursor (before the connection is used
+        again)."""
+        self.stop.set()
+        while self.worker.is_alive():
             try:
-                ready.get(timeout=0.05)
+                self.ready.get(timeout=0.05)
             except queue.Empty:
                 pass
-        worker.join()
-        cursor.close()
-    if failure:
-        raise failure[0]
+        self.worker.join()
+        self.cursor.close()
+
+
+@contextmanager
+def side_connection(session: Any, raw: Any) -> Any:
+    """A second connection reading the session's snapshot (pg_export_snapshot), so that the
+    event stream is read and sorted by the server while the invoices are loaded; None when the
+    session's transaction is not one snapshot or has written (the other would not see it)."""
+    isolation, clean = raw.execute(
+        "SELECT current_setting('transaction_isolation'), "
+        "pg_current_xact_id_if_assigned() IS NULL").fetchone()
+    if isolation not in ("repeatable read", "serializable") or not clean:
+        yield None
+        return
+    (snapshot_id,) = raw.execute("SELECT pg_export_snapshot()").fetchone()
+    pooled = session.get_bind().raw_connection()
+    try:
+        side = pooled.driver_connection
+        side.rollback()
+        side.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        side.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
+        for setting in SETTINGS:
+            side.execute(setting)
+        yield side
+    finally:
+        try:
+            pooled.driver_connection.rollback()
+        finally:
+            pooled.close()
+
+
+# What both connections plan the year's reads with: rows are streamed (a server-side cursor), so
+# plan for all of them, not the first; sort the year in memory; no JIT (compiling these plans
+# costs more than it saves).
+SETTINGS = ("SET LOCAL cursor_tuple_fraction = 1", "SET LOCAL work_mem = '256MB'",
+            "SET LOCAL jit = off")
 
 
 def claimed_invoices(raw: Any, data: Any, params: dict, ents: dict, provs: dict,
-                     shapes: dict) -> tuple[dict, array, list]:
-    """Fill data's invoice arrays with the year's claimed invoices (in id order). Returns their
-    index by id, the paid amount each starts the stream with (all of its payments, made before
-    its first redemption; 0 for a late one) and the ids of the late ones."""
+                     shapes: dict) -> int:
+    """Fill data's invoice arrays with the year's claimed invoices (in id order: the event
+    stream names them by that position); returns how many."""
     for statement in _MERGE:
         raw.execute(statement)
-    index: dict[str, int] = {}
-    paid = array("q")
-    late: list[str] = []
-    ents_i, provs_i, shapes_i = _Index(ents), _Index(provs), _Index(shapes)
+    count = 0
+    ents_i, provs_i, shapes_i = Index(ents), Index(provs), Index(shapes)
     by_text = _Shapes(shapes_i)
     periods = _Periods(data.year)
-    source = batches(raw, INVOICES, params, "whatif_invoices")
+    source = Prefetch(raw, INVOICES, params, "whatif_invoices")
     try:
         for rows in source:
             cols = list(zip(*rows))
-            index.update(zip(cols[0], range(len(index), len(index) + len(rows))))
-            data.inv_ent.extend(map(ents_i.__getitem__, cols[1]))
-            data.inv_prov.extend(map(provs_i.__getitem__, cols[2]))
-            data.inv_issued.extend(cols[3])
-            spans = list(map(periods.__getitem__, zip(cols[4], cols[5])))
+            if None in cols[6]:
+                raise Unrecorded("an invoice without line_amounts")
+            count += len(rows)
+            data.inv_ent.extend(map(ents_i.__getitem__, cols[0]))
+            data.inv_prov.extend(map(provs_i.__getitem__, cols[1]))
+            data.inv_issued.extend(cols[2])
+            spans = list(map(periods.__getitem__, zip(cols[3], cols[4])))
             data.inv_overlap.extend([span[0] for span in spans])
             data.inv_days.extend([span[1] for span in spans])
-            data.inv_total.extend(cols[6])
-            data.inv_shape.extend(map(by_text.__getitem__, cols[7]))
-            if any(cols[9]):
-                late.extend(row[0] for row in rows if row[9])
-                paid.extend(0 if row[9] else row[8] for row in rows)
-            else:
-                paid.extend(cols[8])
+            data.inv_total.extend(cols[5])
+            data.inv_shape.extend(map(by_text.__getitem__, cols[6]))
     finally:
         source.close()  # the fetching thread done before the connection is used again
         for statement in _UNMERGE:
@@ -209,33 +245,52 @@ def claimed_invoices(raw: Any, data: Any, params: dict, ents: dict, provs: dict,
     ents.update(ents_i)
     provs.update(provs_i)
     shapes.update(shapes_i)
-    return index, paid, late
+    return count
 
 
-def events(raw: Any, data: Any, params: dict, index: dict, paid: array, late: list,
-           singles: dict, extra: list, paid_now: dict, merge_unclaimed: Any,
-           rejected: dict) -> None:
-    """Walk the year's time-ordered stream into data's event arrays, with each reversal's and
-    redemption's running paid and reversed amounts. Runs of redemptions (most of the stream)
-    go in whole: between two other events no invoice's paid or reversed amount moves."""
+def event_stream(raw: Any, params: dict, *, with_t: bool, with_b: bool) -> Prefetch:
+    """The year's time-ordered stream, started (columns: kind, invoice, voucher, amount, day,
+    paid, reversed, then the timestamp if with_t and the id body if with_b)."""
+    sql = EVENTS.format(ord=_ORD, extra=(", t" if with_t else "") + (", b" if with_b else ""))
+    return Prefetch(raw, sql, params, "whatif_events")
+
+
+def events(source: Prefetch, data: Any, claimed: int, singles: dict, extra: list,
+           paid_now: dict, merge_unclaimed: Any, rejected: dict, *, with_t: bool,
+           with_b: bool) -> None:
+    """Walk the year's time-ordered stream into data's event arrays. Runs of redemptions (most
+    of the stream) go in whole, a column at a time."""
     from service.whatif.replay import REDEMPTION, REJECT, REVERSAL
 
-    rvd = array("q", bytes(8 * len(paid)))
     kinds, refs, days, paids, revs, actual = data.ev_kind, data.ev_ref, data.ev_day, \
         data.ev_paid, data.ev_rev, data.actual
     single_draw, reversed_invoices = data.single_draw, data.reversed_invoices
     pending, x = len(extra), 0
-    t_at = 5 if pending else None  # the timestamp, to merge the unclaimed demand by
+    assert with_t or not pending
+    t_at = 7  # the timestamp, to merge the unclaimed demand by
     # the id body, to find a named voucher or a rejected redemption
-    b_at = 5 + bool(pending) if singles or rejected else None
-    sql = EVENTS.format(ord=_ORD, late=_LATE if late else "",
-                        extra=(", t" if pending else "") + (", b" if b_at else ""))
-    at = index.__getitem__
+    b_at = 7 + with_t if with_b else None
 
-    def redemptions(rows: list) -> None:
+    def at(n: int) -> int:  # the stream's invoice position, checked against the invoices read
+        if not 0 <= n < claimed:
+            raise AssertionError(f"event names invoice {n} of {claimed}")
+        return n
+    from service.whatif.replay import invoice_classes, key_list
+
+    # The redemption claims (replay.redemption_claims) and, without unclaimed demand to merge,
+    # each event's key (replay.claim_keys), gathered on the way.
+    rd_event, rd_invoice, rd_day, rd_ent = array("l"), array("l"), array("l"), array("l")
+    inv_ent, inv_class = data.inv_ent, invoice_classes(data)
+    keyed = not pending
+    key_index, ev_key = Index(), array("l")
+
+    def redemptions(rows: list, cols: list | None = None) -> None:
         if not rows:
             return
-        cols = list(zip(*rows))
+        cols = cols or list(zip(*rows))
+        rd_event.extend(range(len(kinds), len(kinds) + len(rows)))
+        if None in cols[5] or None in cols[6]:
+            raise Unrecorded("a redemption without the invoice's amounts")
         if b_at is not None:
             for i, b in enumerate(cols[b_at], start=len(kinds)):
                 if b in singles:
@@ -243,18 +298,26 @@ def events(raw: Any, data: Any, params: dict, index: dict, paid: array, late: li
                 if b in rejected:
                     rejected[b] = i
                     data.rejected.add(i)
-        ns = list(map(at, cols[1]))
         kinds.frombytes(bytes([REDEMPTION]) * len(rows))
-        refs.extend(ns)
+        if min(cols[1]) < 0 or max(cols[1]) >= claimed:
+            raise AssertionError(f"a redemption names an invoice outside 0..{claimed - 1}")
+        refs.extend(cols[1])
+        rd_invoice.extend(cols[1])
+        rd_ent.extend(map(inv_ent.__getitem__, cols[1]))
         days.extend(cols[4])
-        paids.extend(map(paid.__getitem__, ns))
-        revs.extend(map(rvd.__getitem__, ns))
+        rd_day.extend(cols[4])
+        if keyed:
+            ev_key.extend(map(key_index.__getitem__, zip(map(inv_class.__getitem__, cols[1]),
+                                                         cols[5], cols[6])))
+        paids.extend(cols[5])
+        revs.extend(cols[6])
         actual.extend(cols[3])
 
     def walk(source: Any) -> None:
         nonlocal x
         for rows in source:
-            if x < pending or any(row[0] != REDEMPTION for row in rows):
+            cols = list(zip(*rows))
+            if x < pending or cols[0].count(REDEMPTION) != len(rows):
                 run = []
                 for row in rows:
                     kind = row[0]
@@ -269,19 +332,21 @@ def events(raw: Any, data: Any, params: dict, index: dict, paid: array, late: li
                         continue
                     redemptions(run)
                     run = []
-                    if kind == PAYMENT:
-                        paid[at(row[1])] += row[3]
-                        continue
                     if kind == REVERSAL:
+                        if row[5] is None or row[6] is None:
+                            raise Unrecorded("a reversal without the invoice's amounts")
                         n = at(row[1])
-                        rvd[n] += row[3]
                         reversed_invoices.add(n)
-                        ref, amount, reversed_fen = n, paid[n], rvd[n]
+                        ref, amount, reversed_fen = n, row[5], row[6]
+                        if keyed:
+                            ev_key.append(key_index[inv_class[n], row[5], row[6]])
                     elif kind == REJECT:
                         data.reject_of[len(kinds)] = rejected[row[b_at]]
                         ref, amount, reversed_fen = at(row[1]), 0, 0
                     else:  # voucher issued, revoked, reclaimed from (its amount in `paid`)
                         ref, amount, reversed_fen = row[2], row[3], 0
+                    if keyed and kind != REVERSAL:
+                        ev_key.append(0)
                     kinds.append(kind)
                     refs.append(ref)
                     days.append(row[4])
@@ -289,10 +354,14 @@ def events(raw: Any, data: Any, params: dict, index: dict, paid: array, late: li
                     revs.append(reversed_fen)
                 redemptions(run)
             else:
-                redemptions(rows)
+                redemptions(rows, cols)
 
-    with closing(batches(raw, sql, dict(params, late=late), "whatif_events")) as source:
-        walk(source)
+    walk(source)
     while x < pending:
         merge_unclaimed(data, extra[x], paid_now)
         x += 1
+    data.rd_event, data.rd_invoice, data.rd_day, data.rd_ent = rd_event, rd_invoice, rd_day, \
+        rd_ent
+    if keyed:
+        assert len(ev_key) == len(kinds)
+        data.ev_keys = (key_list(data, key_index), ev_key)

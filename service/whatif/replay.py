@@ -29,8 +29,11 @@ creation order, service/ids.py), so events of one instant keep the order they ha
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import operator
 import re
+from contextlib import ExitStack, closing
 from array import array
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -269,6 +272,8 @@ class YearData:
     rd_day: array | None = None
     rd_ent: array | None = None
     inv_class: array | None = None
+    rd_days: list | None = None
+    ev_keys: tuple | None = None
 
     def lines(self, shape: int, growth_bp: int = 0) -> list[tuple[str, int]]:
         return [(c, grow(a, growth_bp)) for c, a in zip(CATEGORIES, self.shapes[shape]) if a]
@@ -282,12 +287,40 @@ def grow(amount: int, growth_bp: int) -> int:
 def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> YearData:
     session.flush()
     db = session.connection()
-    if db.dialect.name == "postgresql":  # rows are streamed (a server-side cursor): plan for
-        db.execute(text("SET LOCAL cursor_tuple_fraction = 1"))  # all of them, not the first
-        db.execute(text("SET LOCAL work_mem = '256MB'"))  # and sort the year in memory
-        db.execute(text("SET LOCAL jit = off"))  # compiling these plans costs more than it saves
+    if db.dialect.name == "postgresql" and FAST_LOAD:
+        try:
+            return _load(session, year, unclaimed=unclaimed, fast=True)
+        except pgload.Unrecorded:  # a row from outside the write path: the generic SQL
+            pass
+    return _load(session, year, unclaimed=unclaimed, fast=False)
+
+
+def _load(session: Session, year: BudgetYear, *, unclaimed: bool, fast: bool) -> YearData:
+    db = session.connection()
+    if db.dialect.name == "postgresql":
+        for setting in pgload.SETTINGS:
+            db.execute(text(setting))
     y = year.year
     params = {"y": y, "first": date(y, 1, 1), "last": date(y, 12, 31)}
+    draws = list(_stream(db, _SINGLE_DRAWS, params))
+    rejected = {b: -1 for (b,) in _stream(db, _REJECTED, params)}  # → its REDEMPTION event
+    if not fast:
+        return _fill(db, year, params, unclaimed, draws, rejected, None)
+    raw = db.connection.driver_connection
+    with ExitStack() as stack:
+        side = stack.enter_context(pgload.side_connection(session, raw))
+        stream = None
+        if side is not None:  # the events read and sorted while the invoices load
+            stream = stack.enter_context(closing(pgload.event_stream(
+                side, params, with_t=unclaimed, with_b=bool(draws or rejected))))
+        return _fill(db, year, params, unclaimed, draws, rejected, (raw, stream, stack))
+
+
+def _fill(db: Any, year: BudgetYear, params: dict, unclaimed: bool, draws: list,
+          rejected: dict, fast: tuple | None) -> YearData:
+    """The load's body; `fast`: PostgreSQL's (connection, started event stream or None, the
+    stack that closes what is opened)."""
+    y = year.year
     from service.years.service import policy_of
 
     data = YearData(year=y, policy=policy_of(year))
@@ -339,12 +372,9 @@ def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> Year
             count += 1
         return count
 
-    fast = db.dialect.name == "postgresql" and FAST_LOAD
-    if fast:  # service/whatif/pgload.py: the same arrays, without windows over text keys
-        raw = db.connection.driver_connection
-        index, early_paid, late = pgload.claimed_invoices(raw, data, params, ents, provs,
-                                                          shapes)
-        n_claimed = len(index)
+    if fast:  # service/whatif/pgload.py: the same arrays, from what the write path recorded
+        raw, stream, stack = fast
+        n_claimed = pgload.claimed_invoices(raw, data, params, ents, provs, shapes)
     else:
         n_claimed = add_invoices(_CLAIMED)
     voucher_rows = list(db.execute(text(
@@ -384,15 +414,17 @@ def load(session: Session, year: BudgetYear, *, unclaimed: bool = False) -> Year
                 + ") u ON u.id = i.id ORDER BY i.id"), params):
             paid_now[first + len(paid_now)] = (int(row[0]), int(row[1]))
     voucher_n = {v.id: i for i, v in enumerate(data.vouchers)}
-    singles = {b: (voucher_n[v], int(sub)) for b, v, sub in _stream(db, _SINGLE_DRAWS, params)}
-    rejected = {b: -1 for (b,) in _stream(db, _REJECTED, params)}  # → its REDEMPTION event
+    singles = {b: (voucher_n[v], int(sub)) for b, v, sub in draws}
     kinds, refs, days, paids, revs, actual = data.ev_kind, data.ev_ref, data.ev_day, \
         data.ev_paid, data.ev_rev, data.actual
     pending = len(extra) if not fast else 0
     if fast:
-        pgload.events(raw, data, params, index, early_paid, late, singles, extra, paid_now,
-                      _merge_unclaimed, rejected)
-        del index, early_paid
+        with_b = bool(singles or rejected)
+        if stream is None:
+            stream = stack.enter_context(closing(pgload.event_stream(
+                raw, params, with_t=unclaimed, with_b=with_b)))
+        pgload.events(stream, data, n_claimed, singles, extra, paid_now, _merge_unclaimed,
+                      rejected, with_t=unclaimed, with_b=with_b)
     for k, t, _b, n, paid, rvd, sub, claw, local in () if fast else _stream(db, _EVENTS.format(
             local=_local_date(db)), params):
         if x < pending:
@@ -478,6 +510,7 @@ class Outcome:
     capped: set = field(default_factory=set)
     granted_count: int = 0
     weighted: list = field(default_factory=list)  # per shape, under this scenario
+    ent_net: list = field(default_factory=list)  # per enterprise: what it was granted in all
 
 
 def redemption_claims(data: YearData) -> tuple[array, array, array, array]:
@@ -485,7 +518,8 @@ def redemption_claims(data: YearData) -> tuple[array, array, array, array]:
     scenario that leaves the unredeemed demand out (computed once per loaded year)."""
     if data.rd_event is None:
         kinds, refs, days, inv_ent = data.ev_kind, data.ev_ref, data.ev_day, data.inv_ent
-        events = array("l", [i for i, k in enumerate(kinds) if k == REDEMPTION])
+        events = array("l", itertools.compress(range(len(kinds)),
+                                                map(REDEMPTION.__eq__, kinds)))
         invoices = array("l", map(refs.__getitem__, events))
         data.rd_event, data.rd_invoice = events, invoices
         data.rd_day = array("l", map(days.__getitem__, events))
@@ -493,15 +527,59 @@ def redemption_claims(data: YearData) -> tuple[array, array, array, array]:
     return data.rd_event, data.rd_invoice, data.rd_day, data.rd_ent
 
 
+def day_slices(data: YearData) -> list[tuple[int, int, int]]:
+    """The redemption claims' days as (day, first, end) slices of the claims, in day order
+    (the stream is in time order, so each day's claims are contiguous; if they were not, one
+    slice per claim, still exact). Computed once per loaded year."""
+    if data.rd_days is None:
+        _, _, days, _ = redemption_claims(data)
+        if all(map(operator.le, days, itertools.islice(days, 1, None))):
+            data.rd_days = [(day, bisect.bisect_left(days, day), bisect.bisect_right(days, day))
+                            for day in sorted(set(days))]
+        else:
+            data.rd_days = [(day, i, i + 1) for i, day in enumerate(days)]
+    return data.rd_days
+
+
 def invoice_classes(data: YearData) -> array:
     """Per invoice, the index of its (issue date, total, line shape, service days in the year
     and in all): what the eligible subsidy reads of the invoice besides its paid and reversed
     amounts. The live formula runs once per class and amounts in a scenario."""
     if data.inv_class is None:
-        classes: dict = {}
-        data.inv_class = array("l", (classes.setdefault(key, len(classes)) for key in zip(
+        data.inv_class = array("l", map(pgload.Index().__getitem__, zip(
             data.inv_issued, data.inv_total, data.inv_shape, data.inv_overlap, data.inv_days)))
     return data.inv_class
+
+
+def claim_keys(data: YearData) -> tuple[list[tuple[int, int, int]], array]:
+    """The distinct (invoice class, paid, reversed) of the stream's claims and reversals, each
+    as (an invoice of that class, paid, reversed), and per event the index of its own (0 for
+    the events that decide nothing on an invoice): a scenario asks the live formula once per
+    distinct one. Computed once per loaded year."""
+    if data.ev_keys is None:
+        inv_class = invoice_classes(data)
+        index = pgload.Index()
+        ev_key = array("l", bytes(array("l").itemsize * len(data.ev_kind)))
+        rd_event, rd_invoice, _, _ = redemption_claims(data)
+        paid, rvd = data.ev_paid, data.ev_rev
+        for e, k in zip(rd_event, map(index.__getitem__, zip(
+                map(inv_class.__getitem__, rd_invoice), map(paid.__getitem__, rd_event),
+                map(rvd.__getitem__, rd_event)))):
+            ev_key[e] = k
+        refs = data.ev_ref
+        for e in itertools.compress(range(len(ev_key)), map(
+                frozenset((UNCLAIMED, REVERSAL)).__contains__, data.ev_kind)):
+            ev_key[e] = index[inv_class[refs[e]], paid[e], rvd[e]]
+        data.ev_keys = (key_list(data, index), ev_key)
+    return data.ev_keys
+
+
+def key_list(data: YearData, index: dict) -> list[tuple[int, int, int]]:
+    """claim_keys' (class, paid, reversed) keys, in index order, as (an invoice of the class,
+    paid, reversed): what the formula is asked with."""
+    inv_class = invoice_classes(data)
+    first = dict(zip(reversed(inv_class), range(len(inv_class) - 1, -1, -1)))
+    return [(first[c], p, r) for c, p, r in index]
 
 
 def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
@@ -524,7 +602,6 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
     inv_ent, inv_shape, inv_total, inv_issued = data.inv_ent, data.inv_shape, data.inv_total, \
         data.inv_issued
     inv_overlap, inv_days = data.inv_overlap, data.inv_days
-    inv_class = invoice_classes(data)
     reversed_invoices = data.reversed_invoices
     subsidy_of, unusable_reason = subsidy.subsidy_of, vouchers.unusable_reason
     by_enterprise: dict[int, list[VoucherState]] = defaultdict(list)
@@ -547,37 +624,34 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
     unclaimed = iter(data.unclaimed)
     named, single_draw = data.named, data.single_draw
     rejected, claim_at = data.rejected, {}  # rejected redemptions: event → claim
-    memo: dict[tuple[int, int, int], int] = {}
     usable: dict[int, tuple[int, list]] = {}  # enterprise → (day, its usable vouchers then)
     refused_count = refused_fen = granted_count = 0
     pool_exhausted_on = None
     capped = out.capped
     next_claim = 0
+    tracked = bool(reversed_invoices or rejected)  # do any claims need their draws kept
 
     def eligible(i: int, paid: int, rvd: int) -> int:
-        key = (inv_class[i], paid, rvd)
-        value = memo.get(key)
-        if value is not None:
-            return value
+        """The invoice's eligible subsidy under the scenario, paid and reversed as given."""
         issued = inv_issued[i]
         b = before.get(issued)
         if b is None:
             b = before[issued] = subsidy.dated_before_eligible(date.fromordinal(issued), policy)
         if b:
-            value = 0
-        else:
-            total = inv_total[i]
-            if growth_bp:
-                total, paid, rvd = grow(total, growth_bp), grow(paid, growth_bp), \
-                    grow(rvd, growth_bp)
-            value = subsidy_of(weighted[inv_shape[i]], total_fen=total, reversed_fen=rvd,
-                               paid_fen=paid, overlap=inv_overlap[i], days=inv_days[i],
-                               reimbursement=reimbursement)
-        memo[key] = value
-        return value
+            return 0
+        total = inv_total[i]
+        if growth_bp:
+            total, paid, rvd = grow(total, growth_bp), grow(paid, growth_bp), grow(rvd, growth_bp)
+        return subsidy_of(weighted[inv_shape[i]], total_fen=total, reversed_fen=rvd,
+                          paid_fen=paid, overlap=inv_overlap[i], days=inv_days[i],
+                          reimbursement=reimbursement)
 
-    for e_idx, (kind, ref, day, paid, rvd) in enumerate(zip(
-            data.ev_kind, data.ev_ref, data.ev_day, data.ev_paid, data.ev_rev)):
+    # Per distinct (invoice class, paid, reversed) of the stream, once (claim_keys).
+    keys, ev_key = claim_keys(data)
+    elig = [eligible(i, paid, rvd) for i, paid, rvd in keys]
+
+    for e_idx, kind, ref, day, key in zip(itertools.count(), data.ev_kind, data.ev_ref,
+                                          data.ev_day, ev_key):
         if kind == REDEMPTION or kind == UNCLAIMED:
             if kind == UNCLAIMED:
                 n, facts = next(unclaimed)
@@ -600,13 +674,13 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
             else:
                 claim = next_claim
                 next_claim += 1
-            left = eligible(ref, paid, rvd) - inv_net[ref]
+            left = elig[key] - inv_net[ref]
             if left <= 0:
                 continue  # nothing_to_redeem, or invoice_not_eligible
             e = inv_ent[ref]
             candidates = None
             if not follow_cap:
-                chosen = named.get(e_idx)
+                chosen = named.get(e_idx) if named else None
                 if chosen is None and not learn:
                     seen = usable.get(e)
                     if seen is not None and seen[0] == day:
@@ -641,16 +715,16 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
                 if balance < left:
                     left = balance
             cap_left = cap - ent_net[e]
-            want = left if left < cap_left else cap_left
             if cap_left < left:
                 capped.add(e)
-            if want <= 0:
+                left = cap_left
+            if left <= 0:
                 continue
-            amount = want
-            if pool_left < want:
+            amount = left
+            if pool_left < left:
                 amount = pool_left if pool_left > 0 else 0
                 refused_count += 1
-                refused_fen += want - amount
+                refused_fen += left - amount
                 if pool_exhausted_on is None:
                     pool_exhausted_on = date.fromordinal(day)
                 if amount == 0:
@@ -661,19 +735,20 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
                     v.balance_fen -= part
                     if v.balance_fen <= 0:  # exhausted: no longer usable
                         usable.pop(e, None)
-                if ref in reversed_invoices or e_idx in rejected:
+                if tracked and (ref in reversed_invoices or e_idx in rejected):
                     draws_of[claim] = drawn
-            if ref in reversed_invoices:
-                claims_of[ref].append(claim)
-            if e_idx in rejected:
-                claim_at[e_idx] = claim
+            if tracked:
+                if ref in reversed_invoices:
+                    claims_of[ref].append(claim)
+                if e_idx in rejected:
+                    claim_at[e_idx] = claim
             granted[claim] = amount
             granted_count += 1
             inv_net[ref] += amount
             ent_net[e] += amount
             pool_left -= amount
         elif kind == REVERSAL:
-            excess = inv_net[ref] - eligible(ref, paid, rvd)
+            excess = inv_net[ref] - elig[key]
             if excess <= 0:
                 continue
             today = days.get(day) or days.setdefault(day, date.fromordinal(day))
@@ -710,7 +785,8 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
             states[ref].issued = True
             usable.pop(states[ref].enterprise, None)
         elif kind == RECLAIM:  # what the bureau took back, as far as the balance goes
-            states[ref].balance_fen -= min(paid, states[ref].balance_fen)
+            amount = data.ev_paid[e_idx]
+            states[ref].balance_fen -= min(amount, states[ref].balance_fen)
             usable.pop(states[ref].enterprise, None)
         elif kind == REVOKE:
             states[ref].status = "revoked"
@@ -719,6 +795,7 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
     out.refused_count, out.refused_fen, out.granted_count = refused_count, refused_fen, \
         granted_count
     out.pool_exhausted_on = pool_exhausted_on
+    out.ent_net = ent_net
     return out
 
 
