@@ -385,8 +385,10 @@ def _shape(invoice: InvoiceRow, lines: Sequence[LineRow], policies: dict[int, Bu
     shown = year if year is not None else invoice.service_start.year
     redeemable = sum(max(0, e - redeemed.get(y, 0))
                      for y, e in by_year.items() if policies[y].status == "open")
+    shape = invoice._asdict()
+    del shape["line_amounts"]  # the what-if replay's summary of the lines shown below
     return {
-        **invoice._asdict(), "enterprise_uscc": enterprise_uscc,
+        **shape, "enterprise_uscc": enterprise_uscc,
         "net_total_fen": invoice.net_total_fen, "status": status_of(invoice),
         "year": shown, "eligible_subsidy_fen": by_year.get(shown, 0),
         "eligible_by_year": {str(y): v for y, v in by_year.items()},

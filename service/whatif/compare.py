@@ -256,12 +256,19 @@ def _compare(*, data_args: tuple, key: str, year: int, base: Spec, specs: list, 
 
     replay.claim_keys(data)  # shared by the replays: computed before any fork
     replay.day_slices(data)
-    results = _map(scenario, specs, parallel=data.claims >= PARALLEL_MIN_CLAIMS)
+    results = _map(scenario, specs, parallel=data.claims >= PARALLEL_MIN_CLAIMS,
+                   cost=_cost)
     answer = {"year": year, "data_version": version, "audit_head_seq": seq,
               "audit_head_hash": head_hash, "code_version": CODE_VERSION, "group_by": group_by,
               "baseline": baseline_result, "scenarios": results}
     _cache_put(key, answer)
     return {**answer, "cached": False}
+
+
+def _cost(spec: Spec) -> int:
+    """A scenario's replay time, roughly: drawing vouchers as issued costs about four times
+    following the cap (bench/PROFILE.md)."""
+    return 1 if spec.vouchers == "follow_cap" else 4
 
 
 # A compare of a year with at least this many redemptions replays its scenarios in forked
@@ -270,37 +277,48 @@ def _compare(*, data_args: tuple, key: str, year: int, base: Spec, specs: list, 
 PARALLEL_MIN_CLAIMS = 200_000
 
 
-def _map(fn: Any, items: list, *, parallel: bool) -> list:
-    """[fn(item) for item in items], with all but the last item computed in forked children
-    when parallel, each sending its result back pickled through a pipe. A child that fails is
-    computed again here, so the answer never depends on the fork."""
-    if not parallel or len(items) < 2 or not hasattr(os, "fork"):
+def _map(fn: Any, items: list, *, parallel: bool, cost: Any = lambda item: 1) -> list:
+    """[fn(item) for item in items], spread over the machine's cores when parallel: the items,
+    costliest first, each to the least loaded of one group per core; this process computes the
+    first group, a forked child each other one and sends its results back pickled through a
+    pipe. A child that fails has its items computed again here, so the answer never depends on
+    the fork."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1)
+    workers = min(len(items), cores)
+    if not parallel or workers < 2 or not hasattr(os, "fork"):
         return [fn(item) for item in items]
+    loads, groups = [0] * workers, [[] for _ in range(workers)]
+    for i in sorted(range(len(items)), key=lambda i: -cost(items[i])):
+        w = loads.index(min(loads))
+        groups[w].append(i)
+        loads[w] += cost(items[i])
     children = []
-    for item in items[:-1]:
+    for group in groups[1:]:
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: compute, send, and leave without running any cleanup
             code = 0
             try:
                 os.close(read_fd)
-                payload = pickle.dumps(fn(item), protocol=pickle.HIGHEST_PROTOCOL)
+                payload = pickle.dumps([fn(items[i]) for i in group],
+                                       protocol=pickle.HIGHEST_PROTOCOL)
                 with os.fdopen(write_fd, "wb") as pipe:
                     pipe.write(payload)
             except BaseException:  # noqa: BLE001 - the parent computes it again
                 code = 1
             os._exit(code)
         os.close(write_fd)
-        children.append((pid, read_fd))
-    last = fn(items[-1])
-    results = []
-    for item, (pid, read_fd) in zip(items, children):
+        children.append((group, pid, read_fd))
+    results: dict[int, Any] = {i: fn(items[i]) for i in groups[0]}
+    for group, pid, read_fd in children:
         with os.fdopen(read_fd, "rb") as pipe:
             payload = pipe.read()
         _, status = os.waitpid(pid, 0)
         ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and payload
-        results.append(pickle.loads(payload) if ok else fn(item))
-    return [*results, last]
+        results.update(zip(group, pickle.loads(payload) if ok else
+                           [fn(items[i]) for i in group]))
+    return [results[i] for i in range(len(items))]
 
 
 class _Actual:

@@ -136,7 +136,7 @@ class Prefetch:
     on something else (psycopg releases the GIL while it waits). Iterate once; close() always."""
 
     def __init__(self, raw: Any, sql: str, params: dict, name: str, size: int = 20_000):
-        self.cursor = raw.cursor(name=name)
+        self.cursor = raw.cursor(name=name, binary=True)  # no number parsed from text
         self.ready: queue.Queue = queue.Queue(maxsize=2)
         self.failure: list = []
         self.stop = threading.Event()
