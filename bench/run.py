@@ -108,7 +108,8 @@ TARGETS = {
     "budget_p99_ms": ("<=", 20, None, " ms"),
     "rss_mb": ("<=", 150, None, " MB"),
     "report_rss_mb": ("<=", 150, None, " MB"),
-    "whatif_3_scenarios_s": ("<=", 10, None, " s"),  # issue 13, bench/whatif.py
+    "whatif_3_scenarios_s": ("<=", 10, None, " s"),  # issue 13, bench/whatif.py: the median
+    "whatif_3_scenarios_max_s": ("<=", 10, None, " s"),  # and the slowest of three cold runs
     "risk_flag_cpu_ms": ("<=", 1, None, " ms"),  # issue 14 item 7 (bench/risk.py)
     "risk_backtest_s": ("<=", 60, None, " s"),
 }

@@ -3,6 +3,8 @@
 generic SQL SQLite runs, on a year with everything the replay models; and what the write path
 records for the fast load (migration 0011) is what the generic load would compute."""
 
+from contextlib import contextmanager
+
 import pytest
 from sqlalchemy import text
 from sqlmodel import Session
@@ -196,5 +198,34 @@ def test_a_row_without_recorded_amounts_takes_the_generic_load(busy_year, engine
     monkeypatch.setattr(replay, "_load", lambda *a, **k: taken.append(k["fast"]) or real(*a, **k))
     fast = load(engine, True, True, monkeypatch)
     assert taken == [True, False]
+    for name in FIELDS:
+        assert getattr(fast, name) == getattr(generic, name), name
+
+
+@pytest.mark.parametrize("transaction", ["snapshot", "read committed", "written"])
+def test_the_stream_reads_a_second_connection_only_in_the_same_snapshot(
+        busy_year, engine, monkeypatch, transaction):
+    """The event stream is read on a second connection importing the compare's snapshot only
+    when that transaction is one snapshot that has written nothing; otherwise on the
+    compare's own connection. The year is the same either way."""
+    generic = load(engine, False, False, monkeypatch)
+    from service.whatif import pgload
+
+    sides = []
+    real = pgload.side_connection
+
+    @contextmanager
+    def spy(session, raw):
+        with real(session, raw) as side:
+            sides.append(side is not None)
+            yield side
+
+    monkeypatch.setattr(pgload, "side_connection", spy)
+    monkeypatch.setattr(replay, "FAST_LOAD", True)
+    with Session(snapshot(engine) if transaction != "read committed" else engine) as session:
+        if transaction == "written":
+            session.execute(text("CREATE TEMP TABLE compare_wrote (x int)"))
+        fast = replay.load(session, get_year(session, 2026))
+    assert sides == [transaction == "snapshot"]
     for name in FIELDS:
         assert getattr(fast, name) == getattr(generic, name), name

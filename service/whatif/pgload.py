@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
+import psycopg
+
 from service.invoices import subsidy
 from service.years.models import CATEGORIES
 
@@ -193,11 +195,16 @@ def side_connection(session: Any, raw: Any) -> Any:
     pooled = session.get_bind().raw_connection()
     try:
         side = pooled.driver_connection
-        side.rollback()
-        side.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        side.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
-        for setting in SETTINGS:
-            side.execute(setting)
+        try:
+            side.rollback()
+            if side.autocommit:  # not a transaction: it could not take the snapshot
+                raise psycopg.ProgrammingError("an autocommit connection")
+            side.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            side.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")  # the server's own id
+            for setting in SETTINGS:
+                side.execute(setting)
+        except psycopg.Error:  # the stream is then read on the session's connection, after
+            side = None
         yield side
     finally:
         try:
@@ -260,7 +267,7 @@ def events(source: Prefetch, data: Any, claimed: int, singles: dict, extra: list
            with_b: bool) -> None:
     """Walk the year's time-ordered stream into data's event arrays. Runs of redemptions (most
     of the stream) go in whole, a column at a time."""
-    from service.whatif.replay import REDEMPTION, REJECT, REVERSAL
+    from service.whatif.replay import REDEMPTION, REJECT, REVERSAL, invoice_classes, key_list
 
     kinds, refs, days, paids, revs, actual = data.ev_kind, data.ev_ref, data.ev_day, \
         data.ev_paid, data.ev_rev, data.actual
@@ -275,7 +282,6 @@ def events(source: Prefetch, data: Any, claimed: int, singles: dict, extra: list
         if not 0 <= n < claimed:
             raise AssertionError(f"event names invoice {n} of {claimed}")
         return n
-    from service.whatif.replay import invoice_classes, key_list
 
     # The redemption claims (replay.redemption_claims) and, without unclaimed demand to merge,
     # each event's key (replay.claim_keys), gathered on the way.
