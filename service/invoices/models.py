@@ -1,6 +1,6 @@
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from collections.abc import Iterable
 from typing import NamedTuple
 
 from sqlalchemy import CheckConstraint, Numeric, Text
