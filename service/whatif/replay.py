@@ -10,8 +10,8 @@ Two phases:
    or clawback), redemption, and (include_unredeemed) the demand never claimed. Each reversal
    and redemption carries the invoice's paid and reversed amounts *at that moment* — a running
    sum over the invoice's payments and reversals, by window functions in the generic SQL, or
-   kept in arrays while walking the stream on PostgreSQL (pgload.py) — so the invoice is
-   decided as it stood when the real redemption was made.
+   as the write path recorded them on the row (migration 0011) on PostgreSQL (pgload.py) — so
+   the invoice is decided as it stood when the real redemption was made.
 2. `run` walks the stream once per scenario in a tight loop. A redemption asks the live
    formula (`subsidy.subsidy_of`, with `subsidy.weighted_amount` per line shape and
    `subsidy.dated_before_eligible`) for the invoice's eligible subsidy under the scenario, less
@@ -33,9 +33,9 @@ import bisect
 import itertools
 import operator
 import re
-from contextlib import ExitStack, closing
 from array import array
 from collections import defaultdict
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import SimpleNamespace
