@@ -21,12 +21,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute
 from sqlalchemy import create_engine
 
 from service import clock
 from service.app import create_app
 from service.auth.cache import AuthThrottle
+from tests.routes import walk
 from tests.factories import Api, bearer, uscc
 from tests.flows import invoice_body, invoice_number, line, make_world
 
@@ -200,20 +200,9 @@ TABLE: dict[tuple[str, str], Rule] = {
 }
 
 
-def _walk(routes, prefix: str = ""):
-    """app.routes, with included routers opened up (FastAPI >= 0.16x keeps them nested)."""
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            context = getattr(route, "include_context", None)
-            yield from _walk(included.routes, prefix + getattr(context, "prefix", ""))
-        elif isinstance(route, APIRoute):
-            yield prefix + route.path, route.methods
-
-
 def _v1_routes(app) -> list[tuple[str, str]]:
-    found = {(method, path) for path, methods in _walk(app.routes) if path.startswith("/v1/")
-             for method in methods if method != "HEAD"}
+    found = {(method, path) for path, route in walk(app.routes) if path.startswith("/v1/")
+             for method in route.methods if method != "HEAD"}
     # Cross-check the walk against the OpenAPI document, so a FastAPI change cannot hide routes.
     documented = {(method.upper(), path) for path, ops in app.openapi()["paths"].items()
                   if path.startswith("/v1/") for method in ops}

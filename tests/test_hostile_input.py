@@ -8,12 +8,12 @@ import base64
 import re
 
 import pytest
-from fastapi.routing import APIRoute
 from sqlalchemy import create_engine, text
 
 from service.app import create_app
 from service.db import metadata
 from tests.flows import invoice_body, invoice_number, line, make_world
+from tests.routes import walk
 
 BAD_FEN = [-1, 2**63, 2**64, 10**30, 1.5, 100.0, "100", True, [1], {"v": 1}]
 BAD_TEXT = ["\x00", "a\u202eb", "bell\x07", "x" * 5000, 12, ["a"]]
@@ -169,17 +169,6 @@ def test_hostile_path_and_query_parameters(world, api):
 
 # --- every route of a kind, read from the app ---------------------------------------------------
 
-def _walk(routes, prefix: str = ""):
-    """app.routes, with included routers opened up (FastAPI >= 0.16x keeps them nested)."""
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            context = getattr(route, "include_context", None)
-            yield from _walk(included.routes, prefix + getattr(context, "prefix", ""))
-        elif isinstance(route, APIRoute):
-            yield prefix + route.path, route
-
-
 def _query_names(dependant) -> set[str]:
     names = {p.name for p in dependant.query_params}
     for sub in dependant.dependencies:
@@ -187,7 +176,7 @@ def _query_names(dependant) -> set[str]:
     return names
 
 
-_ROUTES = list(_walk(create_app(create_engine("sqlite://")).routes))
+_ROUTES = list(walk(create_app(create_engine("sqlite://")).routes))
 LIST_ROUTES = sorted(path for path, route in _ROUTES
                      if "GET" in route.methods and "cursor" in _query_names(route.dependant))
 WRITE_ROUTES = sorted((method, path) for path, route in _ROUTES for method in route.methods

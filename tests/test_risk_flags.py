@@ -23,6 +23,12 @@ def _day(today):
     today("2026-06-15")
 
 
+def bureau(api, redemption: dict) -> dict:
+    """The redemption as the bureau reads it: only the bureau sees a flag's evidence
+    (an enterprise's own answer is checked in tests/test_flag_disclosure.py)."""
+    return api.ok("GET", f"/v1/redemptions/{redemption['id']}")
+
+
 def rules_of(redemption: dict) -> list[str]:
     return [f["rule"] for f in redemption["flags"]]
 
@@ -84,7 +90,7 @@ def test_round_amount(api, total, min_fen, flagged):
     w = world_with(api, "round_amount", min_fen=min_fen, weight=7)
     w.voucher(10_000_000)
     inv = w.invoice([line("gpu", total)])
-    r = w.redeem(inv["id"])
+    r = bureau(api, w.redeem(inv["id"]))
     assert rules_of(r) == (["round_amount"] if flagged else [])
     assert r["risk_score"] == (7 if flagged else 0)
     if flagged:
@@ -108,7 +114,7 @@ def test_new_entity(api, established_on, flagged):
     api.ok("PATCH", f"/v1/enterprises/{w.enterprise['id']}",
            json={"established_on": established_on})
     w.voucher(1_000_000)
-    r = w.redeem(w.invoice([line("gpu", 100_000)])["id"])
+    r = bureau(api, w.redeem(w.invoice([line("gpu", 100_000)])["id"]))
     assert rules_of(r) == (["new_entity"] if flagged else [])
     if flagged:
         assert r["flags"][0]["evidence"] == {
@@ -129,7 +135,7 @@ def test_burst(api, posted, flagged):
     w = world_with(api, "burst", max_per_day=3)
     w.voucher(1_000_000)
     invoices = [w.invoice([line("gpu", 100_000)]) for _ in range(posted)]
-    r = w.redeem(invoices[-1]["id"])
+    r = bureau(api, w.redeem(invoices[-1]["id"]))
     assert rules_of(r) == (["burst"] if flagged else [])
     if flagged:
         assert r["flags"][0]["evidence"] == {"posted_on": "2026-06-15", "invoices": 4,
@@ -166,7 +172,7 @@ def test_provider_concentration(api, second_gpu, flagged):
                  json=invoice_body(w.enterprise["uscc"], [line("gpu", second_gpu)]))
     api.ok("POST", f"/v1/invoices/{inv['id']}/payments", headers=prov2,
            json={"amount_fen": second_gpu, "paid_on": "2026-05-10"})
-    r = w.redeem(inv["id"])
+    r = bureau(api, w.redeem(inv["id"]))
     assert rules_of(r) == (["provider_concentration"] if flagged else [])
     if flagged:
         assert r["flags"][0]["evidence"] == {
@@ -193,7 +199,7 @@ def test_near_cap_split_share(api, second_gpu, flagged):
     first = w.invoice([line("gpu", 150_000)], start="2026-04-01", end="2026-04-30")
     assert w.redeem(first["id"])["flags"] == []  # one invoice is not a split
     second = w.invoice([line("gpu", second_gpu)], start="2026-05-01", end="2026-05-30")
-    r = w.redeem(second["id"])
+    r = bureau(api, w.redeem(second["id"]))
     assert rules_of(r) == (["near_cap_split"] if flagged else [])
     if flagged:
         ev = r["flags"][0]["evidence"]
@@ -231,7 +237,7 @@ def test_shared_contact_enterprise_and_provider(api, provider_phone, flagged):
            json={"contact_phone": "0411-8888-1234"})
     api.ok("PATCH", f"/v1/providers/{w.provider['id']}", json={"contact_phone": provider_phone})
     w.voucher(1_000_000)
-    r = w.redeem(w.invoice([line("gpu", 100_000)])["id"])
+    r = bureau(api, w.redeem(w.invoice([line("gpu", 100_000)])["id"]))
     assert rules_of(r) == (["shared_contact"] if flagged else [])
     if flagged:
         assert r["flags"][0]["evidence"]["shared"] == [{
@@ -258,7 +264,7 @@ def test_shared_contact_two_enterprises_one_provider(api):
         r = api.client.post("/v1/redemptions", headers=api.enterprise_key(e["id"]),
                             json={"invoice_id": inv["id"]})
         assert r.status_code == 201, r.text
-        flags = r.json()["flags"]
+        flags = bureau(api, r.json())["flags"]
         if expect:
             shared = flags[0]["evidence"]["shared"]
             assert sorted(s["fact"] for s in shared) == sorted(expect)
@@ -283,7 +289,7 @@ def test_reversal_after_payout(api, settle, flagged):
             api.ok("POST", f"/v1/settlements/{batch['id']}/pay",
                    json={"bank_reference": "BOC-1"})
     w.reverse(first["id"], 50_000)
-    r = w.redeem(w.invoice([line("gpu", 100_000)])["id"])
+    r = bureau(api, w.redeem(w.invoice([line("gpu", 100_000)])["id"]))
     assert rules_of(r) == (["reversal_after_payout"] if flagged else [])
     if flagged:
         (c,) = r["flags"][0]["evidence"]["clawbacks"]
@@ -306,7 +312,7 @@ def outlier_world(api, **settings):
 @pytest.mark.parametrize("price,flagged", [(13_800, False), (13_801, True), (13_799, False)])
 def test_unit_price_outlier(api, price, flagged):
     w = outlier_world(api)
-    r = w.redeem(w.invoice([line("gpu", price, unit="卡时")])["id"])
+    r = bureau(api, w.redeem(w.invoice([line("gpu", price, unit="卡时")])["id"]))
     assert rules_of(r) == (["unit_price_outlier"] if flagged else [])
     if flagged:
         (ev,) = r["flags"][0]["evidence"]["lines"]
@@ -318,7 +324,7 @@ def test_unit_price_outlier(api, price, flagged):
 @pytest.mark.parametrize("min_lines,flagged", [(30, True), (31, False), (29, True)])
 def test_unit_price_outlier_needs_enough_lines(api, min_lines, flagged):
     w = outlier_world(api, min_lines=min_lines)
-    r = w.redeem(w.invoice([line("gpu", 20_000, unit="卡时")])["id"])
+    r = bureau(api, w.redeem(w.invoice([line("gpu", 20_000, unit="卡时")])["id"]))
     assert rules_of(r) == (["unit_price_outlier"] if flagged else [])
 
 
@@ -327,14 +333,14 @@ def test_unit_price_stats_follow_new_lines_in_a_small_year(api):
     first = w.redeem(w.invoice([line("gpu", 20_000, unit="卡时")])["id"])
     assert first["flags"] == []  # 30 lines: too few
     w.invoice([line("gpu", 10_000, unit="卡时")])  # the 31st line
-    r = w.redeem(w.invoice([line("gpu", 20_000, unit="卡时")])["id"])
+    r = bureau(api, w.redeem(w.invoice([line("gpu", 20_000, unit="卡时")])["id"]))
     assert rules_of(r) == ["unit_price_outlier"]
     assert r["flags"][0]["evidence"]["lines"][0]["lines_in_group"] == 32
 
 
 def test_other_unit_is_another_group(api):
     w = outlier_world(api)
-    r = w.redeem(w.invoice([line("gpu", 20_000, unit="台月")])["id"])
+    r = bureau(api, w.redeem(w.invoice([line("gpu", 20_000, unit="台月")])["id"]))
     assert r["flags"] == []
 
 
@@ -344,7 +350,7 @@ def test_other_unit_is_another_group(api):
 def test_held_at_the_review_threshold(api, threshold, held):
     w = world_with(api, "round_amount", review_threshold=threshold, weight=10)
     voucher = w.voucher(10_000_000)
-    r = w.redeem(w.invoice([line("gpu", 10_000_000)])["id"])
+    r = bureau(api, w.redeem(w.invoice([line("gpu", 10_000_000)])["id"]))
     assert r["risk_score"] == 10
     assert r["status"] == ("under_review" if held else "payable")
     assert r["subsidy_fen"] == 3_000_000
@@ -356,7 +362,7 @@ def test_held_at_the_review_threshold(api, threshold, held):
 def test_default_rules_do_not_hold_an_ordinary_redemption(api):
     w = make_world(api)
     w.voucher(10_000_000)
-    r = w.redeem(w.invoice([line("gpu", 10_000_000)])["id"])
+    r = bureau(api, w.redeem(w.invoice([line("gpu", 10_000_000)])["id"]))
     assert rules_of(r) == ["provider_concentration", "round_amount"]
     assert (r["risk_score"], r["status"]) == (20, "payable")
     year = api.ok("GET", "/v1/years/2026")
@@ -377,7 +383,8 @@ def test_flags_see_earlier_requests_of_the_same_batch(api, engine):
     answers = run_write(engine, lambda s: redeem_group(s, [
         Write(principal=principal, group=redeem_group, args=RedeemRequest(i["id"]))
         for i in (a, b)]), principal=principal)
-    assert [x["flags"][0]["evidence"]["enterprise_redeemed_fen"] for x in answers] == [
+    assert [bureau(api, x)["flags"][0]["evidence"]["enterprise_redeemed_fen"]
+            for x in answers] == [
         30_000, 60_000]
 
 

@@ -62,6 +62,7 @@ from service.invoices.models import Invoice, InvoiceLine, InvoiceRow
 from service.ledger import service as ledger
 from service.ledger.models import LedgerAccount, LedgerTransfer
 from service.redemptions.models import Redemption, RedemptionDraw
+from service.risk import disclosure
 from service.risk import flags as risk_flags
 from service.risk import reviews as risk_reviews
 from service.rows import insert_many, update_many
@@ -325,7 +326,8 @@ def redeem_group(session: Session, writes: Sequence[Any]) -> list[dict | DomainE
     if accepted:  # flags never refuse: they may hold a redemption for review (service/risk)
         risk_flags.assess(session, batch.invoices, [a for _, a in accepted], batch.years)
         _write(session, batch, accepted)
-    return [a if isinstance(a, DomainError) else _public(a) for a in answers]
+    return [a if isinstance(a, DomainError) else _public(a, w.principal)
+            for w, a in zip(writes, answers)]
 
 
 def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, dict]]) -> None:
@@ -406,12 +408,13 @@ def _payable_accounts(session: Session, accepted: list[dict]) -> dict[tuple, str
 _SNAPSHOT = ("invoice_paid_fen", "invoice_reversed_fen")
 
 
-def _public(a: dict) -> dict:
+def _public(a: dict, principal: Principal) -> dict:
     out = {k: v for k, v in a.items() if not k.startswith("_") and k not in _SNAPSHOT}
     out["net_subsidy_fen"] = a["subsidy_fen"]
     out["draws"] = [{"voucher_id": v.id, "amount_fen": amount, "restored_fen": 0}
                     for v, amount in a["_draws"]]
-    out["flags"] = [risk_reviews.public_flag(f) for f in a.get("_flags", ())]
+    out["flags"] = disclosure.visible_flags(
+        None, principal, [risk_reviews.public_flag(f) for f in a.get("_flags", ())])
     out["risk_score"] = a.get("_risk_score", 0)
     if a.get("_review_id"):
         out["review_id"] = a["_review_id"]

@@ -46,11 +46,11 @@ def list_redemptions(session: SessionDep, principal: Reader, limit: Limit = 50,
     if status:
         stmt = stmt.where(Redemption.status == status)
     return paginate(session, stmt, Redemption.id, limit, cursor,
-                    shape_page=lambda rows: service.to_public(session, rows))
+                    shape_page=lambda rows: service.to_public(session, rows, principal))
 
 
 @router.get("/{redemption_id}", response_model=RedemptionPublic, operation_id="getRedemption",
             responses=problem_responses(401, 403, 404))
 def get_redemption(redemption_id: str, session: SessionDep, principal: Reader):
-    return service.to_public(session, [service.get_redemption(session, redemption_id,
-                                                              principal)])[0]
+    row = service.get_redemption(session, redemption_id, principal)
+    return service.to_public(session, [row], principal)[0]

@@ -22,6 +22,7 @@ from service.errors import (
 from service.invoices.models import Invoice, InvoiceLine
 from service.ledger import service as ledger
 from service.redemptions.models import Clawback, Redemption, RedemptionDraw
+from service.risk import disclosure
 from service.risk import reviews as risk_reviews
 from service.vouchers import service as vouchers
 from service.redemptions.redeem import enterprise_share_paid, redeem  # noqa: F401 (API)
@@ -72,7 +73,8 @@ def get_redemption(session: Session, redemption_id: str, principal: Principal) -
     return row
 
 
-def to_public(session: Session, rows: Sequence[Redemption]) -> list[dict]:
+def to_public(session: Session, rows: Sequence[Redemption], principal: Principal) -> list[dict]:
+    """Redemptions as `principal` may see them (flags: service/risk/disclosure.py)."""
     if not rows:
         return []
     draws: dict[str, list[dict]] = {r.id: [] for r in rows}
@@ -81,7 +83,8 @@ def to_public(session: Session, rows: Sequence[Redemption]) -> list[dict]:
             .order_by(RedemptionDraw.redemption_id, RedemptionDraw.draw_no)):
         draws[d.redemption_id].append({"voucher_id": d.voucher_id, "amount_fen": d.amount_fen,
                                        "restored_fen": d.restored_fen})
-    flags = risk_reviews.flags_of(session, list(draws))
+    flags = disclosure.visible_flag_lists(session, principal,
+                                          risk_reviews.flags_of(session, list(draws)))
     return [{**r.model_dump(), "net_subsidy_fen": r.subsidy_fen - r.clawed_back_fen,
              "draws": draws[r.id], "flags": flags[r.id],
              "risk_score": sum(f["weight"] for f in flags[r.id])} for r in rows]

@@ -24,8 +24,8 @@ from service.errors import DomainError, NotFound
 from service.invoices.models import Invoice
 from service.ledger import service as ledger
 from service.redemptions.models import Redemption, RedemptionDraw
+from service.risk import access, disclosure
 from service.risk.models import Review, ReviewDecision, RiskFlag
-from service.reviewchain.trail import is_district_reviewer, reviewer_sees_enterprise
 from service.rows import insert_many
 from service.vouchers.models import Voucher
 from service.years.models import BudgetYear
@@ -107,26 +107,24 @@ def flags_of(session: Session, redemption_ids: Sequence[str]) -> dict[str, list[
 
 # --- deciding ----------------------------------------------------------------------------------
 
-def _lock(session: Session, review_id: str) -> Review:
-    review = session.get(Review, review_id, with_for_update=True, populate_existing=True)
+def get_readable(session: Session, principal: Principal, review_id: str, *,
+                 lock: bool = False) -> Review:
+    """One review `principal` may read (risk/access.py); another district's is 404 as if it
+    did not exist."""
+    stmt = access.readable(principal).where(Review.id == review_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    review = session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
     if review is None:
         raise NotFound(f"no review {review_id}")
     return review
-
-
-def in_scope(session: Session, principal: Principal, review: Review) -> bool:
-    """A district reviewer sees and decides only its district's enterprises' reviews."""
-    return (not is_district_reviewer(principal)
-            or reviewer_sees_enterprise(session, principal, review.enterprise_id))
 
 
 def decide(session: Session, review_id: str, decision: str, reason: str,
            principal: Principal) -> dict:
     """A reviewer's `clear` or `reject`. Final at once below the second threshold; at or above
     it, once two different reviewers gave the same decision."""
-    review = _lock(session, review_id)
-    if not in_scope(session, principal, review):
-        raise NotFound(f"no review {review_id}")
+    review = get_readable(session, principal, review_id, lock=True)
     if review.status != "open":
         raise ReviewClosed(f"review {review_id} is already {review.status}")
     earlier = list(session.execute(select(ReviewDecision).where(
@@ -146,7 +144,7 @@ def decide(session: Session, review_id: str, decision: str, reason: str,
     if agreeing < needed:
         audit.record(session, action="review.decision", object_type="review",
                      object_id=review.id, summary=summary)
-        return to_public(session, [review])[0]
+        return to_public(session, [review], principal)[0]
     moved = _clear(session, review) if decision == "clear" else _reject(session, review)
     review.status = "cleared" if decision == "clear" else "rejected"
     review.decided_at = clock.now()
@@ -157,7 +155,7 @@ def decide(session: Session, review_id: str, decision: str, reason: str,
     audit.record(session, action=f"review.{decision}", object_type="review",
                  object_id=review.id, summary={**summary, **moved})
     session.flush()
-    return to_public(session, [review])[0]
+    return to_public(session, [review], principal)[0]
 
 
 def _lock_money(session: Session, redemption_id: str) -> Redemption:
@@ -213,7 +211,8 @@ def _reject(session: Session, review: Review) -> dict:
 
 # --- reading -----------------------------------------------------------------------------------
 
-def to_public(session: Session, reviews: Sequence[Any]) -> list[dict]:
+def to_public(session: Session, reviews: Sequence[Any], principal: Principal) -> list[dict]:
+    """Reviews as `principal` may see them (flags: service/risk/disclosure.py)."""
     if not reviews:
         return []
     review_ids = [r.id for r in reviews]
@@ -224,7 +223,8 @@ def to_public(session: Session, reviews: Sequence[Any]) -> list[dict]:
         decisions[d.review_id].append({"seq": d.seq, "decision": d.decision, "reason": d.reason,
                                        "actor_id": d.actor_id, "actor_name": d.actor_name,
                                        "role": d.role, "at": d.at})
-    flags = flags_of(session, [r.redemption_id for r in reviews])
+    flags = disclosure.visible_flag_lists(
+        session, principal, flags_of(session, [r.redemption_id for r in reviews]))
     redemptions = {row.id: row for row in session.execute(
         select(Redemption.id, Redemption.invoice_id, Redemption.subsidy_fen,
                Redemption.status).where(Redemption.id.in_([r.redemption_id for r in reviews])))}
@@ -247,10 +247,12 @@ def to_public(session: Session, reviews: Sequence[Any]) -> list[dict]:
     return out
 
 
-def counts(session: Session, year: int | None = None) -> dict[str, int]:
-    """Open reviews and how many of them are overdue (the dashboard)."""
-    stmt = select(func.count(), func.coalesce(func.sum(
-        case((Review.due_on < clock.today(), 1), else_=0)), 0)).where(Review.status == "open")
+def counts(session: Session, principal: Principal, year: int | None = None) -> dict[str, int]:
+    """The open reviews `principal` reads and how many of them are overdue (the queue's
+    header, the dashboard): from the same statement as the items."""
+    stmt = access.readable(principal).where(Review.status == "open").with_only_columns(
+        func.count(), func.coalesce(func.sum(
+            case((Review.due_on < clock.today(), 1), else_=0)), 0))
     if year is not None:
         stmt = stmt.where(Review.year == year)
     open_, overdue = session.execute(stmt).one()

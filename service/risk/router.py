@@ -21,11 +21,10 @@ from service.api import (
     writer,
 )
 from service.auth.principal import Principal
-from service.errors import NotFound, problem_responses
+from service.errors import problem_responses
 from service.redemptions.schemas import FlagPublic
-from service.reviewchain.trail import scope_enterprises
 from service.risk import backtest as backtest_service
-from service.risk import reviews
+from service.risk import access, reviews
 from service.risk.models import RULES, Review, RiskFlag
 from service.risk.policy import RiskRules, SInt
 from service.types import Text
@@ -152,7 +151,7 @@ def list_reviews(session: SessionDep, principal: Reader, limit: Limit = 50, curs
                  year: Annotated[int | None, Query(ge=1, le=9999)] = None):
     """Held redemptions, highest score first, each with its flags and their evidence. A
     district reviewer sees only its district's enterprises."""
-    stmt = scope_enterprises(select(Review), principal, Review.enterprise_id)
+    stmt = access.readable(principal)
     if status:
         stmt = stmt.where(Review.status == status)
     if year is not None:
@@ -166,17 +165,15 @@ def list_reviews(session: SessionDep, principal: Reader, limit: Limit = 50, curs
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(f"{rows[-1].score}:{rows[-1].id}") if more and rows else None
-    return {"items": reviews.to_public(session, rows), "next_cursor": next_cursor,
-            **reviews.counts(session, year)}
+    return {"items": reviews.to_public(session, rows, principal), "next_cursor": next_cursor,
+            **reviews.counts(session, principal, year)}
 
 
 @router.get("/v1/reviews/{review_id}", response_model=ReviewPublic, operation_id="getReview",
             responses=problem_responses(401, 403, 404))
 def get_review(review_id: str, session: SessionDep, principal: Reader):
-    row = session.get(Review, review_id)
-    if row is None or not reviews.in_scope(session, principal, row):
-        raise NotFound(f"no review {review_id}")
-    return reviews.to_public(session, [row])[0]
+    return reviews.to_public(session, [reviews.get_readable(session, principal, review_id)],
+                             principal)[0]
 
 
 def _decide(decision: str):
