@@ -1,6 +1,6 @@
 """The back-test (issue 14 item 4): the year's current rules (or a proposed change to them) run
 over every redemption of the year, in the order they were made, each against what came before
-it — the same `flags.evaluate` the redemption path uses. It reads only: nothing is written.
+it — the same `rules.evaluate` the redemption path uses. It reads only: nothing is written.
 
 The whole year is read in a few set-based statements (redemptions with their invoices, lines,
 parties, posting times, clawbacks) and the price statistics are computed from the year's lines
@@ -19,6 +19,8 @@ from service.registry.models import Enterprise, Provider
 from service.risk import flags as F
 from service.risk import policy as risk_policy
 from service.risk import stats
+from service.risk.rules import evaluate
+from service.risk.tally import InvoiceInfo, Line, Tally
 from service.settlements.models import Settlement
 from service.years.service import get_year
 
@@ -65,7 +67,7 @@ def _backtest(session: Session, year_number: int, change: dict | None,
     threshold = policy.review_threshold if review_threshold is None else review_threshold
     on = {rule for rule, s in rules.items() if s.get("enabled")}
     db = session.connection()
-    t = F.Tally()
+    t = Tally()
     rows = db.execute(
         select(Redemption.id, Redemption.invoice_id, Redemption.enterprise_id,
                Redemption.provider_id, Redemption.subsidy_fen, Redemption.created_at,
@@ -76,7 +78,7 @@ def _backtest(session: Session, year_number: int, change: dict | None,
         .order_by(Redemption.created_at, Redemption.id)).all()
     for _, invoice_id, _, _, _, _, number, issued_on, total, posted_at in rows:
         if invoice_id not in t.invoices:
-            t.invoices[invoice_id] = F.InvoiceInfo(invoice_id, number, issued_on, total,
+            t.invoices[invoice_id] = InvoiceInfo(invoice_id, number, issued_on, total,
                                                    F.as_date(posted_at))
     redeemed = Redemption.year == year_number
     in_year = select(Redemption.invoice_id).where(redeemed)
@@ -90,7 +92,7 @@ def _backtest(session: Session, year_number: int, change: dict | None,
         if outlying is not None:  # only lines that can flag: the rule needs no other
             lines = lines.where(outlying)
         for row in db.execute(lines).all():
-            t.lines[row[0]].append(F.Line(*row[1:]))
+            t.lines[row[0]].append(Line(*row[1:]))
     parties = select(Redemption.enterprise_id).where(redeemed).distinct()
     t.enterprises = {row.id: F.party(row) for row in db.execute(
         select(*F.party_columns(Enterprise)).where(Enterprise.id.in_(parties)))}
@@ -122,7 +124,7 @@ def _backtest(session: Session, year_number: int, change: dict | None,
     for rid, invoice_id, e, p, subsidy, at, *_ in rows:
         r.update(id=rid, invoice_id=invoice_id, enterprise_id=e, provider_id=p,
                  subsidy_fen=subsidy, created_at=at)
-        found = F.evaluate(t, r, policy, rules, explain=False, on=on)
+        found = evaluate(t, r, policy, rules, explain=False, on=on)
         t.add(r)
         if not found:
             continue

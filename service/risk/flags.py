@@ -1,17 +1,16 @@
-"""The risk rules (issue 14 item 2, docs/risk.md): each names what it saw, with the rows and the
-numbers, in a sentence a reviewer can check. A flag never refuses anything; the sum of a
-redemption's flag weights is its `risk_score`, and a score at or above the year's
-`review_threshold` holds the redemption for review.
+"""Risk flags on the redemption path (issue 14 item 2, docs/risk.md). A flag never refuses
+anything; the sum of a redemption's flag weights is its `risk_score`, and a score at or above
+the year's `review_threshold` holds the redemption for review.
 
-The rules read a `Tally`: the facts of the redemption's parties and invoice and what the year's
-earlier redemptions add up to. The redemption path fills it for a whole batch in a few
-statements (`load_batch`); the back-test fills it from the whole year and walks the redemptions
-in order (service/risk/backtest.py). `evaluate` is the one implementation of the rules."""
+The rules themselves are in service/risk/rules/ (one module each, `evaluate` over them); they
+read a `Tally` (service/risk/tally.py). This module fills it for a whole batch in a few
+statements (`load_batch`) and assesses the batch's redemptions in arrival order (`assess`); the
+back-test fills it from the whole year (service/risk/backtest.py)."""
 
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     Date,
@@ -37,300 +36,8 @@ from service.risk.facts import FACTS
 from service.settlements.models import Settlement
 
 
-class InvoiceInfo(NamedTuple):
-    id: str
-    invoice_number: str
-    issued_on: date
-    total_fen: int
-    posted_on: date | None  # the Shanghai date it was posted
-
-
-class Line(NamedTuple):
-    line_no: int
-    category: str
-    unit: str
-    unit_price_fen: int
-    description: str
-
-
-class Party(NamedTuple):
-    id: str
-    name: str
-    uscc: str
-    established_on: date | None
-    raw: dict  # fact → as registered
-    norm: dict  # fact → normalised
-
-
-FACT_ZH = {"contact_phone": "联系电话", "contact_email": "联系邮箱", "bank_account": "银行账号",
-           "legal_representative": "法定代表人", "registered_address": "注册地址"}
-FACT_EN = {"contact_phone": "contact phone", "contact_email": "contact e-mail",
-           "bank_account": "bank account", "legal_representative": "legal representative",
-           "registered_address": "registered address"}
-
-
-def yuan(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    fen = abs(fen)
-    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
-
-
-def aware(at: datetime | None) -> datetime | None:
-    """A stored timestamp with its offset (SQLite gives back Shanghai wall time)."""
-    return at.replace(tzinfo=clock.SHANGHAI) if at is not None and at.tzinfo is None else at
-
-
-def local_day(at: datetime) -> date:
-    """The Shanghai date of a stored timestamp (SQLite gives back Shanghai wall time)."""
-    return (at if at.tzinfo is None else at.astimezone(clock.SHANGHAI)).date()
-
-
-def enabled(rules: dict) -> set[str]:
-    return {rule for rule, s in rules.items() if s.get("enabled")}
-
-
-class Tally:
-    """What the rules compare a redemption with (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self.invoices: dict[str, InvoiceInfo] = {}
-        self.lines: dict[str, list[Line]] = defaultdict(list)
-        self.stats: dict[tuple[int, str, str], stats.Stat] = {}
-        self.enterprises: dict[str, Party] = {}
-        self.providers: dict[str, Party] = {}
-        self.pair_total: dict[tuple, int] = defaultdict(int)  # (year, enterprise, provider)
-        self.enterprise_total: dict[tuple, int] = defaultdict(int)  # (year, enterprise)
-        self.pair_invoices: dict[tuple, dict[str, int]] = defaultdict(dict)  # → {invoice: net}
-        # (year, provider) → {(fact, normalised): {enterprise ids that redeemed with it}}
-        self.clients: dict[tuple, dict[tuple, set]] = defaultdict(lambda: defaultdict(set))
-        self.posted: dict[tuple, int] = defaultdict(int)  # (provider, enterprise, day) → count
-        self.clawbacks: dict[tuple, list[dict]] = defaultdict(list)  # (year, enterprise)
-
-    def add(self, r: dict) -> None:
-        """Count a redemption as an earlier one for what follows it."""
-        year, e, p, net = r["year"], r["enterprise_id"], r["provider_id"], r["subsidy_fen"]
-        self.pair_total[(year, e, p)] += net
-        self.enterprise_total[(year, e)] += net
-        pair = self.pair_invoices[(year, e, p)]
-        pair[r["invoice_id"]] = pair.get(r["invoice_id"], 0) + net
-        enterprise = self.enterprises.get(e)
-        if enterprise is not None:
-            for fact, value in enterprise.norm.items():
-                self.clients[(year, p)][(fact, value)].add(e)
-
-    def add_window(self, year: int, e: str, p: str, invoice_id: str, issued_on: date,
-                   net: int) -> None:
-        """An earlier redemption known only by its invoice (the batch path's window rows)."""
-        pair = self.pair_invoices[(year, e, p)]
-        pair[invoice_id] = pair.get(invoice_id, 0) + net
-        if invoice_id not in self.invoices:
-            self.invoices[invoice_id] = InvoiceInfo(invoice_id, "", issued_on, 0, None)
-
-
-def _split_possible(t: Tally, r: dict, policy: Any, s: dict) -> bool:
-    """A cheap bound first: the window's sum is at most what the pair redeemed in all, and
-    `together >= share × (cap − after + together)` needs
-    `together × (1 − share) >= share × (cap − after)`."""
-    key = (r["year"], r["enterprise_id"], r["provider_id"])
-    pair_after = t.pair_total.get(key, 0) + r["subsidy_fen"]
-    after = t.enterprise_total.get(key[:2], 0) + r["subsidy_fen"]
-    return pair_after * (10_000 - s["share_bp"]) >= s["share_bp"] * (
-        policy.enterprise_cap_fen - after)
-
-
-def evaluate(t: Tally, r: dict, policy: Any, rules: dict, *, explain: bool = True,
-             on: set[str] | None = None) -> list[dict]:
-    """The flags of redemption `r` (id, invoice_id, enterprise_id, provider_id, year,
-    subsidy_fen, created_at) against the tally of what came before it. `explain`: with the
-    sentences (message_zh, message_en; the back-test goes without)."""
-    flags: list[dict] = []
-
-    def add(rule: str, evidence: dict, say) -> None:
-        flag = {"rule": rule, "weight": int(rules[rule]["weight"]), "evidence": evidence}
-        if explain:
-            flag["message_zh"], flag["message_en"] = say()
-        flags.append(flag)
-
-    year, e, p, net = r["year"], r["enterprise_id"], r["provider_id"], r["subsidy_fen"]
-    invoice = t.invoices[r["invoice_id"]]
-    enterprise = t.enterprises.get(e)
-    provider = t.providers.get(p)
-    if on is None:
-        on = enabled(rules)
-
-    if "unit_price_outlier" in on:
-        s = rules["unit_price_outlier"]
-        outliers = []
-        for line in t.lines.get(invoice.id, ()):
-            st = t.stats.get((year, line.category, line.unit))
-            if st is None or st.line_count < s["min_lines"]:
-                continue
-            scale = max(st.mad_fen, st.median_fen * s["mad_floor_bp"] // 10_000, 1)
-            deviation = abs(line.unit_price_fen - st.median_fen)
-            if deviation > s["k"] * scale:
-                outliers.append({"line_no": line.line_no, "category": line.category,
-                                 "unit": line.unit, "description": line.description,
-                                 "unit_price_fen": line.unit_price_fen,
-                                 "median_fen": st.median_fen, "mad_fen": st.mad_fen,
-                                 "scale_fen": scale, "deviation_fen": deviation,
-                                 "limit_fen": s["k"] * scale, "k": s["k"],
-                                 "lines_in_group": st.line_count})
-        if outliers:
-            o = outliers[0]
-            more_zh = f"（另有 {len(outliers) - 1} 行）" if len(outliers) > 1 else ""
-            more_en = f" ({len(outliers) - 1} more line(s))" if len(outliers) > 1 else ""
-            add("unit_price_outlier", {"lines": outliers},
-                lambda: (f"发票第 {o['line_no']} 行（{o['category']}，单位“{o['unit']}”）单价 "
-                f"{yuan(o['unit_price_fen'])} 元，偏离本年度同类 {o['lines_in_group']} 行的中位数 "
-                f"{yuan(o['median_fen'])} 元达 {yuan(o['deviation_fen'])} 元，超过 {o['k']} 倍"
-                f"中位数绝对偏差（{yuan(o['scale_fen'])} 元）{more_zh}。",
-                f"Invoice line {o['line_no']} ({o['category']}, per '{o['unit']}') has a unit "
-                f"price of {yuan(o['unit_price_fen'])} yuan, {yuan(o['deviation_fen'])} yuan "
-                f"from the median {yuan(o['median_fen'])} yuan of the year's "
-                f"{o['lines_in_group']} such lines: more than {o['k']} median absolute "
-                f"deviations ({yuan(o['scale_fen'])} yuan){more_en}."))
-
-    if "near_cap_split" in on and _split_possible(t, r, policy, rules["near_cap_split"]):
-        s = rules["near_cap_split"]
-        key = (year, e, p)
-        amounts = t.pair_invoices.get(key, {})
-        reach = timedelta(days=s["window_days"])
-        window = {i: v for i, v in amounts.items()
-                  if abs(t.invoices[i].issued_on - invoice.issued_on) <= reach}
-        window[invoice.id] = window.get(invoice.id, 0) + net
-        together = sum(window.values())
-        after = t.enterprise_total.get((year, e), 0) + net
-        cap_left = policy.enterprise_cap_fen - (after - together)
-        if (len(window) >= s["min_invoices"] and cap_left > 0
-                and all(v < s["each_below_fen"] for v in window.values())
-                and together * 10_000 >= s["share_bp"] * cap_left):
-            listed = [{"invoice_id": i, "invoice_number": t.invoices[i].invoice_number,
-                       "issued_on": t.invoices[i].issued_on.isoformat(), "redeemed_fen": v}
-                      for i, v in sorted(window.items(), key=lambda kv: (
-                          t.invoices[kv[0]].issued_on, kv[0]))]
-            add("near_cap_split", {
-                "invoices": listed, "together_fen": together, "cap_left_fen": cap_left,
-                "enterprise_cap_fen": policy.enterprise_cap_fen, "share_bp": s["share_bp"],
-                "reached_bp": together * 10_000 // cap_left, "window_days": s["window_days"],
-                "each_below_fen": s["each_below_fen"]},
-                lambda: (f"同一企业与服务商在 {s['window_days']} 天内的 {len(window)} 张发票合计兑付 "
-                f"{yuan(together)} 元，达到企业剩余额度 {yuan(cap_left)} 元的 "
-                f"{together * 100 // cap_left}%（阈值 {s['share_bp'] // 100}%），"
-                f"且每张均低于 {yuan(s['each_below_fen'])} 元：疑似拆分。",
-                f"{len(window)} invoices between the same enterprise and provider within "
-                f"{s['window_days']} days redeem {yuan(together)} yuan together, "
-                f"{together * 100 // cap_left}% of the enterprise's remaining cap of "
-                f"{yuan(cap_left)} yuan (threshold {s['share_bp'] // 100}%), each below "
-                f"{yuan(s['each_below_fen'])} yuan: a possible split claim."))
-
-    if "shared_contact" in on and enterprise is not None:
-        shared = []
-        if provider is not None:
-            for fact in FACTS:
-                value = enterprise.norm.get(fact)
-                if value and value == provider.norm.get(fact):
-                    shared.append({"fact": fact, "with_type": "provider", "with_id": provider.id,
-                                   "with_name": provider.name,
-                                   "value": enterprise.raw.get(fact),
-                                   "other_value": provider.raw.get(fact)})
-        clients = t.clients.get((year, p), {})
-        for fact in FACTS:
-            value = enterprise.norm.get(fact)
-            if not value:
-                continue
-            for other_id in sorted(clients.get((fact, value), set()) - {e}):
-                other = t.enterprises[other_id]
-                shared.append({"fact": fact, "with_type": "enterprise", "with_id": other_id,
-                               "with_name": other.name, "value": enterprise.raw.get(fact),
-                               "other_value": other.raw.get(fact)})
-        if shared:
-            first = shared[0]
-            zh_with = "本发票的服务商" if first["with_type"] == "provider" else \
-                "同样向该服务商兑付的企业"
-            en_with = "the invoice's provider" if first["with_type"] == "provider" else \
-                "another enterprise redeeming against the same provider,"
-            more_zh = f"（共 {len(shared)} 处相同）" if len(shared) > 1 else ""
-            more_en = f" ({len(shared)} shared facts in all)" if len(shared) > 1 else ""
-            add("shared_contact", {"shared": shared},
-                lambda: (f"企业“{enterprise.name}”与{zh_with}“{first['with_name']}”的"
-                f"{FACT_ZH[first['fact']]}相同（{first['value']} / {first['other_value']}）"
-                f"{more_zh}。",
-                f"The enterprise '{enterprise.name}' and {en_with} '{first['with_name']}' share "
-                f"a {FACT_EN[first['fact']]} ({first['value']} / {first['other_value']})"
-                f"{more_en}."))
-
-    if "new_entity" in on and enterprise is not None and enterprise.established_on:
-        s = rules["new_entity"]
-        opens = policy.application_opens_on
-        before = (opens - enterprise.established_on).days
-        if before < s["days"]:
-            add("new_entity", {
-                "established_on": enterprise.established_on.isoformat(),
-                "application_opens_on": opens.isoformat(), "days_before": before,
-                "threshold_days": s["days"]},
-                lambda: (f"企业成立于 {enterprise.established_on}，距本年度申报开始（{opens}）仅 "
-                f"{before} 天，少于 {s['days']} 天。",
-                f"The enterprise was established on {enterprise.established_on}, {before} days "
-                f"before the year's application window opened ({opens}): fewer than "
-                f"{s['days']}."))
-
-    if "burst" in on and invoice.posted_on is not None:
-        s = rules["burst"]
-        day = invoice.posted_on
-        count = t.posted.get((p, e, day), 0)
-        if count > s["max_per_day"]:
-            add("burst", {
-                "posted_on": day.isoformat(), "invoices": count,
-                "max_per_day": s["max_per_day"]},
-                lambda: (f"服务商“{provider.name if provider else p}”在 {day} 一天内为该企业开具了 "
-                f"{count} 张发票，超过 {s['max_per_day']} 张。",
-                f"The provider '{provider.name if provider else p}' posted {count} invoices "
-                f"for this enterprise on {day}: more than {s['max_per_day']}."))
-
-    if "round_amount" in on:
-        s = rules["round_amount"]
-        if invoice.total_fen >= s["min_fen"] and invoice.total_fen % s["unit_fen"] == 0:
-            add("round_amount", {
-                "invoice_number": invoice.invoice_number, "total_fen": invoice.total_fen,
-                "min_fen": s["min_fen"], "unit_fen": s["unit_fen"]},
-                lambda: (f"发票 {invoice.invoice_number} 金额 {yuan(invoice.total_fen)} 元，是 "
-                f"{yuan(s['unit_fen'])} 元的整数倍，且不低于 {yuan(s['min_fen'])} 元。",
-                f"Invoice {invoice.invoice_number} totals {yuan(invoice.total_fen)} yuan, a "
-                f"whole multiple of {yuan(s['unit_fen'])} yuan, and at least "
-                f"{yuan(s['min_fen'])} yuan."))
-
-    if "reversal_after_payout" in on:
-        at = aware(r.get("created_at"))
-        earlier = [c for c in t.clawbacks.get((year, e), ())
-                   if at is None or c["_at"] is None or c["_at"] <= at]
-        if earlier:
-            listed = [{k: v for k, v in c.items() if not k.startswith("_")} for c in earlier]
-            owed = sum(c["amount_fen"] for c in earlier)
-            add("reversal_after_payout", {"clawbacks": listed},
-                lambda: (f"该企业本年度已有 {len(earlier)} 笔红字冲销发生在补贴支付之后，"
-                f"追回 {yuan(owed)} 元（发票 {listed[0]['invoice_id']}）。",
-                f"This year the enterprise has had {len(earlier)} red-letter reversal(s) after "
-                f"a paid settlement, clawing back {yuan(owed)} yuan (invoice "
-                f"{listed[0]['invoice_id']})."))
-
-    if "provider_concentration" in on:
-        s = rules["provider_concentration"]
-        with_provider = t.pair_total.get((year, e, p), 0) + net
-        total = t.enterprise_total.get((year, e), 0) + net
-        if total > 0 and with_provider * 10_000 > s["share_bp"] * total:
-            add("provider_concentration", {
-                "provider_id": p, "with_provider_fen": with_provider,
-                "enterprise_redeemed_fen": total, "share_bp": with_provider * 10_000 // total,
-                "threshold_bp": s["share_bp"]},
-                lambda: (f"该企业本年度已兑付补贴 {yuan(total)} 元中，{yuan(with_provider)} 元"
-                f"（{with_provider * 100 // total}%）来自服务商“"
-                f"{provider.name if provider else p}”，超过 {s['share_bp'] // 100}%。",
-                f"Of the enterprise's {yuan(total)} yuan of redeemed subsidy this year, "
-                f"{yuan(with_provider)} yuan ({with_provider * 100 // total}%) is with the "
-                f"provider '{provider.name if provider else p}': more than "
-                f"{s['share_bp'] // 100}%."))
-    return flags
-
+from service.risk.rules import enabled, evaluate
+from service.risk.tally import InvoiceInfo, Line, Party, Tally, aware, local_day
 
 # --- the batch path: what the rules need, in a few statements per batch -------------------------
 
@@ -473,7 +180,7 @@ def load_batch(session: Session, invoices: dict[str, Any], accepted: Sequence[di
 
 def _any_split_possible(t: Tally, accepted: Sequence[dict], policies: dict,
                         rules: dict) -> bool:
-    """_split_possible for the batch at once, bounded by what the whole batch adds: when no
+    """rules/near_cap_split.possible for the batch at once, bounded by what the whole batch adds: when no
     redemption can reach, the pair's window need not be read."""
     pair_batch: dict[tuple, int] = defaultdict(int)
     ent_batch: dict[tuple, int] = defaultdict(int)
