@@ -1,5 +1,5 @@
 """The set-based reconciliation checks against their Python references, on both backends: the
-eligible subsidy computed in SQL equals service.invoices.service.eligible_for_year to the fen,
+eligible subsidy computed in SQL equals service.invoices.subsidy.eligible_for_year to the fen,
 and the checks report exactly the discrepancies the row-by-row versions reported."""
 
 import random
@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from service.invoices.models import Invoice, InvoiceLine, UsageStatement
-from service.invoices.service import eligible_for_year
+from service.invoices.subsidy import eligible_for_year
 from service.redemptions.models import Redemption
 from service.registry.models import Enterprise, Provider
 from service.reporting import reconciliation

@@ -379,7 +379,7 @@ def _shape(invoice: InvoiceRow, lines: Sequence[LineRow], policies: dict[int, Bu
            redeemed: dict[int, int], enterprise_uscc: str, year: int | None,
            source_sha256: str | None = None) -> dict[str, Any]:
     """The public representation of one invoice; redeemed: net subsidy redeemed per year."""
-    by_year = {y: eligible_for_year(invoice, lines, policies[y])
+    by_year = {y: subsidy.eligible_for_year(invoice, lines, policies[y])
                for y in subsidy.years_of(invoice.service_start, invoice.service_end)
                if y in policies}
     shown = year if year is not None else invoice.service_start.year
@@ -395,15 +395,6 @@ def _shape(invoice: InvoiceRow, lines: Sequence[LineRow], policies: dict[int, Bu
         "redeemed_fen": sum(redeemed.values()), "redeemable_fen": redeemable,
         "lines": [line._asdict() for line in lines], "source_sha256": source_sha256,
     }
-
-
-def eligible_for_year(invoice: Invoice, lines: Sequence[InvoiceLine], policy: BudgetYear) -> int:
-    if subsidy.dated_before_eligible(invoice.issued_on, policy):
-        return 0
-    return subsidy.eligible_subsidy(
-        lines=[(line.category, line.amount_fen) for line in lines], total_fen=invoice.total_fen,
-        reversed_fen=invoice.reversed_fen, paid_fen=invoice.paid_fen,
-        service_start=invoice.service_start, service_end=invoice.service_end, policy=policy)
 
 
 def post_usage_statement(session: Session, *, principal: Principal,

@@ -9,6 +9,7 @@ mode. Reversals shrink every line pro rata (net/total), which is why total_fen i
 
 from collections.abc import Iterable
 from datetime import date
+from typing import Any
 
 from service.money import BP_PER_UNIT, floor_div
 from service.years.models import BudgetYear
@@ -66,3 +67,14 @@ def subsidy_of(weighted: int, *, total_fen: int, reversed_fen: int, paid_fen: in
     if weighted <= 0 or overlap <= 0 or share <= 0:
         return 0
     return floor_div(weighted * overlap * share, BP_PER_UNIT * days * total_fen)
+
+
+def eligible_for_year(invoice: Any, lines: Iterable[Any], policy: BudgetYear) -> int:
+    """The eligible subsidy of an invoice (its row: issued_on, total_fen, reversed_fen, paid_fen,
+    service_start, service_end) and its lines (category, amount_fen) for one budget year."""
+    if dated_before_eligible(invoice.issued_on, policy):
+        return 0
+    return eligible_subsidy(
+        lines=[(line.category, line.amount_fen) for line in lines], total_fen=invoice.total_fen,
+        reversed_fen=invoice.reversed_fen, paid_fen=invoice.paid_fen,
+        service_start=invoice.service_start, service_end=invoice.service_end, policy=policy)

@@ -62,6 +62,7 @@ from service.invoices.models import Invoice, InvoiceLine, InvoiceRow
 from service.ledger import service as ledger
 from service.ledger.models import LedgerAccount, LedgerTransfer
 from service.redemptions.models import Redemption, RedemptionDraw
+from service.redemptions.restore import enterprise_share_paid
 from service.risk import disclosure
 from service.risk import flags as risk_flags
 from service.risk import reviews as risk_reviews
@@ -165,9 +166,8 @@ def pick_year(invoice: InvoiceFacts, named: Any, years: dict[int, Any], lines: S
 
 def remaining(invoice: InvoiceFacts, lines: Sequence[Any], policy: Any,
               redeemed: dict[tuple[str, int], int]) -> int:
-    from service.invoices.service import eligible_for_year
-
-    return eligible_for_year(invoice, lines, policy) - redeemed.get((invoice.id, policy.year), 0)
+    return (subsidy.eligible_for_year(invoice, lines, policy)
+            - redeemed.get((invoice.id, policy.year), 0))
 
 
 def refuse_by_policy(invoice: InvoiceFacts, policy: Any, approved: bool, today: date) -> None:
@@ -190,12 +190,6 @@ def refuse_by_policy(invoice: InvoiceFacts, policy: Any, approved: bool, today: 
         raise InvoiceNotEligible(
             f"the invoice is dated before {policy.eligible_from} or its service period lies "
             f"outside {policy.year}")
-
-
-def enterprise_share_paid(paid_fen: int, net_total_fen: int, redeemed_fen: int) -> bool:
-    """Deduction mode: the provider is owed the subsidy once the enterprise paid the rest of
-    the bill (the net total less every subsidy redeemed on it, this one included)."""
-    return paid_fen >= net_total_fen - redeemed_fen
 
 
 def draw_from(candidates: Sequence[Any], left: int) -> list[tuple[Any, int]]:

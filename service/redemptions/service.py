@@ -8,24 +8,23 @@ redemptions of one invoice see each other's amounts.
 
 from collections.abc import Sequence
 
-from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import Session, select
 
-from service import clock, ids
+from service import ids
 from service.audit import service as audit
 from service.auth.principal import Principal
 from service.errors import (
     NotFound,
 )
+from service.invoices import subsidy
 from service.invoices.models import Invoice, InvoiceLine
 from service.ledger import service as ledger
 from service.redemptions.models import Clawback, Redemption, RedemptionDraw
 from service.risk import disclosure
 from service.risk import reviews as risk_reviews
-from service.vouchers import service as vouchers
-from service.redemptions.redeem import enterprise_share_paid, redeem  # noqa: F401 (API)
+from service.redemptions.redeem import redeem  # noqa: F401 (API)
+from service.redemptions.restore import give_back_to_vouchers, redeemed_net, share_paid
 from service.vouchers.models import Voucher
 from service.years.models import BudgetYear
 
@@ -36,31 +35,14 @@ def _lines(session: Session, invoice_id: str) -> list[InvoiceLine]:
 
 def eligible(session: Session, invoice: Invoice, policy: BudgetYear,
              lines: Sequence[InvoiceLine] | None = None) -> int:
-    from service.invoices.service import eligible_for_year
-
-    return eligible_for_year(invoice, lines if lines is not None else
-                             _lines(session, invoice.id), policy)
-
-
-def redeemed_net(session: Session, invoice_id: str, year: int | None = None) -> int:
-    stmt = select(func.coalesce(func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen), 0)
-                  ).where(Redemption.invoice_id == invoice_id)
-    if year is not None:
-        stmt = stmt.where(Redemption.year == year)
-    return int(session.exec(stmt).one())
-
-
-def _enterprise_share_paid(session: Session, invoice: Any, redeeming_fen: int = 0) -> bool:
-    """Deduction mode: the provider is owed the subsidy once the enterprise paid the rest.
-    `redeeming_fen`: a redemption of this invoice that is being written and not yet counted."""
-    return enterprise_share_paid(invoice.paid_fen, invoice.total_fen - invoice.reversed_fen,
-                                 redeemed_net(session, invoice.id) + redeeming_fen)
+    return subsidy.eligible_for_year(invoice, lines if lines is not None else
+                                     _lines(session, invoice.id), policy)
 
 
 def release_pending(session: Session, invoice: Invoice) -> None:
     pending = list(session.exec(select(Redemption).where(Redemption.invoice_id == invoice.id,
                                                          Redemption.status == "pending")))
-    if pending and _enterprise_share_paid(session, invoice):
+    if pending and share_paid(session, invoice):
         for redemption in pending:
             redemption.status = "payable"
             session.add(redemption)
@@ -131,7 +113,7 @@ def take_back_excess(session: Session, invoice: Invoice) -> int:
                     if redemption.status == "under_review" else ledger.account_id(
                         session, redemption.year, "payable", redemption.beneficiary_type,
                         redemption.beneficiary_id)
-                _give_back_to_vouchers(session, redemption, amount, source_account_id=payable,
+                give_back_to_vouchers(session, redemption, amount, source_account_id=payable,
                                        kind="reversal", reference=redemption.id)
             else:
                 _record_clawback(session, redemption, amount)
@@ -144,49 +126,6 @@ def take_back_excess(session: Session, invoice: Invoice) -> int:
             taken += amount
     session.flush()
     return taken
-
-
-def _give_back_to_vouchers(session: Session, redemption: Redemption, amount: int, *,
-                           source_account_id: str, kind: str, reference: str) -> list[dict]:
-    """Credit `amount` of the redemption back to the vouchers it drew on, last drawn first,
-    from the source account (the payable before settlement, the clawed-back account after).
-    A voucher that is no longer usable — revoked, or expired (stored or by date) — passes what
-    it gets straight on to the pool and the enterprise's cap. Returns what went where. The one
-    way a redemption's draws are undone: the unsettled take-back and the clawback share it."""
-    draws = session.exec(select(RedemptionDraw).where(
-        RedemptionDraw.redemption_id == redemption.id).order_by(RedemptionDraw.draw_no)).all()
-    today = clock.today()
-    given: list[dict] = []
-    left = amount
-    for draw in reversed(draws):
-        part = min(left, draw.amount_fen - draw.restored_fen)
-        if part <= 0:
-            continue
-        # Lock and re-read: a redemption of another invoice may have drawn on this voucher
-        # since the reversal locked the vouchers it knew about (a stale read loses that draw).
-        voucher = session.get(Voucher, draw.voucher_id, with_for_update=True,
-                              populate_existing=True)
-        ledger.post(session, year=redemption.year, debit=source_account_id,
-                    credit=voucher.ledger_account_id, amount_fen=part, kind=kind,
-                    reference=reference)
-        draw.restored_fen += part
-        voucher.balance_fen += part
-        status = vouchers.display_status(voucher, today)
-        if status in ("revoked", "expired"):
-            session.add_all([draw, voucher])
-            session.flush()
-            vouchers.return_balance(session, voucher, kind=f"{status}_return", amount_fen=part,
-                                    reference=reference)
-        elif voucher.status == "exhausted":
-            voucher.status = "active"
-        session.add_all([draw, voucher])
-        given.append({"voucher_id": voucher.id, "amount_fen": part,
-                      "to_pool": status in ("revoked", "expired")})
-        left -= part
-        if left == 0:
-            break
-    assert left == 0, f"redemption {redemption.id}: {left} fen found no draw to go back to"
-    return given
 
 
 def _record_clawback(session: Session, redemption: Redemption, amount: int) -> None:
@@ -203,7 +142,7 @@ def _record_clawback(session: Session, redemption: Redemption, amount: int) -> N
     ledger.post(session, year=redemption.year, debit=receivable, credit=clawed, amount_fen=amount,
                 kind="clawback", reference=clawback.id)
     # What is owed back was never the enterprise's benefit: its voucher capacity returns too.
-    restored = _give_back_to_vouchers(session, redemption, amount, source_account_id=clawed.id,
+    restored = give_back_to_vouchers(session, redemption, amount, source_account_id=clawed.id,
                                       kind="clawback_restore", reference=clawback.id)
     audit.record(session, action="clawback.create", object_type="clawback", object_id=clawback.id,
                  summary={"redemption_id": redemption.id, "amount_fen": amount,

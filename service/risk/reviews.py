@@ -4,7 +4,7 @@ A held redemption (`under_review`) has drawn its vouchers: its amount sits in th
 ledger account (voucher → held, a `redeem` transfer), neither payable nor in a settlement.
 Clearing moves it to the beneficiary's payable account and gives the redemption the status it
 would have had (`review_clear` transfer); rejecting gives the draws back to the vouchers exactly
-as an unsettled reversal does (`_give_back_to_vouchers`, a `reversal` transfer from `held`) and
+as an unsettled reversal does (`restore.give_back_to_vouchers`, a `reversal` transfer from `held`) and
 marks it `rejected`. At or above the year's second threshold (as it stood when the redemption
 was held) two different reviewers must give the same decision. Every decision is audited, and
 every flag of a decided review keeps its outcome: `cleared` or `confirmed`.
@@ -23,6 +23,7 @@ from service.auth.principal import Principal
 from service.errors import DomainError, NotFound
 from service.invoices.models import Invoice
 from service.ledger import service as ledger
+from service.redemptions import restore
 from service.redemptions.models import Redemption, RedemptionDraw
 from service.risk import access, disclosure
 from service.risk.models import Review, ReviewDecision, RiskFlag
@@ -171,7 +172,6 @@ def _lock_money(session: Session, redemption_id: str) -> Redemption:
 
 
 def _clear(session: Session, review: Review) -> dict:
-    from service.redemptions.service import _enterprise_share_paid
 
     redemption = _lock_money(session, review.redemption_id)
     amount = redemption.subsidy_fen - redemption.clawed_back_fen
@@ -185,20 +185,19 @@ def _clear(session: Session, review: Review) -> dict:
     status = "payable"
     if policy.settlement_mode == "deduction":
         invoice = session.get(Invoice, redemption.invoice_id)
-        status = "payable" if _enterprise_share_paid(session, invoice) else "pending"
+        status = "payable" if restore.share_paid(session, invoice) else "pending"
     redemption.status = status
     session.add(redemption)
     return {"released_fen": amount, "status": status}
 
 
 def _reject(session: Session, review: Review) -> dict:
-    from service.redemptions.service import _give_back_to_vouchers
 
     redemption = _lock_money(session, review.redemption_id)
     amount = redemption.subsidy_fen - redemption.clawed_back_fen
     restored: list[dict] = []
     if amount > 0 and redemption.status == "under_review":
-        restored = _give_back_to_vouchers(
+        restored = restore.give_back_to_vouchers(
             session, redemption, amount, source_account_id=held_account(session,
                                                                          redemption.year),
             kind="reversal", reference=redemption.id)

@@ -48,6 +48,7 @@ from service import clock
 from service.errors import DomainError
 from service.invoices import subsidy
 from service.redemptions.redeem import draw_from, refuse_by_policy
+from service.redemptions.restore import give_back_parts
 from service.vouchers import service as vouchers
 from service.whatif import pgload
 from service.years.models import CATEGORIES, BudgetYear
@@ -767,7 +768,7 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
                 if not follow_cap:
                     _give_back(draws_of.get(claim, []), part, today)
                     usable.pop(e, None)
-        elif kind == REJECT:  # the whole grant taken back, as _give_back_to_vouchers does
+        elif kind == REJECT:  # the whole grant taken back, as restore.give_back_to_vouchers does
             claim = claim_at.get(data.reject_of[e_idx])
             part = granted[claim] if claim is not None else 0
             if part <= 0:
@@ -800,19 +801,13 @@ def run(data: YearData, policy: SimpleNamespace, *, growth_bp: int = 0,
 
 
 def _give_back(drawn: list, amount: int, today: date) -> None:
-    """The drawn amount back to the vouchers, last drawn first (redemptions.service.
-    _give_back_to_vouchers); a voucher revoked or expired by then passes it to the pool."""
-    for i in range(len(drawn) - 1, -1, -1):
-        if amount == 0:
-            break
+    """The drawn amount back to the vouchers, last drawn first (redemptions/restore.py, as the
+    write path does); a voucher revoked or expired by then passes it to the pool."""
+    for i, back in give_back_parts([part for _, part in drawn], amount):
         v, part = drawn[i]
-        back = min(amount, part)
-        if back <= 0:
-            continue
         drawn[i] = (v, part - back)
         if vouchers.display_status(v, today) not in ("revoked", "expired"):
             v.balance_fen += back
-        amount -= back
 
 
 def _claimable(facts: Any, policy: SimpleNamespace, today: date) -> bool:
