@@ -100,6 +100,41 @@ class RedeemRequest(NamedTuple):
     voucher_id: str | None = None
 
 
+class RedemptionRow(NamedTuple):
+    """A redemption row as inserted, in column order."""
+
+    id: str
+    invoice_id: str
+    enterprise_id: str
+    provider_id: str
+    year: int
+    subsidy_fen: int
+    clawed_back_fen: int
+    beneficiary_type: str
+    beneficiary_id: str
+    status: str
+    settlement_id: str | None
+    created_at: Any
+    # The invoice as the claim found it: kept for the what-if replay, not shown.
+    invoice_paid_fen: int
+    invoice_reversed_fen: int
+
+
+class Accepted(NamedTuple):
+    """One accepted request of a batch (TigerBeetle's one result per event): the row to insert,
+    the vouchers it draws on, and what the risk rules made of it (service/risk/flags.assess).
+    Frozen: a held redemption is a new record with status `under_review` and its review id."""
+
+    row: RedemptionRow
+    draws: tuple[tuple[Any, int], ...]  # (voucher row, amount), in draw order
+    flags: tuple[dict, ...] = ()
+    review_id: str | None = None
+
+    @property
+    def risk_score(self) -> int:
+        return sum(f["weight"] for f in self.flags)
+
+
 # --- statements, built once --------------------------------------------------------------------
 
 _inv = Invoice.__table__.c
@@ -262,7 +297,7 @@ class _Batch:
             raise NoUsableVoucher(f"the enterprise has no usable voucher for {year}")
         return sorted(usable, key=vouchers.draw_order)
 
-    def decide(self, principal: Principal, request: RedeemRequest, today: date) -> dict:
+    def decide(self, principal: Principal, request: RedeemRequest, today: date) -> Accepted:
         """One request against the batch's tally: the accepted redemption, or a refusal."""
         invoice = self.invoices.get(request.invoice_id)
         if invoice is None or invoice.enterprise_id != principal.enterprise_id:
@@ -296,13 +331,13 @@ class _Batch:
             beneficiary_type, beneficiary_id = "provider", invoice.provider_id
             status = "payable" if enterprise_share_paid(invoice.paid_fen, invoice.net_total_fen,
                                                         all_years) else "pending"
-        return {"id": ids.new_id("rdm"), "invoice_id": invoice.id,
-                "enterprise_id": invoice.enterprise_id, "provider_id": invoice.provider_id,
-                "year": policy.year, "subsidy_fen": total, "clawed_back_fen": 0,
-                "beneficiary_type": beneficiary_type, "beneficiary_id": beneficiary_id,
-                "status": status, "settlement_id": None, "created_at": clock.now(),
-                "invoice_paid_fen": invoice.paid_fen,
-                "invoice_reversed_fen": invoice.reversed_fen, "_draws": draws}
+        return Accepted(RedemptionRow(
+            id=ids.new_id("rdm"), invoice_id=invoice.id, enterprise_id=invoice.enterprise_id,
+            provider_id=invoice.provider_id, year=policy.year, subsidy_fen=total,
+            clawed_back_fen=0, beneficiary_type=beneficiary_type, beneficiary_id=beneficiary_id,
+            status=status, settlement_id=None, created_at=clock.now(),
+            invoice_paid_fen=invoice.paid_fen, invoice_reversed_fen=invoice.reversed_fen),
+            tuple(draws))
 
 
 def redeem_group(session: Session, writes: Sequence[Any]) -> list[dict | DomainError]:
@@ -310,50 +345,54 @@ def redeem_group(session: Session, writes: Sequence[Any]) -> list[dict | DomainE
     writes the accepted ones; answers each with its public representation or its refusal."""
     today = clock.today()
     batch = _Batch(session, [(w.principal, w.args) for w in writes])
-    answers: list[dict | DomainError] = []
+    answers: list[Accepted | DomainError] = []
     for w in writes:
         try:
             answers.append(batch.decide(w.principal, w.args, today))
         except DomainError as exc:
             answers.append(exc)
-    accepted = [(w, a) for w, a in zip(writes, answers) if not isinstance(a, DomainError)]
-    if accepted:  # flags never refuse: they may hold a redemption for review (service/risk)
-        risk_flags.assess(session, batch.invoices, [a for _, a in accepted], batch.years)
-        _write(session, batch, accepted)
-    return [a if isinstance(a, DomainError) else _public(a, w.principal)
+    decided = [(w, a) for w, a in zip(writes, answers) if isinstance(a, Accepted)]
+    if decided:  # flags never refuse: they may hold a redemption for review (service/risk)
+        assessed = iter(risk_flags.assess(session, batch.invoices, [a for _, a in decided],
+                                          batch.years))
+        answers = [next(assessed) if isinstance(a, Accepted) else a for a in answers]
+        _write(session, batch, [(w, a) for w, a in zip(writes, answers)
+                                if isinstance(a, Accepted)])
+    return [_public(a, w.principal) if isinstance(a, Accepted) else a
             for w, a in zip(writes, answers)]
 
 
-def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, dict]]) -> None:
-    payables = _payable_accounts(session, [a for _, a in accepted])
+def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, Accepted]]) -> None:
+    payables = _payable_accounts(session, [a.row for _, a in accepted])
     redemptions, draws, transfers = [], [], []
     debits: dict[str, int] = defaultdict(int)
     credits: dict[str, int] = defaultdict(int)
     touched: dict[str, Any] = {}
     for w, a in accepted:
-        payable = payables[_owner(a)]
-        redemptions.append({k: v for k, v in a.items() if not k.startswith("_")})
-        for n, (voucher, amount) in enumerate(a["_draws"], start=1):
-            draws.append({"redemption_id": a["id"], "voucher_id": voucher.id, "draw_no": n,
+        r = a.row
+        payable = payables[_owner(r)]
+        redemptions.append(r._asdict())
+        for n, (voucher, amount) in enumerate(a.draws, start=1):
+            draws.append({"redemption_id": r.id, "voucher_id": voucher.id, "draw_no": n,
                           "amount_fen": amount, "restored_fen": 0})
-            transfers.append({"id": ids.new_id("trf"), "year": a["year"],
+            transfers.append({"id": ids.new_id("trf"), "year": r.year,
                               "debit_account_id": voucher.ledger_account_id,
                               "credit_account_id": payable, "amount_fen": amount,
-                              "kind": "redeem", "reference": a["id"],
-                              "created_at": a["created_at"]})
+                              "kind": "redeem", "reference": r.id,
+                              "created_at": r.created_at})
             debits[voucher.ledger_account_id] += amount
             credits[payable] += amount
             touched[voucher.id] = voucher
         audit_bind = {"principal": w.principal, "request_id": w.request_id}
         session.info.update(audit_bind)
         audit.record(session, action="redemption.create", object_type="redemption",
-                     object_id=a["id"],
-                     summary={"invoice_id": a["invoice_id"], "year": a["year"],
-                              "subsidy_fen": a["subsidy_fen"],
+                     object_id=r.id,
+                     summary={"invoice_id": r.invoice_id, "year": r.year,
+                              "subsidy_fen": r.subsidy_fen,
                               "draws": [{"voucher_id": v.id, "amount_fen": amt}
-                                        for v, amt in a["_draws"]],
-                              "beneficiary_type": a["beneficiary_type"],
-                              "beneficiary_id": a["beneficiary_id"],
+                                        for v, amt in a.draws],
+                              "beneficiary_type": r.beneficiary_type,
+                              "beneficiary_id": r.beneficiary_id,
                               **risk_reviews.audit_summary(a)})
     # Paired assertion (TigerBeetle style): what the vouchers gave is what the payables got.
     assert sum(debits.values()) == sum(credits.values()) == sum(d["amount_fen"] for d in draws)
@@ -379,15 +418,15 @@ def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, dict]]) ->
     insert_many(session, LedgerTransfer.__table__, transfers)
 
 
-def _owner(a: dict) -> tuple:
+def _owner(r: RedemptionRow) -> tuple:
     """The account a redemption credits: its beneficiary's payable, or the year's held account
     while it is under review."""
-    if a["status"] == "under_review":
-        return (a["year"], "held", None, None)
-    return (a["year"], "payable", a["beneficiary_type"], a["beneficiary_id"])
+    if r.status == "under_review":
+        return (r.year, "held", None, None)
+    return (r.year, "payable", r.beneficiary_type, r.beneficiary_id)
 
 
-def _payable_accounts(session: Session, accepted: list[dict]) -> dict[tuple, str]:
+def _payable_accounts(session: Session, accepted: list[RedemptionRow]) -> dict[tuple, str]:
     """The beneficiaries' payable accounts, read in one statement (created on first use)."""
     owners = {_owner(a) for a in accepted}
     codes = {ledger.account_code(*owner): owner for owner in owners}
@@ -402,16 +441,16 @@ def _payable_accounts(session: Session, accepted: list[dict]) -> dict[tuple, str
 _SNAPSHOT = ("invoice_paid_fen", "invoice_reversed_fen")
 
 
-def _public(a: dict, principal: Principal) -> dict:
-    out = {k: v for k, v in a.items() if not k.startswith("_") and k not in _SNAPSHOT}
-    out["net_subsidy_fen"] = a["subsidy_fen"]
+def _public(a: Accepted, principal: Principal) -> dict:
+    out = {k: v for k, v in a.row._asdict().items() if k not in _SNAPSHOT}
+    out["net_subsidy_fen"] = a.row.subsidy_fen
     out["draws"] = [{"voucher_id": v.id, "amount_fen": amount, "restored_fen": 0}
-                    for v, amount in a["_draws"]]
+                    for v, amount in a.draws]
     out["flags"] = disclosure.visible_flags(
-        None, principal, [risk_reviews.public_flag(f) for f in a.get("_flags", ())])
-    out["risk_score"] = a.get("_risk_score", 0)
-    if a.get("_review_id"):
-        out["review_id"] = a["_review_id"]
+        None, principal, [risk_reviews.public_flag(f) for f in a.flags])
+    out["risk_score"] = a.risk_score
+    if a.review_id:
+        out["review_id"] = a.review_id
     return out
 
 

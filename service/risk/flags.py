@@ -220,24 +220,26 @@ def _load_clients(db, t: Tally, ents: list[str], provs: list[str], years: list[i
             t.clients[(row.year, row.provider_id)][(fact, value)].add(other.id)
 
 
-def assess(session: Session, invoices: dict[str, Any], accepted: Sequence[dict],
-           policies: dict[int, Any]) -> None:
-    """Flag the batch's accepted redemptions, in arrival order (each sees those before it);
-    a redemption whose score reaches its year's review threshold is held: its status becomes
-    `under_review` (what it would have been is kept in `_released_status`) and gets the id of
-    its review."""
+def assess(session: Session, invoices: dict[str, Any], accepted: Sequence[Any],
+           policies: dict[int, Any]) -> list[Any]:
+    """The batch's accepted redemptions (redeem.Accepted) with their flags, in arrival order
+    (each sees those before it). One whose score reaches its year's review threshold is held:
+    its record comes back with status `under_review` and the id of its review."""
     if not accepted:
-        return
-    t = load_batch(session, invoices, accepted, policies)
-    rules = {y: rules_of(policies[y]) for y in {a["year"] for a in accepted}}
+        return []
+    rows = [a.row._asdict() for a in accepted]
+    t = load_batch(session, invoices, rows, policies)
+    rules = {y: rules_of(policies[y]) for y in {r["year"] for r in rows}}
     on = {y: enabled(r) for y, r in rules.items()}
-    for a in accepted:
-        policy = policies[a["year"]]
-        a["_flags"] = sorted(evaluate(t, a, policy, rules[a["year"]], on=on[a["year"]]),
-                             key=lambda f: f["rule"])
-        a["_risk_score"] = sum(f["weight"] for f in a["_flags"])
-        if a["_flags"] and a["_risk_score"] >= policy.review_threshold:
-            a["_released_status"] = a["status"]
-            a["status"] = "under_review"
-            a["_review_id"] = ids.new_id("rev")
-        t.add(a)
+    out = []
+    for a, r in zip(accepted, rows):
+        policy = policies[r["year"]]
+        flags = tuple(sorted(evaluate(t, r, policy, rules[r["year"]], on=on[r["year"]]),
+                             key=lambda f: f["rule"]))
+        a = a._replace(flags=flags)
+        if flags and a.risk_score >= policy.review_threshold:
+            a = a._replace(row=a.row._replace(status="under_review"),
+                           review_id=ids.new_id("rev"))
+        t.add(a.row._asdict())
+        out.append(a)
+    return out

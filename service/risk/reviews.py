@@ -56,34 +56,35 @@ def held_account(session: Session, year: int) -> str:
 
 # --- recording flags on the redemption path --------------------------------------------------
 
-def audit_summary(a: dict) -> dict:
-    """What the redemption's audit event adds about its flags."""
-    if not a.get("_flags"):
+def audit_summary(a: Any) -> dict:
+    """What an accepted redemption's (redeem.Accepted) audit event adds about its flags."""
+    if not a.flags:
         return {}
-    summary = {"risk_score": a["_risk_score"], "flags": [f["rule"] for f in a["_flags"]]}
-    if a["status"] == "under_review":
-        summary.update(status="under_review", review_id=a["_review_id"])
+    summary = {"risk_score": a.risk_score, "flags": [f["rule"] for f in a.flags]}
+    if a.review_id:
+        summary.update(status="under_review", review_id=a.review_id)
     return summary
 
 
-def record(session: Session, accepted: Sequence[dict], policies: dict[int, Any]) -> None:
+def record(session: Session, accepted: Sequence[Any], policies: dict[int, Any]) -> None:
     """Insert the batch's flags and the reviews of its held redemptions (set-based)."""
     flags, reviews = [], []
     today = clock.today()
     for a in accepted:
-        for f in a.get("_flags", ()):
-            flags.append({"redemption_id": a["id"], "rule": f["rule"], "year": a["year"],
+        r = a.row
+        for f in a.flags:
+            flags.append({"redemption_id": r.id, "rule": f["rule"], "year": r.year,
                           "weight": f["weight"], "evidence": f["evidence"],
                           "message_zh": f["message_zh"], "message_en": f["message_en"],
-                          "outcome": None, "created_at": a["created_at"]})
-        if a["status"] == "under_review":
+                          "outcome": None, "created_at": r.created_at})
+        if a.review_id:
             reviews.append({
-                "id": a["_review_id"], "redemption_id": a["id"], "year": a["year"],
-                "enterprise_id": a["enterprise_id"], "provider_id": a["provider_id"],
-                "score": a["_risk_score"],
-                "second_review_threshold": policies[a["year"]].second_review_threshold,
+                "id": a.review_id, "redemption_id": r.id, "year": r.year,
+                "enterprise_id": r.enterprise_id, "provider_id": r.provider_id,
+                "score": a.risk_score,
+                "second_review_threshold": policies[r.year].second_review_threshold,
                 "status": "open", "due_on": add_working_days(today, DUE_WORKING_DAYS),
-                "created_at": a["created_at"], "decided_at": None})
+                "created_at": r.created_at, "decided_at": None})
     insert_many(session, RiskFlag.__table__, flags)
     insert_many(session, Review.__table__, reviews)
 
