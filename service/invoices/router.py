@@ -149,7 +149,11 @@ def verifier_of(request: Request) -> verify.InvoiceVerifier:
 
 @router.post("/v1/invoices/xml", status_code=201, response_model=XmlIngestResult,
              operation_id="createInvoicesFromXml",
-             responses=problem_responses(401, 403, 404, 409, 413, 415, 422),
+             responses={**problem_responses(401, 403, 404, 409, 413, 415, 422),
+                        415: {**problem_responses(415)[415], "description": (
+                            "The body is not application/xml, text/xml, application/zip or "
+                            "multipart/form-data (application/octet-stream or no type "
+                            "included)")}},
              openapi_extra={"requestBody": _XML_BODY})
 async def create_invoices_from_xml(
         request: Request, w: ProviderWriter,
