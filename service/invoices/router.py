@@ -4,7 +4,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
 from sqlmodel import select
 
 from service.api import (
@@ -183,13 +182,7 @@ async def create_invoices_from_xml(
     else:
         body = await request.body()
         w.request_hash = xml_ingest.request_hash(body, request.url.query)
-    try:
-        defaults = xml_ingest.FileMetaIn(**{k: v for k, v in given.items() if v is not None})
-    except ValidationError as exc:
-        raise xml_ingest.XmlRefused([xml_ingest.FileError(
-            file="query", element=".".join(str(x) for x in e["loc"]) or "query",
-            code="validation_error", message=str(e["msg"])[:300])
-            for e in exc.errors()]) from None
+    defaults = xml_ingest.defaults_of(given)
     single_name = parts.file_name if parts is not None and parts.file_name else \
         _file_name(request)
 

@@ -163,6 +163,10 @@ def parse_tree(content: bytes, file: str) -> Element:
         encoding = _declared_encoding(content)
         if isinstance(exc, LookupError) or (encoding and isinstance(exc, ValueError)):
             named = f"encoding {shown(encoding)}" if encoding else "an encoding"
+            if encoding and encoding.lower() in _CHINESE_ENCODINGS:
+                raise Unsafe("invalid_xml", file, ROOT,
+                             f"the file declares {named}, but its bytes are not GBK/GB18030"
+                             ) from None
             raise Unsafe("invalid_xml", file, ROOT,
                          f"the file declares {named}, which cannot be read "
                          f"({str(exc)[:100]}): send it as the tax platform issued it (UTF-8, "

@@ -121,6 +121,16 @@ class FileMetaIn(BaseModel):
     contract_number: Line | None = Field(default=None, min_length=1, max_length=100)
 
 
+def defaults_of(given: dict[str, Any]) -> FileMetaIn:
+    """The query's (or the form's) fields, refused as the JSON fields are, each named."""
+    try:
+        return FileMetaIn(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        raise XmlRefused([FileError(file="query", element=".".join(
+            str(x) for x in e["loc"]) or "query", code="validation_error",
+            message=str(e["msg"])[:300]) for e in exc.errors()]) from None
+
+
 @dataclass
 class Prepared:
     name: str
@@ -269,17 +279,7 @@ def ingest(session: Session, *, principal: Principal,
     """The write: everything in `prepared` is saved, or nothing (raises XmlRefused)."""
     provider = session.get(Provider, principal.provider_id)
     invoices = [p.invoice for p in prepared if p.invoice is not None and not p.errors]
-    buyers = {e.uscc: e for e in session.exec(select(Enterprise).where(
-        Enterprise.uscc.in_({i.buyer_uscc for i in invoices if i.buyer_uscc}))).all()}
-    numbers = [i.number for i in invoices]
-    taken = set(session.exec(select(Invoice.invoice_key).where(
-        Invoice.invoice_key.in_(numbers))).all()) | set(session.exec(
-            select(InvoiceReversal.invoice_number).where(
-                InvoiceReversal.invoice_number.in_(numbers))).all())
-    wanted = {i.original_key for i in invoices if i.red_letter and i.original_key}
-    originals = {inv.invoice_key: inv for inv in session.exec(select(Invoice).where(
-        Invoice.invoice_key.in_(wanted))).all()}
-    posting = {i.number for i in invoices if not i.red_letter}
+    buyers, taken, originals = _known(session, invoices)
     posting_buyers = {i.number: i.buyer_uscc for i in invoices if not i.red_letter}
     rules: dict[int, tuple[list[categories.CategoryRule], bool]] = {}
     seen: dict[str, str] = {}
@@ -308,18 +308,11 @@ def ingest(session: Session, *, principal: Principal,
         if inv.red_letter:
             original = originals.get(inv.original_key)
             mine = original is not None and original.provider_id == principal.provider_id
-            if not mine and inv.original_key not in posting:
+            if not mine and inv.original_key not in posting_buyers:
                 missing.append(FileError(file=p.name, element=ORIGINAL, code="not_found",
                                          message=f"the original invoice {inv.original_key} is "
                                                  f"not posted here"))
-            buyer = buyers.get(inv.buyer_uscc)
-            original_buyer = original.enterprise_id if mine else (
-                buyers[posting_buyers[inv.original_key]].id
-                if posting_buyers.get(inv.original_key) in buyers else None)
-            if buyer is not None and original_buyer is not None and buyer.id != original_buyer:
-                _err(p, BUYER, "validation_error",
-                     f"the red-letter invoice's buyer {inv.buyer_uscc} is not the buyer of the "
-                     f"original invoice {inv.original_key}")
+            _check_red_buyer(p, original if mine else None, buyers, posting_buyers)
             reversal = _reversal_create(p)
             if reversal is not None:
                 reds.append((p, reversal))
@@ -344,6 +337,36 @@ def ingest(session: Session, *, principal: Principal,
         raise XmlRefused(missing, status=404)
     return _write(session, principal=principal, prepared=prepared, creates=creates, reds=reds,
                   originals=originals)
+
+
+def _known(session: Session, invoices: list[xmlparse.XmlInvoice]) -> tuple[
+        dict[str, Enterprise], set[str], dict[str, Invoice]]:
+    """The registered buyers, the numbers already taken and the originals named, in 4 reads."""
+    buyers = {e.uscc: e for e in session.exec(select(Enterprise).where(
+        Enterprise.uscc.in_({i.buyer_uscc for i in invoices if i.buyer_uscc}))).all()}
+    numbers = [i.number for i in invoices]
+    taken = set(session.exec(select(Invoice.invoice_key).where(
+        Invoice.invoice_key.in_(numbers))).all()) | set(session.exec(
+            select(InvoiceReversal.invoice_number).where(
+                InvoiceReversal.invoice_number.in_(numbers))).all())
+    wanted = {i.original_key for i in invoices if i.red_letter and i.original_key}
+    originals = {inv.invoice_key: inv for inv in session.exec(select(Invoice).where(
+        Invoice.invoice_key.in_(wanted))).all()}
+    return buyers, taken, originals
+
+
+def _check_red_buyer(p: Prepared, original: Invoice | None, buyers: dict[str, Enterprise],
+                     posting_buyers: dict[str, str]) -> None:
+    """A red-letter file's buyer is its original's (posted before, or in this upload)."""
+    inv = p.invoice
+    buyer = buyers.get(inv.buyer_uscc)
+    original_buyer = original.enterprise_id if original is not None else (
+        buyers[posting_buyers[inv.original_key]].id
+        if posting_buyers.get(inv.original_key) in buyers else None)
+    if buyer is not None and original_buyer is not None and buyer.id != original_buyer:
+        _err(p, BUYER, "validation_error",
+             f"the red-letter invoice's buyer {inv.buyer_uscc} is not the buyer of the "
+             f"original invoice {inv.original_key}")
 
 
 def _invoice_create(p: Prepared, rules: list[categories.CategoryRule],
