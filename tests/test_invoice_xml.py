@@ -617,6 +617,14 @@ def test_unknown_declared_encoding_is_invalid_xml_naming_it(world, encoding):
     assert all_counts(world.api.engine) == before
 
 
+def test_declared_gbk_whose_bytes_are_not_gbk_says_so():
+    content = b'<?xml version="1.0" encoding="GBK"?><EInvoice>\xff\xff</EInvoice>'
+    with pytest.raises(xmlparse.Unsafe) as err:
+        xmlparse.parse_tree(content, "a.xml")
+    assert err.value.code == "invalid_xml"
+    assert "bytes are not GBK/GB18030" in err.value.message
+
+
 def test_million_character_item_name_is_refused_like_the_json_route(world, api):
     name = "算" * 1_000_000
     content = inv(world, [g.XLine(name, 1_000_000)]).xml()
