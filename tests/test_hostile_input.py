@@ -400,3 +400,45 @@ def test_web_upload_refuses_a_19_digit_invoice_number(world, api):
                files={"file": ("invoices.csv", csv.encode(), "text/csv")})
     assert r.status_code == 422, r.text[:300]
     assert nothing_written(api) == before
+
+
+# --- the 数电票 XML intake (issue 20) --------------------------------------------------------------
+
+def _xml_cases(w):
+    """(Content-Type or None, body, status, code): each class of hostile XML upload once."""
+    from tests import xmlgen as g
+
+    def x(lines=None, **kw) -> bytes:
+        return g.XInvoice(w.provider["uscc"], w.enterprise["uscc"],
+                          lines or [g.gpu(1_000_000)], **kw).xml()
+    xml, zip_ = "application/xml", "application/zip"
+    return [
+        (xml, g.declared(x(), "x-unknown"), 422, "invalid_xml"),
+        (zip_, g.zip_of({"a.xml": x(), "b.xml": g.declared(x(), "UTF-9")}), 422, "invalid_xml"),
+        (xml, x([g.XLine("名" * 1_000_000, 1_000_000)]), 422, "validation_error"),
+        (zip_, g.zip_of({"a.xml": x([g.XLine("GPU" * 200, 1_000_000)])}), 422,
+         "validation_error"),
+        (xml, x([g.gpu(1_000_000, unit="卡" * 41)]), 422, "validation_error"),
+        (xml, x([g.gpu(1_000_000, quantity="0.0000001")]), 422, "validation_error"),
+        (xml, x([g.gpu(1_000_000, quantity="-1")]), 422, "validation_error"),
+        (xml, x([g.XLine("GPU", 10**15 + 1, tax_fen=0)]), 422, "invalid_amount"),
+        (xml, x([g.gpu(-1_000_000)]), 422, "invalid_amount"),
+        (xml, x(invoice_number="１" * 20), 422, "validation_error"),
+        (xml, x(issue_time="２０２６-04-30"), 422, "validation_error"),
+        (xml, x(issue_time="2026-02-30"), 422, "validation_error"),
+        ("application/octet-stream", x(), 415, "unsupported_media_type"),
+        (None, x(), 415, "unsupported_media_type"),
+    ]
+
+
+def test_hostile_xml_uploads_are_refused_with_small_answers_and_write_nothing(world, api):
+    cases = _xml_cases(world)
+    period = {"service_start": "2026-04-01", "service_end": "2026-04-30"}
+    before = nothing_written(api)
+    for n, (ctype, body, status, code) in enumerate(cases):
+        headers = {**world.prov, **({"Content-Type": ctype} if ctype else {})}
+        r = api.client.post("/v1/invoices/xml", content=body, headers=headers, params=period)
+        assert (r.status_code, r.json()["code"]) == (status, code), (n, r.text[:300])
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert len(r.content) < 10_000, (n, len(r.content))  # no input echoed unbounded
+    assert nothing_written(api) == before

@@ -595,3 +595,256 @@ def test_red_letter_for_another_buyer_is_refused(world, api):
                 [("invoice.xml", "EInvoiceData/BuyerInformation/BuyerIdNum",
                   "validation_error")])
     assert all_counts(world.api.engine) == before
+
+
+# --- issue 20: the JSON contract's bounds, unknown encodings, signs, media types ---------------
+
+LINE1 = "EInvoiceData/IssuItemInformation[1]"
+
+
+@pytest.mark.parametrize("encoding", ["x-unknown", "GBK2", "UTF-9", "rot13", "shift_jis"])
+def test_unknown_declared_encoding_is_invalid_xml_naming_it(world, encoding):
+    content = g.declared(inv(world).xml(), encoding)
+    before = all_counts(world.api.engine)
+    body = refused_xml(world, post_xml(world, content), 422, "invalid_xml",
+                       [("invoice.xml", "EInvoice", "invalid_xml")])
+    assert repr(encoding) in body["errors"][0]["message"]
+    # A ZIP member declaring it, beside a good file: that member is named.
+    z = g.zip_of({"good.xml": inv(world).xml(), "odd.xml": content})
+    body = refused_xml(world, post_xml(world, z, zip_=True), 422, "invalid_xml",
+                       [("odd.xml", "EInvoice", "invalid_xml")])
+    assert repr(encoding) in body["errors"][0]["message"]
+    assert all_counts(world.api.engine) == before
+
+
+def test_declared_gbk_whose_bytes_are_not_gbk_says_so():
+    content = b'<?xml version="1.0" encoding="GBK"?><EInvoice>\xff\xff</EInvoice>'
+    with pytest.raises(xmlparse.Unsafe) as err:
+        xmlparse.parse_tree(content, "a.xml")
+    assert err.value.code == "invalid_xml"
+    assert "bytes are not GBK/GB18030" in err.value.message
+
+
+def test_million_character_item_name_is_refused_like_the_json_route(world, api):
+    name = "算" * 1_000_000
+    content = inv(world, [g.XLine(name, 1_000_000)]).xml()
+    assert len(content) < xmlparse.MAX_XML_BYTES
+    before = all_counts(world.api.engine)
+    response = post_xml(world, content)
+    refused_xml(world, response, 422, "validation_error",
+                [("invoice.xml", f"{LINE1}/ItemName", "validation_error")])
+    assert len(response.content) < 10_000  # the name is not echoed
+    # The same description on POST /v1/invoices: refused too.
+    r = api.client.post("/v1/invoices", headers=world.prov, json=invoice_body(
+        BUYER, [dict(line("gpu", 1_060_000), description=name)]))
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error")
+    assert len(r.content) < 10_000
+    assert all_counts(world.api.engine) == before
+
+
+# Each field the JSON contract bounds, as the XML states it: (lines, invoice fields, element,
+# code). None of these was refused before issue 20 (cut, rounded, or a 500).
+BOUNDED = {
+    "description-over-500": ([g.XLine("GPU" * 166, 1_000_000, spec="A800 80G")], {},
+                             f"{LINE1}/ItemName", "validation_error"),
+    "description-bidi": ([g.XLine("GPU\u202e算力", 1_000_000)], {}, f"{LINE1}/ItemName",
+                         "validation_error"),
+    "description-c1-control": ([g.XLine("GPU\u0085算力", 1_000_000)], {},
+                               f"{LINE1}/ItemName", "validation_error"),
+    "unit-over-40": ([g.gpu(1_000_000, unit="卡" * 41)], {}, f"{LINE1}/MeaUnits",
+                     "validation_error"),
+    "quantity-7-places": ([g.gpu(1_000_000, quantity="1.0000001")], {}, f"{LINE1}/Quantity",
+                          "validation_error"),
+    "quantity-negative": ([g.gpu(1_000_000, quantity="-720")], {}, f"{LINE1}/Quantity",
+                          "validation_error"),
+    "quantity-not-a-number": ([g.gpu(1_000_000, quantity="1_000")], {}, f"{LINE1}/Quantity",
+                              "validation_error"),
+    "quantity-tiny-unit-price-beyond-max": ([g.gpu(2_000_000_000, quantity="0.000001")], {},
+                                            f"{LINE1}/Quantity", "validation_error"),
+    "amount-full-width-digits": ([g.XLine("GPU", 1_000_000, amount_text="１００００.００")], {},
+                                 f"{LINE1}/Amount", "invalid_amount"),
+    "number-full-width-digits": ([g.gpu(1_000_000)], {"invoice_number": "２" * 20},
+                                 "TaxSupervisionInfo/InvoiceNumber", "validation_error"),
+    "date-full-width-digits": ([g.gpu(1_000_000)], {"issue_time": "２０２６-０４-３０"},
+                               "TaxSupervisionInfo/IssueTime", "validation_error"),
+    "date-impossible": ([g.gpu(1_000_000)], {"issue_time": "2026-02-30 10:00:00"},
+                        "TaxSupervisionInfo/IssueTime", "validation_error"),
+    "tax-code-full-width": ([g.gpu(1_000_000, tax_code="３０４")], {},
+                            f"{LINE1}/TaxClassificationCode", "validation_error"),
+    "buyer-over-64": ([g.gpu(1_000_000)], {"buyer_uscc": "9" * 65},
+                      "EInvoiceData/BuyerInformation/BuyerIdNum", "unknown_buyer"),
+}
+
+
+@pytest.mark.parametrize("case", list(BOUNDED))
+def test_what_the_json_contract_refuses_is_refused_naming_the_element(world, case):
+    lines, fields, element, code = BOUNDED[case]
+    before = all_counts(world.api.engine)
+    body = refused_xml(world, post_xml(world, inv(world, lines, **fields).xml()), 422, code)
+    assert ("invoice.xml", element, code) in [(e["file"], e["element"], e["code"])
+                                              for e in body["errors"]], body["errors"]
+    assert all_counts(world.api.engine) == before
+
+
+def test_amount_beyond_the_contract_maximum_is_invalid_amount(world):
+    from service.vouchers.schemas import MAX_FEN
+    x = inv(world, [g.XLine("GPU", MAX_FEN + 1, tax_fen=0)])
+    before = all_counts(world.api.engine)
+    body = refused_xml(world, post_xml(world, x.xml()), 422, "invalid_amount")
+    elements = {e["element"] for e in body["errors"]}
+    assert {f"{LINE1}/Amount", "EInvoiceData/BasicInformation/TotalAmWithoutTax"} <= elements
+    assert all_counts(world.api.engine) == before
+
+
+def test_more_lines_than_the_contract_takes_is_refused_before_reading_them(world):
+    x = inv(world, [g.gpu(100) for _ in range(501)])
+    before = all_counts(world.api.engine)
+    refused_xml(world, post_xml(world, x.xml()), 422, "validation_error",
+                [("invoice.xml", "EInvoiceData/IssuItemInformation", "validation_error")])
+    assert all_counts(world.api.engine) == before
+
+
+def test_reasons_per_file_are_bounded_and_messages_quote_little(world):
+    lines = [g.XLine("GPU", 100, amount_text="x" * 5000) for _ in range(200)]
+    x = inv(world, lines, seller_uscc="9" * 100_000)
+    before = all_counts(world.api.engine)
+    response = post_xml(world, x.xml())
+    body = refused_xml(world, response, 422, "invalid_amount")
+    assert len(body["errors"]) == 10
+    assert "more reasons in this file, not listed" in body["errors"][-1]["message"]
+    assert all(len(e["message"]) < 400 for e in body["errors"])
+    assert len(response.content) < 20_000
+    # Only the seller wrong, but 100,000 characters of it: quoted in part.
+    response = post_xml(world, inv(world, seller_uscc="9" * 100_000).xml())
+    body = refused_xml(world, response, 422, "seller_mismatch")
+    assert len(response.content) < 5_000
+    assert all_counts(world.api.engine) == before
+
+
+@pytest.mark.parametrize("reason, element", [
+    ("调整" * 1001, "RedReason"), ("销售\u202e折让", "RedReason")])
+def test_red_letter_fields_the_reversal_contract_refuses(world, reason, element):
+    original = inv(world)
+    assert post_xml(world, original.xml()).status_code == 201
+    red = g.red_letter(original, red_reason=reason)
+    before = all_counts(world.api.engine)
+    refused_xml(world, post_xml(world, red.xml(), params={}), 422, "validation_error", [
+        ("invoice.xml", f"EInvoiceData/SpecificInformation/RedEInvoice/{element}",
+         "validation_error")])
+    assert all_counts(world.api.engine) == before
+
+
+def test_negative_amounts_on_a_normal_invoice_are_invalid_amount_naming_each(world):
+    before = all_counts(world.api.engine)
+    x = inv(world, [g.gpu(-1_000_000)])
+    basic = "EInvoiceData/BasicInformation"
+    refused_xml(world, post_xml(world, x.xml()), 422, "invalid_amount", [
+        ("invoice.xml", e, "invalid_amount") for e in (
+            f"{basic}/TotalAmWithoutTax", f"{basic}/TotalTaxAm",
+            f"{basic}/TotalTax-includedAmount", f"{LINE1}/Amount", f"{LINE1}/ComTaxAm",
+            f"{LINE1}/TotaltaxIncludedAmount")])
+    # A negative (discount) line under a positive total: that line's amounts are named.
+    y = inv(world, [g.gpu(1_000_000), g.XLine("*信息技术服务*折扣", -100_000)])
+    line2 = "EInvoiceData/IssuItemInformation[2]"
+    refused_xml(world, post_xml(world, y.xml()), 422, "invalid_amount", [
+        ("invoice.xml", f"{line2}/{e}", "invalid_amount")
+        for e in ("Amount", "ComTaxAm", "TotaltaxIncludedAmount")])
+    assert all_counts(world.api.engine) == before
+
+
+def test_positive_amounts_on_a_red_letter_invoice_are_named(world):
+    original = inv(world)
+    assert post_xml(world, original.xml()).status_code == 201
+    red = g.red_letter(original, [g.XLine("GPU", -1_000_000), g.XLine("GPU", 10_000)])
+    before = all_counts(world.api.engine)
+    line2 = "EInvoiceData/IssuItemInformation[2]"
+    refused_xml(world, post_xml(world, red.xml(), params={}), 422, "invalid_amount", [
+        ("invoice.xml", f"{line2}/{e}", "invalid_amount")
+        for e in ("Amount", "ComTaxAm", "TotaltaxIncludedAmount")])
+    assert all_counts(world.api.engine) == before
+
+
+@pytest.mark.parametrize("ctype", ["application/octet-stream", "text/plain", None,
+                                   "application/x-www-form-urlencoded"])
+def test_anything_but_xml_or_zip_is_415_naming_both(world, ctype):
+    content = inv(world).xml()
+    headers = {**world.prov, **({"Content-Type": ctype} if ctype else {})}
+    before = all_counts(world.api.engine)
+    for body in (content, g.zip_of({"a.xml": content})):
+        r = world.api.client.post("/v1/invoices/xml", content=body, headers=headers,
+                                  params=PERIOD)
+        assert r.status_code == 415, r.text
+        problem = r.json()
+        assert problem["code"] == "unsupported_media_type"
+        assert "XML" in problem["title"] and "ZIP" in problem["title"]
+        assert "json" not in problem["title"].lower()
+    assert all_counts(world.api.engine) == before
+
+
+def test_every_documented_type_is_read(world):
+    for ctype, body in (("text/xml", inv(world).xml()),
+                        ("application/xml; charset=utf-8", inv(world).xml()),
+                        ("application/x-zip-compressed", g.zip_of({"a.xml": inv(world).xml()}))):
+        r = world.api.client.post("/v1/invoices/xml", content=body, params=PERIOD,
+                                  headers={**world.prov, "Content-Type": ctype})
+        assert r.status_code == 201, (ctype, r.text)
+
+
+def test_member_names_are_bounded(world):
+    z = g.zip_of({"a" * 300 + ".xml": inv(world).xml()})
+    before = all_counts(world.api.engine)
+    body = refused_xml(world, post_xml(world, z, zip_=True), 422, "unsafe_archive")
+    assert len(body["errors"][0]["element"]) <= 255 and len(body["errors"][0]["message"]) < 300
+    assert all_counts(world.api.engine) == before
+
+
+def test_contract_number_query_is_checked_as_the_json_field(world):
+    before = all_counts(world.api.engine)
+    body = refused_xml(world, post_xml(world, inv(world).xml(),
+                                       params={**PERIOD, "contract_number": "HT\u202e1"}),
+                       422, "validation_error")
+    assert [e["element"] for e in body["errors"]] == ["contract_number"]
+    assert all_counts(world.api.engine) == before
+
+
+def _portal(api, world):
+    """A signed-in provider portal session and the XML page's form token."""
+    import re
+    c = api.client
+    login = c.get("/web/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
+    key = api.make_key("provider", provider_id=world.provider["id"])
+    assert c.post("/web/login", data={"csrf_token": token, "api_key": key},
+                  follow_redirects=False).status_code == 303
+    page = c.get("/web/provider/xml")
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def test_portal_xml_page_still_posts_what_the_browser_form_sends(world, api):
+    """The page sends XML as application/xml and several files or a ZIP as application/zip
+    (service/web/xml_upload.py): what the 415 rule leaves readable."""
+    token = _portal(api, world)
+    one, a, b = inv(world), inv(world), inv(world)
+    for files in ([("files", ("one.xml", one.xml(), "application/octet-stream"))],
+                  [("files", ("a.xml", a.xml(), "text/xml")),
+                   ("files", ("b.xml", b.xml(), "text/xml"))]):
+        r = api.client.post("/web/provider/xml", files=files,
+                            data={"csrf_token": token, **PERIOD})
+        assert r.status_code == 201, r.text[:500]
+    numbers = {i["invoice_number"] for i in api.ok("GET", "/v1/invoices",
+                                                    headers=world.prov)["items"]}
+    assert {one.invoice_number, a.invoice_number, b.invoice_number} <= numbers
+    # A refused file: the reason in Chinese, the element named, nothing saved.
+    before = all_counts(world.api.engine)
+    bad = inv(world, [g.gpu(-1_000_000)])
+    r = api.client.post("/web/provider/xml", data={"csrf_token": token, **PERIOD},
+                        files=[("files", ("bad.xml", g.declared(bad.xml(), "x-unknown"),
+                                          "application/xml"))])
+    assert r.status_code == 422
+    assert "声明了无法识别的编码" in r.text and "x-unknown" in r.text
+    r = api.client.post("/web/provider/xml", data={"csrf_token": token, **PERIOD},
+                        files=[("files", ("bad.xml", bad.xml(), "application/xml"))])
+    assert r.status_code == 422
+    assert "蓝字发票的金额不得为负数" in r.text
+    assert "EInvoiceData/IssuItemInformation[1]/Amount" in r.text
+    assert all_counts(world.api.engine) == before

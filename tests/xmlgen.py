@@ -61,8 +61,8 @@ class XLine:
 
 
 def gpu(amount_fen: int, **kw) -> XLine:
-    return XLine("*信息技术服务*GPU算力租赁服务", amount_fen, spec="A800 80G", unit="卡时",
-                 quantity=kw.pop("quantity", "720"), **kw)
+    return XLine("*信息技术服务*GPU算力租赁服务", amount_fen,
+                 **{"spec": "A800 80G", "unit": "卡时", "quantity": "720", **kw})
 
 
 def storage(amount_fen: int, **kw) -> XLine:
@@ -205,3 +205,8 @@ def bulk(seller_uscc: str, buyer_usccs: list[str], n: int) -> list[XInvoice]:
             lines.append(storage(12_000 + i))
         out.append(XInvoice(seller_uscc, buyer_usccs[i % len(buyer_usccs)], lines))
     return out
+
+
+def declared(content: bytes, encoding: str) -> bytes:
+    """The same file declaring another encoding (its bytes unchanged)."""
+    return content.replace(b'encoding="UTF-8"', f'encoding="{encoding}"'.encode("latin-1"), 1)

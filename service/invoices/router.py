@@ -21,7 +21,7 @@ from service.api import (
 )
 from service.auth.principal import Principal
 from service.config import get_settings
-from service.errors import BodyTooLarge, NotFound, UnsupportedMediaType, problem_responses
+from service.errors import BodyTooLarge, NotFound, problem_responses
 from service.uow import Locks
 from service.invoices import categories, service, verify, xml_ingest
 from service.invoices import xml as xmlparse
@@ -123,11 +123,20 @@ def create_usage_statement(body: UsageStatementCreate, w: ProviderWriter):
 
 # --- 数电票 XML (docs/xml-invoices.md) -----------------------------------------------------------
 
-XML_TYPES = ("application/xml", "text/xml", "application/zip", "application/x-zip-compressed",
-             "application/octet-stream", "")
+# What the route reads (docs/xml-invoices.md); anything else, a missing type included, is 415.
+XML_TYPES = ("application/xml", "text/xml", "application/zip", "application/x-zip-compressed")
+_FILE = {"type": "string", "format": "binary"}
 _XML_BODY = {"required": True, "content": {
-    "application/xml": {"schema": {"type": "string", "format": "binary"}},
-    "application/zip": {"schema": {"type": "string", "format": "binary"}}}}
+    **{ctype: {"schema": _FILE} for ctype in XML_TYPES},
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["files"],
+        "properties": {
+            "files": {"type": "array", "items": _FILE,
+                      "description": "XML files (sent as one ZIP: all or nothing), or one ZIP"},
+            "meta": {"type": "string", "description": "meta.json, or one set of the fields"},
+            "service_start": {"type": "string", "format": "date"},
+            "service_end": {"type": "string", "format": "date"},
+            "contract_number": {"type": "string", "minLength": 1, "maxLength": 100}}}}}}
 
 
 def verifier_of(request: Request) -> verify.InvoiceVerifier:
@@ -139,7 +148,11 @@ def verifier_of(request: Request) -> verify.InvoiceVerifier:
 
 @router.post("/v1/invoices/xml", status_code=201, response_model=XmlIngestResult,
              operation_id="createInvoicesFromXml",
-             responses=problem_responses(401, 403, 404, 409, 413, 415, 422),
+             responses={**problem_responses(401, 403, 404, 409, 413, 415, 422),
+                        415: {**problem_responses(415)[415], "description": (
+                            "The body is not application/xml, text/xml, application/zip or "
+                            "multipart/form-data (application/octet-stream or no type "
+                            "included)")}},
              openapi_extra={"requestBody": _XML_BODY})
 async def create_invoices_from_xml(
         request: Request, w: ProviderWriter,
@@ -162,16 +175,14 @@ async def create_invoices_from_xml(
         body, ctype = parts.body, parts.content_type
         w.request_hash = parts.request_hash(request.url.query)
     elif ctype not in XML_TYPES:
-        raise UnsupportedMediaType(f"send application/xml or application/zip, not {ctype}")
+        sent = xmlparse.shown(ctype) if ctype else "a body without a Content-Type"
+        raise xml_ingest.UnsupportedUpload(
+            f"POST /v1/invoices/xml reads application/xml, text/xml, application/zip or "
+            f"multipart/form-data, not {sent}")
     else:
         body = await request.body()
         w.request_hash = xml_ingest.request_hash(body, request.url.query)
-    try:
-        defaults = xml_ingest.FileMetaIn(**{k: v for k, v in given.items() if v is not None})
-    except ValueError as exc:
-        raise xml_ingest.XmlRefused([xml_ingest.FileError(
-            file="query", element="service_start", code="validation_error",
-            message=str(exc)[:300])]) from None
+    defaults = xml_ingest.defaults_of(given)
     single_name = parts.file_name if parts is not None and parts.file_name else \
         _file_name(request)
 

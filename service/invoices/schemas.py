@@ -11,6 +11,7 @@ from service.vouchers.schemas import MAX_FEN
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
 Digits = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[0-9]+$")]
 MAX_BATCH = 1000
+MAX_LINES = 500  # of one invoice (the XML intake refuses more before reading them)
 
 
 class InvoiceLineIn(BaseModel):
@@ -36,7 +37,7 @@ class InvoiceCreate(BaseModel):
     contract_number: Line | None = Field(default=None, min_length=1, max_length=100)
     total_fen: Fen = Field(ge=0, le=MAX_FEN)
     tax_fen: Fen = Field(ge=0, le=MAX_FEN)
-    lines: list[InvoiceLineIn] = Field(min_length=1, max_length=500)
+    lines: list[InvoiceLineIn] = Field(min_length=1, max_length=MAX_LINES)
 
 
 class InvoiceBatch(BaseModel):

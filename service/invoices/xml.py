@@ -18,12 +18,15 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
+
+from service.invoices.schemas import MAX_LINES
+from service.vouchers.schemas import MAX_FEN
 
 # Limits (docs/xml-invoices.md, "Hostile files").
 MAX_FILES = 1000                       # XML files in one ZIP
@@ -33,6 +36,8 @@ MAX_TOTAL_BYTES = 64 * 1024 * 1024     # all members of a ZIP, decompressed
 MAX_RATIO = 100                        # decompressed / compressed, for a member above RATIO_FLOOR
 RATIO_FLOOR = 1024 * 1024
 META = "meta.json"
+ECHO_CHARS = 64                        # of the sender's text quoted in a message
+MAX_NAME_CHARS = 255                   # a ZIP member's name (as invoice_source keeps it)
 
 ROOT = "EInvoice"
 DATA = "EInvoiceData"
@@ -40,8 +45,13 @@ BASIC = f"{DATA}/BasicInformation"
 SELLER = f"{DATA}/SellerInformation"
 BUYER = f"{DATA}/BuyerInformation"
 LINE = f"{DATA}/IssuItemInformation"
-_MONEY = re.compile(r"^(-?)(\d{1,15})(?:\.(\d{1,2}))?$")
-_DATE = re.compile(r"^(\d{4})[-/年](\d{1,2})[-/月](\d{1,2})")
+HEADER_TOTAL = f"{BASIC}/TotalTax-includedAmount"
+# ASCII digits only: `\d` would take full-width and other scripts' digits, which int() reads.
+_MONEY = re.compile(r"^(-?)([0-9]{1,15})(?:\.([0-9]{1,2}))?$")
+_DATE = re.compile(r"^([0-9]{4})[-/年]([0-9]{1,2})[-/月]([0-9]{1,2})")
+_QUANTITY = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_RATE = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,12})?%?")
+_DECLARED = re.compile(rb"""^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*["']([^"']{0,200})["']""")
 _ENCODING = re.compile(rb"""^(\xef\xbb\xbf)?<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9_-]+)["']""")
 _CHINESE_ENCODINGS = {"gbk", "gb2312", "gb18030", "cp936"}
 _EXEMPT_RATES = {"免税", "不征税", "免征", "免征增值税", "***", "*"}
@@ -108,6 +118,14 @@ def _local(tag: Any) -> str:
     return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
+def shown(value: str, limit: int = ECHO_CHARS) -> str:
+    """A piece of the sender's input quoted in a message: at most `limit` characters of it, so
+    no answer echoes unbounded input (issue 20)."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value)} characters)"
+
+
 def _utf8(content: bytes) -> bytes:
     """expat reads UTF-8/16 and Latin-1 only: a GBK/GB18030 file (declared so) is re-encoded."""
     match = _ENCODING.match(content[:200])
@@ -120,6 +138,11 @@ def _utf8(content: bytes) -> bytes:
     text = re.sub(r"""encoding\s*=\s*["'][A-Za-z0-9_-]+["']""", 'encoding="UTF-8"', text,
                   count=1)
     return text.encode("utf-8")
+
+
+def _declared_encoding(content: bytes) -> str | None:
+    match = _DECLARED.match(content[:300])
+    return match.group(1).decode("latin-1") if match else None
 
 
 def parse_tree(content: bytes, file: str) -> Element:
@@ -135,7 +158,19 @@ def parse_tree(content: bytes, file: str) -> Element:
                      f"the file declares a DTD, entities or external references, which are "
                      f"never read ({type(exc).__name__}); send the XML as the tax platform "
                      f"issued it") from None
-    except (ParseError, ValueError, UnicodeError) as exc:
+    except (LookupError, ParseError, ValueError, UnicodeError) as exc:
+        # LookupError: expat asked the codec registry for an encoding it does not know.
+        encoding = _declared_encoding(content)
+        if isinstance(exc, LookupError) or (encoding and isinstance(exc, ValueError)):
+            named = f"encoding {shown(encoding)}" if encoding else "an encoding"
+            if encoding and encoding.lower() in _CHINESE_ENCODINGS:
+                raise Unsafe("invalid_xml", file, ROOT,
+                             f"the file declares {named}, but its bytes are not GBK/GB18030"
+                             ) from None
+            raise Unsafe("invalid_xml", file, ROOT,
+                         f"the file declares {named}, which cannot be read "
+                         f"({str(exc)[:100]}): send it as the tax platform issued it (UTF-8, "
+                         f"UTF-16 or GBK/GB18030)") from None
         raise Unsafe("invalid_xml", file, ROOT,
                      f"the file is not well-formed XML: {str(exc)[:200]}") from None
 
@@ -144,6 +179,7 @@ class _Reader:
     def __init__(self, root: Element):
         self.root = root
         self.problems: list[Problem] = []
+        self.amounts: list[tuple[str, int]] = []  # every amount read, by its path
         self._children: dict[int, dict[str, list[Element]]] = {}
 
     def children(self, parent: Element, name: str) -> list[Element]:
@@ -195,6 +231,28 @@ class _Reader:
         self.problem(paths[0], "validation_error", f"{paths[0]} is missing")
         return "", paths[0]
 
+    def money(self, path: str, *, base: Element | None = None, base_path: str = "",
+              required: bool = True) -> int | None:
+        """An amount in fen: decimal yuan with at most two places, within the JSON contract's
+        bound (MAX_FEN); None (with the problem) when it is not."""
+        text = self.text(path, base=base, base_path=base_path, required=required)
+        if not text:
+            return None
+        full = f"{base_path}/{path}" if base_path else path
+        fen = money_fen(text)
+        if fen is None:
+            self.problem(full, "invalid_amount",
+                         f"{full} is {shown(text)}: an amount is decimal yuan with at most two "
+                         f"places (e.g. 1234.50); it is never rounded")
+        elif abs(fen) > MAX_FEN:
+            self.problem(full, "invalid_amount",
+                         f"{full} is {_yuan(fen)}: beyond the largest amount the service takes "
+                         f"({_yuan(MAX_FEN)} yuan, as POST /v1/invoices)")
+            return None
+        else:
+            self.amounts.append((full, fen))
+        return fen
+
 
 def money_fen(text: str) -> int | None:
     """Yuan with at most two decimal places → exact fen; None when it is not such a string."""
@@ -211,14 +269,10 @@ def tax_rate(text: str) -> Decimal | None:
     value = text.replace(" ", "")
     if value in _EXEMPT_RATES:
         return None
-    try:
-        if value.endswith("%"):
-            rate = Decimal(value[:-1]) / 100
-        else:
-            rate = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(text) from None
-    if not rate.is_finite() or rate < 0 or rate >= 1:
+    if not _RATE.fullmatch(value):
+        raise ValueError(text)
+    rate = Decimal(value[:-1]) / 100 if value.endswith("%") else Decimal(value)
+    if rate >= 1:
         raise ValueError(text)
     return rate
 
@@ -233,169 +287,202 @@ def _date(text: str) -> date | None:
         return None
 
 
+@dataclass
+class _Header:
+    number: str
+    issued_on: date | None
+    seller_uscc: str
+    seller_name: str
+    buyer_uscc: str
+    buyer_name: str
+    amount_fen: int | None
+    tax_fen: int | None
+    total_fen: int | None
+
+
 def parse_invoice(content: bytes, file: str) -> Parsed:
     """One XML file → the invoice it states, or the problems naming each element to fix.
     Raises Unsafe for a file that is not read at all (unsafe_xml, invalid_xml)."""
     root = parse_tree(content, file)
     r = _Reader(root)
     if _local(root.tag) != ROOT:
-        r.problem(_local(root.tag) or "?", "validation_error",
-                  f"the root element is {_local(root.tag)!r}, not {ROOT} (数电票 XML)")
+        name = _local(root.tag) or "?"
+        r.problem(name[:ECHO_CHARS], "validation_error",
+                  f"the root element is {shown(name)}, not {ROOT} (数电票 XML)")
         return Parsed(None, r.problems)
+    head = _header(r)
+    red = _red_node(r)
+    lines, complete = _lines(r)
+    if complete:
+        _check_totals(r, head, lines)
+    original_key, reason = _original(r, *red) if red is not None else (None, "")
+    _check_signs(r, red is not None, head.total_fen)
+    if r.problems:
+        return Parsed(None, r.problems)
+    return Parsed(XmlInvoice(
+        number=head.number, issued_on=head.issued_on, seller_uscc=head.seller_uscc,
+        seller_name=head.seller_name, buyer_uscc=head.buyer_uscc, buyer_name=head.buyer_name,
+        amount_fen=head.amount_fen, tax_fen=head.tax_fen, total_fen=head.total_fen,
+        lines=lines, red_letter=red is not None, original_key=original_key,
+        red_reason=reason), [])
 
+
+def _header(r: _Reader) -> _Header:
     number, number_path = r.first_text("TaxSupervisionInfo/InvoiceNumber",
                                        f"{DATA}/TaxSupervisionInfo/InvoiceNumber",
                                        "Header/EIid")
-    if number and not re.fullmatch(r"\d{20}", number):
+    if number and not re.fullmatch(r"[0-9]{20}", number):
         r.problem(number_path, "validation_error",
-                  f"a fully digital invoice number has 20 digits, not {number!r}")
+                  f"a fully digital invoice number has 20 digits, not {shown(number)}")
     issued_text, issued_path = r.first_text("TaxSupervisionInfo/IssueTime",
                                             f"{DATA}/TaxSupervisionInfo/IssueTime",
                                             f"{BASIC}/RequestTime")
     issued_on = _date(issued_text) if issued_text else None
     if issued_text and issued_on is None:
-        r.problem(issued_path, "validation_error", f"{issued_text!r} is not a date")
+        r.problem(issued_path, "validation_error", f"{shown(issued_text)} is not a date")
+    return _Header(
+        number=number, issued_on=issued_on,
+        seller_uscc=r.text(f"{SELLER}/SellerIdNum"),
+        seller_name=r.text(f"{SELLER}/SellerName", required=False),
+        buyer_uscc=r.text(f"{BUYER}/BuyerIdNum", required=False),
+        buyer_name=r.text(f"{BUYER}/BuyerName", required=False),
+        amount_fen=r.money(f"{BASIC}/TotalAmWithoutTax"),
+        tax_fen=r.money(f"{BASIC}/TotalTaxAm"),
+        total_fen=r.money(HEADER_TOTAL))
 
-    seller_uscc = r.text(f"{SELLER}/SellerIdNum")
-    seller_name = r.text(f"{SELLER}/SellerName", required=False)
-    buyer_uscc = r.text(f"{BUYER}/BuyerIdNum", required=False)
-    buyer_name = r.text(f"{BUYER}/BuyerName", required=False)
 
-    def amount(path: str, *, base: Element | None = None, base_path: str = "",
-               required: bool = True) -> int | None:
-        text = r.text(path, base=base, base_path=base_path, required=required)
-        if not text:
-            return None
-        fen = money_fen(text)
-        if fen is None:
-            full = f"{base_path}/{path}" if base_path else path
-            r.problem(full, "invalid_amount",
-                      f"{full} is {text!r}: an amount is decimal yuan with at most two places "
-                      f"(e.g. 1234.50); it is never rounded")
-        return fen
-
-    header_amount = amount(f"{BASIC}/TotalAmWithoutTax")
-    header_tax = amount(f"{BASIC}/TotalTaxAm")
-    header_total = amount(f"{BASIC}/TotalTax-includedAmount")
-
-    red = None
-    for base in (DATA, ""):
-        path = f"{base}/SpecificInformation/RedEInvoice" if base else \
-            "SpecificInformation/RedEInvoice"
+def _red_node(r: _Reader) -> tuple[Element, str] | None:
+    for path in (f"{DATA}/SpecificInformation/RedEInvoice", "SpecificInformation/RedEInvoice"):
         node = r.node(path, required=False)
         if node is not None:
-            red = (node, path)
-            break
+            return node, path
+    return None
 
+
+def _lines(r: _Reader) -> tuple[list[XmlLine], bool]:
+    """The lines read, and whether every line was (so that the totals can be checked)."""
     data = r.node(DATA, required=False)
-    line_nodes = r.children(data, "IssuItemInformation") if data is not None else []
-    if not line_nodes:
+    nodes = r.children(data, "IssuItemInformation") if data is not None else []
+    if not nodes:
         r.problem(LINE, "validation_error", f"{LINE} is missing: an invoice has lines")
-    lines: list[XmlLine] = []
-    for n, node in enumerate(line_nodes, start=1):
-        where = f"{LINE}[{n}]"
-        item_name = r.text("ItemName", base=node, base_path=where)
-        spec = r.text("SpecMod", base=node, base_path=where, required=False)
-        unit = r.text("MeaUnits", base=node, base_path=where, required=False)
-        quantity_text = r.text("Quantity", base=node, base_path=where, required=False)
-        quantity = Decimal(1)
-        if quantity_text:
-            try:
-                quantity = Decimal(quantity_text)
-                if not quantity.is_finite() or abs(quantity) >= Decimal(10) ** 18:
-                    raise InvalidOperation
-            except InvalidOperation:
-                r.problem(f"{where}/Quantity", "validation_error",
-                          f"{where}/Quantity is {quantity_text!r}, not a number")
-                quantity = Decimal(1)
-        line_amount = amount("Amount", base=node, base_path=where)
-        line_tax = amount("ComTaxAm", base=node, base_path=where)
-        line_total = amount("TotaltaxIncludedAmount", base=node, base_path=where,
-                            required=False)
-        rate_text = r.text("TaxRate", base=node, base_path=where, required=False)
-        rate = None
-        if rate_text:
-            try:
-                rate = tax_rate(rate_text)
-            except ValueError:
-                r.problem(f"{where}/TaxRate", "invalid_amount",
-                          f"{where}/TaxRate is {rate_text!r}: write 0.06 or 6%")
-        code = r.text("TaxClassificationCode", base=node, base_path=where, required=False)
-        if code and not re.fullmatch(r"\d{1,19}", code):
-            r.problem(f"{where}/TaxClassificationCode", "validation_error",
-                      f"a tax classification code is up to 19 digits, not {code!r}")
-        if line_amount is None or line_tax is None:
-            continue
-        if line_total is not None and line_total != line_amount + line_tax:
-            r.problem(f"{where}/TotaltaxIncludedAmount", "totals_mismatch",
-                      f"{where}: Amount {_yuan(line_amount)} + ComTaxAm {_yuan(line_tax)} = "
-                      f"{_yuan(line_amount + line_tax)}, but TotaltaxIncludedAmount is "
-                      f"{_yuan(line_total)}")
-        lines.append(XmlLine(where, item_name, spec, unit, quantity, line_amount, line_tax,
-                             line_amount + line_tax, rate, code))
+        return [], False
+    if len(nodes) > MAX_LINES:
+        r.problem(LINE, "validation_error",
+                  f"the invoice has {len(nodes)} lines; at most {MAX_LINES} (as POST "
+                  f"/v1/invoices)")
+        return [], False
+    lines = [_line(r, node, f"{LINE}[{n}]") for n, node in enumerate(nodes, start=1)]
+    return [line for line in lines if line is not None], None not in lines
 
-    complete = len(lines) == len(line_nodes) and None not in (header_amount, header_tax,
-                                                              header_total)
-    if complete:
-        amounts = sum(line.amount_fen for line in lines)
-        taxes = sum(line.tax_fen for line in lines)
-        if amounts != header_amount:
-            r.problem(f"{BASIC}/TotalAmWithoutTax", "totals_mismatch",
-                      f"the lines' Amount add up to {_yuan(amounts)}, but "
-                      f"TotalAmWithoutTax is {_yuan(header_amount)}")
-        if taxes != header_tax:
-            r.problem(f"{BASIC}/TotalTaxAm", "totals_mismatch",
-                      f"the lines' ComTaxAm add up to {_yuan(taxes)}, but TotalTaxAm is "
-                      f"{_yuan(header_tax)}")
-        if header_amount + header_tax != header_total:
-            r.problem(f"{BASIC}/TotalTax-includedAmount", "totals_mismatch",
-                      f"TotalAmWithoutTax {_yuan(header_amount)} + TotalTaxAm "
-                      f"{_yuan(header_tax)} = {_yuan(header_amount + header_tax)}, but "
-                      f"TotalTax-includedAmount is {_yuan(header_total)}")
 
-    original_key, reason = None, ""
-    if red is not None:
-        node, path = red
-        code_text = r.text("OriginalInvoiceCode", base=node, base_path=path, required=False)
-        number_text = r.text("OriginalInvoiceNumber", base=node, base_path=path,
-                             required=False)
-        reason = r.text("RedReason", base=node, base_path=path, required=False)
-        if number_text and re.fullmatch(r"\d{10}|\d{12}", code_text) and \
-                re.fullmatch(r"\d{8}", number_text):
-            original_key = f"{code_text}-{number_text}"  # a legacy VAT invoice's code-number
-        elif re.fullmatch(r"\d{20}", code_text):
-            original_key = code_text
-        elif not code_text and re.fullmatch(r"\d{20}", number_text):
-            original_key = number_text  # some issuers put the 数电票 number here
-        elif code_text:
-            r.problem(f"{path}/OriginalInvoiceCode", "validation_error",
-                      f"the original invoice's number has 20 digits, not {code_text!r}")
-        else:
-            r.problem(f"{path}/OriginalInvoiceCode", "validation_error",
-                      f"{path}/OriginalInvoiceCode is missing: a red-letter invoice names the "
-                      f"original it reverses")
-    amounts = [a for a in (header_amount, header_tax, header_total) if a is not None] + \
-        [v for line in lines for v in (line.amount_fen, line.tax_fen)]
-    if red is not None:
-        if header_total is not None and header_total >= 0:
-            r.problem(f"{BASIC}/TotalTax-includedAmount", "invalid_amount",
-                      "a red-letter invoice (SpecificInformation/RedEInvoice) has negative "
-                      "amounts")
-        elif any(a > 0 for a in amounts):
-            r.problem(f"{BASIC}/TotalTax-includedAmount", "invalid_amount",
-                      "a red-letter invoice's amounts are all zero or negative")
-    elif any(a < 0 for a in amounts):
-        r.problem(f"{DATA}/SpecificInformation/RedEInvoice/OriginalInvoiceCode",
-                  "validation_error",
-                  "negative amounts make a red-letter invoice, which names the original in "
-                  "SpecificInformation/RedEInvoice/OriginalInvoiceCode")
-    if r.problems:
-        return Parsed(None, r.problems)
-    return Parsed(XmlInvoice(
-        number=number, issued_on=issued_on, seller_uscc=seller_uscc, seller_name=seller_name,
-        buyer_uscc=buyer_uscc, buyer_name=buyer_name, amount_fen=header_amount,
-        tax_fen=header_tax, total_fen=header_total, lines=lines, red_letter=red is not None,
-        original_key=original_key, red_reason=reason), [])
+def _line(r: _Reader, node: Element, where: str) -> XmlLine | None:
+    item_name = r.text("ItemName", base=node, base_path=where)
+    spec = r.text("SpecMod", base=node, base_path=where, required=False)
+    unit = r.text("MeaUnits", base=node, base_path=where, required=False)
+    quantity = _quantity(r, r.text("Quantity", base=node, base_path=where, required=False),
+                         f"{where}/Quantity")
+    amount = r.money("Amount", base=node, base_path=where)
+    tax = r.money("ComTaxAm", base=node, base_path=where)
+    total = r.money("TotaltaxIncludedAmount", base=node, base_path=where, required=False)
+    rate_text = r.text("TaxRate", base=node, base_path=where, required=False)
+    rate = None
+    if rate_text:
+        try:
+            rate = tax_rate(rate_text)
+        except ValueError:
+            r.problem(f"{where}/TaxRate", "invalid_amount",
+                      f"{where}/TaxRate is {shown(rate_text)}: write 0.06 or 6%")
+    code = r.text("TaxClassificationCode", base=node, base_path=where, required=False)
+    if code and not re.fullmatch(r"[0-9]{1,19}", code):
+        r.problem(f"{where}/TaxClassificationCode", "validation_error",
+                  f"a tax classification code is up to 19 digits, not {shown(code)}")
+    if amount is None or tax is None:
+        return None
+    if total is not None and total != amount + tax:
+        r.problem(f"{where}/TotaltaxIncludedAmount", "totals_mismatch",
+                  f"{where}: Amount {_yuan(amount)} + ComTaxAm {_yuan(tax)} = "
+                  f"{_yuan(amount + tax)}, but TotaltaxIncludedAmount is {_yuan(total)}")
+    return XmlLine(where, item_name, spec, unit, quantity, amount, tax, amount + tax, rate,
+                   code)
+
+
+def _quantity(r: _Reader, text: str, path: str) -> Decimal:
+    """A plain decimal, as exact as the JSON contract's quantity (at most 6 places, below
+    10^18): never rounded. Absent → 1."""
+    if not text:
+        return Decimal(1)
+    if not _QUANTITY.fullmatch(text):
+        r.problem(path, "validation_error", f"{path} is {shown(text)}, not a number")
+    elif abs(quantity := Decimal(text)) >= Decimal(10) ** 18:
+        r.problem(path, "validation_error", f"{path} is {shown(text)}: below 10^18, please")
+    elif quantity != quantity.quantize(QUANTITY_STEP):
+        r.problem(path, "validation_error",
+                  f"{path} is {shown(text)}: a quantity has at most 6 decimal places (as POST "
+                  f"/v1/invoices); it is never rounded")
+    else:
+        return quantity.quantize(QUANTITY_STEP)
+    return Decimal(1)
+
+
+def _check_totals(r: _Reader, head: _Header, lines: list[XmlLine]) -> None:
+    if None in (head.amount_fen, head.tax_fen, head.total_fen):
+        return
+    amounts = sum(line.amount_fen for line in lines)
+    taxes = sum(line.tax_fen for line in lines)
+    if amounts != head.amount_fen:
+        r.problem(f"{BASIC}/TotalAmWithoutTax", "totals_mismatch",
+                  f"the lines' Amount add up to {_yuan(amounts)}, but TotalAmWithoutTax is "
+                  f"{_yuan(head.amount_fen)}")
+    if taxes != head.tax_fen:
+        r.problem(f"{BASIC}/TotalTaxAm", "totals_mismatch",
+                  f"the lines' ComTaxAm add up to {_yuan(taxes)}, but TotalTaxAm is "
+                  f"{_yuan(head.tax_fen)}")
+    if head.amount_fen + head.tax_fen != head.total_fen:
+        r.problem(HEADER_TOTAL, "totals_mismatch",
+                  f"TotalAmWithoutTax {_yuan(head.amount_fen)} + TotalTaxAm "
+                  f"{_yuan(head.tax_fen)} = {_yuan(head.amount_fen + head.tax_fen)}, but "
+                  f"TotalTax-includedAmount is {_yuan(head.total_fen)}")
+
+
+def _original(r: _Reader, node: Element, path: str) -> tuple[str | None, str]:
+    """The invoice a red-letter file reverses (its key), and the reason given."""
+    code_text = r.text("OriginalInvoiceCode", base=node, base_path=path, required=False)
+    number_text = r.text("OriginalInvoiceNumber", base=node, base_path=path, required=False)
+    reason = r.text("RedReason", base=node, base_path=path, required=False)
+    if number_text and re.fullmatch(r"[0-9]{10}|[0-9]{12}", code_text) and \
+            re.fullmatch(r"[0-9]{8}", number_text):
+        return f"{code_text}-{number_text}", reason  # a legacy VAT invoice's code-number
+    if re.fullmatch(r"[0-9]{20}", code_text):
+        return code_text, reason
+    if not code_text and re.fullmatch(r"[0-9]{20}", number_text):
+        return number_text, reason  # some issuers put the 数电票 number here
+    if code_text:
+        r.problem(f"{path}/OriginalInvoiceCode", "validation_error",
+                  f"the original invoice's number has 20 digits, not {shown(code_text)}")
+    else:
+        r.problem(f"{path}/OriginalInvoiceCode", "validation_error",
+                  f"{path}/OriginalInvoiceCode is missing: a red-letter invoice names the "
+                  f"original it reverses")
+    return None, reason
+
+
+def _check_signs(r: _Reader, red: bool, header_total: int | None) -> None:
+    """A normal invoice's amounts are ≥ 0; a red-letter one's ≤ 0 with a negative total. Each
+    amount of the wrong sign is named (docs/xml-invoices.md: invalid_amount)."""
+    if red and header_total is not None and header_total >= 0:
+        r.problem(HEADER_TOTAL, "invalid_amount",
+                  "a red-letter invoice (SpecificInformation/RedEInvoice) has a negative "
+                  "TotalTax-includedAmount")
+    for path, fen in r.amounts:
+        if red and fen > 0 and path != HEADER_TOTAL:
+            r.problem(path, "invalid_amount",
+                      f"{path} is {_yuan(fen)}: a red-letter invoice's amounts are zero or "
+                      f"negative")
+        elif not red and fen < 0:
+            r.problem(path, "invalid_amount",
+                      f"{path} is {_yuan(fen)}: a normal invoice's amounts are zero or "
+                      f"positive (a negative invoice is a red-letter one, which names its "
+                      f"original in SpecificInformation/RedEInvoice)")
 
 
 def unit_price_fen(line: XmlLine) -> int:
@@ -438,6 +525,8 @@ def _member_name(info: zipfile.ZipInfo) -> str:
 def _name_problem(name: str) -> str | None:
     if not name or "\x00" in name:
         return "an empty or NUL-containing name"
+    if len(name) > MAX_NAME_CHARS:
+        return f"a name of {len(name)} characters (at most {MAX_NAME_CHARS})"
     if "\\" in name:
         return "a backslash in the name"
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
@@ -450,6 +539,7 @@ def _name_problem(name: str) -> str | None:
 def open_archive(content: bytes, file: str = "upload.zip") -> Archive:
     """Every member checked before it is decompressed and while it is; raises Unsafe."""
     def refuse(element: str, message: str) -> Unsafe:
+        element = element[:MAX_NAME_CHARS]
         return Unsafe("unsafe_archive", file if element == "" else element, element or "zip",
                       message)
     try:
@@ -466,33 +556,33 @@ def open_archive(content: bytes, file: str = "upload.zip") -> Archive:
         name = _member_name(info)
         problem = _name_problem(name)
         if problem:
-            raise refuse(name or "?", f"member {name!r} is refused: {problem}")
+            raise refuse(name or "?", f"member {shown(name)} is refused: {problem}")
         normal = posixpath.normpath(name).casefold()
         if normal in seen:
-            raise refuse(name, f"member {name!r} appears twice in the ZIP")
+            raise refuse(name, f"member {shown(name)} appears twice in the ZIP")
         seen.add(normal)
         if info.is_dir():
             continue
         if (info.external_attr >> 16) & 0o170000 == 0o120000:
-            raise refuse(name, f"member {name!r} is a symbolic link")
+            raise refuse(name, f"member {shown(name)} is a symbolic link")
         if info.flag_bits & 0x1:
-            raise refuse(name, f"member {name!r} is encrypted")
+            raise refuse(name, f"member {shown(name)} is encrypted")
         lower = name.casefold()
         base = posixpath.basename(lower)
         if lower.startswith("__macosx/") or base in (".ds_store", "thumbs.db"):
             continue
         if base.endswith((".zip", ".jar", ".7z", ".rar", ".gz", ".tar", ".tgz", ".bz2", ".xz")):
-            raise refuse(name, f"member {name!r} is an archive inside the archive")
+            raise refuse(name, f"member {shown(name)} is an archive inside the archive")
         if not (base.endswith(".xml") or lower == META):
             ignored.append(name)
             continue
         if info.file_size > MAX_XML_BYTES:
-            raise refuse(name, f"member {name!r} decompresses to {info.file_size} bytes; an "
+            raise refuse(name, f"member {shown(name)} decompresses to {info.file_size} bytes; an "
                                f"invoice XML is at most {MAX_XML_BYTES}")
         if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(
                 info.compress_size, 1):
             ratio = info.file_size // max(info.compress_size, 1)
-            raise refuse(name, f"member {name!r} is compressed {ratio}:1, more than "
+            raise refuse(name, f"member {shown(name)} is compressed {ratio}:1, more than "
                                f"{MAX_RATIO}:1 (a ZIP bomb)")
         if total + info.file_size > MAX_TOTAL_BYTES:
             raise refuse(name, f"the ZIP decompresses to more than {MAX_TOTAL_BYTES} bytes")
@@ -501,7 +591,7 @@ def open_archive(content: bytes, file: str = "upload.zip") -> Archive:
         if total > MAX_TOTAL_BYTES:
             raise refuse(name, f"the ZIP decompresses to more than {MAX_TOTAL_BYTES} bytes")
         if data[:4] == b"PK\x03\x04":
-            raise refuse(name, f"member {name!r} is an archive inside the archive")
+            raise refuse(name, f"member {shown(name)} is an archive inside the archive")
         if lower == META:
             meta = data
             continue
@@ -517,11 +607,11 @@ def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, ref
         with archive.open(info) as stream:
             out = stream.read(MAX_XML_BYTES + 1)  # never more than this is decompressed
         if len(out) > MAX_XML_BYTES:
-            raise refuse(name, f"member {name!r} decompresses to more than {MAX_XML_BYTES} "
+            raise refuse(name, f"member {shown(name)} decompresses to more than {MAX_XML_BYTES} "
                                f"bytes (a ZIP bomb)")
     except Unsafe:
         raise
     except (zipfile.BadZipFile, NotImplementedError, ValueError, OSError, EOFError,
             RuntimeError) as exc:
-        raise refuse(name, f"member {name!r} cannot be read: {str(exc)[:200]}") from None
+        raise refuse(name, f"member {shown(name)} cannot be read: {str(exc)[:200]}") from None
     return out

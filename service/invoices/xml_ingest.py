@@ -29,7 +29,7 @@ from sqlmodel import Session, select
 
 from service import clock, ids
 from service.auth.principal import Principal
-from service.errors import DomainError, FieldError
+from service.errors import DomainError, FieldError, UnsupportedMediaType
 from service.invoices import categories, service
 from service.invoices import xml as xmlparse
 from service.invoices.models import Invoice, InvoiceReversal
@@ -44,6 +44,8 @@ SELLER = f"{xmlparse.SELLER}/SellerIdNum"
 BUYER = f"{xmlparse.BUYER}/BuyerIdNum"
 TOTAL = f"{xmlparse.BASIC}/TotalTax-includedAmount"
 ORIGINAL = f"{xmlparse.DATA}/SpecificInformation/RedEInvoice/OriginalInvoiceCode"
+RED_REASON = f"{xmlparse.DATA}/SpecificInformation/RedEInvoice/RedReason"
+MAX_REASONS_PER_FILE = 10  # listed per refused file: an answer stays small whatever was sent
 
 
 class FileError(BaseModel):
@@ -71,6 +73,7 @@ class XmlRefused(DomainError):
     title = "The invoice file is refused"
 
     def __init__(self, errors: list[FileError], *, status: int = 422):
+        errors = _bounded(errors)
         files = sorted({e.file for e in errors})
         detail = "; ".join(f"{e.file}: {e.element}: {e.message}" for e in errors[:5])
         if len(errors) > 5:
@@ -85,6 +88,29 @@ class XmlRefused(DomainError):
         return body
 
 
+def _bounded(errors: list[FileError]) -> list[FileError]:
+    """At most MAX_REASONS_PER_FILE reasons per file, the last saying how many more there are
+    (a file of 500 broken lines is refused for its first reasons, not with thousands)."""
+    per_file: dict[str, int] = {}
+    for e in errors:
+        per_file[e.file] = per_file.get(e.file, 0) + 1
+    out, listed = [], dict.fromkeys(per_file, 0)
+    for e in errors:
+        listed[e.file] += 1
+        if listed[e.file] > MAX_REASONS_PER_FILE:
+            continue
+        more = per_file[e.file] - MAX_REASONS_PER_FILE
+        if listed[e.file] == MAX_REASONS_PER_FILE and more > 0:
+            e = e.model_copy(update={"message": f"{e.message} (and {more} more reasons in this "
+                                                f"file, not listed)"})
+        out.append(e)
+    return out
+
+
+class UnsupportedUpload(UnsupportedMediaType):
+    title = "Send the invoice XML (application/xml, text/xml) or a ZIP of them (application/zip)"
+
+
 class FileMetaIn(BaseModel):
     """What the XML does not carry, per file."""
 
@@ -93,6 +119,16 @@ class FileMetaIn(BaseModel):
     service_start: date | None = None
     service_end: date | None = None
     contract_number: Line | None = Field(default=None, min_length=1, max_length=100)
+
+
+def defaults_of(given: dict[str, Any]) -> FileMetaIn:
+    """The query's (or the form's) fields, refused as the JSON fields are, each named."""
+    try:
+        return FileMetaIn(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        raise XmlRefused([FileError(file="query", element=".".join(
+            str(x) for x in e["loc"]) or "query", code="validation_error",
+            message=str(e["msg"])[:300]) for e in exc.errors()]) from None
 
 
 @dataclass
@@ -207,8 +243,12 @@ _FIELD_ELEMENTS = {"invoice_number": NUMBER, "enterprise_uscc": BUYER, "issued_o
                    "TaxSupervisionInfo/IssueTime", "total_fen": TOTAL,
                    "tax_fen": f"{xmlparse.BASIC}/TotalTaxAm", "service_start": "service_start",
                    "service_end": "service_end", "contract_number": "contract_number"}
+# unit_price_fen is Amount + ComTaxAm over Quantity (UnPrice is not read): a quantity so small
+# that the price leaves the contract's range is the quantity's fault.
 _LINE_ELEMENTS = {"description": "ItemName", "quantity": "Quantity", "unit": "MeaUnits",
-                  "amount_fen": "TotaltaxIncludedAmount", "unit_price_fen": "UnPrice"}
+                  "amount_fen": "TotaltaxIncludedAmount", "unit_price_fen": "Quantity"}
+_REVERSAL_ELEMENTS = {"invoice_number": NUMBER, "issued_on": "TaxSupervisionInfo/IssueTime",
+                      "amount_fen": TOTAL, "reason": RED_REASON}
 
 
 def _element(loc: list[str]) -> str:
@@ -230,11 +270,78 @@ def _field_path(field_name: str) -> list[str]:
     return [p for p in parts if p]
 
 
+def _err(p: Prepared, element: str, code: str, message: str) -> None:
+    p.errors.append(FileError(file=p.name, element=element, code=code, message=message))
+
+
 def ingest(session: Session, *, principal: Principal,
            prepared: list[Prepared]) -> dict[str, Any]:
     """The write: everything in `prepared` is saved, or nothing (raises XmlRefused)."""
     provider = session.get(Provider, principal.provider_id)
     invoices = [p.invoice for p in prepared if p.invoice is not None and not p.errors]
+    buyers, taken, originals = _known(session, invoices)
+    posting_buyers = {i.number: i.buyer_uscc for i in invoices if not i.red_letter}
+    rules: dict[int, tuple[list[categories.CategoryRule], bool]] = {}
+    seen: dict[str, str] = {}
+    creates: list[tuple[Prepared, InvoiceCreate, list[dict[str, Any]]]] = []
+    reds: list[tuple[Prepared, ReversalCreate]] = []
+    missing: list[FileError] = []
+    for p in prepared:
+        inv = p.invoice
+        if inv is None or p.errors:
+            continue
+        if provider is None or inv.seller_uscc != provider.uscc:
+            _err(p, SELLER, "seller_mismatch",
+                 f"the seller {xmlparse.shown(inv.seller_uscc)} is not the posting provider "
+                 f"({provider.uscc if provider else 'unknown'}): a provider posts the invoices "
+                 f"it issued")
+        if inv.buyer_uscc not in buyers:
+            _err(p, BUYER, "unknown_buyer",
+                 f"no enterprise is registered with the buyer's USCC "
+                 f"{xmlparse.shown(inv.buyer_uscc) if inv.buyer_uscc else '(none)'}; the "
+                 f"bureau registers enterprises")
+        if inv.number in taken or inv.number in seen:
+            where = f"earlier in this upload ({seen[inv.number]})" if inv.number in seen else \
+                "already"
+            _err(p, NUMBER, "invoice_duplicate", f"invoice {inv.number} was {where} posted")
+        seen.setdefault(inv.number, p.name)
+        if inv.red_letter:
+            original = originals.get(inv.original_key)
+            mine = original is not None and original.provider_id == principal.provider_id
+            if not mine and inv.original_key not in posting_buyers:
+                missing.append(FileError(file=p.name, element=ORIGINAL, code="not_found",
+                                         message=f"the original invoice {inv.original_key} is "
+                                                 f"not posted here"))
+            _check_red_buyer(p, original if mine else None, buyers, posting_buyers)
+            reversal = _reversal_create(p)
+            if reversal is not None:
+                reds.append((p, reversal))
+            continue
+        if p.meta.service_start is None or p.meta.service_end is None:
+            for name in ("service_start", "service_end"):
+                if getattr(p.meta, name) is None:
+                    _err(p, name, "validation_error",
+                         f"{name} (YYYY-MM-DD) is not in the XML: send it as a query "
+                         f"parameter, or for a ZIP in meta.json under the file's name")
+            continue
+        year = p.meta.service_start.year
+        if year not in rules:
+            rules[year] = categories.rules_for(session, year)
+        created = _invoice_create(p, rules[year][0], year)
+        if created is not None:
+            creates.append((p, *created))
+    errors = [e for p in prepared for e in p.errors]
+    if errors:
+        raise XmlRefused(errors)
+    if missing:
+        raise XmlRefused(missing, status=404)
+    return _write(session, principal=principal, prepared=prepared, creates=creates, reds=reds,
+                  originals=originals)
+
+
+def _known(session: Session, invoices: list[xmlparse.XmlInvoice]) -> tuple[
+        dict[str, Enterprise], set[str], dict[str, Invoice]]:
+    """The registered buyers, the numbers already taken and the originals named, in 4 reads."""
     buyers = {e.uscc: e for e in session.exec(select(Enterprise).where(
         Enterprise.uscc.in_({i.buyer_uscc for i in invoices if i.buyer_uscc}))).all()}
     numbers = [i.number for i in invoices]
@@ -245,100 +352,81 @@ def ingest(session: Session, *, principal: Principal,
     wanted = {i.original_key for i in invoices if i.red_letter and i.original_key}
     originals = {inv.invoice_key: inv for inv in session.exec(select(Invoice).where(
         Invoice.invoice_key.in_(wanted))).all()}
-    posting = {i.number for i in invoices if not i.red_letter}
-    posting_buyers = {i.number: i.buyer_uscc for i in invoices if not i.red_letter}
-    rules: dict[int, tuple[list[categories.CategoryRule], bool]] = {}
-    seen: dict[str, str] = {}
-    creates: list[tuple[Prepared, InvoiceCreate, list[dict[str, Any]]]] = []
-    reds: list[Prepared] = []
-    missing: list[FileError] = []
-    for p in prepared:
-        inv = p.invoice
-        if inv is None or p.errors:
-            continue
+    return buyers, taken, originals
 
-        def err(element: str, code: str, message: str, _p: Prepared = p) -> None:
-            _p.errors.append(FileError(file=_p.name, element=element, code=code,
-                                       message=message))
-        if provider is None or inv.seller_uscc != provider.uscc:
-            err(SELLER, "seller_mismatch",
-                f"the seller {inv.seller_uscc} is not the posting provider "
-                f"({provider.uscc if provider else 'unknown'}): a provider posts the invoices "
-                f"it issued")
-        if inv.buyer_uscc not in buyers:
-            err(BUYER, "unknown_buyer",
-                f"no enterprise is registered with the buyer's USCC {inv.buyer_uscc or '(none)'}"
-                f"; the bureau registers enterprises")
-        if inv.number in taken or inv.number in seen:
-            where = f"earlier in this upload ({seen[inv.number]})" if inv.number in seen else \
-                "already"
-            err(NUMBER, "invoice_duplicate", f"invoice {inv.number} was {where} posted")
-        seen.setdefault(inv.number, p.name)
-        if inv.red_letter:
-            original = originals.get(inv.original_key)
-            mine = original is not None and original.provider_id == principal.provider_id
-            if not mine and inv.original_key not in posting:
-                missing.append(FileError(file=p.name, element=ORIGINAL, code="not_found",
-                                         message=f"the original invoice {inv.original_key} is "
-                                                 f"not posted here"))
-            buyer = buyers.get(inv.buyer_uscc)
-            original_buyer = original.enterprise_id if mine else (
-                buyers[posting_buyers[inv.original_key]].id
-                if posting_buyers.get(inv.original_key) in buyers else None)
-            if buyer is not None and original_buyer is not None and buyer.id != original_buyer:
-                err(BUYER, "validation_error",
-                    f"the red-letter invoice's buyer {inv.buyer_uscc} is not the buyer of the "
-                    f"original invoice {inv.original_key}")
-            reds.append(p)
-            continue
-        if p.meta.service_start is None or p.meta.service_end is None:
-            for name in ("service_start", "service_end"):
-                if getattr(p.meta, name) is None:
-                    err(name, "validation_error",
-                        f"{name} (YYYY-MM-DD) is not in the XML: send it as a query parameter, "
-                        f"or for a ZIP in meta.json under the file's name")
-            continue
-        year = p.meta.service_start.year
-        if year not in rules:
-            rules[year] = categories.rules_for(session, year)
-        mapping = []
-        lines = []
-        for n, line in enumerate(inv.lines, start=1):
-            category, rule = categories.classify(rules[year][0], line.item_name, line.tax_code)
-            mapping.append({"line_no": n, "element": line.element, "item_name": line.item_name,
-                            "tax_classification_code": line.tax_code or None,
-                            "category": category, "rule": rule})
-            if rule is None:
-                p.warnings.append(FileError(
-                    file=p.name, element=f"{line.element}/ItemName", code="unmapped_item",
-                    message=f"{line.item_name!r} (code {line.tax_code or 'none'}) matches no "
-                            f"rule of the {year} item-category table: the line is 'other', "
-                            f"which is not subsidised"))
-            description = f"{line.item_name} {line.spec}".strip() if line.spec else \
-                line.item_name
-            lines.append({"category": category, "description": description[:500],
-                          "quantity": abs(line.quantity).quantize(xmlparse.QUANTITY_STEP),
-                          "unit": (line.unit or "项")[:40],
-                          "unit_price_fen": xmlparse.unit_price_fen(line),
-                          "amount_fen": line.total_fen})
-        try:
-            create = InvoiceCreate.model_validate({
-                "invoice_number": inv.number, "enterprise_uscc": inv.buyer_uscc,
-                "issued_on": inv.issued_on, "service_start": p.meta.service_start,
-                "service_end": p.meta.service_end, "contract_number": p.meta.contract_number,
-                "total_fen": inv.total_fen, "tax_fen": inv.tax_fen, "lines": lines})
-        except ValidationError as exc:
-            for e in exc.errors():
-                loc = [str(x) for x in e["loc"]]
-                err(_element(loc), "validation_error", f"{'.'.join(loc)}: {e['msg']}")
-            continue
-        creates.append((p, create, mapping))
-    errors = [e for p in prepared for e in p.errors]
-    if errors:
-        raise XmlRefused(errors)
-    if missing:
-        raise XmlRefused(missing, status=404)
 
+def _check_red_buyer(p: Prepared, original: Invoice | None, buyers: dict[str, Enterprise],
+                     posting_buyers: dict[str, str]) -> None:
+    """A red-letter file's buyer is its original's (posted before, or in this upload)."""
+    inv = p.invoice
+    buyer = buyers.get(inv.buyer_uscc)
+    original_buyer = original.enterprise_id if original is not None else (
+        buyers[posting_buyers[inv.original_key]].id
+        if posting_buyers.get(inv.original_key) in buyers else None)
+    if buyer is not None and original_buyer is not None and buyer.id != original_buyer:
+        _err(p, BUYER, "validation_error",
+             f"the red-letter invoice's buyer {inv.buyer_uscc} is not the buyer of the "
+             f"original invoice {inv.original_key}")
+
+
+def _invoice_create(p: Prepared, rules: list[categories.CategoryRule],
+                    year: int) -> tuple[InvoiceCreate, list[dict[str, Any]]] | None:
+    """The file as the JSON route's InvoiceCreate — nothing cut or rounded to fit: what the JSON
+    contract refuses is refused, naming the element it came from."""
+    inv = p.invoice
+    mapping = []
+    lines = []
+    for n, line in enumerate(inv.lines, start=1):
+        category, rule = categories.classify(rules, line.item_name, line.tax_code)
+        mapping.append({"line_no": n, "element": line.element, "item_name": line.item_name,
+                        "tax_classification_code": line.tax_code or None,
+                        "category": category, "rule": rule})
+        if rule is None:
+            p.warnings.append(FileError(
+                file=p.name, element=f"{line.element}/ItemName", code="unmapped_item",
+                message=f"{xmlparse.shown(line.item_name)} (code {line.tax_code or 'none'}) "
+                        f"matches no rule of the {year} item-category table: the line is "
+                        f"'other', which is not subsidised"))
+        description = f"{line.item_name} {line.spec}".strip() if line.spec else line.item_name
+        lines.append({"category": category, "description": description,
+                      "quantity": line.quantity, "unit": line.unit or "项",
+                      "unit_price_fen": xmlparse.unit_price_fen(line),
+                      "amount_fen": line.total_fen})
+    try:
+        create = InvoiceCreate.model_validate({
+            "invoice_number": inv.number, "enterprise_uscc": inv.buyer_uscc,
+            "issued_on": inv.issued_on, "service_start": p.meta.service_start,
+            "service_end": p.meta.service_end, "contract_number": p.meta.contract_number,
+            "total_fen": inv.total_fen, "tax_fen": inv.tax_fen, "lines": lines})
+    except ValidationError as exc:
+        _invalid(p, exc, _element)
+        return None
+    return create, mapping
+
+
+def _reversal_create(p: Prepared) -> ReversalCreate | None:
+    """A red-letter file as the JSON route's ReversalCreate (refused as that route refuses)."""
+    inv = p.invoice
+    reason = inv.red_reason or f"红字发票 {inv.number}，原发票 {inv.original_key}（{p.name}）"
+    try:
+        return ReversalCreate(invoice_number=inv.number, issued_on=inv.issued_on,
+                              amount_fen=-inv.total_fen, reason=reason)
+    except ValidationError as exc:
+        _invalid(p, exc, lambda loc: _REVERSAL_ELEMENTS.get(loc[0], loc[0]) if loc else ORIGINAL)
+        return None
+
+
+def _invalid(p: Prepared, exc: ValidationError, element_of: Any) -> None:
+    """The JSON contract's refusals (pydantic's messages never quote the input)."""
+    for e in exc.errors():
+        loc = [str(x) for x in e["loc"]]
+        _err(p, element_of(loc), "validation_error", f"{'.'.join(loc)}: {e['msg']}")
+
+
+def _write(session: Session, *, principal: Principal, prepared: list[Prepared],
+           creates: list[tuple[Prepared, InvoiceCreate, list[dict[str, Any]]]],
+           reds: list[tuple[Prepared, ReversalCreate]],
+           originals: dict[str, Invoice]) -> dict[str, Any]:
     posted: list[dict[str, Any]] = []
     if creates:
         try:
@@ -362,14 +450,9 @@ def ingest(session: Session, *, principal: Principal,
                            "line_mapping": mapping, "reversal": None,
                            "warnings": [w.model_dump() for w in p.warnings]}
     by_key = {item["invoice_key"]: item["id"] for item in posted}
-    for p in reds:
+    for p, data in reds:
         inv = p.invoice
-        original = originals.get(inv.original_key)
-        invoice_id = by_key.get(inv.original_key) or original.id
-        data = ReversalCreate(invoice_number=inv.number, issued_on=inv.issued_on,
-                              amount_fen=-inv.total_fen,
-                              reason=(inv.red_reason or f"红字发票 {inv.number}，原发票 "
-                                      f"{inv.original_key}（{p.name}）")[:2000])
+        invoice_id = by_key.get(inv.original_key) or originals[inv.original_key].id
         try:
             reversal = service.reverse(session, invoice_id=invoice_id, principal=principal,
                                        data=data, source_sha256=p.sha256)
@@ -382,8 +465,7 @@ def ingest(session: Session, *, principal: Principal,
                                   sha256=p.sha256, size_bytes=len(p.content),
                                   content=p.content))
         session.flush()
-        shaped = service.to_public(session, [session.get(Invoice, invoice_id)])[0]
-        answers[p.name] = shaped
+        answers[p.name] = service.to_public(session, [session.get(Invoice, invoice_id)])[0]
         reports[p.name] = {"file": p.name, "source_sha256": p.sha256, "invoice_id": invoice_id,
                            "line_mapping": [],
                            "reversal": {"id": reversal.id, "invoice_number": inv.number,

@@ -624,14 +624,18 @@ ERRORS.update({
     "unknown_buyer": ("购买方不是已登记的企业。", "The buyer is not a registered enterprise."),
     "totals_mismatch": ("明细金额或税额合计与发票合计不符。",
                         "The lines' amounts or taxes do not add up to the invoice totals."),
-    "invalid_amount": ("金额格式不对（元，最多两位小数，不四舍五入）。",
-                       "An amount is not yuan with at most two decimals (never rounded)."),
+    "invalid_amount": ("金额不对：须为元、最多两位小数（不四舍五入）；蓝字发票的金额不得为负数，"
+                       "红字发票的金额不得为正数。",
+                       "An amount is wrong: yuan with at most two decimals (never rounded), "
+                       "not negative on a normal invoice, not positive on a red-letter one."),
     "invoice_void": ("税务系统显示该发票已作废。", "The tax system reports the invoice as void."),
     "unsafe_xml": ("文件含有 DTD、实体或外部引用，出于安全原因不予读取。",
                    "The file declares a DTD, entities or external references; it is not read."),
     "unsafe_archive": ("ZIP 文件不安全或无法读取（路径、大小、压缩比或嵌套）。",
                        "The ZIP is unsafe or unreadable (names, sizes, ratio or nesting)."),
-    "invalid_xml": ("文件不是格式正确的 XML。", "The file is not well-formed XML."),
+    "invalid_xml": ("文件不是格式正确的 XML，或声明了无法识别的编码。",
+                    "The file is not well-formed XML, or declares an encoding that cannot be "
+                    "read."),
     "unsupported_media_type": ("文件类型不对。", "Wrong file type."),
 })
 
