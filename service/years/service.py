@@ -17,6 +17,7 @@ from service.errors import (
 )
 from service.ledger import service as ledger
 from service.risk import policy as risk_policy
+from service.reviewchain import placement
 from service.vouchers.models import Voucher
 from service.years.models import DEFAULT_ELIGIBLE, BudgetYear, PolicyVersion
 from service.years.schemas import YearCreate, YearUpdate
@@ -166,9 +167,7 @@ def update_year(session: Session, year_number: int, data: YearUpdate) -> BudgetY
         setattr(year, field, value)
     year.policy_version += 1
     if "review_levels" in changes:
-        from service.reviewchain.decide import replace_waiting
-
-        replace_waiting(session, year.year, list(changes["review_levels"]),
+        placement.replace_waiting(session, year.year, list(changes["review_levels"]),
                         version=year.policy_version)
     session.add(year)
     session.add(PolicyVersion(year=year.year, version=year.policy_version,
