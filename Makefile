@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The pinned, integrity-checked ECharts the dashboard serves itself (never a CDN at run time).
+# The pinned, integrity-checked ECharts and Swagger UI the service serves itself (never a CDN at run time).
 assets:
 	scripts/fetch-assets.sh
 
