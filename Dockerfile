@@ -3,7 +3,7 @@
 # Run:    docker run -p 8000:8000 -e DATABASE_URL=postgresql://user:pass@db:5432/voucher compute-voucher
 # Without DATABASE_URL the service uses a SQLite file in /data (mount a volume there).
 
-# --- assets: the pinned, integrity-checked ECharts for the web pages (docs/web.md) -------------
+# --- assets: the pinned, integrity-checked ECharts and Swagger UI (docs/web.md) ---------------
 FROM node:20-slim AS assets
 WORKDIR /src
 COPY scripts/fetch-assets.sh ./scripts/

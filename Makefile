@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The pinned, integrity-checked ECharts the dashboard serves itself (never a CDN at run time).
+# The pinned, integrity-checked ECharts and Swagger UI the service serves itself (never a CDN at run time).
 assets:
 	scripts/fetch-assets.sh
 
@@ -30,8 +30,8 @@ browser:
 run: $(STAMP) assets
 	$(BIN)/voucher migrate
 	@if [ -n "$(DEMO)" ]; then $(BIN)/voucher demo; fi
-	@echo "Admin API key (shown once; keep it):"
-	@$(BIN)/voucher create-key --role admin --name "make run $$(date +%F)" | tail -n 1
+	@echo "Admin API key (shown once; keep it; it expires in 7 days and the next make run revokes it):"
+	@$(BIN)/voucher create-key --role admin --name "make run" --expires-in-days 7 --replace | tail -n 1
 	@echo "Serving on http://$(HOST):$(PORT)  (API under /v1, docs at /docs)"
 	$(BIN)/voucher serve --host $(HOST) --port $(PORT)
 

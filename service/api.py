@@ -111,7 +111,7 @@ async def authenticate(request: Request) -> Principal:
 def allow(*roles: str) -> Callable[..., Principal]:
     async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if principal.role not in roles:
-            raise Forbidden(f"role {principal.role} may not do this")
+            raise Forbidden(principal.role, roles)
         return principal
     return dependency
 

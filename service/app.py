@@ -31,6 +31,7 @@ from service.reporting.router import router as reporting_router
 from service.reviewchain.router import router as reviewchain_router
 from service.settlements.router import router as settlements_router
 from service.vouchers.router import router as vouchers_router
+from service.web.apidocs import install as install_api_docs
 from service.web.router import install as install_web
 from service.whatif.router import router as whatif_router
 from service.years.router import router as years_router
@@ -61,7 +62,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
             worker.stop()
 
     app = FastAPI(title="Compute voucher service", version="1.0.0", description=DESCRIPTION,
-                  separate_input_output_schemas=False, lifespan=lifespan)
+                  separate_input_output_schemas=False, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # /docs from local files: web/apidocs.py
     app.state.engine = engine
     app.state.batcher = uow.Batcher(engine, max_batch=settings.write_batch_max,
                                     max_wait_s=settings.write_batch_wait_ms / 1000,
@@ -85,6 +87,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(risk_router)  # risk flags and the review queue (docs/risk.md)
     install_web(app)  # the web pages: /web, served assets, CSP (docs/web.md)
+    install_api_docs(app)  # /docs, Swagger UI served from /web/static (never a CDN)
 
     @app.get("/healthz", operation_id="healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

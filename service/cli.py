@@ -1,4 +1,8 @@
-"""The `voucher` command (PRODUCT.md §6)."""
+"""The `voucher` command: migrate, serve, create API keys, fill a demo year, reconcile, verify
+the audit chain, close a year. See README.md ("Command line") and docs/operations.md.
+
+DATABASE_URL chooses the database (default sqlite:///./voucher.db, relative to the current
+directory). Every command but `migrate` refuses a missing or unmigrated database."""
 
 import argparse
 import json
@@ -34,11 +38,20 @@ def _cmd_create_key(args: argparse.Namespace) -> int:
                                            enterprise_id=args.enterprise_id,
                                            provider_id=args.provider_id,
                                            review_level=args.review_level,
-                                           district=args.district)
+                                           district=args.district,
+                                           expires_in_days=args.expires_in_days)
         return key.id, raw
 
-    key_id, raw = run_write(make_engine(), create, principal=SYSTEM)
-    print(f"created {args.role} key {key_id} ({args.name}); it is shown once:")
+    def create_replacing(session):
+        replaced = auth_service.revoke_named(session, role=args.role, name=args.name) \
+            if args.replace else []
+        return (*create(session), replaced)
+
+    expires = f", expires in {args.expires_in_days} days" if args.expires_in_days else ""
+    key_id, raw, replaced = run_write(make_engine(), create_replacing, principal=SYSTEM)
+    for old in replaced:
+        print(f"revoked {args.role} key {old} (the previous key named {args.name!r})")
+    print(f"created {args.role} key {key_id} ({args.name}{expires}); it is shown once:")
     print(raw)
     return 0
 
@@ -133,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     key.add_argument("--review-level", choices=["district", "city", "finance"],
                      help="role reviewer: the level of the review chain it acts at")
     key.add_argument("--district", help="a district-level reviewer: its district")
+    key.add_argument("--expires-in-days", type=int, metavar="DAYS",
+                     help="the key stops working after this many days (default: never)")
+    key.add_argument("--replace", action="store_true",
+                     help="revoke the keys of this role and name first (`make run` does)")
     key.set_defaults(func=_cmd_create_key)
 
     rec = sub.add_parser("reconcile", help="reconcile a year; exit 1 when not clean")
@@ -154,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
+        if args.command != "migrate":
+            from service.db import require_migrated
+
+            require_migrated()
         return args.func(args)
     except Exception as exc:
         from service.errors import DomainError

@@ -6,13 +6,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import MetaData, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import MetaData, event, inspect
+from sqlalchemy import text as sql_text
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
 from service.config import get_settings
-from service.errors import DatabaseUnavailable
+from service.errors import DatabaseUnavailable, DomainError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -169,3 +170,49 @@ def migrate(url: str | None = None) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url or get_settings().database_url), "head")
+
+
+class DatabaseNotReady(DomainError):
+    """A command (not `voucher migrate`) pointed at no database, or at one not migrated."""
+
+    status = 503
+    code = "database_not_ready"
+    title = "The database is missing or not migrated"
+
+
+_HINT = "run `voucher migrate` to create and migrate it, or check DATABASE_URL"
+
+
+def require_migrated(url: str | None = None) -> None:
+    """Refuse, in one sentence, a database the commands cannot use: a SQLite file that does not
+    exist (checked before connecting, so that nothing is created), a database that cannot be
+    reached, or one whose schema is not at the migrations' head."""
+    url = url or get_settings().database_url
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    path = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and path and path != ":memory:" and \
+            not path.startswith("file:") and not Path(path).exists():
+        raise DatabaseNotReady(f"no database file {path} (DATABASE_URL={shown}): {_HINT}")
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            have = set()
+            if inspect(conn).has_table("alembic_version"):
+                have = set(conn.execute(sql_text("SELECT version_num FROM alembic_version"))
+                           .scalars())
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise DatabaseNotReady(f"cannot use the database {shown} ({reason}): check DATABASE_URL, "
+                               "then run `voucher migrate`") from None
+    finally:
+        engine.dispose()
+    if have != set(_heads(url)):
+        state = "is not migrated" if not have else "is not migrated to the latest revision"
+        raise DatabaseNotReady(f"the database {shown} {state}: {_HINT}")
+
+
+def _heads(url: str) -> list[str]:
+    from alembic.script import ScriptDirectory
+
+    return list(ScriptDirectory.from_config(alembic_config(url)).get_heads())

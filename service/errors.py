@@ -26,6 +26,7 @@ class Problem(BaseModel):
     code: str
     errors: list[FieldError] | None = None
     instance: str | None = None
+    allowed_roles: list[str] | None = None  # a 403 role refusal: the roles that may
 
 
 class DomainError(Exception):
@@ -53,6 +54,25 @@ class DomainError(Exception):
         return body
 
 
+class Forbidden(DomainError):
+    """A role refusal (403). It names the roles that may, in `detail` and in `allowed_roles`,
+    so a caller with the wrong key learns which key to use."""
+
+    status = 403
+    code = "forbidden"
+    title = "This role may not do that"
+
+    def __init__(self, role: str, allowed_roles: tuple[str, ...] | list[str]):
+        self.role = role
+        self.allowed_roles = list(allowed_roles)
+        names = " or ".join(self.allowed_roles)
+        plural = "s" if len(self.allowed_roles) > 1 else ""
+        super().__init__(f"role {role} may not do this; only role{plural} {names} may")
+
+    def problem(self) -> dict[str, Any]:
+        return {**super().problem(), "allowed_roles": self.allowed_roles}
+
+
 def _error(name: str, status: int, code: str, title: str) -> type[DomainError]:
     return type(name, (DomainError,), {"status": status, "code": code, "title": title})
 
@@ -64,7 +84,6 @@ IdempotencyKeyReused = _error("IdempotencyKeyReused", 422, "idempotency_key_reus
 IdempotencyInFlight = _error("IdempotencyInFlight", 409, "idempotency_in_flight",
                              "A request with this Idempotency-Key is still being processed")
 Unauthenticated = _error("Unauthenticated", 401, "unauthenticated", "Authentication required")
-Forbidden = _error("Forbidden", 403, "forbidden", "This role may not do that")
 NotFound = _error("NotFound", 404, "not_found", "Not found")
 AlreadyExists = _error("AlreadyExists", 409, "already_exists", "Already exists")
 InvoiceDuplicate = _error("InvoiceDuplicate", 409, "invoice_duplicate", "Invoice already posted")

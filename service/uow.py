@@ -257,12 +257,25 @@ def _claim(session: Session, states: list[_State]) -> list[_State]:
         elif row.request_hash != idem.request_hash:
             s.outcome = _reused()
         else:
-            s.outcome = Outcome(row.status_code, row.response_body, replayed=True)
+            s.outcome = _replay(row.status_code, row.response_body)
     for s in states:
         idem = s.write.idempotency
         if idem is not None and s.outcome is None and s not in to_run:
             s.outcome = _Later(first_of[(idem.api_key_id, idem.key)])
     return to_run
+
+
+REPLAYED_REFUSAL = ("(replayed: this is the stored answer to the first request with this "
+                    "Idempotency-Key; send a new Idempotency-Key to try again)")
+
+
+def _replay(status_code: int, body: Any) -> Outcome:
+    """The stored first answer to a key, answered again (PRODUCT.md §4). A refusal's detail
+    says that it is a replay: what refused it may have changed since (a provider approved, a
+    payment recorded), and only a new key runs the request again. Nothing else differs."""
+    if status_code >= 400 and isinstance(body, dict) and isinstance(body.get("detail"), str):
+        body = {**body, "detail": f"{body['detail']} {REPLAYED_REFUSAL}"}
+    return Outcome(status_code, body, replayed=True)
 
 
 def _reused() -> IdempotencyKeyReused:
@@ -284,7 +297,7 @@ def _answer_repeats(states: list[_State]) -> None:
                 s.outcome = _reused()
             elif isinstance(first.outcome, Outcome):
                 stored = first.record["response_body"] if first.record else first.outcome.body
-                s.outcome = Outcome(first.outcome.status_code, stored, replayed=True)
+                s.outcome = _replay(first.outcome.status_code, stored)
             else:
                 s.outcome = first.outcome
 

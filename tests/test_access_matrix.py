@@ -100,6 +100,7 @@ _years = itertools.count(2030)
 
 TABLE: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/years"): Rule({ADMIN}, body=lambda ctx, c: {"year": next(_years)}),
+    ("GET", "/v1/years"): Rule(BUREAU),
     ("GET", "/v1/years/{year}"): Rule(BUREAU),
     ("PATCH", "/v1/years/{year}"): Rule({ADMIN}, body={"alert_thresholds_bp": [5000]}),
     ("GET", "/v1/years/{year}/budget"): Rule(BUREAU),
@@ -283,6 +284,10 @@ def _expected(rule: Rule, caller: str) -> int | None:
     return None
 
 
+def _role(caller: str) -> str:
+    return "reviewer" if caller in REVIEWERS else caller.split()[0]
+
+
 def _fake(real_id: str) -> str:
     """An id of the same shape that names nothing."""
     return real_id[:-6] + "ZZZZZZ"
@@ -327,6 +332,11 @@ def test_access(ctx, method, path):
         problem = r.json()
         assert problem["code"] == {401: "unauthenticated", 403: "forbidden",
                                    404: "not_found"}[expected], where
+        if expected == 403:  # the refusal names the roles that may (issue 21, item 8)
+            assert _role(caller) not in problem["allowed_roles"], where
+            assert {_role(c) for c in rule.allowed} <= set(problem["allowed_roles"]), where
+            assert problem["detail"].startswith(f"role {_role(caller)} may not do this; only "
+                                                f"role"), where
         if expected == 401:
             assert r.headers["www-authenticate"] == "Bearer", where
             if method in ("POST", "PUT", "PATCH"):

@@ -200,6 +200,18 @@ def test_auditor_lists_keys_metadata_only_but_may_not_write(api):
     assert (r.status_code, r.json()["code"]) == (403, "forbidden")
     r = api.client.delete(f"/v1/api-keys/{listed[0]['id']}", headers=auditor)
     assert r.status_code == 403
+
+
+def test_a_role_refusal_names_the_roles_that_may(api):
+    """Issue 21, item 8: an admin posting a payment learns that only a provider key may."""
+    r = api.client.post("/v1/invoices/inv_01ZZZZZZ/payments", headers=api.admin,
+                        json={"amount_fen": 1, "paid_on": "2026-05-10"})
+    assert r.status_code == 403
+    assert r.json() == {
+        "type": "https://voucher.example.gov.cn/problems/forbidden",
+        "title": "This role may not do that", "status": 403, "code": "forbidden",
+        "detail": "role admin may not do this; only role provider may",
+        "allowed_roles": ["provider"], "instance": "/v1/invoices/inv_01ZZZZZZ/payments"}
 # --- the key cache across processes (issue: write path, item 7) -----------------------------
 # Two apps on one database stand for two worker processes; tests/test_workers.py does the same
 # with real `voucher serve --workers 2` processes.

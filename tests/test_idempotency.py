@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from tests.conftest import sql
 from tests.factories import bearer
+from tests.flows import line, make_world
 
 
 def _count(api, table: str) -> int:
@@ -110,8 +111,39 @@ def test_a_refusal_is_replayed_too(api):
     assert again.status_code == 409
     assert again.headers["content-type"] == "application/problem+json"
     assert again.headers["idempotent-replayed"] == "true"
-    assert again.json() == first.json()
+    # The stored first answer, whose detail says it is one (issue 21, item 1).
+    assert again.json() == {**first.json(), "detail": first.json()["detail"] + " (replayed: "
+                            "this is the stored answer to the first request with this "
+                            "Idempotency-Key; send a new Idempotency-Key to try again)"}
     assert _count(api, "voucher") == 0
+
+
+def test_a_replayed_refusal_says_a_new_key_tries_again(api):
+    """The README's trap (issue 21, item 1): a redemption refused because the provider was not
+    approved, the provider approved, the same key again: the stored 409, saying it is stored and
+    naming the route that approves; a new key redeems."""
+    world = make_world(api)
+    api.ok("PUT", f"/v1/years/2026/approved-providers/{world.provider['id']}",
+           json={"approved": False})
+    world.voucher(50_000_000)
+    invoice = world.invoice([line("gpu", 1_000_000)])
+    body = {"invoice_id": invoice["id"]}
+    first = _post(api, "/v1/redemptions", body, "rdm-1", headers=world.ent)
+    approve = f"PUT /v1/years/2026/approved-providers/{world.provider['id']}"
+    assert (first.status_code, first.json()["code"]) == (409, "provider_not_approved")
+    assert first.json()["detail"] == (f"provider {world.provider['name']} is not approved for "
+                                      f"2026; the bureau approves it with {approve}")
+    api.approve_provider(world.provider["id"])
+    again = _post(api, "/v1/redemptions", body, "rdm-1", headers=world.ent)
+    assert (again.status_code, again.headers["idempotent-replayed"]) == (409, "true")
+    assert {k: v for k, v in again.json().items() if k != "detail"} == \
+        {k: v for k, v in first.json().items() if k != "detail"}
+    assert again.json()["detail"].startswith(first.json()["detail"] + " (replayed: ")
+    assert "send a new Idempotency-Key to try again" in again.json()["detail"]
+    fresh = _post(api, "/v1/redemptions", body, "rdm-2", headers=world.ent)
+    assert (fresh.status_code, fresh.json()["subsidy_fen"]) == (201, 300_000)
+    # A replayed success is unchanged.
+    assert _post(api, "/v1/redemptions", body, "rdm-2", headers=world.ent).json() == fresh.json()
 
 
 def test_a_malformed_request_is_not_remembered(api, ent):

@@ -236,3 +236,43 @@ def test_years_are_independent(api):
     assert api.ok("PATCH", "/v1/years/2026", json={"rate_bp": 2000})["rate_bp"] == 2000
     assert _pool(api, 2026)["balance_fen"] == 2_000_000_000
     assert _pool(api, 2027)["balance_fen"] == 0
+
+
+# --- GET /v1/years (issue 21, item 8) ------------------------------------------------------
+
+
+def test_list_years_oldest_first_with_the_list_conventions(api):
+    for year in (2027, 2025, 2026):
+        api.year(year)
+    page = api.ok("GET", "/v1/years")
+    assert [y["year"] for y in page["items"]] == [2025, 2026, 2027]
+    assert page["next_cursor"] is None
+    assert page["items"][1] == api.ok("GET", "/v1/years/2026")
+    first = api.ok("GET", "/v1/years", params={"limit": 2})
+    assert [y["year"] for y in first["items"]] == [2025, 2026]
+    rest = api.ok("GET", "/v1/years", params={"limit": 2, "cursor": first["next_cursor"]})
+    assert ([y["year"] for y in rest["items"]], rest["next_cursor"]) == ([2027], None)
+    # The auditor reads it too; a cursor this API did not issue is a 422 naming it.
+    assert len(api.ok("GET", "/v1/years", headers=api.auditor())["items"]) == 3
+    bad = api.client.get("/v1/years", params={"cursor": "2026"}, headers=api.admin)
+    assert (bad.status_code, bad.json()["errors"][0]["field"]) == (422, "cursor")
+
+
+def test_list_years_filters_by_status(api):
+    api.year(2025)
+    api.year(2026)
+    api.ok("POST", "/v1/years/2025/close", json={"force": True, "reason": "测试"})
+    closed = api.ok("GET", "/v1/years", params={"status": "closed"})
+    assert [(y["year"], y["status"]) for y in closed["items"]] == [(2025, "closed")]
+    opened = api.ok("GET", "/v1/years", params={"status": "open"})
+    assert [y["year"] for y in opened["items"]] == [2026]
+    assert api.ok("GET", "/v1/years")["items"][0]["year"] == 2025
+
+
+def test_list_years_is_for_the_bureau_and_a_refusal_names_who_may(api):
+    ent = api.enterprise()
+    r = api.client.get("/v1/years", headers=api.enterprise_key(ent["id"]))
+    assert r.status_code == 403
+    assert r.json()["code"] == "forbidden"
+    assert r.json()["allowed_roles"] == ["admin", "auditor"]
+    assert r.json()["detail"] == "role enterprise may not do this; only roles admin or auditor may"

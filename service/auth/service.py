@@ -64,8 +64,11 @@ def principal_of(key: ApiKey) -> Principal:
 
 def create_key(session: Session, *, role: str, name: str, enterprise_id: str | None = None,
                provider_id: str | None = None, review_level: str | None = None,
-               district: str | None = None) -> tuple[ApiKey, str]:
+               district: str | None = None,
+               expires_in_days: int | None = None) -> tuple[ApiKey, str]:
     errors = []
+    if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
+        errors.append(FieldError(field="expires_in_days", message="between 1 and 3650 days"))
     if role == "reviewer":
         if not review_level:
             errors.append(FieldError(field="review_level", message="required for role reviewer"))
@@ -97,7 +100,9 @@ def create_key(session: Session, *, role: str, name: str, enterprise_id: str | N
     raw = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(id=ids.new_id("key"), name=name, role=role, enterprise_id=enterprise_id,
                  provider_id=provider_id, review_level=review_level, district=district,
-                 key_hash=hash_key(raw), prefix=raw[:10])
+                 key_hash=hash_key(raw), prefix=raw[:10],
+                 expires_at=clock.now() + timedelta(days=expires_in_days)
+                 if expires_in_days else None)
     session.add(key)
     session.flush()
     audit_service.record(session, action="api_key.create", object_type="api_key",
@@ -125,6 +130,17 @@ def revoke_key(session: Session, *, key_id: str, grace_seconds: int = 0) -> ApiK
         audit_service.record(session, action="api_key.revoke", object_type="api_key",
                              object_id=key.id, summary={"grace_seconds": grace_seconds})
     return key
+
+
+def revoke_named(session: Session, *, role: str, name: str) -> list[str]:
+    """Revoke every unrevoked key of this role and name (`voucher create-key --replace`, which
+    `make run` uses so that each run leaves one working key, not one more)."""
+    stmt = select(ApiKey.id).where(ApiKey.role == role, ApiKey.name == name,
+                                   ApiKey.revoked_at.is_(None)).order_by(ApiKey.id)
+    ids_ = list(session.exec(stmt).all())
+    for key_id in ids_:
+        revoke_key(session, key_id=key_id)
+    return ids_
 
 
 def _count_revocation(session: Session) -> None:

@@ -216,8 +216,10 @@ def refuse_by_policy(invoice: InvoiceFacts, policy: Any, approved: bool, today: 
         raise OtherSubsidy(f"the invoice or its contract is already subsidised under "
                            f"{invoice.other_programme} (就高不重复: the highest, never both)")
     if not approved:
-        raise ProviderNotApproved(f"provider {invoice.provider_name} is not approved for "
-                                  f"{policy.year}")
+        raise ProviderNotApproved(
+            f"provider {invoice.provider_name} is not approved for {policy.year}; the bureau "
+            f"approves it with PUT /v1/years/{policy.year}/approved-providers/"
+            f"{invoice.provider_id}")
     if invoice.related or invoice.enterprise_uscc == invoice.provider_uscc:
         raise RelatedParty("the provider and the enterprise are related parties")
     if subsidy.dated_before_eligible(invoice.issued_on, policy) or subsidy.overlap_days(

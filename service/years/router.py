@@ -1,11 +1,27 @@
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
+from sqlmodel import select
 
-from service.api import ADMIN, BUREAU, SessionDep, Writer, YearPath, allow, writer
+from service.api import (
+    ADMIN,
+    BUREAU,
+    SEQ_CURSOR,
+    Cursor,
+    Limit,
+    Page,
+    SessionDep,
+    Writer,
+    YearPath,
+    allow,
+    decode_cursor,
+    encode_cursor,
+    writer,
+)
 from service.auth.principal import Principal
 from service.errors import problem_responses
 from service.years import service
+from service.years.models import BudgetYear
 from service.years.schemas import YearCreate, YearPublic, YearUpdate
 
 router = APIRouter(prefix="/v1/years", tags=["years"])
@@ -15,6 +31,24 @@ router = APIRouter(prefix="/v1/years", tags=["years"])
              responses=problem_responses(401, 403, 409, 422))
 def create_year(body: YearCreate, w: Annotated[Writer, Depends(writer(*ADMIN))]):
     return w.run(lambda s: service.to_public(s, service.create_year(s, body)), status_code=201)
+
+
+@router.get("", response_model=Page[YearPublic], operation_id="listYears",
+            responses=problem_responses(401, 403, 422))
+def list_years(session: SessionDep, _: Annotated[Principal, Depends(allow(*BUREAU))],
+               limit: Limit = 50, cursor: Cursor = None,
+               status: Literal["open", "closed"] | None = None):
+    """The budget years, oldest first (ascending `year`, like every list's key order)."""
+    stmt = select(BudgetYear)
+    if status:
+        stmt = stmt.where(BudgetYear.status == status)
+    if cursor:
+        stmt = stmt.where(BudgetYear.year > int(decode_cursor(cursor, shape=SEQ_CURSOR)))
+    rows = session.exec(stmt.order_by(BudgetYear.year).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": [service.to_public(session, row) for row in rows],
+            "next_cursor": encode_cursor(str(rows[-1].year)) if more and rows else None}
 
 
 @router.get("/{year}", response_model=YearPublic, operation_id="getYear",
