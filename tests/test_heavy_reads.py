@@ -242,3 +242,28 @@ def test_no_connection_within_db_timeout_is_503_and_writes_nothing(short_timeout
         assert row_counts(engine) == before
         assert api.ok("GET", "/v1/enterprises")["items"] == enterprises
         assert client.get("/readyz").status_code == 200
+
+
+def test_a_replay_pool_that_fails_changes_no_answer(api, today, monkeypatch):
+    """The spawn pool's groups are computed again in the compare's thread when it fails, and
+    a broken pool is replaced by the next compare."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    today("2026-03-02")
+    small_year(api, redemptions=4)
+    body = five_scenarios(3)
+    monkeypatch.setattr(whatif, "PARALLEL_MIN_CLAIMS", 10**9)
+    alone = api.ok("POST", COMPARE, json=body)
+
+    class Broken:
+        def submit(self, *args):
+            future: Future = Future()
+            future.set_exception(BrokenProcessPool("a replay process died"))
+            return future
+    monkeypatch.setattr(whatif, "PARALLEL_MIN_CLAIMS", 0)
+    monkeypatch.setattr(whatif, "_replayers", [Broken()])
+    monkeypatch.setattr(whatif.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    whatif.clear_caches()
+    assert {**api.ok("POST", COMPARE, json=body), "cached": False} == alone
+    assert whatif._replayers == []

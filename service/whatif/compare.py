@@ -11,6 +11,7 @@ import threading
 from array import array
 from collections import OrderedDict, defaultdict
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date
 from multiprocessing import get_context
@@ -273,8 +274,8 @@ def _cost(spec: Spec) -> int:
 
 
 # A compare of a year with at least this many redemptions replays its scenarios in a pool of
-# processes of its own (one per core); below it, sending the year's arrays costs more than the
-# second core saves.
+# processes of its own (one per core beside the compare's thread); below it, sending the
+# year's arrays costs more than the second core saves.
 PARALLEL_MIN_CLAIMS = 200_000
 _replayers: list[ProcessPoolExecutor] = []
 
@@ -317,8 +318,11 @@ def _map(context: _Context, specs: list[Spec], *, parallel: bool) -> list[dict]:
     for group, future in pending:
         try:
             answers = future.result() if future is not None else None
-        except Exception:  # noqa: BLE001 - computed again here
+        except Exception as exc:  # noqa: BLE001 - computed again here
             log.warning("a replay process failed; computing its scenarios here", exc_info=True)
+            if isinstance(exc, BrokenProcessPool):  # the next compare starts a new pool
+                with _lock:
+                    _replayers.clear()
             answers = None
         results.update(zip(group, answers or _scenarios(context, [specs[i] for i in group])))
     return [results[i] for i in range(len(specs))]
