@@ -15,7 +15,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, PlainSerializer, TypeAdapter
 from sqlmodel import Session
 
@@ -67,6 +67,23 @@ def get_snapshot_session(request: Request) -> Iterator[Session]:
 
 
 SnapshotSessionDep = Annotated[Session, Depends(get_snapshot_session)]
+
+
+async def heavy_read(request: Request, fn: Callable[[Session], Any]) -> Response:
+    """fn(session) on the process's heavy-read pool (service/heavy.py), in a snapshot read of
+    its own (db.snapshot): the route is `async def`, so neither the read nor its wait for a
+    worker holds a request thread; with the pool and its queue full it raises Busy (503)."""
+    engine = snapshot(engine_of(request))
+
+    def read() -> Any:
+        with Session(engine, expire_on_commit=False) as session:
+            result = fn(session)
+        if isinstance(result, Response):
+            return result
+        # Shaped and encoded here too: a large answer validated on the event loop would hold
+        # up every other request (and /healthz) while it runs.
+        return JSONResponse(shape_for_route(request, result))
+    return await request.app.state.heavy.run(read)
 
 
 async def authenticate(request: Request) -> Principal:
@@ -162,14 +179,7 @@ class Writer:
         return _respond(await asyncio.wrap_future(batcher_of(self.request).submit(write)))
 
     def _shape(self, result: Any) -> Any:
-        """Serialise through the route's response_model, as FastAPI does for plain returns:
-        run() returns a JSONResponse, which FastAPI would otherwise send unfiltered."""
-        model = getattr(self.request.scope.get("route"), "response_model", None)
-        if model is None:
-            return jsonable_encoder(result)
-        adapter = _adapter(model)
-        return adapter.dump_python(adapter.validate_python(result, from_attributes=True),
-                                   mode="json")
+        return shape_for_route(self.request, result)
 
 
 def batcher_of(request: Request) -> uow.Batcher:
@@ -183,6 +193,17 @@ def _respond(outcome: uow.Outcome | BaseException) -> JSONResponse:
     return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers,
                         media_type="application/problem+json" if outcome.status_code >= 400
                         else None)
+
+
+def shape_for_route(request: Request, result: Any) -> Any:
+    """Serialise through the route's response_model, as FastAPI does for plain returns: for a
+    route that returns a JSONResponse, which FastAPI would otherwise send unfiltered."""
+    model = getattr(request.scope.get("route"), "response_model", None)
+    if model is None:
+        return jsonable_encoder(result)
+    adapter = _adapter(model)
+    return adapter.dump_python(adapter.validate_python(result, from_attributes=True),
+                               mode="json")
 
 
 @cache

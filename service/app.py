@@ -8,7 +8,6 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -18,7 +17,8 @@ from service.audit.router import router as audit_router
 from service.auth.cache import AuthThrottle, KeyCache
 from service.auth.router import router as auth_router
 from service.config import get_settings
-from service.db import make_engine
+from service.db import Readiness, make_engine
+from service.heavy import HeavyPool
 from service.invoices.router import router as invoices_router
 from service.ledger.router import router as ledger_router
 from service.logs import configure_logging, record_auth_block
@@ -60,6 +60,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
             yield
         finally:
             worker.stop()
+            app.state.heavy.shutdown()
+            readiness.shutdown()
 
     app = FastAPI(title="Compute voucher service", version="1.0.0", description=DESCRIPTION,
                   separate_input_output_schemas=False, lifespan=lifespan,
@@ -68,6 +70,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.batcher = uow.Batcher(engine, max_batch=settings.write_batch_max,
                                     max_wait_s=settings.write_batch_wait_ms / 1000,
                                     threads=settings.write_batch_threads)
+    app.state.heavy = HeavyPool(threads=settings.heavy_threads, queue=settings.heavy_queue,
+                                max_wait_s=settings.heavy_queue_wait_s)
+    readiness = Readiness(engine, timeout_s=settings.db_timeout_s)
     app.state.key_cache = KeyCache()
     app.state.auth_throttle = AuthThrottle()
     app.state.on_auth_block = record_auth_block
@@ -89,20 +94,19 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     install_web(app)  # the web pages: /web, served assets, CSP (docs/web.md)
     install_api_docs(app)  # /docs, Swagger UI served from /web/static (never a CDN)
 
+    # Both `async def` on the event loop: never queued behind the request threads or the
+    # heavy reads (the readiness query runs on a thread of its own, with a deadline).
     @app.get("/healthz", operation_id="healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz", operation_id="readyz", tags=["ops"],
              responses=errors.problem_responses(503))
-    def readyz(request: Request):
-        try:
-            with request.app.state.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
-            log.warning("readiness check failed: %s", exc)
+    async def readyz():
+        if not await readiness.check():
             return errors.problem_response({**errors.DatabaseUnavailable().problem(),
-                                            "instance": "/readyz"})
+                                            "instance": "/readyz"},
+                                           errors.problem_headers(errors.DatabaseUnavailable()))
         return {"status": "ready", "database": "ok"}
 
     @app.get("/metrics", operation_id="metrics", tags=["ops"], response_class=PlainTextResponse)

@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     write_batch_wait_ms: float = 1.0
     # Batches a process may have in flight at once (one database connection each).
     write_batch_threads: int = 2
+    # Heavy reads (what-if compare, risk back-test, report and settlement exports, full
+    # reconciliation) run on a pool of their own, never on the request threads above: this
+    # many at once per process, this many more waiting; beyond that, or after waiting longer
+    # than heavy_queue_wait_s, the answer is 503 `busy` with Retry-After (service/heavy.py).
+    heavy_threads: int = Field(default=2, ge=1, le=64)
+    heavy_queue: int = Field(default=8, ge=0, le=1000)
+    heavy_queue_wait_s: float = Field(default=30.0, gt=0)
     # Largest body of POST /v1/invoices/xml (a ZIP of up to 1000 数电票 XML files).
     max_xml_body_bytes: int = 32 * 1024 * 1024
     # Third-party invoice verification (docs/xml-invoices.md): "module:factory", or "" for the

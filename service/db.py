@@ -1,15 +1,17 @@
 """Engine, sessions, the one-transaction-per-request helper with retries, and migrations."""
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import MetaData, event, inspect
-from sqlalchemy import text as sql_text
+from sqlalchemy import MetaData, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, SQLModel, create_engine
 
 from service.config import get_settings
@@ -42,8 +44,12 @@ def make_engine(url: str | None = None) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
+        # A file database gets SQLAlchemy's QueuePool (5 + 10 connections): a request that
+        # finds them all taken waits DB_TIMEOUT_S, then is 503 (is_unavailable), not 30 s.
+        pool = {} if ":memory:" in url or url in ("sqlite://", "sqlite:///") else \
+            {"pool_timeout": settings.db_timeout_s}
         engine = create_engine(url, connect_args={"check_same_thread": False,
-                                                  "timeout": 30})
+                                                  "timeout": 30}, **pool)
         _serialise_sqlite_writes(engine)
         return engine
     timeout = max(1, int(settings.db_timeout_s))
@@ -136,12 +142,24 @@ def run_transaction(engine: Engine, fn: Callable[[Session], T], *, info: dict | 
             if _is_unavailable(exc, state):
                 raise DatabaseUnavailable() from exc
             raise
+        except PoolTimeout as exc:
+            session.rollback()
+            raise DatabaseUnavailable() from exc
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
     raise AssertionError("unreachable")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether an exception means "no database right now" (503 `database_unavailable`): the
+    connection lost or refused, a lock or pool wait past DB_TIMEOUT_S (SQLAlchemy raises its
+    own TimeoutError, not a DBAPIError, when no pooled connection comes free in time)."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and _is_unavailable(exc, _sqlstate(exc))
 
 
 def _is_unavailable(exc: DBAPIError, state: str) -> bool:
@@ -151,6 +169,33 @@ def _is_unavailable(exc: DBAPIError, state: str) -> bool:
         return True
     text = str(exc.orig).lower()
     return any(s in text for s in ("connection", "server closed", "timeout", "database is locked"))
+
+
+class Readiness:
+    """`SELECT 1` on a thread of its own, within DB_TIMEOUT_S; probes that arrive while one
+    runs share its answer, so a hung database holds one thread, not one per probe."""
+
+    def __init__(self, engine: Engine, *, timeout_s: float):
+        self.engine, self.timeout_s = engine, timeout_s
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz")
+        self._running: asyncio.Future | None = None
+
+    async def check(self) -> bool:
+        if self._running is None or self._running.done():
+            self._running = asyncio.wrap_future(self._executor.submit(self._select_one))
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._running), self.timeout_s)
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            log.warning("readiness check failed: %r", exc)
+            return False
+
+    def _select_one(self) -> bool:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -199,7 +244,7 @@ def require_migrated(url: str | None = None) -> None:
         with engine.connect() as conn:
             have = set()
             if inspect(conn).has_table("alembic_version"):
-                have = set(conn.execute(sql_text("SELECT version_num FROM alembic_version"))
+                have = set(conn.execute(text("SELECT version_num FROM alembic_version"))
                            .scalars())
     except DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__

@@ -35,6 +35,8 @@ class DomainError(Exception):
     status = 409
     code = "conflict"
     title = "Conflict with the current state"
+    # Seconds after which a retry may succeed: sent as Retry-After (503s).
+    retry_after: int | None = None
 
     def __init__(self, detail: str | None = None, *, errors: list[FieldError] | None = None,
                  code: str | None = None, status: int | None = None):
@@ -73,8 +75,8 @@ class Forbidden(DomainError):
         return {**super().problem(), "allowed_roles": self.allowed_roles}
 
 
-def _error(name: str, status: int, code: str, title: str) -> type[DomainError]:
-    return type(name, (DomainError,), {"status": status, "code": code, "title": title})
+def _error(name: str, status: int, code: str, title: str, **attrs: Any) -> type[DomainError]:
+    return type(name, (DomainError,), {"status": status, "code": code, "title": title, **attrs})
 
 
 ValidationFailed = _error("ValidationFailed", 422, "validation_error", "The request is not valid")
@@ -120,7 +122,20 @@ UnsupportedMediaType = _error("UnsupportedMediaType", 415, "unsupported_media_ty
                               "Send application/json")
 TooManyRequests = _error("TooManyRequests", 429, "too_many_requests", "Too many failed attempts")
 DatabaseUnavailable = _error("DatabaseUnavailable", 503, "database_unavailable",
-                             "The database is unavailable; retry shortly")
+                             "The database is unavailable; retry shortly", retry_after=1)
+# The heavy-read pool and its queue are full (service/heavy.py): nothing was done.
+Busy = _error("Busy", 503, "busy", "The service is busy with heavy reads; retry shortly",
+              retry_after=5)
+
+
+def problem_headers(error: DomainError) -> dict[str, str] | None:
+    """The headers a problem carries beside its body: the challenge of a 401, the
+    Retry-After of a 503."""
+    if error.status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if error.retry_after is not None:
+        return {"Retry-After": str(error.retry_after)}
+    return None
 
 
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
@@ -135,8 +150,7 @@ def _loc_to_field(loc: tuple | list) -> str:
 async def domain_error_handler(request: Request, exc: DomainError) -> JSONResponse:
     body = exc.problem()
     body["instance"] = request.url.path
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return problem_response(body, headers)
+    return problem_response(body, problem_headers(exc))
 
 
 async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -171,12 +185,15 @@ async def http_error_handler(request: Request, exc: StarletteHTTPException) -> J
     return await domain_error_handler(request, err)
 
 
-def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for the error statuses a route can return."""
+def problem_responses(*codes: int, busy: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the error statuses a route can return; `busy` for the routes on
+    the heavy-read pool (service/heavy.py), whose 503 may also be `busy`."""
     descriptions = {400: "Bad request", 401: "No or bad API key", 403: "Role not allowed",
                     404: "Not found", 409: "Conflict with current state", 413: "Body too large",
                     415: "Unsupported media type", 422: "Invalid request", 429: "Throttled",
-                    503: "Database unavailable"}
+                    503: "Busy (`busy`: the heavy-read pool is full) or database unavailable "
+                         "(`database_unavailable`); retry after Retry-After" if busy else
+                         "Database unavailable"}
     return {c: {"model": Problem, "description": descriptions.get(c, "Error"),
                 "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
             for c in codes}

@@ -15,6 +15,7 @@ from service.errors import (
     DatabaseUnavailable,
     DomainError,
     UnsupportedMediaType,
+    problem_headers,
 )
 from service.metrics import REQUESTS
 
@@ -159,12 +160,13 @@ class _TooLarge(Exception):
 
 def unexpected_error(exc: Exception, scope) -> DomainError:
     """The problem an exception that no handler took becomes: 503 when the database is
-    unreachable, otherwise a logged 500 `internal_error` (a 500 is always a bug)."""
-    from sqlalchemy.exc import DBAPIError
+    unreachable or no pooled connection came free within DB_TIMEOUT_S, otherwise a logged 500
+    `internal_error` (a 500 is always a bug)."""
+    from service.db import is_unavailable
 
-    from service.db import _is_unavailable, _sqlstate
-
-    if isinstance(exc, DBAPIError) and _is_unavailable(exc, _sqlstate(exc)):
+    if is_unavailable(exc):
+        errors_log.warning("database unavailable on %s %s: %s", scope.get("method"),
+                           scope.get("path"), exc)
         return DatabaseUnavailable()
     errors_log.error("unexpected error on %s %s", scope.get("method"), scope.get("path"),
                      exc_info=exc)
@@ -182,5 +184,7 @@ async def _send_problem(send, error, scope, *, request_id: str | None = None):
     payload = json.dumps(body).encode()
     headers = [(b"content-type", b"application/problem+json"),
                (b"content-length", str(len(payload)).encode())]
+    headers += [(k.lower().encode(), v.encode())
+                for k, v in (problem_headers(error) or {}).items()]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

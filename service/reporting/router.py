@@ -4,7 +4,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 from starlette.background import BackgroundTask
@@ -16,10 +16,10 @@ from service.api import (
     Writer,
     YearPath,
     allow,
+    heavy_read,
     writer,
 )
 from service.auth.principal import Principal
-from service.db import snapshot
 from service.errors import problem_responses
 from service.reporting import budget, reconciliation, report
 from service.types import BasisPoints, Flag, Text
@@ -124,9 +124,10 @@ def get_budget(year: YearPath, session: SnapshotSessionDep, _: BureauReader):
 
 
 @router.get("/reconciliation", response_model=Reconciliation, operation_id="getReconciliation",
-            responses=problem_responses(401, 403, 404, 422))
-def get_reconciliation(year: YearPath, session: SnapshotSessionDep, _: BureauReader):
-    return reconciliation.reconcile(session, year)
+            responses=problem_responses(401, 403, 404, 422, 503, busy=True))
+async def get_reconciliation(year: YearPath, request: Request, _: BureauReader):
+    """The full reconciliation, on the heavy-read pool (503 `busy` when it is full)."""
+    return await heavy_read(request, lambda session: reconciliation.reconcile(session, year))
 
 
 @router.post("/close", response_model=CloseResult, operation_id="closeYear",
@@ -150,30 +151,34 @@ def reclaim(year: YearPath, body: ReclaimRequest, w: AdminWriter):
                              "content": {"text/csv": {"schema": {"type": "string"}},
                                          XLSX: {"schema": {"type": "string",
                                                            "format": "binary"}}}},
-                       **problem_responses(401, 403, 404, 422)})
-def get_report(year: YearPath, request: Request, session: SnapshotSessionDep, _: BureauReader,
-               format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json"):
-    from service.years.service import get_year
+                       **problem_responses(401, 403, 404, 422, 503, busy=True)})
+async def get_report(year: YearPath, request: Request, _: BureauReader,
+                     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json"):
+    """Built on the heavy-read pool (503 `busy` when it is full); a CSV or XLSX file is written
+    there to a temporary file, then sent from it and removed."""
+    def build(session: Session) -> Any:
+        from service.years.service import get_year
 
-    get_year(session, year)  # 404 before any streaming starts
-    if format == "json":
-        return report.build(session, year)
-    filename = f"voucher-report-{year}.{format}"
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-    if format == "xlsx":
-        # Written to a temporary file and streamed from it, then removed.
-        fd, path = tempfile.mkstemp(prefix="voucher-report-", suffix=".xlsx")
-        os.close(fd)
-        try:
+        get_year(session, year)  # 404 before any file is written
+        if format == "json":
+            return report.build(session, year)
+        return _report_file(session, year, format)
+    return await heavy_read(request, build)
+
+
+def _report_file(session: Session, year: int, format: str) -> FileResponse:
+    fd, path = tempfile.mkstemp(prefix="voucher-report-", suffix=f".{format}")
+    os.close(fd)
+    try:
+        if format == "xlsx":
             report.write_xlsx(session, year, path)
-        except BaseException:
-            os.unlink(path)
-            raise
-        return FileResponse(path, media_type=XLSX, headers=headers,
-                            background=BackgroundTask(os.unlink, path))
-    engine = snapshot(request.app.state.engine)
-
-    def stream():
-        with Session(engine) as own:  # the request's session may close before streaming ends
-            yield from report.csv_stream(own, year)
-    return StreamingResponse(stream(), media_type="text/csv; charset=utf-8", headers=headers)
+        else:
+            with open(path, "wb") as out:
+                out.writelines(report.csv_stream(session, year))
+    except BaseException:
+        os.unlink(path)
+        raise
+    headers = {"Content-Disposition": f'attachment; filename="voucher-report-{year}.{format}"'}
+    return FileResponse(path, media_type=XLSX if format == "xlsx" else
+                        "text/csv; charset=utf-8", headers=headers,
+                        background=BackgroundTask(os.unlink, path))

@@ -6,7 +6,6 @@ The whole year is read in a few set-based statements (redemptions with their inv
 parties, posting times, clawbacks) and the price statistics are computed from the year's lines
 as they stand now."""
 
-import gc
 import time
 from typing import Any
 
@@ -48,19 +47,6 @@ def _outlying(stats_: dict, year: int, s: dict):
 
 def backtest(session: Session, year_number: int, change: dict | None = None,
              review_threshold: int | None = None) -> dict[str, Any]:
-    """Millions of small objects that live until the end: the cyclic collector would walk them
-    again and again for nothing, so it waits until the back-test is done."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _backtest(session, year_number, change, review_threshold)
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _backtest(session: Session, year_number: int, change: dict | None,
-              review_threshold: int | None) -> dict[str, Any]:
     started = time.perf_counter()
     policy = get_year(session, year_number)
     rules = risk_policy.merged(policy.risk_rules, change)

@@ -4,7 +4,7 @@ import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import and_, case, func, or_, select
 
@@ -18,6 +18,7 @@ from service.api import (
     allow,
     decode_cursor,
     encode_cursor,
+    heavy_read,
     writer,
 )
 from service.auth.principal import Principal
@@ -225,12 +226,15 @@ def list_risk_rules(session: SessionDep, _: Reader,
 
 
 @router.post("/v1/years/{year}/risk-rules/backtest", response_model=BacktestPublic,
-             operation_id="backtestRiskRules", responses=problem_responses(401, 403, 404, 422))
-def backtest_risk_rules(year: YearPath, session: SessionDep,
-                        _: Annotated[Principal, Depends(allow("admin", "auditor"))],
-                        body: Annotated[BacktestBody | None, Body()] = None) -> Any:
+             operation_id="backtestRiskRules",
+             responses=problem_responses(401, 403, 404, 422, 503, busy=True))
+async def backtest_risk_rules(year: YearPath, request: Request,
+                              _: Annotated[Principal, Depends(allow("admin", "auditor"))],
+                              body: Annotated[BacktestBody | None, Body()] = None) -> Any:
     """Run the year's current rules (or a proposed change, not saved) over its redemptions and
-    report what they would have flagged and held. Reads only: nothing is written."""
+    report what they would have flagged and held. Reads only: nothing is written. Runs on the
+    heavy-read pool: 503 `busy` with Retry-After when it is full."""
     change = body.risk_rules.model_dump(exclude_unset=True) if body and body.risk_rules else None
-    return backtest_service.backtest(session, year, change,
-                                     body.review_threshold if body else None)
+    threshold = body.review_threshold if body else None
+    return await heavy_read(request, lambda session: backtest_service.backtest(
+        session, year, change, threshold))

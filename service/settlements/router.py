@@ -1,10 +1,10 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from service.api import (
     ADMIN,
@@ -17,6 +17,7 @@ from service.api import (
     Writer,
     YearQuery,
     allow,
+    heavy_read,
     paginate,
     writer,
 )
@@ -135,9 +136,15 @@ def pay_settlement(settlement_id: str, body: SettlementPay, w: AdminWriter):
                 200: {"description": "The payment file",
                       "content": {"text/csv": {"schema": {"type": "string"}},
                                   XLSX: {"schema": {"type": "string", "format": "binary"}}}},
-                **problem_responses(401, 403, 404, 422)})
-def export_settlement(settlement_id: str, session: SessionDep, _: BureauReader,
-                      format: Annotated[Literal["csv", "xlsx"], Query()] = "csv"):
+                **problem_responses(401, 403, 404, 422, 503, busy=True)})
+async def export_settlement(settlement_id: str, request: Request, _: BureauReader,
+                            format: Annotated[Literal["csv", "xlsx"], Query()] = "csv"):
+    """The payment file, built on the heavy-read pool (503 `busy` when it is full)."""
+    return await heavy_read(request, lambda session: _payment_file(session, settlement_id,
+                                                                   format))
+
+
+def _payment_file(session: Session, settlement_id: str, format: str) -> Response:
     settlement = service.get(session, settlement_id)
     lines = service.lines_of(session, settlement_id)
     filename = f"settlement-{settlement.year}-{settlement.id}.{format}"

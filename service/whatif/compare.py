@@ -3,16 +3,18 @@ the plain-language summaries, and the cache keyed by the year's data version."""
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
+import logging
 import os
-import pickle
 import threading
 from array import array
 from collections import OrderedDict, defaultdict
-from contextlib import contextmanager
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from datetime import date
+from multiprocessing import get_context
 from typing import Any
 
 from sqlalchemy import text
@@ -29,6 +31,7 @@ from service.whatif.schemas import ScenarioCreate
 from service.years.models import CATEGORIES
 from service.years.service import get_year, rate_for
 
+log = logging.getLogger(__name__)
 # Part of every cache key: a change to the replay's rules must never serve an old result.
 CODE_VERSION = "whatif-1"
 PARAMETERS = ("pool_fen", "rate_bp", "category_rates_bp", "enterprise_cap_fen",
@@ -205,33 +208,10 @@ def compare(session: Session, year: int, baseline: Any, scenarios: list, group_b
     if cached is not None:
         return {**cached, "cached": True}
     need_unclaimed = any(s.include_unredeemed for s in [base, *specs])
-    with _no_gc():
-        return _compare(data_args=(session, budget, version, need_unclaimed), key=key,
-                        year=year, base=base, specs=specs, group_by=group_by,
-                        actual_policy=actual_policy, version=version, seq=seq,
-                        head_hash=head_hash)
-
-
-_gc_pauses = [0, False]  # compares running with the collector paused; was it enabled before
-
-
-@contextmanager
-def _no_gc():
-    """The cyclic garbage collector paused: loading and replaying a year allocates millions of
-    short-lived tuples and no cycles, and each collection would walk them all again. Counted,
-    so that concurrent compares give it back only when the last one ends."""
-    with _lock:
-        if _gc_pauses[0] == 0:
-            _gc_pauses[1] = gc.isenabled()
-            gc.disable()
-        _gc_pauses[0] += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _gc_pauses[0] -= 1
-            if _gc_pauses[0] == 0 and _gc_pauses[1]:
-                gc.enable()
+    return _compare(data_args=(session, budget, version, need_unclaimed), key=key,
+                    year=year, base=base, specs=specs, group_by=group_by,
+                    actual_policy=actual_policy, version=version, seq=seq,
+                    head_hash=head_hash)
 
 
 def _compare(*, data_args: tuple, key: str, year: int, base: Spec, specs: list, group_by: str,
@@ -246,23 +226,45 @@ def _compare(*, data_args: tuple, key: str, year: int, base: Spec, specs: list, 
     baseline_result = _result(data, base, base_params, base_policy, base_outcome, base_totals,
                               base_totals, base_groups, base_groups, base_params, None)
 
-    def scenario(spec: Spec) -> dict:
-        policy = replay.scenario_policy(actual_policy, year, spec.overrides)
-        outcome = _outcome(data, spec, policy)
-        totals = _enterprise_totals(data, outcome)
-        groups = _groups(data, outcome, policy, spec.overrides, group_by, totals)
-        return _result(data, spec, parameters(actual_policy, spec), policy, outcome, totals,
-                       base_totals, groups, base_groups, base_params, baseline_result)
-
-    replay.claim_keys(data)  # shared by the replays: computed before any fork
+    replay.claim_keys(data)  # shared by the replays: computed once, before they start
     replay.day_slices(data)
-    results = _map(scenario, specs, parallel=data.claims >= PARALLEL_MIN_CLAIMS,
-                   cost=_cost)
+    context = _Context(data, actual_policy, year, group_by, base_totals, base_groups,
+                       base_params, baseline_result)
+    results = _map(context, specs, parallel=data.claims >= PARALLEL_MIN_CLAIMS)
     answer = {"year": year, "data_version": version, "audit_head_seq": seq,
               "audit_head_hash": head_hash, "code_version": CODE_VERSION, "group_by": group_by,
               "baseline": baseline_result, "scenarios": results}
     _cache_put(key, answer)
     return {**answer, "cached": False}
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every scenario of one compare is replayed against (picklable: it is sent whole to
+    a replay process)."""
+
+    data: replay.YearData
+    actual_policy: dict
+    year: int
+    group_by: str
+    base_totals: dict
+    base_groups: dict
+    base_params: dict
+    baseline: dict
+
+
+def _scenario(context: _Context, spec: Spec) -> dict:
+    c, data = context, context.data
+    policy = replay.scenario_policy(c.actual_policy, c.year, spec.overrides)
+    outcome = _outcome(data, spec, policy)
+    totals = _enterprise_totals(data, outcome)
+    groups = _groups(data, outcome, policy, spec.overrides, c.group_by, totals)
+    return _result(data, spec, parameters(c.actual_policy, spec), policy, outcome, totals,
+                   c.base_totals, groups, c.base_groups, c.base_params, c.baseline)
+
+
+def _scenarios(context: _Context, specs: list[Spec]) -> list[dict]:
+    return [_scenario(context, spec) for spec in specs]
 
 
 def _cost(spec: Spec) -> int:
@@ -271,54 +273,59 @@ def _cost(spec: Spec) -> int:
     return 1 if spec.vouchers == "follow_cap" else 4
 
 
-# A compare of a year with at least this many redemptions replays its scenarios in forked
-# processes (the loaded arrays shared copy-on-write, the collector paused so that they stay
-# shared); below it, forking costs more than it saves.
+# A compare of a year with at least this many redemptions replays its scenarios in a pool of
+# processes of its own (one per core beside the compare's thread); below it, sending the
+# year's arrays costs more than the second core saves.
 PARALLEL_MIN_CLAIMS = 200_000
+_replayers: list[ProcessPoolExecutor] = []
 
 
-def _map(fn: Any, items: list, *, parallel: bool, cost: Any = lambda item: 1) -> list:
-    """[fn(item) for item in items], spread over the machine's cores when parallel: the items,
-    costliest first, each to the least loaded of one group per core; this process computes the
-    first group, a forked child each other one and sends its results back pickled through a
-    pipe. A child that fails has its items computed again here, so the answer never depends on
-    the fork."""
+def _replay_pool(workers: int) -> ProcessPoolExecutor:
+    """Started on first use with the spawn method: a fork of this threaded server would copy
+    whatever lock another thread held at that instant."""
+    with _lock:
+        if not _replayers:
+            _replayers.append(ProcessPoolExecutor(max_workers=workers,
+                                                  mp_context=get_context("spawn")))
+        return _replayers[0]
+
+
+def _map(context: _Context, specs: list[Spec], *, parallel: bool) -> list[dict]:
+    """The scenarios' results, in order; when parallel, spread over the machine's cores: the
+    scenarios, costliest first, each to the least loaded of one group per core; this thread
+    computes the first group, the replay pool each other one (the context sent pickled). A
+    group the pool fails on is computed again here, so the answer never depends on the pool."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
         (os.cpu_count() or 1)
-    workers = min(len(items), cores)
-    if not parallel or workers < 2 or not hasattr(os, "fork"):
-        return [fn(item) for item in items]
+    workers = min(len(specs), cores)
+    if not parallel or workers < 2:
+        return _scenarios(context, specs)
     loads, groups = [0] * workers, [[] for _ in range(workers)]
-    for i in sorted(range(len(items)), key=lambda i: -cost(items[i])):
+    for i in sorted(range(len(specs)), key=lambda i: -_cost(specs[i])):
         w = loads.index(min(loads))
         groups[w].append(i)
-        loads[w] += cost(items[i])
-    children = []
+        loads[w] += _cost(specs[i])
+    pending = []
     for group in groups[1:]:
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: compute, send, and leave without running any cleanup
-            code = 0
-            try:
-                os.close(read_fd)
-                payload = pickle.dumps([fn(items[i]) for i in group],
-                                       protocol=pickle.HIGHEST_PROTOCOL)
-                with os.fdopen(write_fd, "wb") as pipe:
-                    pipe.write(payload)
-            except BaseException:  # noqa: BLE001 - the parent computes it again
-                code = 1
-            os._exit(code)
-        os.close(write_fd)
-        children.append((group, pid, read_fd))
-    results: dict[int, Any] = {i: fn(items[i]) for i in groups[0]}
-    for group, pid, read_fd in children:
-        with os.fdopen(read_fd, "rb") as pipe:
-            payload = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and payload
-        results.update(zip(group, pickle.loads(payload) if ok else
-                           [fn(items[i]) for i in group]))
-    return [results[i] for i in range(len(items))]
+        try:
+            future = _replay_pool(cores - 1).submit(_scenarios, context,
+                                                    [specs[i] for i in group])
+        except Exception:  # noqa: BLE001 - a pool that cannot start: computed here
+            log.warning("the replay pool did not take a group", exc_info=True)
+            future = None
+        pending.append((group, future))
+    results = dict(zip(groups[0], _scenarios(context, [specs[i] for i in groups[0]])))
+    for group, future in pending:
+        try:
+            answers = future.result() if future is not None else None
+        except Exception as exc:  # noqa: BLE001 - computed again here
+            log.warning("a replay process failed; computing its scenarios here", exc_info=True)
+            if isinstance(exc, BrokenProcessPool):  # the next compare starts a new pool
+                with _lock:
+                    _replayers.clear()
+            answers = None
+        results.update(zip(group, answers or _scenarios(context, [specs[i] for i in group])))
+    return [results[i] for i in range(len(specs))]
 
 
 class _Actual:

@@ -2,13 +2,13 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from sqlmodel import select
 
-from service.api import ADMIN, BUREAU, Cursor, Limit, Page, SessionDep, SnapshotSessionDep, \
-    Writer, YearPath, allow, paginate, writer
+from service.api import ADMIN, BUREAU, Cursor, Limit, Page, SessionDep, Writer, YearPath, \
+    allow, heavy_read, paginate, writer
 from service.auth.principal import Principal
 from service.errors import problem_responses
 from service.whatif import compare as service
@@ -44,21 +44,25 @@ def list_scenarios(year: YearPath, session: SessionDep, _: BureauReader, limit: 
                               "content": {"text/csv": {"schema": {"type": "string"}},
                                           XLSX: {"schema": {"type": "string",
                                                             "format": "binary"}}}},
-                        **problem_responses(401, 403, 404, 422)})
-def compare_scenarios(year: YearPath, body: CompareRequest, session: SnapshotSessionDep,
-                      _: BureauReader,
-                      format: Annotated[Literal["json", "xlsx", "csv"], Query()] = "json",
-                      view: Annotated[View, Query()] = "groups"):
-    """Replays the year's claims under each scenario, beside the baseline. Writes nothing."""
-    answer = service.compare(session, year, body.baseline, body.scenarios, body.group_by)
-    if format == "json":
-        return answer
-    name = f"what-if-{year}-{answer['data_version']}"
-    if format == "xlsx":
-        return Response(export.to_xlsx(answer), media_type=XLSX, headers={
-            "Content-Disposition": f'attachment; filename="{name}.xlsx"'})
-    return Response(export.to_csv(answer, view), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}-{view}.csv"'})
+                        **problem_responses(401, 403, 404, 422, 503, busy=True)})
+async def compare_scenarios(year: YearPath, body: CompareRequest, request: Request,
+                            _: BureauReader,
+                            format: Annotated[Literal["json", "xlsx", "csv"], Query()] = "json",
+                            view: Annotated[View, Query()] = "groups"):
+    """Replays the year's claims under each scenario, beside the baseline. Writes nothing.
+    Runs on the heavy-read pool: 503 `busy` with Retry-After when it is full."""
+    def compute(session) -> dict | Response:
+        answer = service.compare(session, year, body.baseline, body.scenarios, body.group_by)
+        if format == "json":
+            return answer
+        name = f"what-if-{year}-{answer['data_version']}"
+        if format == "xlsx":
+            return Response(export.to_xlsx(answer), media_type=XLSX, headers={
+                "Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+        return Response(export.to_csv(answer, view), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="{name}-{view}.csv"'})
+    return await heavy_read(request, compute)
 
 
 @router.get("/{scenario_id}", response_model=ScenarioPublic, operation_id="getScenario",
