@@ -29,6 +29,14 @@ from typing import Any
 import psycopg
 
 from service.invoices import subsidy
+from service.whatif.yeardata import (
+    REDEMPTION,
+    REJECT,
+    REVERSAL,
+    Index,
+    invoice_classes,
+    key_list,
+)
 from service.years.models import CATEGORIES
 
 _CATEGORY = {c: k for k, c in enumerate(CATEGORIES)}
@@ -90,14 +98,6 @@ ORDER BY t, b, k
 class Unrecorded(Exception):
     """A claimed invoice, redemption or reversal without the amounts the write path records
     (migration 0011): the generic load must be taken."""
-
-
-class Index(dict):
-    """A value's index, given in order of first sight (map(index.__getitem__, ...))."""
-
-    def __missing__(self, key: Any) -> int:
-        value = self[key] = len(self)
-        return value
 
 
 class _Shapes(dict):
@@ -267,8 +267,6 @@ def events(source: Prefetch, data: Any, claimed: int, singles: dict, extra: list
            with_b: bool) -> None:
     """Walk the year's time-ordered stream into data's event arrays. Runs of redemptions (most
     of the stream) go in whole, a column at a time."""
-    from service.whatif.replay import REDEMPTION, REJECT, REVERSAL, invoice_classes, key_list
-
     kinds, refs, days, paids, revs, actual = data.ev_kind, data.ev_ref, data.ev_day, \
         data.ev_paid, data.ev_rev, data.actual
     single_draw, reversed_invoices = data.single_draw, data.reversed_invoices
