@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service import errors, uow
+from service import errors, problems, uow
 from service.alerts.service import DeliveryWorker
 from service.audit.router import router as audit_router
 from service.auth.cache import AuthThrottle, KeyCache
@@ -80,9 +80,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
                        raw_bodies={"/v1/invoices/xml": settings.max_xml_body_bytes,
                                    "/web/provider/xml": settings.max_xml_body_bytes})
-    app.add_exception_handler(errors.DomainError, errors.domain_error_handler)
-    app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
-    app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
+    app.add_exception_handler(errors.DomainError, problems.domain_error_handler)
+    app.add_exception_handler(RequestValidationError, problems.validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, problems.http_error_handler)
     app.add_exception_handler(Exception, _unexpected_error)
 
     # The hot write routes first: a request is matched against the routes in this order.
@@ -101,12 +101,12 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz", operation_id="readyz", tags=["ops"],
-             responses=errors.problem_responses(503))
+             responses=problems.problem_responses(503))
     async def readyz():
         if not await readiness.check():
-            return errors.problem_response({**errors.DatabaseUnavailable().problem(),
+            return problems.problem_response({**errors.DatabaseUnavailable().problem(),
                                             "instance": "/readyz"},
-                                           errors.problem_headers(errors.DatabaseUnavailable()))
+                                           problems.problem_headers(errors.DatabaseUnavailable()))
         return {"status": "ready", "database": "ok"}
 
     @app.get("/metrics", operation_id="metrics", tags=["ops"], response_class=PlainTextResponse)
@@ -133,7 +133,7 @@ def _openapi_with_problems(app: FastAPI) -> dict:
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     if "Problem" not in components:
-        components["Problem"] = errors.Problem.model_json_schema(
+        components["Problem"] = problems.Problem.model_json_schema(
             ref_template="#/components/schemas/{model}")
         components.update(components["Problem"].pop("$defs", {}))
     for name in ("HTTPValidationError", "ValidationError"):
@@ -162,4 +162,4 @@ def _openapi_with_problems(app: FastAPI) -> dict:
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """Only an exception raised outside RequestContextMiddleware reaches this (that middleware
     answers everything the app raises); the same problem either way."""
-    return await errors.domain_error_handler(request, unexpected_error(exc, request.scope))
+    return await problems.domain_error_handler(request, unexpected_error(exc, request.scope))

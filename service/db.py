@@ -110,19 +110,25 @@ def is_postgres(session_or_engine) -> bool:
     return bind.dialect.name == "postgresql"
 
 
-def _sqlstate(exc: DBAPIError) -> str:
+def sqlstate(exc: DBAPIError) -> str:
+    """The SQLSTATE of a database error ("" when the driver gives none)."""
     orig = getattr(exc, "orig", None)
     return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or ""
 
 
+RETRY_ATTEMPTS = 6
+RETRY_BACKOFF_S = 0.002  # doubled at each attempt: 4, 8, 16, 32, 64 ms
+
+
 def run_transaction(engine: Engine, fn: Callable[[Session], T], *, info: dict | None = None,
-                    attempts: int = 6) -> T:
-    """Run fn in one transaction: commit on success, roll back on any error.
+                    attempts: int = RETRY_ATTEMPTS) -> T:
+    """Run fn in one transaction: commit on success, roll back on any error. The one retry
+    loop: every read and write (the unit of work's batches too) goes through it.
 
     Serialization failures and deadlocks are retried with a short back-off, so the same code
     runs on PostgreSQL and on engines that require client-side retries; a unique violation is
-    retried once (UNIQUE_VIOLATION). A lost database is
-    reported as DatabaseUnavailable (503) rather than a 500.
+    retried once (UNIQUE_VIOLATION). A lost database, or no pooled connection within
+    DB_TIMEOUT_S, is reported as DatabaseUnavailable (503) rather than a 500.
     """
     for attempt in range(1, attempts + 1):
         session = Session(engine, expire_on_commit=False)
@@ -134,10 +140,10 @@ def run_transaction(engine: Engine, fn: Callable[[Session], T], *, info: dict | 
             return result
         except DBAPIError as exc:
             session.rollback()
-            state = _sqlstate(exc)
+            state = sqlstate(exc)
             if state in RETRYABLE_SQLSTATES and attempt < attempts or (
                     state == UNIQUE_VIOLATION and attempt == 1):
-                time.sleep(0.005 * 2**attempt)
+                time.sleep(RETRY_BACKOFF_S * 2**attempt)
                 continue
             if _is_unavailable(exc, state):
                 raise DatabaseUnavailable() from exc
@@ -159,7 +165,7 @@ def is_unavailable(exc: BaseException) -> bool:
     own TimeoutError, not a DBAPIError, when no pooled connection comes free in time)."""
     if isinstance(exc, PoolTimeout):
         return True
-    return isinstance(exc, DBAPIError) and _is_unavailable(exc, _sqlstate(exc))
+    return isinstance(exc, DBAPIError) and _is_unavailable(exc, sqlstate(exc))
 
 
 def _is_unavailable(exc: DBAPIError, state: str) -> bool:

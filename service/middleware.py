@@ -15,8 +15,8 @@ from service.errors import (
     DatabaseUnavailable,
     DomainError,
     UnsupportedMediaType,
-    problem_headers,
 )
+from service.problems import problem_headers
 from service.metrics import REQUESTS
 
 log = logging.getLogger("service.access")

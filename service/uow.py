@@ -39,7 +39,14 @@ from sqlmodel import Session
 from service import clock
 from service.audit import service as audit
 from service.auth.principal import Principal
-from service.db import RETRYABLE_SQLSTATES, UNIQUE_VIOLATION, _is_unavailable, _sqlstate
+from service.db import (
+    RETRY_ATTEMPTS,
+    RETRYABLE_SQLSTATES,
+    UNIQUE_VIOLATION,
+    is_unavailable,
+    run_transaction,
+    sqlstate,
+)
 from service.errors import DatabaseUnavailable, DomainError, IdempotencyInFlight, \
     IdempotencyKeyReused
 from service.idempotency_models import IdempotencyRecord
@@ -47,7 +54,7 @@ from service.rows import insert_many
 
 log = logging.getLogger(__name__)
 
-ATTEMPTS = 6
+ATTEMPTS = RETRY_ATTEMPTS
 # Refusals that are not an answer to the request itself, so not remembered for replay.
 _NOT_REMEMBERED = ("idempotency_key_reused", "idempotency_in_flight")
 
@@ -114,39 +121,19 @@ def bind_principal(session: Session, write: Write) -> None:
 
 def execute(engine: Engine, writes: Sequence[Write]) -> list[Outcome | BaseException]:
     """Run the writes as one transaction (see the module docstring); each is answered with an
-    Outcome or the exception that refused it. Never raises for one write's refusal."""
-    for attempt in range(1, ATTEMPTS + 1):
-        session = Session(engine, expire_on_commit=False)
-        try:
-            states = _run_batch(session, writes)
-            audit.seal(session)
-            session.commit()
-            return [s.outcome for s in states]
-        except DBAPIError as exc:
-            session.rollback()
-            state = _sqlstate(exc)
-            if state in RETRYABLE_SQLSTATES and attempt < ATTEMPTS:
-                time.sleep(0.002 * 2 ** attempt)
-                continue
-            if _is_unavailable(exc, state):
-                return [_unavailable(exc) for _ in writes]
-            log.exception("a batch of %d writes failed", len(writes))
-            return [exc for _ in writes]
-        except BaseException as exc:
-            session.rollback()
-            if not isinstance(exc, Exception):
-                raise
-            log.exception("a batch of %d writes failed", len(writes))
-            return [exc for _ in writes]
-        finally:
-            session.close()
-    raise AssertionError("unreachable")
-
-
-def _unavailable(exc: DBAPIError) -> DatabaseUnavailable:
-    err = DatabaseUnavailable()
-    err.__cause__ = exc
-    return err
+    Outcome or the exception that refused it. Never raises for one write's refusal. Retries
+    are db.run_transaction's, the one retry loop."""
+    def batch(session: Session) -> list[Outcome | BaseException]:
+        states = _run_batch(session, writes)
+        audit.seal(session)
+        return [s.outcome for s in states]
+    try:
+        return run_transaction(engine, batch, attempts=ATTEMPTS)
+    except DatabaseUnavailable as exc:
+        return [exc for _ in writes]
+    except Exception as exc:
+        log.exception("a batch of %d writes failed", len(writes))
+        return [exc for _ in writes]
 
 
 def run_write(engine: Engine, fn: Callable[[Session], Any], *, principal: Principal,
@@ -325,8 +312,8 @@ def _run_plain(session: Session, s: _State) -> None:
         except DBAPIError as exc:
             savepoint.rollback()
             audit.drop_pending(session, mark)
-            state = _sqlstate(exc)
-            if state in RETRYABLE_SQLSTATES or _is_unavailable(exc, state):
+            state = sqlstate(exc)
+            if state in RETRYABLE_SQLSTATES or is_unavailable(exc):
                 raise  # the whole batch
             # A unique violation: another transaction committed the same row first. Run the
             # write again, once: its own checks now see that row and refuse as a later

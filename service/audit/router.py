@@ -21,7 +21,7 @@ from service.audit import service
 from service.audit.models import AuditEvent
 from service.auth.principal import Principal
 from service.db import run_transaction
-from service.errors import problem_responses
+from service.problems import problem_responses
 
 router = APIRouter(prefix="/v1/audit-events", tags=["audit"])
 BureauReader = Annotated[Principal, Depends(allow(*BUREAU))]

@@ -20,7 +20,7 @@ from service.api import (
 from service.auth import service
 from service.auth.models import ApiKey
 from service.auth.principal import Principal
-from service.errors import problem_responses
+from service.problems import problem_responses
 from service.reviewchain.levels import Level
 from service.types import Line, ObjectId
 

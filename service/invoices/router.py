@@ -21,7 +21,8 @@ from service.api import (
 )
 from service.auth.principal import Principal
 from service.config import get_settings
-from service.errors import BodyTooLarge, NotFound, problem_responses
+from service.errors import BodyTooLarge, NotFound
+from service.problems import problem_responses
 from service.uow import Locks
 from service.invoices import categories, service, verify, xml_ingest
 from service.invoices import xml as xmlparse

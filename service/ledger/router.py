@@ -16,7 +16,7 @@ from service.api import (
     paginate,
 )
 from service.auth.principal import Principal
-from service.errors import problem_responses
+from service.problems import problem_responses
 from service.ledger.models import LedgerAccount, LedgerTransfer
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])

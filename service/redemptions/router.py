@@ -5,7 +5,7 @@ from sqlmodel import select
 
 from service.api import Cursor, Limit, Page, SessionDep, Writer, YearQuery, allow, paginate, writer
 from service.auth.principal import Principal
-from service.errors import problem_responses
+from service.problems import problem_responses
 from service.uow import Locks
 from service.redemptions import service
 from service.redemptions.models import Redemption

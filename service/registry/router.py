@@ -17,7 +17,8 @@ from service.api import (
     writer,
 )
 from service.auth.principal import Principal
-from service.errors import NotFound, problem_responses
+from service.errors import NotFound
+from service.problems import problem_responses
 from service.invoices.numbers import split_key
 from service.registry import service
 from service.registry.models import Enterprise, Provider

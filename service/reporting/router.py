@@ -20,7 +20,7 @@ from service.api import (
     writer,
 )
 from service.auth.principal import Principal
-from service.errors import problem_responses
+from service.problems import problem_responses
 from service.reporting import budget, reconciliation, report
 from service.types import BasisPoints, Flag, Text
 from service.years import closing

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from service.api import Writer, writer
-from service.errors import problem_responses
+from service.problems import problem_responses
 from service.reviewchain import decide
 from service.reviewchain.schemas import ReviewDecision
 from service.settlements import service as settlements

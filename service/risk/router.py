@@ -22,7 +22,7 @@ from service.api import (
     writer,
 )
 from service.auth.principal import Principal
-from service.errors import problem_responses
+from service.problems import problem_responses
 from service.redemptions.schemas import FlagPublic
 from service.risk import backtest as backtest_service
 from service.risk import access, reviews

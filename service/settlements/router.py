@@ -22,7 +22,8 @@ from service.api import (
     writer,
 )
 from service.auth.principal import Principal
-from service.errors import NotFound, problem_responses
+from service.errors import NotFound
+from service.problems import problem_responses
 from service.reviewchain import trail as chain
 from service.reviewchain.levels import Level
 from service.reviewchain.schemas import ReviewPublic

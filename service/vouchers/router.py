@@ -17,7 +17,7 @@ from service.api import (
     writer,
 )
 from service.auth.principal import Principal
-from service.errors import problem_responses
+from service.problems import problem_responses
 from service.reviewchain import trail as chain
 from service.reviewchain.levels import Level
 from service.vouchers import service

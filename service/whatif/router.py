@@ -10,7 +10,7 @@ from sqlmodel import select
 from service.api import ADMIN, BUREAU, Cursor, Limit, Page, SessionDep, Writer, YearPath, \
     allow, heavy_read, paginate, writer
 from service.auth.principal import Principal
-from service.errors import problem_responses
+from service.problems import problem_responses
 from service.whatif import compare as service
 from service.whatif import export
 from service.whatif.models import Scenario

@@ -19,7 +19,7 @@ from service.api import (
     writer,
 )
 from service.auth.principal import Principal
-from service.errors import problem_responses
+from service.problems import problem_responses
 from service.years import service
 from service.years.models import BudgetYear
 from service.years.schemas import YearCreate, YearPublic, YearUpdate
