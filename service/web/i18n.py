@@ -162,7 +162,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "invoices.paid": ("已付（元）", "Paid (yuan)"),
     "invoices.reversed": ("红冲（元）", "Reversed (yuan)"),
     "invoices.eligible": ("可得补贴（元）", "Eligible subsidy (yuan)"),
-    "invoices.redeemable": ("尚可核销（元）", "Left to redeem (yuan)"),
+    "invoices.redeemable": ("现可核销（元）", "Redeemable now (yuan)"),
     "invoices.redeemed": ("已核销（元）", "Redeemed (yuan)"),
     "invoices.empty": ("没有符合条件的发票。服务商上传发票后会出现在这里。",
                        "No invoices match. They appear once providers post them."),
