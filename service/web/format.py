@@ -47,3 +47,11 @@ def invoice_no(invoice: Any) -> str:
     get = invoice.get if isinstance(invoice, dict) else lambda k: getattr(invoice, k, None)
     code, number = get("invoice_code"), get("invoice_number")
     return f"{code} {number}" if code else str(number or "")
+
+
+def ratio_bp(bp: Any) -> str:
+    """A ratio kept in basis points (a Gini coefficient) as a decimal to three places."""
+    if bp is None:
+        return "—"
+    thousandths = (int(bp) + 5) // 10
+    return f"{thousandths // 1000}.{thousandths % 1000:03d}"

@@ -397,6 +397,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "whatif.at_cap": ("达到上限的企业", "Enterprises at the cap"),
     "whatif.top10": ("前 10 家企业占比", "Top 10 enterprises' share"),
     "whatif.gini": ("基尼系数", "Gini coefficient"),
+    "whatif.actual": ("实际执行", "Actual"),
+    "whatif.rows": ("{n} 行", "{n} rows"),
     "whatif.curve": ("累计补贴与资金池", "Cumulative subsidy against the pool"),
     "whatif.pool_line": ("资金池", "pool"),
     "whatif.winners": ("获益与受损企业", "Winners and losers"),

@@ -41,7 +41,7 @@ STATIC = HERE / "static"
 ECHARTS_FILE = "echarts-5.6.0.min.js"
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.filters.update(yuan=fmt.yuan, when=fmt.when, day=fmt.day, pct=fmt.percent_bp,
-                             invoice_no=fmt.invoice_no)
+                             invoice_no=fmt.invoice_no, ratio=fmt.ratio_bp)
 templates.env.globals.update(new_idem=lambda: uuid.uuid4().hex, echarts_file=ECHARTS_FILE,
                              error_text=i18n.error_text)
 
