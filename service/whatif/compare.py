@@ -539,9 +539,8 @@ _WORDS_EN = {"gpu": "GPU compute", "npu": "NPU compute", "accelerator": "Other a
 def _show(field_name: str, value: Any, zh: bool) -> str:
     if value is None:
         return "—"
-    if field_name.endswith("_fen"):
-        return f"{value} 分（{format_yuan(value)} 元）" if zh else \
-            f"{value} fen ({format_yuan(value)} yuan)"
+    if field_name.endswith("_fen"):  # in yuan, as people read money (issue 21)
+        return f"¥{format_yuan(value)}"
     if field_name.endswith("_bp") and isinstance(value, int):
         return f"{value} bp（{value / 100:.2f}%）" if zh else f"{value} bp ({value / 100:.2f}%)"
     if isinstance(value, dict):
@@ -597,11 +596,10 @@ def summaries(result: dict, base_params: dict, baseline_name: str | None,
     sign = "+" if diff >= 0 else "-"
     zh = (f"方案“{name}”与基准“{zh_baseline}”相比：{zh_changes}。补贴合计由 "
           f"{_show('total_fen', base_total, True)} 变为 {_show('total_fen', total, True)}"
-          f"（{sign}{format_yuan(abs(diff))} 元，{pm_text}）。")
+          f"（{sign}¥{format_yuan(abs(diff))}，{pm_text}）。")
     en = (f"Scenario “{name}” against the baseline “{baseline_name}”: {en_changes}. Total "
           f"subsidy {_show('total_fen', base_total, False)} becomes "
-          f"{_show('total_fen', total, False)} ({sign}{format_yuan(abs(diff))} yuan, "
-          f"{pm_text}).")
+          f"{_show('total_fen', total, False)} ({sign}¥{format_yuan(abs(diff))}, {pm_text}).")
     if result["pool_exhausted_on"]:
         zh += (f"资金池于 {result['pool_exhausted_on']} 用尽，{result['refused_count']} 笔兑付"
                f"将被拒绝或削减，共 {_show('refused_fen', result['refused_fen'], True)}。")
