@@ -7,29 +7,36 @@ session, a settlement step), each an audited unit of work through `service.uow.r
 runner every HTTP write uses. The principals are the bureau (admin) and each provider and
 enterprise (bound to their own id); no API keys are created.
 
-The simulation walks the business calendar from the first working day of January to 31
-December of the chosen year. While it runs, `service.clock.now` returns the simulated instant
-(restored afterwards), so application windows, voucher validity, redemption deadlines and every
+The simulation walks the business calendar from the first working day of January up to today
+(the current year, the default) or to 31 December (a past year; a year after today is refused),
+so nothing it writes is dated after today and the console's "data as of" is true. While it
+runs, `service.clock.now` returns the simulated instant (restored afterwards; never later than
+the real now), so application windows, voucher validity, redemption deadlines and every
 created_at timestamp follow the simulated months. Business dates the services take as arguments
 (issue dates, service periods, payment dates, settlement cutoffs) are passed explicitly.
 
 What the year looks like:
 - the default policy (20 million yuan pool, 30 %, 2 million yuan cap, reimbursement mode);
 - Dalian enterprises and institutions with valid USCCs, most applying in Q1, a few approved
-  for less than requested, a few rejected, a few vouchers issued directly by the bureau, and
+  for less than requested, a few rejected, a few vouchers issued directly by the bureau,
   supplementary applications from enterprises that use up their voucher (approved as far as the
-  pool and the enterprise cap allow);
+  pool and the enterprise cap allow), and a few late applications still waiting for review;
 - compute providers on the approved list (one added in spring, one never approved), a few
   related-party pairs and claims under other programmes (就高不重复) whose invoices are never
   subsidised;
-- invoices rising month by month to a Q4 peak, mostly GPU/NPU/accelerator lines with some
-  storage, network, security and CPU lines, prepaid and postpaid, quarterly packages, a few
-  service periods crossing into or out of the year, a few legacy VAT invoices;
+- invoices rising month by month to a Q4 peak (today's month only for the days so far), mostly
+  GPU/NPU/accelerator lines with some storage, network, security and CPU lines, prepaid and
+  postpaid, quarterly packages, a few service periods crossing into or out of the year, a few
+  legacy VAT invoices;
 - payments recorded in weekly runs (most in full, some partially, a few never), redemptions
   after payment, red-letter reversals before payment, before settlement and after settlement
   (clawbacks), one credit block with its vouchers revoked and one voucher revoked when a project
   stopped;
-- two settlement batches (cutoffs 30 June and 30 November), approved and paid.
+- forty days before the end the bureau lowers the review threshold (to 30), so some of the
+  last redemptions are held for review and the review queue has open cases;
+- two settlement batches: cutoff 30 June, approved and paid; and the last month end that leaves
+  a week before the end (30 November for a run on 7 December or a past year), created and still
+  waiting in the review chain.
 
 The run is deterministic for a seed: the same seed and year give the same figures (ids and
 voucher codes are random, as the service makes them). It refuses a database that already holds
@@ -88,7 +95,7 @@ from service.vouchers.models import Application, Voucher
 from service.vouchers.schemas import ApplicationCreate
 from service.years import service as years
 from service.years.models import BudgetYear
-from service.years.schemas import YearCreate
+from service.years.schemas import YearCreate, YearUpdate
 
 
 class DatabaseNotEmpty(DomainError):
@@ -101,6 +108,8 @@ YUAN = 100
 WAN = 10_000 * YUAN  # 万元
 MIN_VOUCHER_FEN = 1 * WAN
 REQUEST_ID = "demo"
+# The review threshold the bureau sets for the last weeks, so a few redemptions are held.
+REVIEW_THRESHOLD_LATE = 30
 
 # --- word lists ------------------------------------------------------------------------------
 
@@ -245,6 +254,12 @@ def _workday(day: date) -> date:
     return day
 
 
+def _workday_before(day: date) -> date:
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day
+
+
 def _on_weekday(day: date, weekday: int) -> date:
     return day + timedelta(days=(weekday - day.weekday()) % 7)
 
@@ -259,18 +274,22 @@ def _org_code(rng: random.Random) -> str:
 class _SimClock:
     """Replaces clock.now: the simulated day, advancing a little with every transaction."""
 
-    def __init__(self) -> None:
+    def __init__(self, ceiling: datetime) -> None:
         self.at = datetime(2000, 1, 1, tzinfo=clock.SHANGHAI)
+        self.ceiling = ceiling  # the real now: nothing simulated happens after it
 
     def now(self) -> datetime:
         return self.at
 
     def step(self, day: date) -> None:
         opening = datetime.combine(day, time(9, 0), tzinfo=clock.SHANGHAI)
+        closing = datetime.combine(day, time(20, 0), tzinfo=clock.SHANGHAI)
+        if day == self.ceiling.date():  # today: the morning so far, or the night before it
+            opening = min(opening, self.ceiling - timedelta(minutes=30))
+            closing = min(closing, self.ceiling - timedelta(minutes=5))
         if self.at < opening:
             self.at = opening
-        elif self.at + timedelta(seconds=20) < datetime.combine(day, time(20, 0),
-                                                                tzinfo=clock.SHANGHAI):
+        elif self.at + timedelta(seconds=20) < closing:
             self.at += timedelta(seconds=20)
         else:  # a very busy day: keep the instants ordered without leaving the day
             self.at += timedelta(milliseconds=1)
@@ -278,7 +297,7 @@ class _SimClock:
 
 class _Demo:
     def __init__(self, engine: Engine, *, seed: int, year: int, enterprises: int,
-                 providers: int, invoices: int):
+                 providers: int, invoices: int, now: datetime):
         self.engine = engine
         self.rng = random.Random(seed)
         self.seed = seed
@@ -286,9 +305,9 @@ class _Demo:
         self.n_enterprises = enterprises
         self.n_providers = providers
         self.n_invoices = invoices
-        self.sim = _SimClock()
+        self.sim = _SimClock(now)
         self.first_day = _workday(date(year, 1, 2))
-        self.last_day = date(year, 12, 31)
+        self.last_day = min(date(year, 12, 31), now.date())  # up to today, or a whole past year
         self.queue: list[tuple] = []
         self.seq = 0
         self.bureau = Principal(key_id="demo-bureau", name="市数据局（演示数据）", role="admin")
@@ -444,7 +463,10 @@ class _Demo:
             return
         weights = [(e.spend_fen / WAN) ** 0.7 for e in self.enterprises]
         owners = rng.choices(range(self.n_enterprises), weights, k=self.n_invoices)
-        months = rng.choices(range(1, 13), MONTH_VOLUME, k=self.n_invoices)
+        today = self.last_day  # the month of today gets its share for the days so far
+        months = rng.choices(range(1, today.month + 1), [
+            MONTH_VOLUME[m - 1] * (today.day / _month_end(y, m).day if m == today.month else 1)
+            for m in range(1, today.month + 1)], k=self.n_invoices)
         count = defaultdict(int)
         for owner in owners:
             count[owner] += 1
@@ -467,6 +489,10 @@ class _Demo:
             else:
                 start = date(y, month, rng.randint(2, 20))  # started mid-month
                 issued = end
+            if start > today:  # a service that has not started yet: one from the 1st
+                start = date(y, month, 1)
+            if issued > today:  # a bill not yet due: billed in advance instead
+                issued = start
             amount = (e.spend_fen / count[owner] * rng.uniform(0.5, 1.5)
                       * MONTH_AMOUNT[month - 1] * length)
             amount = max(2_000 * YUAN, amount)
@@ -515,12 +541,19 @@ class _Demo:
             month = rng.choices(range(1, 13), APPLY_MONTH)[0]
             day = _workday(max(self.first_day + timedelta(days=1),
                                date(y, month, rng.randint(1, 28))))
-            if r < 0.03:
+            if r < 0.03 and day <= self.last_day:
                 e.applying = True
                 self.at(day, P_DECIDE, "direct_issue", "bureau", e.idx)
-            elif r < 0.93:
+            elif r < 0.93 and day <= self.last_day:
                 e.applying = True
                 self.at(day, P_APPLY, "apply", ("ent", e.idx), self._application(e, e.request_fen))
+            else:  # applies in the last days: the application still waits for review
+                e.applying = True
+                late = _workday_before(self.last_day - timedelta(days=rng.randint(0, 4)))
+                plan = self._application(e, e.request_fen)
+                plan["delay"] = 7 + plan["delay"]  # decided after today
+                self.at(max(self.first_day + timedelta(days=1), late), P_APPLY, "apply",
+                        ("ent", e.idx), plan)
         # Provider postings, then payments in weekly runs.
         for inv in self.invoices:
             self.at(inv.posting_day, P_POST, "post", ("prv", inv.provider), inv.idx)
@@ -558,13 +591,26 @@ class _Demo:
         if self.n_enterprises >= 10:
             self.at(_workday(date(y, 9, 15)), P_BUREAU, "credit_block", "bureau", rng.random())
             self.at(_workday(date(y, 10, 20)), P_BUREAU, "stop_project", "bureau", rng.random())
-        # Two settlement batches: mid-year and before the year end.
-        for cutoff, created in ((date(y, 6, 30), date(y, 7, 6)), (date(y, 11, 30), date(y, 12, 7))):
-            create = _workday(created)
+        # Before the last weeks, the bureau holds more redemptions for review (risk flags).
+        tighten = _workday_before(self.last_day - timedelta(days=40))
+        if tighten > self.first_day + timedelta(days=7):
+            self.at(tighten, P_BUREAU, "tighten_review", "bureau")
+        self._plan_settlements()
+
+    def _plan_settlements(self) -> None:
+        """A mid-year batch, approved and paid, and the batch of the last month end that
+        leaves a week for it: created, and still in review today."""
+        rng, y = self.rng, self.year
+        ends = [_month_end(y, m) for m in range(7, 13)]
+        last = [end for end in ends if _workday(end + timedelta(days=6)) <= self.last_day]
+        for cutoff in sorted({date(y, 6, 30), *last[-1:]}):
+            create = _workday(cutoff + timedelta(days=6))
             approve = _workday(create + timedelta(days=2))
             pay = _workday(approve + timedelta(days=5))
+            in_review = bool(last) and cutoff == last[-1]
             ref = f"DLCZ{y}{pay.month:02d}{pay.day:02d}{rng.randint(1000, 9999)}"
-            self.at(create, P_SETTLE, "settle", "bureau", (cutoff, approve, pay, ref))
+            self.at(create, P_SETTLE, "settle", "bureau",
+                    (cutoff, None, None, None) if in_review else (cutoff, approve, pay, ref))
 
     def _application(self, e: PlannedEnterprise, requested: int) -> dict:
         rng = self.rng
@@ -933,9 +979,13 @@ class _Demo:
                 return None  # nothing payable yet (a very small demo)
             return settlements.create(session, year=self.year, cutoff=instant).id
         settlement_id = self.tx(day, self.bureau, create)
-        if settlement_id is not None:
+        if settlement_id is not None and approve_on is not None:
             self.at(approve_on, P_SETTLE, "settle_approve", "bureau", settlement_id)
             self.at(pay_on, P_SETTLE, "settle_pay", "bureau", (settlement_id, reference))
+
+    def _do_tighten_review(self, day: date, _actor, _payload) -> None:
+        self.tx(day, self.bureau, lambda s: years.update_year(
+            s, self.year, YearUpdate(review_threshold=REVIEW_THRESHOLD_LATE)))
 
     def _do_settle_approve(self, day: date, _actor, settlement_id: str) -> None:
         self.tx(day, self.bureau, lambda s: settlements.approve(s, settlement_id=settlement_id))
@@ -975,8 +1025,11 @@ def run_demo(engine: Engine, *, seed: int = 2026, year: int | None = None,
     if not 2001 <= year <= 2099:
         raise ValueError("year must be between 2001 and 2099")
     _require_empty(engine)
+    now = clock.now()
+    if year > now.year:
+        raise ValueError(f"the demo simulates up to today ({now.date()}); {year} is ahead")
     demo = _Demo(engine, seed=seed, year=year, enterprises=enterprises, providers=providers,
-                 invoices=invoices)
+                 invoices=invoices, now=now)
     real_now = clock.now
     clock.now = demo.sim.now
     try:
@@ -1036,7 +1089,8 @@ def summary(engine: Engine, year: int) -> dict:
                 "available_fen": balances["pool"],
                 "issued_fen": pool_fen - balances["pool"],  # net of balances returned
                 "outstanding_fen": balances["voucher"],
-                "redeemed_fen": balances["payable"] + balances["paid"] + balances["receivable"],
+                "redeemed_fen": (balances["payable"] + balances["held"] + balances["paid"]
+                                 + balances["receivable"]),  # held: redeemed, under review
                 "payable_fen": balances["payable"],
                 "paid_fen": balances["paid"],
                 "clawed_back_fen": balances["clawed_back"],

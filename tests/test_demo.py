@@ -1,6 +1,7 @@
 """`voucher demo`: a simulated year built through the services (PRODUCT.md §6)."""
 
 import shutil
+from datetime import date
 
 import pytest
 from sqlmodel import Session, func, select
@@ -10,7 +11,10 @@ from service.audit import service as audit
 from service.auth.principal import SYSTEM
 from service.db import make_engine
 from service.demo import DatabaseNotEmpty, run_demo
-from service.invoices.models import Invoice, InvoiceLine
+from service.invoices.models import Invoice, InvoiceLine, InvoicePayment, InvoiceReversal
+from service.redemptions.models import Redemption
+from service.risk.models import Review
+from service.vouchers.models import Application
 from service.ledger.models import LedgerAccount
 from service.registry.models import Enterprise
 from service.reporting.reconciliation import reconcile
@@ -25,7 +29,7 @@ SMALL = {"enterprises": 20, "providers": 5, "invoices": 200}
 
 
 def test_demo_fills_an_empty_database(engine, today):
-    today("2026-03-10")
+    today("2026-12-07")  # a Monday: the simulation stops here, with work still in progress
     patched = clock.now
     summary = run_demo(engine, seed=7, **SMALL)
     assert clock.now is patched  # the simulated calendar is put back
@@ -36,7 +40,8 @@ def test_demo_fills_an_empty_database(engine, today):
     assert summary["payments"] > 150
     assert summary["reversals"] >= 2
     assert sum(summary["redemptions"].values()) > 80
-    assert [s["status"] for s in summary["settlements"]] == ["paid", "paid"]
+    # The November batch was created today and waits in review.
+    assert [s["status"] for s in summary["settlements"]] == ["paid", "draft"]
     assert [s["cutoff"] for s in summary["settlements"]] == ["2026-06-30", "2026-11-30"]
     assert all(s["total_fen"] > 0 for s in summary["settlements"])
 
@@ -45,7 +50,7 @@ def test_demo_fills_an_empty_database(engine, today):
     assert budget["issued_fen"] == budget["pool_fen"] - budget["available_fen"]
     assert budget["issued_fen"] == (budget["outstanding_fen"] + budget["redeemed_fen"]
                                     + budget["clawed_back_fen"])
-    assert budget["paid_fen"] == sum(s["total_fen"] for s in summary["settlements"])
+    assert budget["paid_fen"] == summary["settlements"][0]["total_fen"]
     assert 0 < budget["redeemed_fen"] <= budget["issued_fen"]
 
     with Session(engine) as session:
@@ -60,7 +65,14 @@ def test_demo_fills_an_empty_database(engine, today):
             assert voucher.balance_fen == accounts[voucher.ledger_account_id].balance_fen
         assert sum(v.balance_fen for v in vouchers) == budget["outstanding_fen"]
         assert session.exec(select(func.count()).select_from(Settlement)
-                            .where(Settlement.status == "paid")).one() == 2
+                            .where(Settlement.status == "paid")).one() == 1
+        _nothing_after_today(session, date(2026, 12, 7))
+        # Every page has something to show: held redemptions in the review queue,
+        # applications and a settlement batch waiting in the review chain.
+        assert session.exec(select(func.count()).select_from(Review)
+                            .where(Review.status == "open")).one() > 0
+        assert summary["redemptions"].get("under_review", 0) > 0
+        assert summary["applications"].get("submitted", 0) > 0
         for enterprise in session.exec(select(Enterprise)):
             assert uscc_problem(enterprise.uscc) is None
             assert enterprise.district
@@ -77,6 +89,34 @@ def test_demo_fills_an_empty_database(engine, today):
         compute = sum(amounts.get(c, 0) for c in ("gpu", "npu", "accelerator"))
         assert compute > 0.8 * sum(amounts.values())
         assert amounts.get("storage", 0) > 0
+
+
+def _nothing_after_today(session, today: date) -> None:
+    """No business date and no timestamp of the simulation lies after today."""
+    assert session.exec(select(func.max(Invoice.issued_on))).one() <= today
+    assert session.exec(select(func.max(Invoice.service_start))).one() <= today
+    assert session.exec(select(func.max(InvoicePayment.paid_on))).one() <= today
+    assert session.exec(select(func.max(InvoiceReversal.issued_on))).one() <= today
+    for model in (Invoice, Redemption, Settlement, Application):
+        latest = session.exec(select(func.max(model.created_at))).one()
+        assert latest is None or latest.date() <= today, model
+
+
+def test_demo_of_a_past_year_runs_to_its_end(engine, today):
+    today("2027-03-01")
+    summary = run_demo(engine, seed=7, year=2026, **SMALL)
+    assert summary["invoices"] == 200
+    assert [s["status"] for s in summary["settlements"]] == ["paid", "draft"]
+    with Session(engine) as session:
+        _nothing_after_today(session, date(2026, 12, 31))
+        assert session.exec(select(func.max(Invoice.issued_on))).one() > date(2026, 12, 1)
+        assert reconcile(session, 2026)["ok"]
+
+
+def test_demo_refuses_a_year_after_today(engine, today):
+    today("2026-12-07")
+    with pytest.raises(ValueError, match="2027 is ahead"):
+        run_demo(engine, year=2027, **SMALL)
 
 
 @pytest.mark.parametrize("seed", [11])

@@ -1,6 +1,7 @@
 """The enterprise portal's invoice table, server-rendered (issue item 11): where the redeem
 button is missing, the page says why and links to an application."""
 
+import html
 import re
 
 import pytest
@@ -93,3 +94,82 @@ def test_a_usable_voucher_shows_the_redeem_form_with_only_usable_vouchers(world,
     assert '<form method="post" action="/web/enterprise/redeem"' in cell
     assert re.findall(r'<option value="(vch_[^"]+)"', cell) == [usable["id"]]
     assert APPLY_LINK not in cell
+
+
+def redeem_now_cell(page: str, invoice: dict) -> str:
+    row = re.search(rf'<tr data-invoice="{invoice["invoice_number"]}">(.*?)</tr>', page, re.S)
+    return words(re.search(r'<td class="num redeem-now">(.*?)</td>', row.group(1), re.S)
+                 .group(1))
+
+
+def test_the_amount_shown_is_what_a_redemption_gives_now(world, api):
+    world.voucher(24_000)  # less than the invoice's 30,000 fen of eligible subsidy
+    invoice = world.invoice([line("gpu", 100_000)])
+    assert invoice["redeemable_fen"] == 30_000
+    page = enterprise_page(api, world.ent)
+    assert redeem_now_cell(page, invoice) == "240.00"
+    assert '<form method="post" action="/web/enterprise/redeem"' in invoice_cell(page, invoice)
+    assert world.redeem(invoice["id"])["subsidy_fen"] == 24_000
+
+
+REFUSED = {  # code → the words the cell shows, English then Chinese
+    "other_subsidy": ("This project was already subsidised under another programme (the higher "
+                      "one only, never both).", "该项目已享受其他政策补贴（就高不重复），不能再核销。"),
+    "provider_not_approved": ("The provider is not on this year's approved list.",
+                              "该服务商不在本年度的入围名单中。"),
+    "related_party": ("The provider and the enterprise are related parties; no subsidy is paid.",
+                      "服务商与企业为关联方，不予补贴。"),
+    "credit_blocked": ("The enterprise is on the credit blacklist and cannot receive or redeem "
+                       "vouchers.", "该企业已被列入信用限制名单，不能申领或核销。"),
+    "invoice_not_eligible": ("The invoice is dated outside what this year's policy accepts.",
+                             "该发票的日期不在本年度可补贴范围内。"),
+    "year_closed": ("The year is closed; this is no longer possible.",
+                    "该年度已关账，不再接受此操作。"),
+}
+
+
+def _refuse(world, api, code: str, invoice: dict) -> None:
+    """Make the redemption path refuse the invoice with `code`."""
+    ent, prov = world.enterprise["id"], world.provider["id"]
+    if code == "other_subsidy":
+        api.ok("POST", "/v1/other-subsidies", expect=201, json={
+            "enterprise_id": ent, "programme": "省级算力补贴",
+            "invoice_number": invoice["invoice_number"], "amount_fen": 50_000})
+    elif code == "provider_not_approved":
+        api.ok("PUT", f"/v1/years/2026/approved-providers/{prov}", json={"approved": False})
+    elif code == "related_party":
+        api.ok("POST", "/v1/related-parties", expect=201, json={
+            "enterprise_id": ent, "provider_id": prov, "reason": "同一控股股东"})
+    elif code == "credit_blocked":
+        api.ok("PATCH", f"/v1/enterprises/{ent}", json={"credit_blocked": True})
+    elif code == "year_closed":
+        api.ok("POST", "/v1/years/2026/close", json={"force": True, "reason": "测试关账"})
+
+
+@pytest.mark.parametrize("code", sorted(REFUSED))
+def test_a_refused_redemption_shows_why_in_words_and_no_button(api, today, code):
+    today("2026-06-15")
+    world = make_world(api, eligible_from="2026-03-01")
+    world.voucher(2_400_000)  # a ¥24,000 voucher the refusal makes useless for this invoice
+    dated = {"start": "2026-02-01", "end": "2026-02-28"} if code == "invoice_not_eligible" \
+        else {}
+    invoice = world.invoice([line("gpu", 100_000)], **dated)
+    _refuse(world, api, code, invoice)
+    assert world.redeem(invoice["id"], expect=409)["code"] == code  # what the API answers
+
+    for lang, words_ in zip(("en", "zh-CN"), REFUSED[code], strict=True):
+        page = enterprise_page(api, world.ent, lang)
+        cell = invoice_cell(page, invoice)
+        assert "<form" not in cell and "<button" not in cell
+        assert f'data-refusal="{code}"' in cell
+        assert html.unescape(words(cell)) == words_
+        assert redeem_now_cell(page, invoice) == "—"
+
+
+def test_a_legacy_invoice_shows_its_code_and_number(world, api):
+    world.voucher(100_000)
+    invoice = world.invoice([line("gpu", 100_000)], invoice_code="2102261100",
+                            invoice_number="00000004")
+    page = enterprise_page(api, world.ent)
+    row = re.search(rf'<tr data-invoice="{invoice["invoice_number"]}">(.*?)</tr>', page, re.S)
+    assert '<td class="mono">2102261100 00000004</td>' in row.group(1)

@@ -295,8 +295,9 @@ def test_summaries_name_old_and_new_values(three, api):
     en, zh = result["summary_en"], result["summary_zh"]
     for text_ in (en, zh):
         assert "3000 bp" in text_ and "2500 bp" in text_
-        assert "200000000" in text_ and "150000000" in text_
-        assert "900000" in text_ and "750000" in text_
+        assert "¥2,000,000.00" in text_ and "¥1,500,000.00" in text_  # the caps, in yuan
+        assert "¥9,000.00" in text_ and "¥7,500.00" in text_  # the totals
+        assert "-¥1,500.00" in text_  # the difference
     assert "rate_bp" in en and "enterprise_cap_fen" in en and "现行" not in en
     assert "补贴比例" in zh and "单个企业上限" in zh
 

@@ -146,21 +146,22 @@ _claim = select(OtherSubsidyClaim.programme).where(
              OtherSubsidyClaim.contract_number == _inv.contract_number))).limit(1)
 _related = exists().where(RelatedPartyPair.enterprise_id == _inv.enterprise_id,
                           RelatedPartyPair.provider_id == _inv.provider_id)
-_INVOICES = (
+_INVOICES_READ = (
     select(Invoice.__table__, Enterprise.credit_blocked,
            Enterprise.uscc.label("enterprise_uscc"), Provider.name.label("provider_name"),
            Provider.uscc.label("provider_uscc"),
            _claim.scalar_subquery().label("other_programme"), _related.label("related"))
     .join(Enterprise, Enterprise.id == _inv.enterprise_id)
     .join(Provider, Provider.id == _inv.provider_id)
-    .where(_inv.id.in_(bindparam("ids", expanding=True)))
-    .order_by(_inv.id).with_for_update(of=Invoice.__table__))
+    .where(_inv.id.in_(bindparam("ids", expanding=True))).order_by(_inv.id))
+_INVOICES = _INVOICES_READ.with_for_update(of=Invoice.__table__)
 _LINES = select(InvoiceLine.invoice_id, InvoiceLine.category, InvoiceLine.amount_fen).where(
     InvoiceLine.invoice_id.in_(bindparam("ids", expanding=True)))
 _v = Voucher.__table__.c
-_VOUCHERS = select(Voucher.__table__).where(or_(
+_VOUCHERS_READ = select(Voucher.__table__).where(or_(
     _v.enterprise_id.in_(bindparam("enterprises", expanding=True)),
-    _v.id.in_(bindparam("named", expanding=True)))).order_by(_v.id).with_for_update()
+    _v.id.in_(bindparam("named", expanding=True)))).order_by(_v.id)
+_VOUCHERS = _VOUCHERS_READ.with_for_update()
 _YEARS = select(BudgetYear.__table__).where(
     BudgetYear.__table__.c.year.in_(bindparam("years", expanding=True)))
 _APPROVED = select(ApprovedProvider.year, ApprovedProvider.provider_id).where(
@@ -253,18 +254,21 @@ _SAYS = {"expired": lambda v: "is expired", "revoked": lambda v: "is revoked",
 class _Batch:
     """What the rules read, for every request of the batch, and the tally of its decisions."""
 
-    def __init__(self, session: Session, requests: Sequence[tuple[Principal, RedeemRequest]]):
+    def __init__(self, session: Session, requests: Sequence[tuple[Principal, RedeemRequest]],
+                 *, lock: bool = True):
         session.flush()  # what the ORM holds must be in the rows read below
         db = session.connection()  # Core rows on the session's transaction, no ORM layer
+        vouchers_stmt, invoices_stmt = (_VOUCHERS, _INVOICES) if lock else \
+            (_VOUCHERS_READ, _INVOICES_READ)
         invoice_ids = sorted({r.invoice_id for _, r in requests})
         named = sorted({r.voucher_id for _, r in requests if r.voucher_id})
         enterprises = sorted({p.enterprise_id for p, _ in requests if p.enterprise_id})
         # Locked in the global order (service/uow.py takes the same locks before the batch):
         # vouchers by id, then invoices by id.
         self.vouchers = {row.id: VoucherRow._make(row) for row in db.execute(
-            _VOUCHERS, {"enterprises": enterprises or [""], "named": named or [""]})}
+            vouchers_stmt, {"enterprises": enterprises or [""], "named": named or [""]})}
         self.invoices = {row.id: InvoiceFacts._make(row) for row in
-                         db.execute(_INVOICES, {"ids": invoice_ids})}
+                         db.execute(invoices_stmt, {"ids": invoice_ids})}
         self.lines: dict[str, list] = defaultdict(list)
         for row in db.execute(_LINES, {"ids": invoice_ids}):
             self.lines[row.invoice_id].append(row)
@@ -299,8 +303,10 @@ class _Batch:
             raise NoUsableVoucher(f"the enterprise has no usable voucher for {year}")
         return sorted(usable, key=vouchers.draw_order)
 
-    def decide(self, principal: Principal, request: RedeemRequest, today: date) -> Accepted:
-        """One request against the batch's tally: the accepted redemption, or a refusal."""
+    def check(self, principal: Principal, request: RedeemRequest,
+              today: date) -> tuple[InvoiceFacts, Any, list, int]:
+        """Refusals 1–11 of the module docstring for one request against the batch's tally:
+        the invoice, the year, the vouchers to draw on and the subsidy left on the invoice."""
         invoice = self.invoices.get(request.invoice_id)
         if invoice is None or invoice.enterprise_id != principal.enterprise_id:
             raise NotFound(f"no invoice {request.invoice_id}")
@@ -320,6 +326,11 @@ class _Batch:
         if left <= 0:
             raise NothingToRedeem("the invoice has no eligible subsidy left to redeem "
                                   "(unpaid, fully redeemed, or no eligible lines)")
+        return invoice, policy, candidates, left
+
+    def decide(self, principal: Principal, request: RedeemRequest, today: date) -> Accepted:
+        """One request against the batch's tally: the accepted redemption, or a refusal."""
+        invoice, policy, candidates, left = self.check(principal, request, today)
         draws = draw_from(candidates, left)
         for voucher, amount in draws:
             self.balance[voucher.id] -= amount
@@ -362,6 +373,33 @@ def redeem_group(session: Session, writes: Sequence[Any]) -> list[dict | DomainE
                                 if isinstance(a, Accepted)])
     return [_public(a, w.principal) if isinstance(a, Accepted) else a
             for w, a in zip(writes, answers)]
+
+
+class Preview(NamedTuple):
+    """What a redemption of the invoice would give now, or why it would be refused."""
+    invoice_id: str
+    subsidy_fen: int  # 0 when refused
+    refusal: DomainError | None
+
+
+def preview(session: Session, *, principal: Principal,
+            invoice_ids: Sequence[str]) -> dict[str, Preview]:
+    """Read-only: each invoice decided on its own, by the checks `redeem_group` applies, as if
+    the enterprise redeemed it now letting the service pick the vouchers. Nothing is locked or
+    written (the portal shows this beside each invoice; the redemption itself decides again)."""
+    today = clock.today()
+    requests = [RedeemRequest(invoice_id) for invoice_id in invoice_ids]
+    batch = _Batch(session, [(principal, r) for r in requests], lock=False)
+    answers = {}
+    for request in requests:
+        try:
+            _invoice, _policy, candidates, left = batch.check(principal, request, today)
+        except DomainError as exc:
+            answers[request.invoice_id] = Preview(request.invoice_id, 0, exc)
+            continue
+        given = sum(amount for _, amount in draw_from(candidates, left))
+        answers[request.invoice_id] = Preview(request.invoice_id, given, None)
+    return answers
 
 
 def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, Accepted]]) -> None:

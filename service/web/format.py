@@ -39,3 +39,19 @@ def percent_bp(bp: Any) -> str:
         return "—"
     bp = int(bp)
     return f"{bp // 100}.{bp % 100:02d}%"
+
+
+def invoice_no(invoice: Any) -> str:
+    """An invoice's number as printed on it: a legacy VAT invoice's 10/12-digit code, then its
+    8-digit number; a fully digital invoice's 20-digit number alone."""
+    get = invoice.get if isinstance(invoice, dict) else lambda k: getattr(invoice, k, None)
+    code, number = get("invoice_code"), get("invoice_number")
+    return f"{code} {number}" if code else str(number or "")
+
+
+def ratio_bp(bp: Any) -> str:
+    """A ratio kept in basis points (a Gini coefficient) as a decimal to three places."""
+    if bp is None:
+        return "—"
+    thousandths = (int(bp) + 5) // 10
+    return f"{thousandths // 1000}.{thousandths % 1000:03d}"

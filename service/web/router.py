@@ -1,6 +1,8 @@
 """HTTP for the web pages. Every read and write goes through the JSON API in-process
 (service/web/apiclient.py), so the pages hold no business rules: they parse forms, call the API
-with the signed-in user's key, and render what it answers."""
+with the signed-in user's key, and render what it answers. One read is not an API call: what
+a redemption of each listed invoice would give now, or why it would be refused, comes from the
+redemption path's own checks (`service.redemptions.redeem.preview`), read-only."""
 
 import json
 import secrets
@@ -21,6 +23,7 @@ from service import clock
 from service.auth import service as auth_service
 from service.db import reading, run_transaction
 from service.errors import TooManyRequests
+from service.redemptions import redeem as redeem_rules
 from service.vouchers import service as voucher_service
 from service.web import format as fmt
 from service.web import i18n, upload
@@ -37,8 +40,10 @@ HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 ECHARTS_FILE = "echarts-5.6.0.min.js"
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.filters.update(yuan=fmt.yuan, when=fmt.when, day=fmt.day, pct=fmt.percent_bp)
-templates.env.globals.update(new_idem=lambda: uuid.uuid4().hex, echarts_file=ECHARTS_FILE)
+templates.env.filters.update(yuan=fmt.yuan, when=fmt.when, day=fmt.day, pct=fmt.percent_bp,
+                             invoice_no=fmt.invoice_no, ratio=fmt.ratio_bp)
+templates.env.globals.update(new_idem=lambda: uuid.uuid4().hex, echarts_file=ECHARTS_FILE,
+                             error_text=i18n.error_text)
 
 router = APIRouter(prefix="/web", include_in_schema=False)
 BUREAU = ("admin", "auditor")
@@ -667,8 +672,12 @@ async def enterprise_home(request: Request) -> HTMLResponse:
             usable.setdefault(v["year"], []).append(v)
         else:
             unusable.setdefault(v["year"], []).append((v, reason))
+    previews = await run_in_threadpool(
+        run_transaction, reading(request.app.state.engine),
+        lambda session: redeem_rules.preview(session, principal=ws.principal,
+                                             invoice_ids=[i["id"] for i in invoices["items"]]))
     return render(request, "enterprise/home.html", ws, vouchers=vouchers, usable=usable,
-                  unusable=unusable, invoices=invoices,
+                  unusable=unusable, invoices=invoices, previews=previews,
                   total_balance=sum(v["balance_fen"] for vs in usable.values() for v in vs),
                   next_link=_page_link(request, invoices["next_cursor"]))
 
@@ -707,7 +716,7 @@ async def enterprise_redemptions(request: Request) -> HTMLResponse:
     ws = require(request, "enterprise")
     api = api_of(request, ws)
     page = await api.get("/v1/redemptions", limit=50, cursor=request.query_params.get("cursor"))
-    invoices = {i["id"]: i["invoice_number"]
+    invoices = {i["id"]: fmt.invoice_no(i)
                 for i in (await api.get("/v1/invoices", limit=500))["items"]}
     vouchers = {v["id"]: v["code"] for v in (await api.get("/v1/vouchers", limit=500))["items"]}
     return render(request, "enterprise/redemptions.html", ws, page=page, invoices=invoices,
@@ -896,7 +905,7 @@ async def statements(request: Request) -> HTMLResponse:
         group["items"].append(r)
     ordered = sorted(groups.values(), key=lambda g: (g["settlement_id"] is not None,
                                                      g["settlement_id"] or ""), reverse=True)
-    invoices = {i["id"]: i["invoice_number"]
+    invoices = {i["id"]: fmt.invoice_no(i)
                 for i in (await api.get("/v1/invoices", limit=500))["items"]}
     return render(request, "provider/statements.html", ws, groups=ordered, invoices=invoices)
 

@@ -63,6 +63,7 @@ def scenario_of(q: Any, n: int) -> dict | None:
 
 
 def charts(answer: dict, lang: str) -> dict:
+    t = web._t(lang)
     results = [answer["baseline"], *answer["scenarios"]]
     dates = sorted({p["date"] for r in results for p in r["curve"]})
     series = []
@@ -72,8 +73,8 @@ def charts(answer: dict, lang: str) -> dict:
         for d in dates:
             running = points.get(d, running)
             values.append(running)
-        series.append({"name": r["name"], "values": values, "pool": r["pool_fen"]})
-    t = web._t(lang)
+        series.append({"name": t("whatif.actual") if r["name"] == "actual" else r["name"],
+                       "values": values, "pool": r["pool_fen"]})
     buckets = ["lose_more_5", "lose_less_5", "no_change", "gain_less_5", "gain_more_5"]
     return {"dates": dates, "series": series,
             "buckets": {"names": [r["name"] for r in answer["scenarios"]],

@@ -6,6 +6,7 @@ page calls POST /v1/invoices/xml in-process as the signed-in provider, with the 
 Idempotency-Key (a resubmitted form replays the first answer)."""
 
 import io
+import re
 import zipfile
 from typing import Any
 
@@ -90,7 +91,7 @@ async def xml_upload(request: Request) -> HTMLResponse:
                 "code": e.get("code") or e.get("type") or answer.get("code"),
                 "reason": i18n.error_text(lang, str(e.get("code") or e.get("type") or ""),
                                           response.status_code),
-                "message": e.get("message") or ""})
+                "message": _message(lang, str(e.get("message") or ""))})
         listed = names or list(by_file)
         results = [{"file": n, "ok": n not in by_file, "errors": by_file.get(n, [])}
                    for n in listed]
@@ -110,3 +111,16 @@ async def xml_upload(request: Request) -> HTMLResponse:
                 saved=t("xml.saved", n=len(items), amount=fmt.yuan(
                     sum(i["total_fen"] for i, f in zip(items, answer["files"])
                         if not f.get("reversal")))))
+
+
+# The API explains each problem in English; a Chinese page says the common ones in Chinese and
+# otherwise relies on the code's sentence and the element it names.
+_ZH_MESSAGES = ((re.compile(r" is missing\b"), "缺少该项"), (re.compile(r" is empty$"), "该项为空"),
+                (re.compile(r" is not a date$"), "不是有效日期"))
+
+
+def _message(lang: str, message: str) -> str:
+    if lang == "en":
+        return message
+    return next((zh for pattern, zh in _ZH_MESSAGES if pattern.search(message)), "")
+

@@ -532,19 +532,34 @@ _EN = {"pool_fen": "pool", "rate_bp": "rate", "category_rates_bp": "per-category
        "include_unredeemed": "unredeemed invoices counted"}
 
 
+# Category and mode codes in the Chinese summary, as the console shows them.
+_WORDS_ZH = {"gpu": "GPU 算力", "npu": "NPU 算力", "accelerator": "其他加速卡", "cpu": "CPU",
+             "storage": "存储", "network": "网络", "security": "安全", "other": "其他",
+             "reimbursement": "先付后补", "deduction": "直接抵扣", "as_issued": "按实际发放",
+             "follow_cap": "随上限调整"}
+
+_WORDS_EN = {"gpu": "GPU compute", "npu": "NPU compute", "accelerator": "Other accelerators",
+             "cpu": "CPU", "storage": "Storage", "network": "Network", "security": "Security",
+             "other": "Other", "reimbursement": "Reimbursement", "deduction": "Deduction"}
+
+
 def _show(field_name: str, value: Any, zh: bool) -> str:
     if value is None:
         return "—"
-    if field_name.endswith("_fen"):
-        return f"{value} 分（{format_yuan(value)} 元）" if zh else \
-            f"{value} fen ({format_yuan(value)} yuan)"
+    if field_name.endswith("_fen"):  # in yuan, as people read money (issue 21)
+        return f"¥{format_yuan(value)}"
     if field_name.endswith("_bp") and isinstance(value, int):
         return f"{value} bp（{value / 100:.2f}%）" if zh else f"{value} bp ({value / 100:.2f}%)"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {v} bp" for k, v in sorted(value.items())) + "}" \
             if value else ("无" if zh else "none")
     if isinstance(value, list):
-        return "、".join(value) if zh else ", ".join(value)
+        return "、".join(_WORDS_ZH.get(v, v) for v in value) if zh else \
+            ", ".join(_WORDS_EN.get(v, v) for v in value)
+    if zh and field_name in ("settlement_mode", "vouchers"):
+        return _WORDS_ZH.get(value, str(value))
+    if field_name == "settlement_mode":
+        return _WORDS_EN.get(value, str(value))
     if isinstance(value, bool):
         return ("是" if value else "否") if zh else ("yes" if value else "no")
     return str(value)
@@ -583,12 +598,15 @@ def summaries(result: dict, base_params: dict, baseline_name: str | None,
                            for f, a, b in changed) or "the same parameters as the baseline"
     b = result["buckets"]
     winners, losers = b["gain_less_5"] + b["gain_more_5"], b["lose_less_5"] + b["lose_more_5"]
-    zh = (f"方案“{name}”与基准“{baseline_name}”相比：{zh_changes}。补贴合计由 "
+    # The year as it ran is the baseline named "actual": in Chinese, in words.
+    zh_baseline = "实际执行" if baseline_name == "actual" else baseline_name
+    sign = "+" if diff >= 0 else "-"
+    zh = (f"方案“{name}”与基准“{zh_baseline}”相比：{zh_changes}。补贴合计由 "
           f"{_show('total_fen', base_total, True)} 变为 {_show('total_fen', total, True)}"
-          f"（{diff:+d} 分，{pm_text}）。")
+          f"（{sign}¥{format_yuan(abs(diff))}，{pm_text}）。")
     en = (f"Scenario “{name}” against the baseline “{baseline_name}”: {en_changes}. Total "
           f"subsidy {_show('total_fen', base_total, False)} becomes "
-          f"{_show('total_fen', total, False)} ({diff:+d} fen, {pm_text}).")
+          f"{_show('total_fen', total, False)} ({sign}¥{format_yuan(abs(diff))}, {pm_text}).")
     if result["pool_exhausted_on"]:
         zh += (f"资金池于 {result['pool_exhausted_on']} 用尽，{result['refused_count']} 笔兑付"
                f"将被拒绝或削减，共 {_show('refused_fen', result['refused_fen'], True)}。")

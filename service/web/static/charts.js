@@ -10,8 +10,16 @@
     var whole = Math.floor(fen / 100), part = fen % 100;
     return sign + whole.toLocaleString("en-US") + "." + (part < 10 ? "0" : "") + part;
   }
+  // Axis labels in yuan: 万/亿 on a Chinese page, thousands and millions on an English one.
+  var ENGLISH = (document.documentElement.lang || "").indexOf("en") === 0;
   function short(fen) {
     var y = fen / 100;
+    if (ENGLISH) {
+      if (Math.abs(y) >= 1e9) { return (y / 1e9).toFixed(1) + "B"; }
+      if (Math.abs(y) >= 1e6) { return (y / 1e6).toFixed(1) + "M"; }
+      if (Math.abs(y) >= 1e3) { return (y / 1e3).toFixed(0) + "K"; }
+      return y.toFixed(0);
+    }
     if (Math.abs(y) >= 1e8) { return (y / 1e8).toFixed(1) + "亿"; }
     if (Math.abs(y) >= 1e4) { return (y / 1e4).toFixed(0) + "万"; }
     return y.toFixed(0);
@@ -33,6 +41,12 @@
           (p.percent !== undefined ? " (" + p.percent + "%)" : "");
       });
     return [head].concat(lines).join("<br>");
+  }
+  // A company name on a narrow axis: without the city prefix and the legal-form suffix that
+  // every name shares, so truncated names still differ (the tooltip shows the full name).
+  function distinctive(name) {
+    return String(name).replace(/^大连(市)?/, "")
+      .replace(/(（[^）]*）)?(股份)?有限(责任)?公司$/, "").replace(/\s*(Co\.,? )?Ltd\.?$/i, "") || name;
   }
   var base = { color: PALETTE, textStyle: { fontFamily: "inherit" }, animationDuration: 400,
     tooltip: { trigger: "axis", formatter: tooltip, confine: true },
@@ -65,9 +79,10 @@
       var rows = d[kind].slice().reverse();
       return merge({ grid: { left: 8, right: 56, top: 8, bottom: 8, containLabel: true },
         tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, formatter: tooltip, confine: true },
-        xAxis: Object.assign({}, money, { axisLabel: { formatter: short } }),
+        xAxis: Object.assign({}, money, { splitNumber: 3,
+          axisLabel: { formatter: short, hideOverlap: true } }),
         yAxis: { type: "category", data: rows.map(function (r) { return r.name; }),
-          axisLabel: { width: 110, overflow: "truncate" } },
+          axisLabel: { width: 150, overflow: "truncate", formatter: distinctive } },
         series: [{ name: L.redeemed, type: "bar", data: rows.map(function (r) { return r.value; }),
           barMaxWidth: 16, itemStyle: { color: kind === "top_enterprises" ? "#1a56db" : "#0f8a5f", borderRadius: [0, 4, 4, 0] },
           label: { show: true, position: "right", formatter: function (p) { return short(p.value); } } }] });

@@ -3,8 +3,16 @@
 (function () {
   "use strict";
   var PALETTE = ["#4b5565", "#1a56db", "#c8102e", "#0f8a5f", "#b26a00", "#6b46c1"];
+  // Axis labels in yuan: 万/亿 on a Chinese page, thousands and millions on an English one.
+  var ENGLISH = (document.documentElement.lang || "").indexOf("en") === 0;
   function short(fen) {
     var y = fen / 100;
+    if (ENGLISH) {
+      if (Math.abs(y) >= 1e9) { return (y / 1e9).toFixed(1) + "B"; }
+      if (Math.abs(y) >= 1e6) { return (y / 1e6).toFixed(1) + "M"; }
+      if (Math.abs(y) >= 1e3) { return (y / 1e3).toFixed(0) + "K"; }
+      return y.toFixed(0);
+    }
     if (Math.abs(y) >= 1e8) { return (y / 1e8).toFixed(1) + "亿"; }
     if (Math.abs(y) >= 1e4) { return (y / 1e4).toFixed(0) + "万"; }
     return y.toFixed(0);
