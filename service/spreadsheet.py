@@ -4,6 +4,7 @@ numbers a spreadsheet can sum — yuan with two decimals, fen as integers — an
 A yuan amount is written as an exact decimal (service.money.yuan), never through a float. Text is
 forced to a string cell, so a name that begins with "=" is shown, not run as a formula."""
 
+from decimal import Decimal
 from typing import Any
 
 from openpyxl.cell import WriteOnlyCell
@@ -27,6 +28,11 @@ def fen_cell(sheet: Any, fen: int) -> WriteOnlyCell:
 
 def count_cell(sheet: Any, count: int) -> WriteOnlyCell:
     return _cell(sheet, int(count), COUNT_FORMAT)
+
+
+def percent_cell(sheet: Any, bp: int) -> WriteOnlyCell:
+    """Basis points as a fraction shown as a percentage (3000 → 0.3, "30.00%")."""
+    return _cell(sheet, Decimal(int(bp)).scaleb(-4), PERCENT_FORMAT)
 
 
 def text_cell(sheet: Any, value: Any, *, bold: bool = False) -> WriteOnlyCell:

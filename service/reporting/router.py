@@ -21,7 +21,7 @@ from service.api import (
 from service.auth.principal import Principal
 from service.db import snapshot
 from service.errors import problem_responses
-from service.reporting import budget, reconciliation, report
+from service.reporting import budget, reconciliation, report, workbook
 from service.types import BasisPoints, Flag, Text
 from service.years import closing
 
@@ -152,7 +152,10 @@ def reclaim(year: YearPath, body: ReclaimRequest, w: AdminWriter):
                                                            "format": "binary"}}}},
                        **problem_responses(401, 403, 404, 422)})
 def get_report(year: YearPath, request: Request, session: SnapshotSessionDep, _: BureauReader,
-               format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json"):
+               format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
+               lang: Annotated[Literal["zh", "zh-CN", "en"], Query(description=(
+                   "the workbook's language (format=xlsx): Chinese by default, or English; "
+                   "JSON and CSV keep their machine keys"))] = "zh"):
     from service.years.service import get_year
 
     get_year(session, year)  # 404 before any streaming starts
@@ -165,7 +168,7 @@ def get_report(year: YearPath, request: Request, session: SnapshotSessionDep, _:
         fd, path = tempfile.mkstemp(prefix="voucher-report-", suffix=".xlsx")
         os.close(fd)
         try:
-            report.write_xlsx(session, year, path)
+            workbook.write(session, year, path, lang="en" if lang == "en" else "zh")
         except BaseException:
             os.unlink(path)
             raise
