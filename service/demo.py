@@ -174,6 +174,15 @@ APPLY_MONTH = [30, 20, 18, 10, 7, 5, 4, 3, 2, 1, 0, 0]
 REJECT_REASONS = ["项目不属于智能算力应用范畴", "申报材料不完整，算力采购合同缺失",
                   "项目已获其他财政资金支持"]
 REVERSAL_REASONS = ["服务量核减", "计费差错更正", "合同变更退费"]
+# Where each party is paid (a batch cannot be approved for a beneficiary without an account).
+BANKS = ["中国工商银行大连分行", "中国建设银行大连分行", "中国银行大连分行",
+         "中国农业银行大连分行", "交通银行大连分行", "招商银行大连分行", "大连银行"]
+
+
+def _bank_facts(kind: int, idx: int) -> dict[str, str]:
+    """A party's own account from its place in the plan (1 enterprise, 2 provider): drawing it
+    from the seeded random stream would change the rest of the simulated year."""
+    return {"bank_name": BANKS[idx % len(BANKS)], "bank_account": f"3400{kind}{idx:014d}"}
 
 # Priorities within one simulated day.
 P_SETUP, P_BUREAU, P_APPLY, P_DECIDE, P_POST, P_PAY, P_REVERSE, P_REDEEM, P_SETTLE = range(9)
@@ -661,7 +670,8 @@ class _Demo:
             self.pool_fen, self.cap_fen = budget.pool_fen, budget.enterprise_cap_fen
             for p in self.providers:
                 p.id = registry.create_provider(
-                    session, ProviderCreate(uscc=p.uscc, name=p.name)).id
+                    session, ProviderCreate(uscc=p.uscc, name=p.name,
+                                            **_bank_facts(2, p.idx))).id
                 if p.approval == "january":
                     registry.set_approval(session, y, p.id, True)
         self.tx(day, self.bureau, setup)
@@ -676,7 +686,8 @@ class _Demo:
         def register(session: Session) -> None:
             for e in chunk:
                 e.id = registry.create_enterprise(session, EnterpriseCreate(
-                    uscc=e.uscc, name=e.name, district=e.district)).id
+                    uscc=e.uscc, name=e.name, district=e.district,
+                    **_bank_facts(1, e.idx))).id
         return register
 
     def _do_exclusions(self, day: date, _actor, _payload) -> None:

@@ -1,5 +1,7 @@
 """Money is integer fen; rates are integer basis points. One rounding rule: down, once."""
 
+from decimal import Decimal
+
 BP_PER_UNIT = 10_000
 YUAN = 100  # fen
 
@@ -17,3 +19,8 @@ def format_yuan(fen: int) -> str:
     sign = "-" if fen < 0 else ""
     whole, part = divmod(abs(fen), 100)
     return f"{sign}{whole:,}.{part:02d}"
+
+
+def yuan(fen: int) -> Decimal:
+    """Fen as an exact decimal number of yuan (for a spreadsheet cell: no float in between)."""
+    return Decimal(fen).scaleb(-2)

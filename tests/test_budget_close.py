@@ -137,7 +137,83 @@ def test_annual_report_json_csv_xlsx(world, api):
     assert {"section", "totals", "enterprises", "providers", "categories", "months"} <= sections
     x = api.client.get("/v1/years/2026/report?format=xlsx", headers=api.admin)
     book = load_workbook(io.BytesIO(x.content))
-    assert book.sheetnames == ["totals", "enterprises", "providers", "categories", "months"]
-    header = [c.value for c in book["enterprises"][1]]
-    values = dict(zip(header, [c.value for c in book["enterprises"][2]]))
-    assert values["redeemed_fen"] == 300_000
+    assert book.sheetnames == ["总览", "企业", "服务商", "类别", "月度"]
+    header = [c.value for c in book["企业"][2]]
+    values = dict(zip(header, [c.value for c in book["企业"][3]]))
+    assert (values["核销金额（元）"], values["发放面额（元）"]) == (3000, 10_000)
+
+
+HEADERS = {
+    "zh": {"总览": ["项目", "数值"],
+           "企业": ["企业编号", "统一社会信用代码", "企业名称", "所属区域", "算力券张数",
+                    "发放面额（元）", "退回（元）", "券余额（元）", "核销笔数", "核销金额（元）"],
+           "服务商": ["服务商编号", "统一社会信用代码", "服务商名称", "核销发票数", "核销笔数",
+                      "核销金额（元）"],
+           "类别": ["类别", "开票金额（元）", "核销金额（元）"],
+           "月度": ["月份", "发放（元）", "核销（元，扣除红冲）", "拨付（元）"]},
+    "en": {"Totals": ["Item", "Value"],
+           "Enterprises": ["Enterprise ID", "USCC", "Name", "District", "Vouchers",
+                           "Face value (yuan)", "Returned (yuan)", "Balance (yuan)",
+                           "Redemptions", "Redeemed (yuan)"],
+           "Providers": ["Provider ID", "USCC", "Name", "Invoices redeemed", "Redemptions",
+                         "Redeemed (yuan)"],
+           "Categories": ["Category", "Invoiced (yuan)", "Redeemed (yuan)"],
+           "Months": ["Month", "Issued (yuan)", "Redeemed, net of reversals (yuan)",
+                      "Paid out (yuan)"]},
+}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_annual_report_workbook_for_people(world, api, lang):
+    """Issue 21 item 4: headers in the reader's language, a title row with the year and the
+    data-as-of time, frozen headers, widths, amounts in yuan as numbers, the rounding row
+    named and explained."""
+    world.voucher(1_000_000)
+    # 30% of 333 + 333 fen is 199.8 → 199; each category's share 99.5 → 99: 1 fen left over
+    inv = world.invoice([line("gpu", 333), line("npu", 333), line("storage", 100)])
+    assert world.redeem(inv["id"])["subsidy_fen"] == 199
+    categories = api.ok("GET", "/v1/years/2026/report")["categories"]
+    assert categories[-1] == {"category": "(rounding)", "invoiced_fen": 0, "redeemed_fen": 1}
+    suffix = "&lang=en" if lang == "en" else ""
+    x = api.client.get(f"/v1/years/2026/report?format=xlsx{suffix}", headers=api.admin)
+    assert x.status_code == 200
+    book = load_workbook(io.BytesIO(x.content))
+    assert {name: [c.value for c in book[name][2]] for name in book.sheetnames} == HEADERS[lang]
+    for sheet in book.worksheets:
+        title = sheet["A1"].value
+        assert "2026" in title and "2026-06-15 12:00" in title and sheet.title in title
+        assert sheet["A1"].font.b and all(c.font.b for c in sheet[2])
+        assert sheet.freeze_panes == "A3"
+        assert all(sheet.column_dimensions[c.column_letter].width >= 10 for c in sheet[2])
+    if lang == "zh":
+        assert book["总览"]["A1"].value == ("2026 年度算力券报告 · 总览　"
+                                            "数据截至 2026-06-15 12:00（北京时间）")
+    else:
+        assert book["Totals"]["A1"].value == ("Compute vouchers, annual report 2026 · Totals · "
+                                              "data as of 2026-06-15 12:00 (Beijing time)")
+    totals = {row[0].value: row[1] for row in book.worksheets[0].iter_rows(min_row=3)}
+    pool = totals["资金池（元）" if lang == "zh" else "Pool (yuan)"]
+    assert (pool.value, pool.data_type, pool.number_format) == (100_000, "n", "#,##0.00")
+    share = totals["资金池使用率" if lang == "zh" else "Pool utilisation"]
+    assert (share.value, share.number_format) == (0.1, "0.00%")
+    rows = [[c for c in row] for row in book.worksheets[3].iter_rows(min_row=3)]
+    got = [[c.value for c in row] for row in rows]
+    rounding, total, note = ("取整差额", "合计", "注：") if lang == "zh" else (
+        "Rounding difference", "Total", "Note: ")
+    assert got[:5] == [
+        ["GPU 算力" if lang == "zh" else "GPU compute", 3.33, 0.99],
+        ["NPU 算力" if lang == "zh" else "NPU compute", 3.33, 0.99],
+        ["存储" if lang == "zh" else "Storage", 1, 0],
+        [rounding, 0, 0.01],
+        [total, 7.66, 1.99]]
+    assert all((c.data_type, c.number_format) == ("n", "#,##0.00") for c in rows[3][1:])
+    assert got[6][0].startswith(note) and rounding in got[6][0]
+
+
+def test_annual_report_language_is_checked(world, api):
+    world.voucher(1_000_000)
+    same = api.client.get("/v1/years/2026/report?format=xlsx&lang=zh-CN", headers=api.admin)
+    assert load_workbook(io.BytesIO(same.content)).sheetnames[0] == "总览"
+    r = api.client.get("/v1/years/2026/report?format=xlsx&lang=fr", headers=api.admin)
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error")
+    assert [e["field"] for e in r.json()["errors"]] == ["lang"]

@@ -17,7 +17,7 @@ from service.ledger.models import LedgerAccount, LedgerTransfer
 from service.redemptions.models import Redemption
 from service.registry.models import Enterprise, Provider
 from service.reporting import budget as budget_module
-from service.reporting import report, rollups
+from service.reporting import report, rollups, workbook
 from service.reporting.models import RedemptionPartyTotal, TransferRollup
 from service.reporting.queries import month_of
 from service.vouchers.models import Voucher
@@ -216,11 +216,43 @@ def assert_same_as_reference(engine, api, year: int = 2026) -> dict:
     x = api.client.get(f"/v1/years/{year}/report?format=xlsx", headers=api.admin)
     assert x.status_code == 200
     book = load_workbook(io.BytesIO(x.content), read_only=True)
-    assert book.sheetnames == list(expected_report)
-    for section, rows in expected_report.items():
-        cells = [list(r) for r in book[section].iter_rows(values_only=True)]
-        assert cells == ([list(rows[0]), *[list(row.values()) for row in rows]] if rows else [])
+    assert book.sheetnames == ["总览", "企业", "服务商", "类别", "月度"]
+    for section, sheet in zip(expected_report, book.worksheets, strict=True):
+        assert reference_sheet(section, expected_report[section]) == [
+            list(r) for r in sheet.iter_rows(min_row=3, values_only=True)]
     return fast
+
+
+def in_cell(key: str, value):
+    """A report figure as its workbook cell reads back: fen as yuan, basis points as a fraction
+    (Python's int / int is correctly rounded, as the cell's decimal text is when read)."""
+    if key.endswith("_fen"):
+        return value / 100
+    if key == "utilisation_bp":
+        return value / 10_000
+    if key == "category":
+        return workbook.CATEGORIES[value][0]
+    if key == "status":
+        return workbook.STATUSES[value][0]
+    return value or None  # an empty district is an empty cell
+
+
+def reference_sheet(section: str, rows: list[dict]) -> list[list]:
+    """The rows below a sheet's title and header the reference gives: the figures, then the
+    total row (amounts and counts summed), on the categories sheet the footnote."""
+    if section == "totals":
+        return [[label, in_cell(k, v)] for label, (k, v) in zip(
+            [c.zh for c in workbook.TOTALS], rows[0].items(), strict=True)]
+    keys = [column.key for column in workbook.TABLES[section]]
+    out = [[in_cell(k, row[k]) for k in keys] for row in rows]
+    assert all(list(row) == keys for row in rows)  # the sheet's columns are the report's keys
+    summed = {k for k in keys if k.endswith("_fen") or k in ("vouchers", "redemptions",
+                                                              "invoices_redeemed")}
+    out.append(["合计", *[in_cell(k, sum(row[k] for row in rows)) if k in summed else None
+                          for k in keys[1:]]])
+    if section == "categories":
+        out += [[], [workbook.WORDS["note"][0]]]
+    return out
 
 
 # --- a year with every kind of movement, across months ----------------------------------------

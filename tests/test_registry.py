@@ -225,3 +225,40 @@ def test_other_subsidy_needs_invoice_or_contract_and_a_known_enterprise(api):
                         json={"enterprise_id": ent["id"], "programme": "省级",
                               "invoice_number": "1", "amount_fen": -1})
     assert r.status_code == 422
+
+
+# --- payment facts (issue 21 item 3, docs/exports.md) ------------------------------------------
+
+@pytest.mark.parametrize("path", ["/v1/enterprises", "/v1/providers"])
+def test_payment_facts_on_create_and_patch(api, path):
+    body = {"uscc": uscc(), "name": "大连算力应用有限公司", "bank_name": " 中国银行大连分行 ",
+            "bank_account": "6216 6100 0000 1234 567"}
+    party = api.ok("POST", path, json=body, expect=201)
+    assert (party["bank_name"], party["bank_account"], party["account_name"]) == (
+        "中国银行大连分行", "6216 6100 0000 1234 567", None)
+    assert api.ok("GET", f"{path}/{party['id']}") == party
+    patched = api.ok("PATCH", f"{path}/{party['id']}",
+                     json={"account_name": "大连算力应用有限公司财务部", "bank_name": None})
+    assert (patched["bank_name"], patched["account_name"]) == (
+        "中国银行大连分行", "大连算力应用有限公司财务部")  # null leaves a fact unchanged
+    create, update = api.ok("GET", "/v1/audit-events", params={"object_id": party["id"]})["items"]
+    assert (create["summary"]["bank_name"], create["summary"]["bank_account"]) == (
+        "中国银行大连分行", "6216 6100 0000 1234 567")
+    assert update["summary"]["changes"] == {"account_name": "大连算力应用有限公司财务部"}
+    assert update["summary"]["before"] == {"account_name": None}
+
+
+@pytest.mark.parametrize("field,value", [
+    ("bank_name", "   "), ("bank_name", "中" * 101), ("bank_name", "中国银行\n大连分行"),
+    ("account_name", ""), ("account_name", "名" * 201), ("bank_name", 7),
+])
+@pytest.mark.parametrize("path", ["/v1/enterprises", "/v1/providers"])
+def test_bad_payment_fact_is_422_naming_the_field(api, path, field, value):
+    r = api.client.post(path, headers=api.admin, json={"uscc": uscc(), "name": "某公司",
+                                                       field: value})
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == [field]
+    party = api.ok("POST", path, json={"uscc": uscc(), "name": "某公司"}, expect=201)
+    r = api.client.patch(f"{path}/{party['id']}", headers=api.admin, json={field: value})
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == [field]
+    assert api.ok("GET", f"{path}/{party['id']}")[field] is None

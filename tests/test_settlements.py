@@ -5,8 +5,9 @@ import io
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import text
 
-from tests.flows import line, make_world
+from tests.flows import invoice_body, line, make_world
 
 
 @pytest.fixture
@@ -128,28 +129,155 @@ def test_clawback_larger_than_payable_carries_forward(world, api):
     assert ledger_balance(api, "receivable") == 0
 
 
+PAYMENT_COLUMNS = ["settlement_id", "year", "beneficiary_type", "beneficiary_id",
+                   "beneficiary_name", "beneficiary_uscc", "account_name", "bank_name",
+                   "bank_account", "redemption_count", "gross_fen", "clawback_fen", "amount_fen",
+                   "amount_yuan", "bank_reference"]
+
+
 def test_export_csv_and_xlsx(world, api):
+    """Issue 21 item 3: the payment file carries whom to pay, and its XLSX amounts can be summed."""
+    api.ok("PATCH", f"/v1/enterprises/{world.enterprise['id']}",
+           json={"bank_name": "中国工商银行大连高新园区支行",
+                 "bank_account": "3400 2012 0910 0012 345", "account_name": "大连算力应用有限公司"})
     world.voucher(1_000_000)
     world.redeem(world.invoice([line("gpu", 1_234_567)])["id"])
     batch = world.settle()
     r = api.client.get(f"/v1/settlements/{batch['id']}/export?format=csv", headers=api.admin)
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
-    assert len(rows) == 1
-    assert rows[0]["amount_fen"] == "370370"
-    assert rows[0]["amount_yuan"] == "3,703.70"
-    assert rows[0]["beneficiary_uscc"] == world.enterprise["uscc"]
-    assert rows[0]["bank_reference"] == "BOC-2026-0001"
+    reader = csv.reader(io.StringIO(r.content.decode("utf-8-sig")))
+    assert next(reader) == PAYMENT_COLUMNS
+    assert list(reader) == [[
+        batch["id"], "2026", "enterprise", world.enterprise["id"], world.enterprise["name"],
+        world.enterprise["uscc"], "大连算力应用有限公司", "中国工商银行大连高新园区支行",
+        "3400201209100012345", "1", "370370", "0", "370370", "3,703.70", "BOC-2026-0001"]]
     x = api.client.get(f"/v1/settlements/{batch['id']}/export?format=xlsx", headers=api.admin)
     assert x.status_code == 200
     sheet = load_workbook(io.BytesIO(x.content)).active
-    header = [c.value for c in sheet[1]]
-    values = dict(zip(header, [c.value for c in sheet[2]]))
-    assert values["amount_fen"] == 370_370
-    assert values["beneficiary_name"] == world.enterprise["name"]
+    assert [c.value for c in sheet[1]] == PAYMENT_COLUMNS
+    assert [c.value for c in sheet[2]] == [
+        batch["id"], 2026, "enterprise", world.enterprise["id"], world.enterprise["name"],
+        world.enterprise["uscc"], "大连算力应用有限公司", "中国工商银行大连高新园区支行",
+        "3400201209100012345", 1, 370_370, 0, 370_370, 3703.7, "BOC-2026-0001"]
+    cell = dict(zip(PAYMENT_COLUMNS, sheet[2]))
+    for name in ("gross_fen", "clawback_fen", "amount_fen"):
+        assert (cell[name].data_type, cell[name].number_format) == ("n", "0")
+    assert (cell["amount_yuan"].data_type, cell["amount_yuan"].number_format) == (
+        "n", "#,##0.00")
+    assert cell["bank_account"].data_type == "s"  # 19 digits stay text, not 3.40E+18
+    total = dict(zip(PAYMENT_COLUMNS, sheet[3]))
+    assert (total["settlement_id"].value, total["amount_fen"].value,
+            total["amount_yuan"].value, total["amount_yuan"].number_format) == (
+        "total", 370_370, 3703.7, "#,##0.00")
+    assert sheet.freeze_panes == "A2"
     bad = api.client.get(f"/v1/settlements/{batch['id']}/export?format=pdf", headers=api.admin)
     assert bad.status_code == 422
+
+
+def test_xlsx_sums_several_beneficiaries_and_a_netted_line(api, today):
+    """Deduction mode pays the providers: two lines, amounts numeric, the total row their sum;
+    the account name defaults to the registered name."""
+    today("2026-06-15")
+    world = make_world(api, settlement_mode="deduction")
+    other = api.provider(name="大连云脑科技有限公司", bank_name="招商银行大连分行",
+                         bank_account="6214-8312-3456-7890")
+    api.approve_provider(other["id"])
+    world.voucher(10_000_000)
+    world.redeem(world.invoice([line("gpu", 1_000_001)])["id"])  # 300,000.3 → 300,000
+    body = invoice_body(world.enterprise["uscc"], [line("npu", 33_333)])
+    prov = api.provider_key(other["id"])
+    invoice = api.ok("POST", "/v1/invoices", headers=prov, json=body, expect=201)
+    api.ok("POST", f"/v1/invoices/{invoice['id']}/payments", headers=prov, expect=201,
+           json={"amount_fen": 33_333, "paid_on": "2026-05-10"})
+    world.redeem(invoice["id"])  # 9,999.9 → 9,999
+    batch = world.settle()
+    x = api.client.get(f"/v1/settlements/{batch['id']}/export?format=xlsx", headers=api.admin)
+    sheet = load_workbook(io.BytesIO(x.content)).active
+    got = {row[3].value: (row[6].value, row[7].value, row[8].value, row[12].value,
+                          row[13].value) for row in sheet.iter_rows(min_row=2, max_row=3)}
+    assert got == {
+        world.provider["id"]: (world.provider["name"], "中国银行大连分行",
+                               world.provider["bank_account"].replace(" ", ""), 300_000, 3000.0),
+        other["id"]: ("大连云脑科技有限公司", "招商银行大连分行", "6214831234567890", 9_999, 99.99)}
+    total = [c.value for c in sheet[4]]
+    assert (total[0], total[12], total[13]) == ("total", 309_999, 3099.99)
+    assert batch["total_fen"] == 309_999
+
+
+def payment_rows(api, batch_id: str) -> list[dict]:
+    r = api.client.get(f"/v1/settlements/{batch_id}/export?format=csv", headers=api.admin)
+    return list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+
+
+def test_approval_needs_every_beneficiary_account(api, today):
+    """A batch paying a beneficiary without an account on file is 409, naming each one, and
+    nothing is written; registered, the batch is approved and its payees fixed on it."""
+    today("2026-06-15")
+    world = make_world(api)
+    bare = api.enterprise(name="大连无账户科技有限公司", bank_account=None, bank_name=None)
+    half = api.enterprise(name="大连半账户科技有限公司", bank_name=None,
+                          bank_account="6222 0000 1111 2222")
+    world.voucher(1_000_000)
+    world.redeem(world.invoice([line("gpu", 100_000)])["id"])
+    for e in (bare, half):
+        api.voucher(e["id"], 1_000_000)
+        inv = api.ok("POST", "/v1/invoices", headers=world.prov, expect=201,
+                     json=invoice_body(e["uscc"], [line("gpu", 100_000)]))
+        api.ok("POST", f"/v1/invoices/{inv['id']}/payments", headers=world.prov, expect=201,
+               json={"amount_fen": 100_000, "paid_on": "2026-05-10"})
+        api.ok("POST", "/v1/redemptions", headers=api.enterprise_key(e["id"]), expect=201,
+               json={"invoice_id": inv["id"]})
+    batch = world.settle(approve_and_pay=False)
+    events = len(api.ok("GET", "/v1/audit-events", params={"limit": 500})["items"])
+
+    r = api.client.post(f"/v1/settlements/{batch['id']}/approve", headers=api.admin)
+
+    assert r.status_code == 409, r.text
+    problem = r.json()
+    assert problem["code"] == "beneficiary_account_missing"
+    assert sorted(problem["beneficiaries"], key=lambda b: b["beneficiary_name"]) == [
+        {"beneficiary_type": "enterprise", "beneficiary_id": half["id"],
+         "beneficiary_name": "大连半账户科技有限公司", "missing": ["bank_name"]},
+        {"beneficiary_type": "enterprise", "beneficiary_id": bare["id"],
+         "beneficiary_name": "大连无账户科技有限公司", "missing": ["bank_account", "bank_name"]}]
+    for e in (bare, half):
+        assert e["id"] in problem["detail"] and e["name"] in problem["detail"]
+    assert world.enterprise["id"] not in problem["detail"]
+    # nothing written: still a draft, no event, no payee fixed
+    assert api.ok("GET", f"/v1/settlements/{batch['id']}")["status"] == "draft"
+    assert len(api.ok("GET", "/v1/audit-events", params={"limit": 500})["items"]) == events
+    with api.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM settlement_line WHERE bank_account "
+                                 "IS NOT NULL")).scalar() == 0
+    rows = {row["beneficiary_id"]: row for row in payment_rows(api, batch["id"])}
+    assert (rows[bare["id"]]["bank_account"], rows[half["id"]]["bank_name"]) == ("", "")
+
+    for e in (bare, half):
+        api.ok("PATCH", f"/v1/enterprises/{e['id']}",
+               json={"bank_name": "大连银行", "bank_account": f"8001{e['uscc'][8:17]}"})
+    assert api.ok("POST", f"/v1/settlements/{batch['id']}/approve")["status"] == "approved"
+    # the payee is fixed at approval: a later registry change does not reach the payment file
+    api.ok("PATCH", f"/v1/enterprises/{bare['id']}",
+           json={"bank_account": "9999 9999 9999", "account_name": "别人"})
+    row = {r["beneficiary_id"]: r for r in payment_rows(api, batch["id"])}[bare["id"]]
+    assert (row["account_name"], row["bank_name"], row["bank_account"]) == (
+        "大连无账户科技有限公司", "大连银行", f"8001{bare['uscc'][8:17]}")
+
+
+def test_a_line_that_pays_nothing_needs_no_account(world, api):
+    world.voucher(1_000_000)
+    inv = world.invoice([line("gpu", 1_000_000)])
+    world.redeem(inv["id"])
+    world.settle()
+    world.reverse(inv["id"], 1_000_000)  # 300,000 owed back
+    world.redeem(world.invoice([line("gpu", 100_000)])["id"])  # 30,000 payable, all netted
+    with api.engine.begin() as conn:  # an account closed since (the API cannot unset a fact)
+        conn.execute(text("UPDATE enterprise SET bank_account = NULL, bank_account_norm = NULL "
+                          "WHERE id = :i"), {"i": world.enterprise["id"]})
+    batch = world.settle()
+    assert (batch["status"], batch["total_fen"]) == ("paid", 0)
+    assert payment_rows(api, batch["id"])[0]["bank_account"] == ""
 
 
 def test_settlement_roles(world, api):

@@ -23,7 +23,14 @@ class RegistryFacts(SQLModel):
     registered_address_norm: str | None = Field(default=None, max_length=300, index=True)
 
 
-class Enterprise(RegistryFacts, table=True):
+class PaymentFacts(SQLModel):
+    """Where the party is paid, with `bank_account` (service/registry/payment.py)."""
+
+    bank_name: str | None = Field(default=None, max_length=100)
+    account_name: str | None = Field(default=None, max_length=200)
+
+
+class Enterprise(RegistryFacts, PaymentFacts, table=True):
     __tablename__ = "enterprise"
 
     id: str = Field(primary_key=True, max_length=40)
@@ -35,7 +42,7 @@ class Enterprise(RegistryFacts, table=True):
     created_at: datetime = created_at_field()
 
 
-class Provider(RegistryFacts, table=True):
+class Provider(RegistryFacts, PaymentFacts, table=True):
     __tablename__ = "provider"
 
     id: str = Field(primary_key=True, max_length=40)

@@ -3,6 +3,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service.api import Timestamp
+from service.registry.payment import PaymentFactsIn, PaymentFactsOut
 from service.risk.facts import PartyFactsIn, PartyFactsOut
 from service.types import Fen, Flag, Line, ObjectId, Text
 
@@ -10,7 +11,7 @@ InvoiceDigits = Annotated[str, StringConstraints(min_length=1, max_length=20,
                                                  pattern=r"^[0-9]+$")]
 
 
-class EnterpriseCreate(PartyFactsIn):
+class EnterpriseCreate(PartyFactsIn, PaymentFactsIn):
     model_config = ConfigDict(extra="forbid")
 
     uscc: str = Field(max_length=64)
@@ -22,7 +23,7 @@ class EnterpriseCreate(PartyFactsIn):
     uscc_override_reason: Text | None = Field(default=None, min_length=1, max_length=500)
 
 
-class EnterpriseUpdate(PartyFactsIn):
+class EnterpriseUpdate(PartyFactsIn, PaymentFactsIn):
     model_config = ConfigDict(extra="forbid")
 
     name: Line | None = Field(default=None, min_length=1, max_length=200)
@@ -31,7 +32,7 @@ class EnterpriseUpdate(PartyFactsIn):
     reason: Text | None = Field(default=None, max_length=500)
 
 
-class EnterprisePublic(PartyFactsOut):
+class EnterprisePublic(PartyFactsOut, PaymentFactsOut):
     id: str
     uscc: str
     name: str
@@ -41,7 +42,7 @@ class EnterprisePublic(PartyFactsOut):
     created_at: Timestamp
 
 
-class ProviderCreate(PartyFactsIn):
+class ProviderCreate(PartyFactsIn, PaymentFactsIn):
     model_config = ConfigDict(extra="forbid")
 
     uscc: str = Field(max_length=64)
@@ -49,13 +50,13 @@ class ProviderCreate(PartyFactsIn):
     uscc_override_reason: Text | None = Field(default=None, min_length=1, max_length=500)
 
 
-class ProviderUpdate(PartyFactsIn):
+class ProviderUpdate(PartyFactsIn, PaymentFactsIn):
     model_config = ConfigDict(extra="forbid")
 
     name: Line | None = Field(default=None, min_length=1, max_length=200)
 
 
-class ProviderPublic(PartyFactsOut):
+class ProviderPublic(PartyFactsOut, PaymentFactsOut):
     id: str
     uscc: str
     name: str

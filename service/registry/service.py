@@ -7,7 +7,7 @@ from service import ids
 from service.audit import service as audit
 from service.errors import AlreadyExists, FieldError, InvalidUSCC, NotFound, ValidationFailed
 from service.invoices.numbers import invoice_key, number_problems
-from service.risk import facts
+from service.registry import payment
 from service.registry.models import (
     ApprovedProvider,
     Enterprise,
@@ -23,8 +23,11 @@ from service.registry.schemas import (
     ProviderUpdate,
     RelatedPartyCreate,
 )
+from service.risk import facts
 from service.uscc import uscc_problem
 from service.years.service import get_year
+
+FACT_NAMES = (*facts.ALL_FACTS, *payment.PAYMENT_FACTS)
 
 
 def _checked_uscc(code: str, override_reason: str | None) -> tuple[str, bool]:
@@ -35,6 +38,11 @@ def _checked_uscc(code: str, override_reason: str | None) -> tuple[str, bool]:
         return code, True
     raise InvalidUSCC(f"{code!r} is not a valid unified social credit code: {problem}",
                       errors=[FieldError(field="uscc", message=problem, type="invalid_uscc")])
+
+
+def _given_facts(data) -> dict:
+    """The registry facts (docs/risk.md) and payment facts (docs/exports.md) a request sets."""
+    return facts.given(data) | payment.given(data)
 
 
 def _unique_uscc(session: Session, model, uscc: str) -> None:
@@ -50,7 +58,7 @@ def create_enterprise(session: Session, data: EnterpriseCreate) -> Enterprise:
     enterprise = Enterprise(id=ids.new_id("ent"), uscc=uscc, name=data.name,
                             district=data.district, credit_blocked=data.credit_blocked,
                             uscc_override=overridden)
-    registry_facts = facts.apply(enterprise, facts.given(data))
+    registry_facts = facts.apply(enterprise, _given_facts(data))
     session.add(enterprise)
     session.flush()
     summary = {"uscc": uscc, "name": data.name, "district": data.district,
@@ -76,9 +84,9 @@ def enterprise_by_uscc(session: Session, uscc: str) -> Enterprise | None:
 def update_enterprise(session: Session, enterprise_id: str, data: EnterpriseUpdate) -> Enterprise:
     enterprise = get_enterprise(session, enterprise_id, for_update=True)
     changes = {k: v for k, v in data.model_dump(exclude_unset=True, exclude={"reason"}).items()
-               if v is not None and getattr(enterprise, k) != v and k not in facts.ALL_FACTS}
-    before_facts = {k: getattr(enterprise, k) for k in facts.given(data)}
-    fact_changes = facts.apply(enterprise, facts.given(data))
+               if v is not None and getattr(enterprise, k) != v and k not in FACT_NAMES}
+    before_facts = {k: getattr(enterprise, k) for k in _given_facts(data)}
+    fact_changes = facts.apply(enterprise, _given_facts(data))
     if fact_changes:
         changes.update(fact_changes)
     if changes:
@@ -102,7 +110,7 @@ def create_provider(session: Session, data: ProviderCreate) -> Provider:
     uscc, overridden = _checked_uscc(data.uscc, data.uscc_override_reason)
     _unique_uscc(session, Provider, uscc)
     provider = Provider(id=ids.new_id("prv"), uscc=uscc, name=data.name, uscc_override=overridden)
-    registry_facts = facts.apply(provider, facts.given(data))
+    registry_facts = facts.apply(provider, _given_facts(data))
     session.add(provider)
     session.flush()
     summary = {"uscc": uscc, "name": data.name, **registry_facts}
@@ -122,8 +130,8 @@ def get_provider(session: Session, provider_id: str) -> Provider:
 
 def update_provider(session: Session, provider_id: str, data: ProviderUpdate) -> Provider:
     provider = get_provider(session, provider_id)
-    before = {k: getattr(provider, k) for k in facts.given(data)}
-    changed = facts.apply(provider, facts.given(data))
+    before = {k: getattr(provider, k) for k in _given_facts(data)}
+    changed = facts.apply(provider, _given_facts(data))
     if changed:
         audit.record(session, action="provider.update", object_type="provider",
                      object_id=provider.id, summary={"changes": changed, "before": {

@@ -1,14 +1,14 @@
-"""The annual report: totals, per enterprise, per provider, per category, per month; as JSON,
-CSV (one file, a `section` column) and XLSX (a sheet per section). Rows are produced by
-generators over server-side cursors and aggregates computed in the database, the CSV is streamed
-and the XLSX written to a temporary file, so memory does not grow with the year."""
+"""The annual report: totals, per enterprise, per provider, per category, per month; as JSON and
+CSV (one file, a `section` column), in machine keys and fen, and for people as a workbook
+(workbook.py). Rows are produced by generators over server-side cursors and aggregates computed
+in the database, the CSV is streamed and the XLSX written to a temporary file, so memory does
+not grow with the year."""
 
 import csv
 import io
 from collections.abc import Iterator
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import Numeric, case, cast, func, literal
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, select
@@ -163,18 +163,3 @@ def csv_stream(session: Session, year_number: int) -> Iterator[bytes]:
                 buffer.truncate()
         buffer.write("\r\n")
     yield buffer.getvalue().encode("utf-8")
-
-
-def write_xlsx(session: Session, year_number: int, path: str) -> None:
-    """The report as a workbook with a sheet per section, written to `path`. openpyxl's
-    write-only sheets go to temporary files row by row, so a large year is not held in memory."""
-    workbook = Workbook(write_only=True)
-    for section, rows in sections(session, year_number):
-        sheet = workbook.create_sheet(section)
-        header = None
-        for row in rows:
-            if header is None:
-                header = list(row)
-                sheet.append(header)
-            sheet.append([row[k] for k in header])
-    workbook.save(path)

@@ -21,7 +21,7 @@ from service.api import (
 )
 from service.auth.principal import Principal
 from service.problems import problem_responses
-from service.reporting import budget, reconciliation, report
+from service.reporting import budget, reconciliation, report, workbook
 from service.types import BasisPoints, Flag, Text
 from service.years import closing
 
@@ -153,7 +153,10 @@ def reclaim(year: YearPath, body: ReclaimRequest, w: AdminWriter):
                                                            "format": "binary"}}}},
                        **problem_responses(401, 403, 404, 422, 503, busy=True)})
 async def get_report(year: YearPath, request: Request, _: BureauReader,
-                     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json"):
+                     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
+                     lang: Annotated[Literal["zh", "zh-CN", "en"], Query(description=(
+                         "the workbook's language (format=xlsx): Chinese by default, or "
+                         "English; JSON and CSV keep their machine keys"))] = "zh"):
     """Built on the heavy-read pool (503 `busy` when it is full); a CSV or XLSX file is written
     there to a temporary file, then sent from it and removed."""
     def build(session: Session) -> Any:
@@ -162,16 +165,16 @@ async def get_report(year: YearPath, request: Request, _: BureauReader,
         get_year(session, year)  # 404 before any file is written
         if format == "json":
             return report.build(session, year)
-        return _report_file(session, year, format)
+        return _report_file(session, year, format, "en" if lang == "en" else "zh")
     return await heavy_read(request, build)
 
 
-def _report_file(session: Session, year: int, format: str) -> FileResponse:
+def _report_file(session: Session, year: int, format: str, lang: str) -> FileResponse:
     fd, path = tempfile.mkstemp(prefix="voucher-report-", suffix=f".{format}")
     os.close(fd)
     try:
         if format == "xlsx":
-            report.write_xlsx(session, year, path)
+            workbook.write(session, year, path, lang=lang)
         else:
             with open(path, "wb") as out:
                 out.writelines(report.csv_stream(session, year))

@@ -46,3 +46,8 @@ class SettlementLine(SQLModel, table=True):
     gross_fen: int = fen_field()
     clawback_fen: int = fen_field()
     amount_fen: int = fen_field()
+    # Whom the bank pays (service/settlements/payees.py): fixed from the registry when the batch
+    # is approved, so the payment file shows the account the approver saw; null before.
+    account_name: str | None = Field(default=None, max_length=200)
+    bank_name: str | None = Field(default=None, max_length=100)
+    bank_account: str | None = Field(default=None, max_length=40)

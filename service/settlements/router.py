@@ -27,7 +27,7 @@ from service.problems import problem_responses
 from service.reviewchain import trail as chain
 from service.reviewchain.levels import Level
 from service.reviewchain.schemas import ReviewPublic
-from service.settlements import export, service
+from service.settlements import export, payees, service
 from service.settlements.models import Settlement
 from service.types import Line
 
@@ -120,7 +120,11 @@ def get_settlement(settlement_id: str, session: SessionDep, principal: BatchRead
 
 
 @router.post("/{settlement_id}/approve", response_model=SettlementPublic,
-             operation_id="approveSettlement", responses=problem_responses(401, 403, 404, 409))
+             operation_id="approveSettlement", responses=problem_responses(401, 403, 404, 409),
+             description="Approve a draft for payment (the last level of the review chain). "
+                         "409 `beneficiary_account_missing` when a beneficiary it pays has no "
+                         "bank_account or bank_name on file; the problem lists them in "
+                         "`beneficiaries`.")
 def approve_settlement(settlement_id: str, w: AdminWriter):
     return w.run(lambda s: service.to_public(s, service.approve(s, settlement_id=settlement_id)))
 
@@ -148,9 +152,10 @@ async def export_settlement(settlement_id: str, request: Request, _: BureauReade
 def _payment_file(session: Session, settlement_id: str, format: str) -> Response:
     settlement = service.get(session, settlement_id)
     lines = service.lines_of(session, settlement_id)
+    paid_to = payees.of_lines(session, lines)
     filename = f"settlement-{settlement.year}-{settlement.id}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if format == "xlsx":
-        return Response(export.to_xlsx(settlement, lines), media_type=XLSX, headers=headers)
-    return Response(export.to_csv(settlement, lines), media_type="text/csv; charset=utf-8",
+        return Response(export.to_xlsx(settlement, lines, paid_to), media_type=XLSX, headers=headers)
+    return Response(export.to_csv(settlement, lines, paid_to), media_type="text/csv; charset=utf-8",
                     headers=headers)

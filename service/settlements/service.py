@@ -13,13 +13,37 @@ from service.audit import service as audit
 from service.errors import DomainError, InvalidState, NotFound
 from service.ledger import service as ledger
 from service.redemptions.models import Clawback, Redemption
-from service.registry.models import Enterprise, Provider
 from service.reviewchain import trail as chain
+from service.settlements import payees
 from service.settlements.models import Settlement, SettlementLine
 from service.years.service import get_year
 
 NothingToSettle = type("NothingToSettle", (DomainError,), {
     "status": 409, "code": "nothing_to_settle", "title": "Nothing is payable up to the cutoff"})
+
+
+class BeneficiaryAccountMissing(DomainError):
+    """Approval for payment needs every beneficiary the batch pays to have a bank account and a
+    bank on file; the problem names each one that has not (`beneficiaries`)."""
+
+    status = 409
+    code = "beneficiary_account_missing"
+    title = "A beneficiary of the batch has no bank account on file"
+
+    def __init__(self, beneficiaries: list[dict[str, Any]]):
+        named = "; ".join(f"{b['beneficiary_type']} {b['beneficiary_id']} {b['beneficiary_name']}"
+                          f" (no {', '.join(b['missing'])})" for b in beneficiaries[:10])
+        if len(beneficiaries) > 10:
+            named += f"; and {len(beneficiaries) - 10} more"
+        super().__init__(
+            f"{len(beneficiaries)} beneficiar{'y' if len(beneficiaries) == 1 else 'ies'} of the "
+            f"batch cannot be paid, no bank account on file: {named}. Register bank_account and "
+            "bank_name (and account_name where the account is not held in the registered name) "
+            "with PATCH /v1/enterprises/{id} or /v1/providers/{id}, then approve again")
+        self.beneficiaries = beneficiaries
+
+    def problem(self) -> dict[str, Any]:
+        return {**super().problem(), "beneficiaries": self.beneficiaries}
 
 
 def create(session: Session, *, year: int, cutoff: datetime | None = None) -> Settlement:
@@ -91,14 +115,7 @@ def _allocate_clawbacks(session: Session, year: int, beneficiary: tuple[str, str
 
 
 def _names(session: Session, keys) -> dict[tuple[str, str], tuple[str, str]]:
-    out = {}
-    ent_ids = [k[1] for k in keys if k[0] == "enterprise"]
-    prv_ids = [k[1] for k in keys if k[0] == "provider"]
-    for row in session.exec(select(Enterprise).where(Enterprise.id.in_(ent_ids))):
-        out[("enterprise", row.id)] = (row.name, row.uscc)
-    for row in session.exec(select(Provider).where(Provider.id.in_(prv_ids))):
-        out[("provider", row.id)] = (row.name, row.uscc)
-    return out
+    return {key: (row.name, row.uscc) for key, row in payees.parties(session, keys).items()}
 
 
 def get(session: Session, settlement_id: str, *, for_update: bool = False) -> Settlement:
@@ -122,6 +139,11 @@ def approve(session: Session, *, settlement_id: str,
         raise InvalidState(f"settlement is {settlement.status}; only a draft can be approved")
     # Approved for payment only by the last level of the year's review chain.
     level = chain.require_final(session, "settlement", settlement)
+    lines = lines_of(session, settlement.id)
+    missing = payees.without_account(session, lines)
+    if missing:
+        raise BeneficiaryAccountMissing(missing)
+    payees.fix(session, lines)
     settlement.status = "approved"
     settlement.approved_at = clock.now()
     review = chain.finish(session, "settlement", settlement, level=level, decision="approve",
