@@ -101,7 +101,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz", operation_id="readyz", tags=["ops"],
-             responses=problems.problem_responses(503))
+             responses=problems.problem_responses(errors.DatabaseUnavailable))
     async def readyz():
         if not await readiness.check():
             return problems.problem_response({**errors.DatabaseUnavailable().problem(),
@@ -122,15 +122,15 @@ def create_app(engine: Engine | None = None) -> FastAPI:
 
 
 def _openapi_with_problems(app: FastAPI) -> dict:
-    """Every error response is documented as application/problem+json with the Problem schema,
-    including FastAPI's automatic 422, and every /v1 route documents 401 and 403."""
+    """Every error response is documented as application/problem+json with the Problem schema
+    and an example per code, including FastAPI's automatic 422; every operation documents what
+    any operation of its kind can answer (problems.ambient_errors)."""
     if app.openapi_schema:
         return app.openapi_schema
     from fastapi.openapi.utils import get_openapi
 
     schema = get_openapi(title=app.title, version=app.version, description=app.description,
                          routes=app.routes, separate_input_output_schemas=False)
-    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     if "Problem" not in components:
         components["Problem"] = problems.Problem.model_json_schema(
@@ -140,21 +140,7 @@ def _openapi_with_problems(app: FastAPI) -> dict:
         components.pop(name, None)
     for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
-            responses = operation.setdefault("responses", {})
-            # RequestContextMiddleware refuses control characters in any URL before routing.
-            responses.setdefault("400", {"description": "Bad request (control characters in "
-                                                        "the URL)"})
-            if path.startswith("/v1/"):
-                responses.setdefault("401", {"description": "No or bad API key"})
-                responses.setdefault("403", {"description": "Role not allowed"})
-                responses.setdefault("429", {"description": "Too many failed authentications"})
-                responses.setdefault("503", {"description": "Database unavailable"})
-            if operation.get("requestBody"):
-                responses.setdefault("413", {"description": "Body too large"})
-                responses.setdefault("415", {"description": "Unsupported media type"})
-            for status, response in responses.items():
-                if status.isdigit() and int(status) >= 400:
-                    response["content"] = problem
+            problems.document_problems(path, operation)
     app.openapi_schema = schema
     return schema
 

@@ -60,54 +60,185 @@ class Forbidden(DomainError):
         return {**super().problem(), "allowed_roles": self.allowed_roles}
 
 
-def _error(name: str, status: int, code: str, title: str, **attrs: Any) -> type[DomainError]:
-    return type(name, (DomainError,), {"status": status, "code": code, "title": title, **attrs})
+class ValidationFailed(DomainError):
+    status = 422
+    code = "validation_error"
+    title = "The request is not valid"
 
 
-ValidationFailed = _error("ValidationFailed", 422, "validation_error", "The request is not valid")
-InvalidUSCC = _error("InvalidUSCC", 422, "invalid_uscc", "Invalid unified social credit code")
-IdempotencyKeyReused = _error("IdempotencyKeyReused", 422, "idempotency_key_reused",
-                              "Idempotency-Key was used with a different request")
-IdempotencyInFlight = _error("IdempotencyInFlight", 409, "idempotency_in_flight",
-                             "A request with this Idempotency-Key is still being processed")
-Unauthenticated = _error("Unauthenticated", 401, "unauthenticated", "Authentication required")
-NotFound = _error("NotFound", 404, "not_found", "Not found")
-AlreadyExists = _error("AlreadyExists", 409, "already_exists", "Already exists")
-InvoiceDuplicate = _error("InvoiceDuplicate", 409, "invoice_duplicate", "Invoice already posted")
-PoolExhausted = _error("PoolExhausted", 409, "pool_exhausted", "The year's voucher pool is exhausted")
-EnterpriseCapExceeded = _error("EnterpriseCapExceeded", 409, "enterprise_cap_exceeded",
-                               "The enterprise's annual cap would be exceeded")
-NothingToRedeem = _error("NothingToRedeem", 409, "nothing_to_redeem",
-                         "The invoice has no eligible subsidy left")
-OtherSubsidy = _error("OtherSubsidy", 409, "other_subsidy",
-                      "Already subsidised under another programme (就高不重复)")
-ProviderNotApproved = _error("ProviderNotApproved", 409, "provider_not_approved",
-                             "The provider is not on the year's approved list")
-RelatedParty = _error("RelatedParty", 409, "related_party",
-                      "Provider and enterprise are related parties")
-CreditBlocked = _error("CreditBlocked", 409, "credit_blocked", "The enterprise is credit-blocked")
-NoUsableVoucher = _error("NoUsableVoucher", 409, "no_usable_voucher", "No usable voucher")
-InvoiceNotEligible = _error("InvoiceNotEligible", 409, "invoice_not_eligible",
-                            "The invoice is not eligible in this year")
-YearClosed = _error("YearClosed", 409, "year_closed", "The budget year is closed")
-PolicyLocked = _error("PolicyLocked", 409, "policy_locked",
-                      "The policy is fixed once vouchers have been issued")
-InvalidState = _error("InvalidState", 409, "invalid_state", "Not allowed in the object's current state")
-ApplicationWindowClosed = _error("ApplicationWindowClosed", 409, "application_window_closed",
-                                 "Applications are not open for this year")
-PaymentExceedsTotal = _error("PaymentExceedsTotal", 409, "payment_exceeds_total",
-                             "Payments would exceed the invoice total")
-ReversalExceedsTotal = _error("ReversalExceedsTotal", 409, "reversal_exceeds_total",
-                              "The reversal would take the invoice below zero")
-DeadlineNotReached = _error("DeadlineNotReached", 409, "deadline_not_reached",
-                            "The redemption deadline has not passed")
-BadRequest = _error("BadRequest", 400, "bad_request", "Bad request")
-BodyTooLarge = _error("BodyTooLarge", 413, "body_too_large", "Request body too large")
-UnsupportedMediaType = _error("UnsupportedMediaType", 415, "unsupported_media_type",
-                              "Send application/json")
-TooManyRequests = _error("TooManyRequests", 429, "too_many_requests", "Too many failed attempts")
-DatabaseUnavailable = _error("DatabaseUnavailable", 503, "database_unavailable",
-                             "The database is unavailable; retry shortly", retry_after=1)
-# The heavy-read pool and its queue are full (service/heavy.py): nothing was done.
-Busy = _error("Busy", 503, "busy", "The service is busy with heavy reads; retry shortly",
-              retry_after=5)
+class InvalidUSCC(DomainError):
+    status = 422
+    code = "invalid_uscc"
+    title = "Invalid unified social credit code"
+
+
+class IdempotencyKeyReused(DomainError):
+    status = 422
+    code = "idempotency_key_reused"
+    title = "Idempotency-Key was used with a different request"
+
+
+class IdempotencyInFlight(DomainError):
+    status = 409
+    code = "idempotency_in_flight"
+    title = "A request with this Idempotency-Key is still being processed"
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class AlreadyExists(DomainError):
+    status = 409
+    code = "already_exists"
+    title = "Already exists"
+
+
+class InvoiceDuplicate(DomainError):
+    status = 409
+    code = "invoice_duplicate"
+    title = "Invoice already posted"
+
+
+class PoolExhausted(DomainError):
+    status = 409
+    code = "pool_exhausted"
+    title = "The year's voucher pool is exhausted"
+
+
+class EnterpriseCapExceeded(DomainError):
+    status = 409
+    code = "enterprise_cap_exceeded"
+    title = "The enterprise's annual cap would be exceeded"
+
+
+class NothingToRedeem(DomainError):
+    status = 409
+    code = "nothing_to_redeem"
+    title = "The invoice has no eligible subsidy left"
+
+
+class OtherSubsidy(DomainError):
+    status = 409
+    code = "other_subsidy"
+    title = "Already subsidised under another programme (就高不重复)"
+
+
+class ProviderNotApproved(DomainError):
+    status = 409
+    code = "provider_not_approved"
+    title = "The provider is not on the year's approved list"
+
+
+class RelatedParty(DomainError):
+    status = 409
+    code = "related_party"
+    title = "Provider and enterprise are related parties"
+
+
+class CreditBlocked(DomainError):
+    status = 409
+    code = "credit_blocked"
+    title = "The enterprise is credit-blocked"
+
+
+class NoUsableVoucher(DomainError):
+    status = 409
+    code = "no_usable_voucher"
+    title = "No usable voucher"
+
+
+class InvoiceNotEligible(DomainError):
+    status = 409
+    code = "invoice_not_eligible"
+    title = "The invoice is not eligible in this year"
+
+
+class YearClosed(DomainError):
+    status = 409
+    code = "year_closed"
+    title = "The budget year is closed"
+
+
+class PolicyLocked(DomainError):
+    status = 409
+    code = "policy_locked"
+    title = "The policy is fixed once vouchers have been issued"
+
+
+class InvalidState(DomainError):
+    status = 409
+    code = "invalid_state"
+    title = "Not allowed in the object's current state"
+
+
+class ApplicationWindowClosed(DomainError):
+    status = 409
+    code = "application_window_closed"
+    title = "Applications are not open for this year"
+
+
+class PaymentExceedsTotal(DomainError):
+    status = 409
+    code = "payment_exceeds_total"
+    title = "Payments would exceed the invoice total"
+
+
+class ReversalExceedsTotal(DomainError):
+    status = 409
+    code = "reversal_exceeds_total"
+    title = "The reversal would take the invoice below zero"
+
+
+class DeadlineNotReached(DomainError):
+    status = 409
+    code = "deadline_not_reached"
+    title = "The redemption deadline has not passed"
+
+
+class BadRequest(DomainError):
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+
+class BodyTooLarge(DomainError):
+    status = 413
+    code = "body_too_large"
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Send application/json"
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    code = "too_many_requests"
+    title = "Too many failed attempts"
+
+
+class DatabaseUnavailable(DomainError):
+    status = 503
+    code = "database_unavailable"
+    title = "The database is unavailable; retry shortly"
+    retry_after = 1
+
+
+class Busy(DomainError):
+    """The heavy-read pool and its queue are full (service/heavy.py): nothing was done."""
+
+    status = 503
+    code = "busy"
+    title = "The service is busy with heavy reads; retry shortly"
+    retry_after = 5

@@ -10,7 +10,21 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api import authenticate
-from service.errors import DomainError, FieldError, ValidationFailed
+from service.errors import (
+    PROBLEM_TYPE_BASE,
+    BadRequest,
+    BodyTooLarge,
+    DatabaseUnavailable,
+    DomainError,
+    FieldError,
+    Forbidden,
+    IdempotencyInFlight,
+    IdempotencyKeyReused,
+    TooManyRequests,
+    Unauthenticated,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -82,15 +96,78 @@ async def http_error_handler(request: Request, exc: StarletteHTTPException) -> J
     return await domain_error_handler(request, err)
 
 
-def problem_responses(*codes: int, busy: bool = False) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for the error statuses a route can return; `busy` for the routes on
-    the heavy-read pool (service/heavy.py), whose 503 may also be `busy`."""
-    descriptions = {400: "Bad request", 401: "No or bad API key", 403: "Role not allowed",
-                    404: "Not found", 409: "Conflict with current state", 413: "Body too large",
-                    415: "Unsupported media type", 422: "Invalid request", 429: "Throttled",
-                    503: "Busy (`busy`: the heavy-read pool is full) or database unavailable "
-                         "(`database_unavailable`); retry after Retry-After" if busy else
-                         "Database unavailable"}
-    return {c: {"model": Problem, "description": descriptions.get(c, "Error"),
-                "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-            for c in codes}
+_STATUS_TEXT = {400: "Bad request", 401: "No or bad API key", 403: "Role not allowed",
+                404: "Not found", 409: "Conflict with current state", 413: "Body too large",
+                415: "Unsupported media type", 422: "Invalid request", 429: "Throttled",
+                503: "Unavailable; retry after Retry-After"}
+
+
+def problem_example(error: type[DomainError], code: str | None = None) -> dict[str, Any]:
+    code = code or error.code
+    return {"summary": error.title, "value": {
+        "type": PROBLEM_TYPE_BASE + code, "title": error.title, "status": error.status,
+        "detail": error.title, "code": code}}
+
+
+def problem_responses(*errors: type[DomainError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the errors a route answers besides those every route can
+    (`ambient_errors` below): per status, the problem schema with one example per
+    code, and the codes in the description, so a client sees which codes a 409 can be.
+    tests/test_declared_errors.py fails when a handler can answer a code its route does not
+    declare."""
+    by_status: dict[int, dict[str, dict]] = {}
+    for error in errors:
+        for code in getattr(error, "codes", (error.code,)):
+            by_status.setdefault(error.status, {})[code] = problem_example(error, code)
+    return {status: {
+        "model": Problem, "description": _describe(status, dict(sorted(examples.items()))),
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"},
+                                   "examples": dict(sorted(examples.items()))}}}
+        for status, examples in sorted(by_status.items())}
+
+
+def ambient_errors(path: str, operation: dict[str, Any]) -> list[type[DomainError]]:
+    """What any operation of its kind can answer, whatever its handler does: a control
+    character in the URL (the middleware, before routing); for the API, no or a bad key, the
+    wrong role, throttling and a lost database; a parameter or body that does not validate; a
+    body too large or of the wrong type; and for a write taking Idempotency-Key, its reuse
+    with another body or while the first is in flight."""
+    errors: list[type[DomainError]] = [BadRequest]
+    if path.startswith("/v1/"):
+        errors += [Unauthenticated, Forbidden, TooManyRequests, DatabaseUnavailable]
+    if operation.get("parameters") or operation.get("requestBody"):
+        errors.append(ValidationFailed)
+    if operation.get("requestBody"):
+        errors += [BodyTooLarge, UnsupportedMediaType]
+    if any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", ())):
+        errors += [IdempotencyKeyReused, IdempotencyInFlight]
+    return errors
+
+
+def document_problems(path: str, operation: dict[str, Any]) -> None:
+    """An OpenAPI operation's error responses, each application/problem+json with the Problem
+    schema and one example per code: the route's declared ones and the ambient ones. A
+    description the route wrote itself is kept."""
+    responses = operation.setdefault("responses", {})
+    for status, ambient in problem_responses(*ambient_errors(path, operation)).items():
+        declared = responses.setdefault(str(status), {})
+        examples = {**_examples(ambient), **_examples(declared)}
+        generated = declared.get("description", "").startswith(_STATUS_TEXT.get(status, "Error"))
+        declared["description"] = _describe(status, examples) if generated or \
+            "description" not in declared else declared["description"]
+        declared["content"] = {PROBLEM_JSON: {"examples": examples}}
+    for status, response in responses.items():
+        if status.isdigit() and int(status) >= 400:
+            examples = _examples(response)
+            response["content"] = {PROBLEM_JSON: {
+                "schema": {"$ref": "#/components/schemas/Problem"},
+                **({"examples": examples} if examples else {})}}
+
+
+def _examples(response: dict[str, Any]) -> dict[str, Any]:
+    return dict(sorted(response.get("content", {}).get(PROBLEM_JSON, {})
+                       .get("examples", {}).items()))
+
+
+def _describe(status: int, examples: dict[str, Any]) -> str:
+    return f"{_STATUS_TEXT.get(status, 'Error')}: " + ", ".join(f"`{c}`" for c in examples)

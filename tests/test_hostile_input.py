@@ -202,7 +202,7 @@ SEQ_ONLY = _b64("12")                            # a position: not an id
 def test_route_enumeration_sees_every_list_and_write():
     assert {"/v1/audit-events", "/v1/api-keys", "/v1/ledger/transfers", "/v1/invoices",
             "/v1/redemptions"} <= set(LIST_ROUTES)
-    assert len(LIST_ROUTES) == 13  # + a year's scenarios (issue 13) and /v1/reviews (issue 14)
+    assert len(LIST_ROUTES) == 14  # + scenarios (issue 13), /v1/reviews (14), /v1/years (21)
     assert ("DELETE", "/v1/api-keys/{key_id}") in WRITE_ROUTES
     assert ("POST", "/v1/settlements/{settlement_id}/approve") in WRITE_ROUTES
     assert ("POST", "/web/provider/upload") in WRITE_ROUTES
@@ -216,7 +216,8 @@ def nothing_written(api):
 def test_forged_cursor_on_every_list_is_422_naming_cursor(world, api):
     before = nothing_written(api)
     for path in (p.replace("{year}", "2026") for p in LIST_ROUTES):  # + a year's scenarios
-        forged = FORGED_CURSORS + [SEQ_ONLY if path != "/v1/audit-events" else ID_ONLY]
+        seq_keyed = path in ("/v1/audit-events", "/v1/years")  # keyed by a number, not an id
+        forged = FORGED_CURSORS + [ID_ONLY if seq_keyed else SEQ_ONLY]
         for cursor in forged:
             r = api.client.get(path, params={"cursor": cursor}, headers=api.admin)
             assert r.status_code == 422, (path, cursor, r.status_code, r.text[:200])

@@ -52,7 +52,7 @@ class ChainVerification(BaseModel):
 
 
 @router.get("", response_model=Page[AuditEventPublic], operation_id="listAuditEvents",
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses())
 def list_events(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor: Cursor = None,
                 object_id: Annotated[str | None, Query(max_length=60)] = None,
                 action: Annotated[str | None, Query(max_length=60)] = None):
@@ -71,7 +71,7 @@ def list_events(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor:
 
 
 @router.get("/verify", response_model=ChainVerification, operation_id="verifyAuditChain",
-            responses=problem_responses(401, 403))
+            responses=problem_responses())
 def verify(request: Request, session: SessionDep, _: BureauReader):
     result, last_hash = service.full_verification(session)
     if result["ok"]:

@@ -21,6 +21,7 @@ from service.auth import service
 from service.auth.models import ApiKey
 from service.auth.principal import Principal
 from service.problems import problem_responses
+from service.errors import NotFound
 from service.reviewchain.levels import Level
 from service.types import Line, ObjectId
 
@@ -82,7 +83,7 @@ def _public(key: ApiKey) -> ApiKeyPublic:
 
 
 @router.post("", status_code=201, response_model=ApiKeyCreated, operation_id="createApiKey",
-             responses=problem_responses(401, 403, 404, 422))
+             responses=problem_responses(NotFound))
 def create_api_key(body: ApiKeyCreate, w: Annotated[Writer, Depends(writer(*ADMIN))]):
     def create(session):
         key, raw = service.create_key(session, role=body.role, name=body.name,
@@ -94,7 +95,7 @@ def create_api_key(body: ApiKeyCreate, w: Annotated[Writer, Depends(writer(*ADMI
 
 
 @router.get("", response_model=Page[ApiKeyPublic], operation_id="listApiKeys",
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses())
 def list_api_keys(session: SessionDep, _: Annotated[Principal, Depends(allow(*BUREAU))],
                   limit: Limit = 50, cursor: Cursor = None,
                   role: Literal["admin", "auditor", "provider", "enterprise",
@@ -106,7 +107,7 @@ def list_api_keys(session: SessionDep, _: Annotated[Principal, Depends(allow(*BU
 
 
 @router.delete("/{key_id}", response_model=ApiKeyPublic, operation_id="revokeApiKey",
-               responses=problem_responses(401, 403, 404, 422))
+               responses=problem_responses(NotFound))
 def revoke_api_key(key_id: str, w: Annotated[Writer, Depends(writer(*ADMIN))],
                    grace_seconds: Annotated[int, Query(ge=0, le=30 * 86400,
                                                        description="keep the key working this "

@@ -23,6 +23,15 @@ from service.auth.principal import Principal
 from service.config import get_settings
 from service.errors import BodyTooLarge, NotFound
 from service.problems import problem_responses
+from service.errors import (
+    InvalidUSCC,
+    InvoiceDuplicate,
+    PaymentExceedsTotal,
+    ReversalExceedsTotal,
+    YearClosed,
+)
+from service.invoices.xml_ingest import UnsupportedUpload, XmlRefused
+from service.ledger.service import InsufficientBalance
 from service.uow import Locks
 from service.invoices import categories, service, verify, xml_ingest
 from service.invoices import xml as xmlparse
@@ -46,7 +55,8 @@ Reader = Annotated[Principal, Depends(allow("admin", "auditor", "provider", "ent
 
 
 @router.post("/v1/invoices", status_code=201, response_model=InvoicePublic,
-             operation_id="createInvoice", responses=problem_responses(401, 403, 409, 422))
+             operation_id="createInvoice", responses=problem_responses(InvoiceDuplicate, YearClosed,
+                                                                       InvalidUSCC))
 async def create_invoice(body: InvoiceCreate, w: ProviderWriter):
     return await w.submit(w.write(
         lambda s: service.post_invoices(s, principal=w.principal, items=[body])[0],
@@ -54,7 +64,8 @@ async def create_invoice(body: InvoiceCreate, w: ProviderWriter):
 
 
 @router.post("/v1/invoices/batch", status_code=201, response_model=InvoiceBatchResult,
-             operation_id="createInvoiceBatch", responses=problem_responses(401, 403, 413, 422))
+             operation_id="createInvoiceBatch", responses=problem_responses(InvoiceDuplicate, YearClosed,
+                                                                            InvalidUSCC))
 async def create_invoice_batch(body: InvoiceBatch, w: ProviderWriter):
     return await w.submit(w.write(
         lambda s: {"items": service.post_invoices(s, principal=w.principal, items=body.invoices)},
@@ -62,7 +73,7 @@ async def create_invoice_batch(body: InvoiceBatch, w: ProviderWriter):
 
 
 @router.get("/v1/invoices", response_model=Page[InvoicePublic], operation_id="listInvoices",
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses())
 def list_invoices(session: SessionDep, principal: Reader, limit: Limit = 50, cursor: Cursor = None,
                   enterprise_id: Annotated[str | None, Query(max_length=40)] = None,
                   provider_id: Annotated[str | None, Query(max_length=40)] = None,
@@ -84,7 +95,7 @@ def list_invoices(session: SessionDep, principal: Reader, limit: Limit = 50, cur
 
 
 @router.get("/v1/invoices/{invoice_id}", response_model=InvoicePublic, operation_id="getInvoice",
-            responses=problem_responses(401, 403, 404, 422))
+            responses=problem_responses(NotFound))
 def get_invoice(invoice_id: str, session: SessionDep, principal: Reader,
                 year: Annotated[int | None, Query(ge=2000, le=2100)] = None):
     return service.to_public(session, [service.get_invoice(session, invoice_id, principal)],
@@ -92,7 +103,7 @@ def get_invoice(invoice_id: str, session: SessionDep, principal: Reader,
 
 
 @router.post("/v1/invoices/{invoice_id}/payments", status_code=201, response_model=InvoicePublic,
-             operation_id="recordPayment", responses=problem_responses(401, 403, 404, 409, 422))
+             operation_id="recordPayment", responses=problem_responses(NotFound, PaymentExceedsTotal))
 async def record_payment(invoice_id: str, body: PaymentCreate, w: ProviderWriter):
     """Record money the provider received; answers with the updated invoice."""
     return await w.submit(w.write(group=service.pay_group,
@@ -101,7 +112,9 @@ async def record_payment(invoice_id: str, body: PaymentCreate, w: ProviderWriter
 
 
 @router.post("/v1/invoices/{invoice_id}/reversals", status_code=201, response_model=InvoicePublic,
-             operation_id="createReversal", responses=problem_responses(401, 403, 404, 409, 422))
+             operation_id="createReversal", responses=problem_responses(NotFound, InsufficientBalance,
+                                                                        InvoiceDuplicate,
+                                                                        ReversalExceedsTotal))
 async def create_reversal(invoice_id: str, body: ReversalCreate, w: ProviderWriter):
     """Post a red-letter invoice (红冲); answers with the reduced original invoice."""
     def reverse(session):
@@ -116,7 +129,7 @@ def _invoice(session, invoice_id: str) -> dict:
 
 
 @router.post("/v1/usage-statements", status_code=201, response_model=UsageStatementPublic,
-             operation_id="createUsageStatement", responses=problem_responses(401, 403, 422))
+             operation_id="createUsageStatement", responses=problem_responses())
 def create_usage_statement(body: UsageStatementCreate, w: ProviderWriter):
     return w.run(lambda s: service.post_usage_statement(s, principal=w.principal, data=body),
                  status_code=201)
@@ -149,8 +162,10 @@ def verifier_of(request: Request) -> verify.InvoiceVerifier:
 
 @router.post("/v1/invoices/xml", status_code=201, response_model=XmlIngestResult,
              operation_id="createInvoicesFromXml",
-             responses={**problem_responses(401, 403, 404, 409, 413, 415, 422),
-                        415: {**problem_responses(415)[415], "description": (
+             responses={**problem_responses(NotFound, InsufficientBalance, InvoiceDuplicate,
+                                            ReversalExceedsTotal, YearClosed, UnsupportedUpload,
+                                            InvalidUSCC, XmlRefused),
+                        415: {"description": (
                             "The body is not application/xml, text/xml, application/zip or "
                             "multipart/form-data (application/octet-stream or no type "
                             "included)")}},
@@ -235,7 +250,7 @@ def _file_name(request: Request) -> str:
             response_class=Response,
             responses={200: {"content": {"application/xml": {"schema": {"type": "string"}}},
                              "description": "The XML file as it was uploaded"},
-                       **problem_responses(401, 403, 404, 422)})
+                       **problem_responses(NotFound)})
 def get_invoice_source(invoice_id: str, session: SessionDep, principal: Reader,
                        sha256: Annotated[str | None, Query(
                            pattern="^[0-9a-f]{64}$",
@@ -258,7 +273,7 @@ def get_invoice_source(invoice_id: str, session: SessionDep, principal: Reader,
 
 @router.get("/v1/years/{year}/item-categories", response_model=categories.CategoryTable,
             operation_id="getItemCategories", tags=["years"],
-            responses=problem_responses(401, 403, 404, 422))
+            responses=problem_responses(NotFound))
 def get_item_categories(year: YearPath, session: SessionDep,
                         _: Annotated[Principal, Depends(allow(*BUREAU, "provider"))]):
     """How XML invoice lines map to categories this year (first matching rule wins)."""
@@ -267,7 +282,7 @@ def get_item_categories(year: YearPath, session: SessionDep,
 
 @router.put("/v1/years/{year}/item-categories", response_model=categories.CategoryTable,
             operation_id="putItemCategories", tags=["years"],
-            responses=problem_responses(401, 403, 404, 422))
+            responses=problem_responses(NotFound))
 def put_item_categories(year: YearPath, body: categories.CategoryTableUpdate,
                         w: Annotated[Writer, Depends(writer(*ADMIN))]):
     """Replace the year's item → category table (audited); applies to XML posted from now on."""

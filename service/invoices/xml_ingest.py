@@ -71,6 +71,10 @@ class XmlRefused(DomainError):
     status = 422
     code = "validation_error"
     title = "The invoice file is refused"
+    # The per-file codes (docs/xml-invoices.md); the problem's `code` is the first error's.
+    codes = ("invalid_amount", "invalid_xml", "invoice_duplicate", "invoice_void",
+             "seller_mismatch", "totals_mismatch", "unknown_buyer", "unsafe_archive",
+             "unsafe_xml", "validation_error")
 
     def __init__(self, errors: list[FileError], *, status: int = 422):
         errors = _bounded(errors)

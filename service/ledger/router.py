@@ -53,7 +53,7 @@ def _account(row: LedgerAccount) -> AccountPublic:
 
 
 @router.get("/accounts", response_model=Page[AccountPublic], operation_id="listLedgerAccounts",
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses())
 def list_accounts(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor: Cursor = None,
                   year: YearQuery = None,
                   kind: Annotated[str | None, Query(max_length=20)] = None,
@@ -69,7 +69,7 @@ def list_accounts(session: SessionDep, _: BureauReader, limit: Limit = 50, curso
 
 
 @router.get("/transfers", response_model=Page[TransferPublic], operation_id="listLedgerTransfers",
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses())
 def list_transfers(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor: Cursor = None,
                    year: YearQuery = None,
                    kind: Annotated[str | None, Query(max_length=30)] = None,

@@ -6,6 +6,18 @@ from sqlmodel import select
 from service.api import Cursor, Limit, Page, SessionDep, Writer, YearQuery, allow, paginate, writer
 from service.auth.principal import Principal
 from service.problems import problem_responses
+from service.errors import (
+    CreditBlocked,
+    InvoiceNotEligible,
+    NoUsableVoucher,
+    NotFound,
+    NothingToRedeem,
+    OtherSubsidy,
+    ProviderNotApproved,
+    RelatedParty,
+    YearClosed,
+)
+from service.ledger.service import InsufficientBalance
 from service.uow import Locks
 from service.redemptions import service
 from service.redemptions.models import Redemption
@@ -17,7 +29,9 @@ Reader = Annotated[Principal, Depends(allow("admin", "auditor", "enterprise", "p
 
 
 @router.post("", status_code=201, response_model=RedemptionPublic, operation_id="createRedemption",
-             responses=problem_responses(401, 403, 404, 409, 422))
+             responses=problem_responses(NotFound, CreditBlocked, InsufficientBalance,
+                                         InvoiceNotEligible, NoUsableVoucher, NothingToRedeem,
+                                         OtherSubsidy, ProviderNotApproved, RelatedParty, YearClosed))
 async def create_redemption(body: RedemptionCreate,
                             w: Annotated[Writer, Depends(writer("enterprise"))]):
     """Redeem the invoice's remaining eligible subsidy; answered once it is committed."""
@@ -28,7 +42,7 @@ async def create_redemption(body: RedemptionCreate,
 
 
 @router.get("", response_model=Page[RedemptionPublic], operation_id="listRedemptions",
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses())
 def list_redemptions(session: SessionDep, principal: Reader, limit: Limit = 50,
                      cursor: Cursor = None, year: YearQuery = None,
                      invoice_id: Annotated[str | None, Query(max_length=40)] = None,
@@ -50,7 +64,7 @@ def list_redemptions(session: SessionDep, principal: Reader, limit: Limit = 50,
 
 
 @router.get("/{redemption_id}", response_model=RedemptionPublic, operation_id="getRedemption",
-            responses=problem_responses(401, 403, 404))
+            responses=problem_responses(NotFound))
 def get_redemption(redemption_id: str, session: SessionDep, principal: Reader):
     row = service.get_redemption(session, redemption_id, principal)
     return service.to_public(session, [row], principal)[0]

@@ -19,6 +19,7 @@ from service.api import (
 from service.auth.principal import Principal
 from service.errors import NotFound
 from service.problems import problem_responses
+from service.errors import AlreadyExists, InvalidUSCC
 from service.invoices.numbers import split_key
 from service.registry import service
 from service.registry.models import Enterprise, Provider
@@ -54,13 +55,13 @@ def _provider(row: Provider) -> ProviderPublic:
 
 
 @router.post("/v1/enterprises", status_code=201, response_model=EnterprisePublic,
-             operation_id="createEnterprise", responses=problem_responses(401, 403, 409, 422))
+             operation_id="createEnterprise", responses=problem_responses(AlreadyExists, InvalidUSCC))
 def create_enterprise(body: EnterpriseCreate, w: AdminWriter):
     return w.run(lambda s: _enterprise(service.create_enterprise(s, body)), status_code=201)
 
 
 @router.get("/v1/enterprises", response_model=Page[EnterprisePublic],
-            operation_id="listEnterprises", responses=problem_responses(401, 403, 422))
+            operation_id="listEnterprises", responses=problem_responses())
 def list_enterprises(session: SessionDep, principal: EnterpriseReader, limit: Limit = 50,
                      cursor: Cursor = None,
                      uscc: Annotated[str | None, Query(max_length=18)] = None,
@@ -74,7 +75,7 @@ def list_enterprises(session: SessionDep, principal: EnterpriseReader, limit: Li
 
 
 @router.get("/v1/enterprises/{enterprise_id}", response_model=EnterprisePublic,
-            operation_id="getEnterprise", responses=problem_responses(401, 403, 404))
+            operation_id="getEnterprise", responses=problem_responses(NotFound))
 def get_enterprise(enterprise_id: str, session: SessionDep, principal: EnterpriseReader):
     if principal.role == "reviewer" and \
             not chain.reviewer_sees_enterprise(session, principal, enterprise_id):
@@ -83,19 +84,19 @@ def get_enterprise(enterprise_id: str, session: SessionDep, principal: Enterpris
 
 
 @router.patch("/v1/enterprises/{enterprise_id}", response_model=EnterprisePublic,
-              operation_id="updateEnterprise", responses=problem_responses(401, 403, 404, 422))
+              operation_id="updateEnterprise", responses=problem_responses(NotFound))
 def update_enterprise(enterprise_id: str, body: EnterpriseUpdate, w: AdminWriter):
     return w.run(lambda s: _enterprise(service.update_enterprise(s, enterprise_id, body)))
 
 
 @router.post("/v1/providers", status_code=201, response_model=ProviderPublic,
-             operation_id="createProvider", responses=problem_responses(401, 403, 409, 422))
+             operation_id="createProvider", responses=problem_responses(AlreadyExists, InvalidUSCC))
 def create_provider(body: ProviderCreate, w: AdminWriter):
     return w.run(lambda s: _provider(service.create_provider(s, body)), status_code=201)
 
 
 @router.get("/v1/providers", response_model=Page[ProviderPublic], operation_id="listProviders",
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses())
 def list_providers(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor: Cursor = None,
                    uscc: Annotated[str | None, Query(max_length=18)] = None):
     stmt = select(Provider)
@@ -105,19 +106,19 @@ def list_providers(session: SessionDep, _: BureauReader, limit: Limit = 50, curs
 
 
 @router.get("/v1/providers/{provider_id}", response_model=ProviderPublic,
-            operation_id="getProvider", responses=problem_responses(401, 403, 404))
+            operation_id="getProvider", responses=problem_responses(NotFound))
 def get_provider(provider_id: str, session: SessionDep, _: BureauReader):
     return _provider(service.get_provider(session, provider_id))
 
 
 @router.patch("/v1/providers/{provider_id}", response_model=ProviderPublic,
-              operation_id="updateProvider", responses=problem_responses(401, 403, 404, 422))
+              operation_id="updateProvider", responses=problem_responses(NotFound))
 def update_provider(provider_id: str, body: ProviderUpdate, w: AdminWriter):
     return w.run(lambda s: _provider(service.update_provider(s, provider_id, body)))
 
 
 @router.put("/v1/years/{year}/approved-providers/{provider_id}", response_model=ApprovalPublic,
-            operation_id="setProviderApproval", responses=problem_responses(401, 403, 404, 422))
+            operation_id="setProviderApproval", responses=problem_responses(NotFound))
 def set_provider_approval(year: YearPath, provider_id: str, w: AdminWriter,
                           body: Annotated[ApprovalUpdate | None, Body()] = None):
     approved = body.approved if body is not None else True
@@ -125,14 +126,14 @@ def set_provider_approval(year: YearPath, provider_id: str, w: AdminWriter,
 
 
 @router.post("/v1/related-parties", status_code=201, response_model=RelatedPartyPublic,
-             operation_id="createRelatedParty", responses=problem_responses(401, 403, 404, 409, 422))
+             operation_id="createRelatedParty", responses=problem_responses(NotFound, AlreadyExists))
 def create_related_party(body: RelatedPartyCreate, w: AdminWriter):
     return w.run(lambda s: RelatedPartyPublic.model_validate(
         service.create_related_party(s, body), from_attributes=True), status_code=201)
 
 
 @router.post("/v1/other-subsidies", status_code=201, response_model=OtherSubsidyPublic,
-             operation_id="createOtherSubsidy", responses=problem_responses(401, 403, 404, 422))
+             operation_id="createOtherSubsidy", responses=problem_responses(NotFound))
 def create_other_subsidy(body: OtherSubsidyCreate, w: AdminWriter):
     return w.run(lambda s: _other_subsidy(service.create_other_subsidy(s, body)),
                  status_code=201)

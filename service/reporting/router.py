@@ -21,6 +21,8 @@ from service.api import (
 )
 from service.auth.principal import Principal
 from service.problems import problem_responses
+from service.errors import Busy, DeadlineNotReached, NotFound, YearClosed
+from service.ledger.service import InsufficientBalance
 from service.reporting import budget, reconciliation, report, workbook
 from service.types import BasisPoints, Flag, Text
 from service.years import closing
@@ -118,20 +120,20 @@ class Report(BaseModel):
 
 
 @router.get("/budget", response_model=Budget, operation_id="getBudget",
-            responses=problem_responses(401, 403, 404, 422))
+            responses=problem_responses(NotFound))
 def get_budget(year: YearPath, session: SnapshotSessionDep, _: BureauReader):
     return budget.budget(session, year)
 
 
 @router.get("/reconciliation", response_model=Reconciliation, operation_id="getReconciliation",
-            responses=problem_responses(401, 403, 404, 422, 503, busy=True))
+            responses=problem_responses(NotFound, Busy))
 async def get_reconciliation(year: YearPath, request: Request, _: BureauReader):
     """The full reconciliation, on the heavy-read pool (503 `busy` when it is full)."""
     return await heavy_read(request, lambda session: reconciliation.reconcile(session, year))
 
 
 @router.post("/close", response_model=CloseResult, operation_id="closeYear",
-             responses=problem_responses(401, 403, 404, 409, 422))
+             responses=problem_responses(NotFound, DeadlineNotReached, InsufficientBalance, YearClosed))
 def close_year(year: YearPath, w: AdminWriter, body: Annotated[CloseRequest | None, Body()] = None):
     body = body or CloseRequest()
     return w.run(lambda s: closing.close_year(s, year=year, force=body.force, reason=body.reason),
@@ -139,7 +141,7 @@ def close_year(year: YearPath, w: AdminWriter, body: Annotated[CloseRequest | No
 
 
 @router.post("/reclaim", response_model=ReclaimResult, operation_id="reclaimIdleBalances",
-             responses=problem_responses(401, 403, 404, 409, 422))
+             responses=problem_responses(NotFound, InsufficientBalance, YearClosed))
 def reclaim(year: YearPath, body: ReclaimRequest, w: AdminWriter):
     return w.run(lambda s: closing.reclaim(s, year=year, issued_before=body.issued_before,
                                            max_used_bp=body.max_used_bp,
@@ -151,7 +153,7 @@ def reclaim(year: YearPath, body: ReclaimRequest, w: AdminWriter):
                              "content": {"text/csv": {"schema": {"type": "string"}},
                                          XLSX: {"schema": {"type": "string",
                                                            "format": "binary"}}}},
-                       **problem_responses(401, 403, 404, 422, 503, busy=True)})
+                       **problem_responses(NotFound, Busy)})
 async def get_report(year: YearPath, request: Request, _: BureauReader,
                      format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
                      lang: Annotated[Literal["zh", "zh-CN", "en"], Query(description=(

@@ -20,12 +20,17 @@ from service.settlements import service as settlements
 from service.settlements.models import Settlement
 from service.vouchers import service as vouchers
 
-WrongReviewLevel = type("WrongReviewLevel", (DomainError,), {
-    "status": 409, "code": "wrong_review_level",
-    "title": "The object waits at another level of the review chain"})
-CannotSendBack = type("CannotSendBack", (DomainError,), {
-    "status": 409, "code": "cannot_send_back",
-    "title": "The first level of the review chain has no level before it to send back to"})
+
+class WrongReviewLevel(DomainError):
+    status = 409
+    code = "wrong_review_level"
+    title = "The object waits at another level of the review chain"
+
+
+class CannotSendBack(DomainError):
+    status = 409
+    code = "cannot_send_back"
+    title = "The first level of the review chain has no level before it to send back to"
 
 
 def _load(session: Session, object_type: str, object_id: str, principal: Principal):

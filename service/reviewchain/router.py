@@ -7,6 +7,18 @@ from fastapi import APIRouter, Depends
 
 from service.api import Writer, writer
 from service.problems import problem_responses
+from service.errors import (
+    CreditBlocked,
+    EnterpriseCapExceeded,
+    InvalidState,
+    NotFound,
+    PoolExhausted,
+    YearClosed,
+)
+from service.ledger.service import InsufficientBalance
+from service.reviewchain.decide import CannotSendBack, WrongReviewLevel
+from service.reviewchain.trail import ReviewIncomplete
+from service.settlements.service import BeneficiaryAccountMissing
 from service.reviewchain import decide
 from service.reviewchain.schemas import ReviewDecision
 from service.settlements import service as settlements
@@ -26,7 +38,10 @@ DESCRIPTION = (
 
 @router.post("/v1/applications/{application_id}/reviews", response_model=ApplicationPublic,
              operation_id="reviewApplication", description=DESCRIPTION,
-             responses=problem_responses(401, 403, 404, 409, 422))
+             responses=problem_responses(NotFound, BeneficiaryAccountMissing, CannotSendBack,
+                                         CreditBlocked, EnterpriseCapExceeded, InsufficientBalance,
+                                         InvalidState, PoolExhausted, ReviewIncomplete, WrongReviewLevel,
+                                         YearClosed))
 def review_application(application_id: str, body: ReviewDecision, w: ReviewWriter):
     return w.run(lambda s: vouchers.application_public(s, decide.decide(
         s, object_type="application", object_id=application_id, principal=w.principal,
@@ -36,7 +51,10 @@ def review_application(application_id: str, body: ReviewDecision, w: ReviewWrite
 
 @router.post("/v1/settlements/{settlement_id}/reviews", response_model=SettlementPublic,
              operation_id="reviewSettlement", description=DESCRIPTION,
-             responses=problem_responses(401, 403, 404, 409, 422))
+             responses=problem_responses(NotFound, BeneficiaryAccountMissing, CannotSendBack,
+                                         CreditBlocked, EnterpriseCapExceeded, InsufficientBalance,
+                                         InvalidState, PoolExhausted, ReviewIncomplete, WrongReviewLevel,
+                                         YearClosed))
 def review_settlement(settlement_id: str, body: ReviewDecision, w: ReviewWriter):
     return w.run(lambda s: settlements.to_public(s, decide.decide(
         s, object_type="settlement", object_id=settlement_id, principal=w.principal,

@@ -19,9 +19,11 @@ from service.registry.models import Enterprise
 from service.reviewchain.models import ReviewStep
 from service.years.models import BudgetYear
 
-ReviewIncomplete = type("ReviewIncomplete", (DomainError,), {
-    "status": 409, "code": "review_incomplete",
-    "title": "An earlier level of the review chain has not approved yet"})
+
+class ReviewIncomplete(DomainError):
+    status = 409
+    code = "review_incomplete"
+    title = "An earlier level of the review chain has not approved yet"
 
 
 def levels_of(session: Session, year: int) -> list[str]:

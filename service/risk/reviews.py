@@ -34,11 +34,17 @@ from service.years.models import BudgetYear
 DUE_WORKING_DAYS = 5
 REVIEWER_ROLES = ("admin", "reviewer")
 
-ReviewClosed = type("ReviewClosed", (DomainError,), {
-    "status": 409, "code": "review_closed", "title": "The review is already decided"})
-SecondReviewerRequired = type("SecondReviewerRequired", (DomainError,), {
-    "status": 409, "code": "second_reviewer_required",
-    "title": "A second, different reviewer must agree"})
+
+class ReviewClosed(DomainError):
+    status = 409
+    code = "review_closed"
+    title = "The review is already decided"
+
+
+class SecondReviewerRequired(DomainError):
+    status = 409
+    code = "second_reviewer_required"
+    title = "A second, different reviewer must agree"
 
 
 def add_working_days(day: date, n: int) -> date:

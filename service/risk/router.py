@@ -23,6 +23,9 @@ from service.api import (
 )
 from service.auth.principal import Principal
 from service.problems import problem_responses
+from service.errors import Busy, NotFound
+from service.ledger.service import InsufficientBalance
+from service.risk.reviews import ReviewClosed, SecondReviewerRequired
 from service.redemptions.schemas import FlagPublic
 from service.risk import backtest as backtest_service
 from service.risk import access, reviews
@@ -146,7 +149,7 @@ class BacktestPublic(BaseModel):
 
 
 @router.get("/v1/reviews", response_model=ReviewPage, operation_id="listReviews",
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses())
 def list_reviews(session: SessionDep, principal: Reader, limit: Limit = 50, cursor: Cursor = None,
                  status: Literal["open", "cleared", "rejected"] | None = None,
                  year: Annotated[int | None, Query(ge=1, le=9999)] = None):
@@ -171,7 +174,7 @@ def list_reviews(session: SessionDep, principal: Reader, limit: Limit = 50, curs
 
 
 @router.get("/v1/reviews/{review_id}", response_model=ReviewPublic, operation_id="getReview",
-            responses=problem_responses(401, 403, 404))
+            responses=problem_responses(NotFound))
 def get_review(review_id: str, session: SessionDep, principal: Reader):
     return reviews.to_public(session, [reviews.get_readable(session, principal, review_id)],
                              principal)[0]
@@ -190,16 +193,16 @@ router.add_api_route(
     "/v1/reviews/{review_id}/clear", _decide("clear"), methods=["POST"],
     response_model=ReviewPublic, operation_id="clearReview", summary="Clear Review",
     description=_DECISION_DOC.format("Clear (release for payment)"),
-    responses=problem_responses(401, 403, 404, 409, 422))
+    responses=problem_responses(NotFound, ReviewClosed, SecondReviewerRequired, InsufficientBalance))
 router.add_api_route(
     "/v1/reviews/{review_id}/reject", _decide("reject"), methods=["POST"],
     response_model=ReviewPublic, operation_id="rejectReview", summary="Reject Review",
     description=_DECISION_DOC.format("Reject (restore the draws to the vouchers)"),
-    responses=problem_responses(401, 403, 404, 409, 422))
+    responses=problem_responses(NotFound, ReviewClosed, SecondReviewerRequired, InsufficientBalance))
 
 
 @router.get("/v1/risk-rules", response_model=RulePrecisionList, operation_id="listRiskRules",
-            responses=problem_responses(401, 403, 404, 422))
+            responses=problem_responses(NotFound))
 def list_risk_rules(session: SessionDep, _: Reader,
                     year: Annotated[int, Query(ge=1, le=9999, description="Budget year")]):
     """Each rule's flags this year, how many reviews confirmed or cleared them, and its
@@ -227,7 +230,7 @@ def list_risk_rules(session: SessionDep, _: Reader,
 
 @router.post("/v1/years/{year}/risk-rules/backtest", response_model=BacktestPublic,
              operation_id="backtestRiskRules",
-             responses=problem_responses(401, 403, 404, 422, 503, busy=True))
+             responses=problem_responses(NotFound, Busy))
 async def backtest_risk_rules(year: YearPath, request: Request,
                               _: Annotated[Principal, Depends(allow("admin", "auditor"))],
                               body: Annotated[BacktestBody | None, Body()] = None) -> Any:

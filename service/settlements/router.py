@@ -24,6 +24,10 @@ from service.api import (
 from service.auth.principal import Principal
 from service.errors import NotFound
 from service.problems import problem_responses
+from service.errors import Busy, InvalidState
+from service.ledger.service import InsufficientBalance
+from service.reviewchain.trail import ReviewIncomplete
+from service.settlements.service import BeneficiaryAccountMissing, NothingToSettle
 from service.reviewchain import trail as chain
 from service.reviewchain.levels import Level
 from service.reviewchain.schemas import ReviewPublic
@@ -86,7 +90,7 @@ class SettlementPublic(BaseModel):
 
 
 @router.post("", status_code=201, response_model=SettlementPublic, operation_id="createSettlement",
-             responses=problem_responses(401, 403, 404, 409, 422))
+             responses=problem_responses(NotFound, NothingToSettle))
 def create_settlement(body: SettlementCreate, w: AdminWriter):
     return w.run(lambda s: service.to_public(s, service.create(s, year=body.year,
                                                                cutoff=body.cutoff)),
@@ -94,7 +98,7 @@ def create_settlement(body: SettlementCreate, w: AdminWriter):
 
 
 @router.get("", response_model=Page[SettlementPublic], operation_id="listSettlements",
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses())
 def list_settlements(session: SessionDep, principal: BatchReader, limit: Limit = 50,
                      cursor: Cursor = None, year: YearQuery = None,
                      status: Literal["draft", "approved", "paid", "rejected"] | None = None,
@@ -111,7 +115,7 @@ def list_settlements(session: SessionDep, principal: BatchReader, limit: Limit =
 
 
 @router.get("/{settlement_id}", response_model=SettlementPublic, operation_id="getSettlement",
-            responses=problem_responses(401, 403, 404))
+            responses=problem_responses(NotFound))
 def get_settlement(settlement_id: str, session: SessionDep, principal: BatchReader):
     if principal.role == "reviewer" and \
             not chain.reviewer_sees_settlement(session, principal, settlement_id):
@@ -120,7 +124,10 @@ def get_settlement(settlement_id: str, session: SessionDep, principal: BatchRead
 
 
 @router.post("/{settlement_id}/approve", response_model=SettlementPublic,
-             operation_id="approveSettlement", responses=problem_responses(401, 403, 404, 409),
+             operation_id="approveSettlement", responses=problem_responses(NotFound,
+                                                                           BeneficiaryAccountMissing,
+                                                                           InvalidState,
+                                                                           ReviewIncomplete),
              description="Approve a draft for payment (the last level of the review chain). "
                          "409 `beneficiary_account_missing` when a beneficiary it pays has no "
                          "bank_account or bank_name on file; the problem lists them in "
@@ -130,7 +137,8 @@ def approve_settlement(settlement_id: str, w: AdminWriter):
 
 
 @router.post("/{settlement_id}/pay", response_model=SettlementPublic,
-             operation_id="paySettlement", responses=problem_responses(401, 403, 404, 409, 422))
+             operation_id="paySettlement", responses=problem_responses(NotFound, InsufficientBalance,
+                                                                       InvalidState))
 def pay_settlement(settlement_id: str, body: SettlementPay, w: AdminWriter):
     return w.run(lambda s: service.to_public(s, service.pay(
         s, settlement_id=settlement_id, bank_reference=body.bank_reference)))
@@ -141,7 +149,7 @@ def pay_settlement(settlement_id: str, body: SettlementPay, w: AdminWriter):
                 200: {"description": "The payment file",
                       "content": {"text/csv": {"schema": {"type": "string"}},
                                   XLSX: {"schema": {"type": "string", "format": "binary"}}}},
-                **problem_responses(401, 403, 404, 422, 503, busy=True)})
+                **problem_responses(NotFound, Busy)})
 async def export_settlement(settlement_id: str, request: Request, _: BureauReader,
                             format: Annotated[Literal["csv", "xlsx"], Query()] = "csv"):
     """The payment file, built on the heavy-read pool (503 `busy` when it is full)."""

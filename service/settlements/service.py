@@ -18,8 +18,11 @@ from service.settlements import payees
 from service.settlements.models import Settlement, SettlementLine
 from service.years.service import get_year
 
-NothingToSettle = type("NothingToSettle", (DomainError,), {
-    "status": 409, "code": "nothing_to_settle", "title": "Nothing is payable up to the cutoff"})
+
+class NothingToSettle(DomainError):
+    status = 409
+    code = "nothing_to_settle"
+    title = "Nothing is payable up to the cutoff"
 
 
 class BeneficiaryAccountMissing(DomainError):

@@ -18,6 +18,17 @@ from service.api import (
 )
 from service.auth.principal import Principal
 from service.problems import problem_responses
+from service.errors import (
+    ApplicationWindowClosed,
+    CreditBlocked,
+    EnterpriseCapExceeded,
+    InvalidState,
+    NotFound,
+    PoolExhausted,
+    YearClosed,
+)
+from service.ledger.service import InsufficientBalance
+from service.reviewchain.trail import ReviewIncomplete
 from service.reviewchain import trail as chain
 from service.reviewchain.levels import Level
 from service.vouchers import service
@@ -47,7 +58,9 @@ def _scope_enterprise(stmt, model, principal: Principal):
 
 
 @router.post("/v1/applications", status_code=201, response_model=ApplicationPublic,
-             operation_id="createApplication", responses=problem_responses(401, 403, 404, 409, 422))
+             operation_id="createApplication", responses=problem_responses(NotFound,
+                                                                           ApplicationWindowClosed,
+                                                                           CreditBlocked, YearClosed))
 def create_application(body: ApplicationCreate,
                        w: Annotated[Writer, Depends(writer("enterprise"))]):
     return w.run(lambda s: service.application_public(
@@ -55,7 +68,7 @@ def create_application(body: ApplicationCreate,
 
 
 @router.get("/v1/applications", response_model=Page[ApplicationPublic],
-            operation_id="listApplications", responses=problem_responses(401, 403, 422))
+            operation_id="listApplications", responses=problem_responses())
 def list_applications(session: SessionDep, principal: ApplicationReader, limit: Limit = 50,
                       cursor: Cursor = None,
                       status: Literal["submitted", "approved", "rejected"] | None = None,
@@ -77,7 +90,7 @@ def list_applications(session: SessionDep, principal: ApplicationReader, limit: 
 
 
 @router.get("/v1/applications/{application_id}", response_model=ApplicationPublic,
-            operation_id="getApplication", responses=problem_responses(401, 403, 404))
+            operation_id="getApplication", responses=problem_responses(NotFound))
 def get_application(application_id: str, session: SessionDep, principal: ApplicationReader):
     return service.application_public(
         session, service.get_application(session, application_id, principal))
@@ -85,7 +98,9 @@ def get_application(application_id: str, session: SessionDep, principal: Applica
 
 @router.post("/v1/applications/{application_id}/approve", response_model=ApplicationPublic,
              operation_id="approveApplication",
-             responses=problem_responses(401, 403, 404, 409, 422))
+             responses=problem_responses(NotFound, CreditBlocked, EnterpriseCapExceeded,
+                                         InsufficientBalance, InvalidState, PoolExhausted,
+                                         ReviewIncomplete, YearClosed))
 def approve_application(application_id: str, w: AdminWriter,
                         body: Annotated[ApplicationApprove | None, Body()] = None):
     body = body or ApplicationApprove()
@@ -95,14 +110,17 @@ def approve_application(application_id: str, w: AdminWriter,
 
 
 @router.post("/v1/applications/{application_id}/reject", response_model=ApplicationPublic,
-             operation_id="rejectApplication", responses=problem_responses(401, 403, 404, 409, 422))
+             operation_id="rejectApplication", responses=problem_responses(NotFound, InvalidState))
 def reject_application(application_id: str, body: ApplicationReject, w: AdminWriter):
     return w.run(lambda s: service.application_public(s, service.reject(
         s, application_id=application_id, principal=w.principal, reason=body.reason)))
 
 
 @router.post("/v1/vouchers", status_code=201, response_model=VoucherPublic,
-             operation_id="issueVoucher", responses=problem_responses(401, 403, 404, 409, 422))
+             operation_id="issueVoucher", responses=problem_responses(NotFound, CreditBlocked,
+                                                                      EnterpriseCapExceeded,
+                                                                      InsufficientBalance, PoolExhausted,
+                                                                      YearClosed))
 def issue_voucher(body: VoucherIssue, w: AdminWriter):
     return w.run(lambda s: service.to_public(service.issue(
         s, enterprise_id=body.enterprise_id, year=body.year, face_fen=body.face_fen,
@@ -110,7 +128,8 @@ def issue_voucher(body: VoucherIssue, w: AdminWriter):
 
 
 @router.post("/v1/vouchers/{voucher_id}/revoke", response_model=VoucherPublic,
-             operation_id="revokeVoucher", responses=problem_responses(401, 403, 404, 409, 422))
+             operation_id="revokeVoucher", responses=problem_responses(NotFound, InsufficientBalance,
+                                                                       InvalidState, YearClosed))
 def revoke_voucher(voucher_id: str, w: AdminWriter,
                    body: Annotated[VoucherRevoke | None, Body()] = None):
     reason = body.reason if body else None
@@ -119,7 +138,7 @@ def revoke_voucher(voucher_id: str, w: AdminWriter,
 
 
 @router.get("/v1/vouchers", response_model=Page[VoucherPublic], operation_id="listVouchers",
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses())
 def list_vouchers(session: SessionDep, principal: VoucherReader, limit: Limit = 50,
                   cursor: Cursor = None, year: YearQuery = None,
                   status: Literal["active", "exhausted", "expired", "revoked"] | None = None,
@@ -135,6 +154,6 @@ def list_vouchers(session: SessionDep, principal: VoucherReader, limit: Limit = 
 
 
 @router.get("/v1/vouchers/{voucher_id}", response_model=VoucherPublic, operation_id="getVoucher",
-            responses=problem_responses(401, 403, 404))
+            responses=problem_responses(NotFound))
 def get_voucher(voucher_id: str, session: SessionDep, principal: VoucherReader):
     return service.to_public(service.get_voucher(session, voucher_id, principal))

@@ -11,6 +11,7 @@ from service.api import ADMIN, BUREAU, Cursor, Limit, Page, SessionDep, Writer, 
     allow, heavy_read, paginate, writer
 from service.auth.principal import Principal
 from service.problems import problem_responses
+from service.errors import Busy, NotFound
 from service.whatif import compare as service
 from service.whatif import export
 from service.whatif.models import Scenario
@@ -24,14 +25,14 @@ View = Literal["parameters", "summary", "groups", "buckets", "curve"]
 
 
 @router.post("", status_code=201, response_model=ScenarioPublic, operation_id="createScenario",
-             responses=problem_responses(401, 403, 404, 422))
+             responses=problem_responses(NotFound))
 def create_scenario(year: YearPath, body: ScenarioCreate,
                     w: Annotated[Writer, Depends(writer(*ADMIN))]):
     return w.run(lambda s: service.create(s, year, body, w.principal.key_id), status_code=201)
 
 
 @router.get("", response_model=Page[ScenarioPublic], operation_id="listScenarios",
-            responses=problem_responses(401, 403, 404, 422))
+            responses=problem_responses(NotFound))
 def list_scenarios(year: YearPath, session: SessionDep, _: BureauReader, limit: Limit = 50,
                    cursor: Cursor = None):
     service.get_year(session, year)
@@ -44,7 +45,7 @@ def list_scenarios(year: YearPath, session: SessionDep, _: BureauReader, limit: 
                               "content": {"text/csv": {"schema": {"type": "string"}},
                                           XLSX: {"schema": {"type": "string",
                                                             "format": "binary"}}}},
-                        **problem_responses(401, 403, 404, 422, 503, busy=True)})
+                        **problem_responses(NotFound, Busy)})
 async def compare_scenarios(year: YearPath, body: CompareRequest, request: Request,
                             _: BureauReader,
                             format: Annotated[Literal["json", "xlsx", "csv"], Query()] = "json",
@@ -66,6 +67,6 @@ async def compare_scenarios(year: YearPath, body: CompareRequest, request: Reque
 
 
 @router.get("/{scenario_id}", response_model=ScenarioPublic, operation_id="getScenario",
-            responses=problem_responses(401, 403, 404, 422))
+            responses=problem_responses(NotFound))
 def get_scenario(year: YearPath, scenario_id: str, session: SessionDep, _: BureauReader):
     return service.to_public(service.get(session, year, scenario_id))

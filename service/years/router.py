@@ -20,6 +20,8 @@ from service.api import (
 )
 from service.auth.principal import Principal
 from service.problems import problem_responses
+from service.errors import AlreadyExists, NotFound, PolicyLocked, YearClosed
+from service.ledger.service import InsufficientBalance
 from service.years import service
 from service.years.models import BudgetYear
 from service.years.schemas import YearCreate, YearPublic, YearUpdate
@@ -28,13 +30,13 @@ router = APIRouter(prefix="/v1/years", tags=["years"])
 
 
 @router.post("", status_code=201, response_model=YearPublic, operation_id="createYear",
-             responses=problem_responses(401, 403, 409, 422))
+             responses=problem_responses(AlreadyExists, InsufficientBalance))
 def create_year(body: YearCreate, w: Annotated[Writer, Depends(writer(*ADMIN))]):
     return w.run(lambda s: service.to_public(s, service.create_year(s, body)), status_code=201)
 
 
 @router.get("", response_model=Page[YearPublic], operation_id="listYears",
-            responses=problem_responses(401, 403, 422))
+            responses=problem_responses())
 def list_years(session: SessionDep, _: Annotated[Principal, Depends(allow(*BUREAU))],
                limit: Limit = 50, cursor: Cursor = None,
                status: Literal["open", "closed"] | None = None):
@@ -52,13 +54,13 @@ def list_years(session: SessionDep, _: Annotated[Principal, Depends(allow(*BUREA
 
 
 @router.get("/{year}", response_model=YearPublic, operation_id="getYear",
-            responses=problem_responses(401, 403, 404, 422))
+            responses=problem_responses(NotFound))
 def get_year(year: YearPath, session: SessionDep,
              _: Annotated[Principal, Depends(allow(*BUREAU))]):
     return service.to_public(session, service.get_year(session, year))
 
 
 @router.patch("/{year}", response_model=YearPublic, operation_id="updateYear",
-              responses=problem_responses(401, 403, 404, 409, 422))
+              responses=problem_responses(NotFound, InsufficientBalance, PolicyLocked, YearClosed))
 def update_year(year: YearPath, body: YearUpdate, w: Annotated[Writer, Depends(writer(*ADMIN))]):
     return w.run(lambda s: service.to_public(s, service.update_year(s, year, body)))
