@@ -1,16 +1,15 @@
 """Accounts and transfers. Posting updates both accounts with conditional updates so a
 balance that must not go negative cannot, even under concurrency (and CHECKs back it up)."""
 
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 
-from sqlalchemy import insert, text, update
 from sqlmodel import Session, select
 
 from service import clock, ids
-from service.db import is_postgres
 from service.errors import DomainError
 from service.ledger.models import LedgerAccount, LedgerTransfer
-from service.rows import insert_if_absent
+from service.rows import insert_if_absent, insert_many, update_many
 
 # kind -> (must_not_go_negative, must_not_go_positive)
 ACCOUNT_FLAGS = {
@@ -62,62 +61,56 @@ def get_or_create_account(session: Session, year: int, kind: str, owner_type: st
                                                             owner_id), populate_existing=True)
 
 
-# PostgreSQL: both legs and the transfer in one statement. Each leg is a conditional UPDATE
-# that returns no row when the account may not go that far; the credit only runs after the
-# debit applied and the transfer is only written after both did.
-_POST_PG = text("""
-WITH debited AS (
-    UPDATE ledger_account SET debits_posted_fen = debits_posted_fen + :amount
-    WHERE id = :debit
-      AND (NOT must_not_go_negative OR credits_posted_fen - debits_posted_fen >= :amount)
-    RETURNING id),
-credited AS (
-    UPDATE ledger_account SET credits_posted_fen = credits_posted_fen + :amount
-    WHERE id = :credit AND EXISTS (SELECT 1 FROM debited)
-      AND (NOT must_not_go_positive OR debits_posted_fen - credits_posted_fen >= :amount)
-    RETURNING id)
-INSERT INTO ledger_transfer
-    (id, year, debit_account_id, credit_account_id, amount_fen, kind, reference, created_at)
-SELECT :id, :year, :debit, :credit, :amount, :kind, :reference, :created_at
-WHERE EXISTS (SELECT 1 FROM credited)
-RETURNING id""")
+# Each leg's guard is its account's own flags: a debit may not take an account that must not go
+# negative below zero, a credit may not take one that must not go positive above zero.
+_DEBIT_GUARD = ("(NOT t.must_not_go_negative "
+                "OR t.credits_posted_fen - t.debits_posted_fen >= v.debits_posted_fen)")
+_CREDIT_GUARD = ("(NOT t.must_not_go_positive "
+                 "OR t.debits_posted_fen - t.credits_posted_fen >= v.credits_posted_fen)")
 
 
 def post(session: Session, *, year: int, debit: LedgerAccount | str, credit: LedgerAccount | str,
          amount_fen: int, kind: str, reference: str,
          insufficient: Callable[[], DomainError] = InsufficientBalance) -> str:
     """Move amount_fen from the debit account to the credit account; returns the transfer id.
-
-    The debit is a conditional UPDATE: it only applies when the account may go that low, so
-    two transactions can never spend the same fen. `insufficient` makes the refusal to raise.
-    """
-    if amount_fen <= 0:
-        raise ValueError(f"transfers are positive, got {amount_fen}")
+    A batch of one for `post_many`."""
     transfer = {"id": ids.new_id("trf"), "year": year,
-                "debit": debit if isinstance(debit, str) else debit.id,
-                "credit": credit if isinstance(credit, str) else credit.id,
-                "amount": amount_fen, "kind": kind, "reference": reference,
+                "debit_account_id": debit if isinstance(debit, str) else debit.id,
+                "credit_account_id": credit if isinstance(credit, str) else credit.id,
+                "amount_fen": amount_fen, "kind": kind, "reference": reference,
                 "created_at": clock.now()}
-    session.flush()  # accounts added through the ORM must exist before they are updated
-    if is_postgres(session):
-        if session.execute(_POST_PG, transfer).first() is None:
-            raise insufficient()
-        return transfer["id"]
-    acc = LedgerAccount.__table__.c
-    for leg, may_not, column, other in (
-            ("debit", acc.must_not_go_negative, acc.debits_posted_fen, acc.credits_posted_fen),
-            ("credit", acc.must_not_go_positive, acc.credits_posted_fen, acc.debits_posted_fen)):
-        applied = session.execute(
-            update(LedgerAccount.__table__)
-            .where(acc.id == transfer[leg], ~may_not | (other - column >= amount_fen))
-            .values({column: column + amount_fen})).rowcount
-        if applied != 1:
-            raise insufficient()
-    session.execute(insert(LedgerTransfer.__table__).values(
-        id=transfer["id"], year=year, debit_account_id=transfer["debit"],
-        credit_account_id=transfer["credit"], amount_fen=amount_fen, kind=kind,
-        reference=reference, created_at=transfer["created_at"]))
+    post_many(session, [transfer], insufficient=insufficient)
     return transfer["id"]
+
+
+def post_many(session: Session, transfers: Sequence[dict],
+              insufficient: Callable[[], DomainError] = InsufficientBalance) -> None:
+    """Post transfers (rows of ledger_transfer) set-based, the one way money moves: per
+    account its legs summed, every debit and every credit a conditional UPDATE whose guard
+    comes from the account's flags (ACCOUNT_FLAGS), in account id order so concurrent batches
+    cannot deadlock. Either every leg applies or `insufficient` is raised (and the caller's
+    transaction rolls back): two transactions can never spend the same fen."""
+    if not transfers:
+        return
+    debits: dict[str, int] = defaultdict(int)
+    credits: dict[str, int] = defaultdict(int)
+    for t in transfers:
+        if t["amount_fen"] <= 0:
+            raise ValueError(f"transfers are positive, got {t['amount_fen']}")
+        debits[t["debit_account_id"]] += t["amount_fen"]
+        credits[t["credit_account_id"]] += t["amount_fen"]
+    # Paired assertion (TigerBeetle style): what the debits take is what the credits get.
+    assert sum(debits.values()) == sum(credits.values())
+    session.flush()  # accounts added through the ORM must exist before they are updated
+    accounts = LedgerAccount.__table__
+    for legs, column, guard in ((debits, "debits_posted_fen", _DEBIT_GUARD),
+                                (credits, "credits_posted_fen", _CREDIT_GUARD)):
+        applied = update_many(session, accounts, [{"id": a, column: n} for a, n in
+                                                  sorted(legs.items())],
+                              key="id", add=(column,), guard=guard)
+        if applied != len(legs):
+            raise insufficient()
+    insert_many(session, LedgerTransfer.__table__, list(transfers))
 
 
 def balance(session: Session, account_id: str) -> int:
