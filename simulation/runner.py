@@ -17,10 +17,19 @@ from service.db import run_transaction
 from service.errors import DomainError
 from service.registry.models import Enterprise, Provider
 from service.years.models import BudgetYear
-from simulation import applications, parties, redemptions, settlements
-from simulation import invoices as invoicing
+from simulation.applications import do_apply, do_decide, do_direct_issue
+from simulation.invoices import do_pay, do_post, do_reverse
+from simulation.parties import (
+    do_approve_provider,
+    do_credit_block,
+    do_exclusions,
+    do_setup,
+    do_stop_project,
+)
 from simulation.plan import plan_invoices, plan_parties
+from simulation.redemptions import do_redeem
 from simulation.schedule import plan_schedule
+from simulation.settlements import do_settle, do_settle_approve, do_settle_pay, do_tighten_review
 from simulation.state import Demo
 from simulation.summary import summary
 
@@ -33,22 +42,22 @@ class DatabaseNotEmpty(DomainError):
 
 # What each event does on its day: handler(demo, day, actor, payload).
 HANDLERS: dict[str, Callable[..., None]] = {
-    "setup": parties.do_setup,
-    "exclusions": parties.do_exclusions,
-    "approve_provider": parties.do_approve_provider,
-    "credit_block": parties.do_credit_block,
-    "stop_project": parties.do_stop_project,
-    "apply": applications.do_apply,
-    "decide": applications.do_decide,
-    "direct_issue": applications.do_direct_issue,
-    "post": invoicing.do_post,
-    "pay": invoicing.do_pay,
-    "reverse": invoicing.do_reverse,
-    "redeem": redemptions.do_redeem,
-    "settle": settlements.do_settle,
-    "settle_approve": settlements.do_settle_approve,
-    "settle_pay": settlements.do_settle_pay,
-    "tighten_review": settlements.do_tighten_review,
+    "setup": do_setup,
+    "exclusions": do_exclusions,
+    "approve_provider": do_approve_provider,
+    "credit_block": do_credit_block,
+    "stop_project": do_stop_project,
+    "apply": do_apply,
+    "decide": do_decide,
+    "direct_issue": do_direct_issue,
+    "post": do_post,
+    "pay": do_pay,
+    "reverse": do_reverse,
+    "redeem": do_redeem,
+    "settle": do_settle,
+    "settle_approve": do_settle_approve,
+    "settle_pay": do_settle_pay,
+    "tighten_review": do_tighten_review,
 }
 # Events of one actor on one day that share a transaction; the handler takes their payloads.
 GROUPED = ("post", "pay", "redeem", "decide")
