@@ -24,6 +24,8 @@ COPY pyproject.toml ./
 COPY service ./service
 COPY --from=assets /src/service/web/static/vendor ./service/web/static/vendor
 COPY migrations ./migrations
+# `voucher demo`'s year generator: beside the service, not inside it, but still in the image.
+COPY simulation ./simulation
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && /opt/venv/bin/pip install /wheels/*.whl
 

@@ -109,7 +109,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from sqlmodel import Session
 
     from service.db import make_engine
-    from service.demo import run_demo
+    from simulation import run_demo
     from service.reporting.budget import budget
 
     engine = make_engine()

@@ -10,7 +10,7 @@ from service import clock
 from service.audit import service as audit
 from service.auth.principal import SYSTEM
 from service.db import make_engine
-from service.demo import DatabaseNotEmpty, run_demo
+from simulation import DatabaseNotEmpty, run_demo
 from service.invoices.models import Invoice, InvoiceLine, InvoicePayment, InvoiceReversal
 from service.redemptions.models import Redemption
 from service.risk.models import Review

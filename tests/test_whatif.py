@@ -135,7 +135,7 @@ def test_exact_on_a_year_with_reversals_clawbacks_and_a_cross_year_invoice(world
 
 
 def test_exact_on_the_demo_year(engine, api, today):
-    from service.demo import run_demo
+    from simulation import run_demo
 
     today("2026-03-10")
     run_demo(engine, seed=11, enterprises=20, providers=5, invoices=200)

@@ -45,7 +45,6 @@ from service.invoices.schemas import (
 )
 from service.redemptions import service as redemptions
 from service.rows import insert_many, update_many
-from service.uow import group_of_one
 from service.redemptions.models import Redemption
 from service.registry.models import Enterprise
 from service.uscc import uscc_problem
@@ -288,13 +287,6 @@ def pay_group(session: Session, writes: Sequence[Any]) -> list[Any]:
         redemptions.release_pending(session, found[i]._replace(paid_fen=paid[i]))
     shaped = iter(rows_to_public(session, [a for a in answers if isinstance(a, InvoiceRow)]))
     return [next(shaped) if isinstance(a, InvoiceRow) else a for a in answers]
-
-
-def record_payment(session: Session, *, invoice_id: str, principal: Principal,
-                   data: PaymentCreate) -> dict[str, Any]:
-    """One payment inside the caller's transaction (the demo): a batch of one."""
-    return group_of_one(session, pay_group, principal=principal,
-                        args=PaymentRequest(invoice_id, data))
 
 
 def reverse(session: Session, *, invoice_id: str, principal: Principal,

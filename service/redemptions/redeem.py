@@ -67,7 +67,6 @@ from service.risk import disclosure
 from service.risk import flags as risk_flags
 from service.risk import reviews as risk_reviews
 from service.rows import insert_many, update_many
-from service.uow import group_of_one
 from service.registry.models import ApprovedProvider, Enterprise, Provider
 from service.registry.models import OtherSubsidy as OtherSubsidyClaim
 from service.registry.models import RelatedParty as RelatedPartyPair
@@ -478,10 +477,3 @@ def _public(a: Accepted, principal: Principal) -> dict:
     if a.review_id:
         out["review_id"] = a.review_id
     return out
-
-
-def redeem(session: Session, *, principal: Principal, invoice_id: str,
-           voucher_id: str | None = None) -> dict:
-    """One redemption inside the caller's transaction (the demo): a batch of one."""
-    return group_of_one(session, redeem_group, principal=principal,
-                        args=RedeemRequest(invoice_id, voucher_id))

@@ -23,7 +23,6 @@ from service.ledger import service as ledger
 from service.redemptions.models import Clawback, Redemption, RedemptionDraw
 from service.risk import disclosure
 from service.risk import reviews as risk_reviews
-from service.redemptions.redeem import redeem  # noqa: F401 (API)
 from service.redemptions.restore import give_back_to_vouchers, redeemed_net, share_paid
 from service.vouchers.models import Voucher
 from service.years.models import BudgetYear
