@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service import errors, problems, uow
+from service import errors, openapi_doc, problems, uow
 from service.alerts.service import DeliveryWorker
 from service.audit.router import router as audit_router
 from service.auth.cache import AuthThrottle, KeyCache
@@ -22,8 +22,8 @@ from service.heavy import HeavyPool
 from service.invoices.router import router as invoices_router
 from service.ledger.router import router as ledger_router
 from service.logs import configure_logging, record_auth_block
-from service.metrics import REQUESTS
 from service.middleware import RequestContextMiddleware, unexpected_error
+from service.ops import router as ops_router
 from service.redemptions.router import router as redemptions_router
 from service.risk.router import router as risk_router
 from service.registry.router import router as registry_router
@@ -72,7 +72,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
                                     threads=settings.write_batch_threads)
     app.state.heavy = HeavyPool(threads=settings.heavy_threads, queue=settings.heavy_queue,
                                 max_wait_s=settings.heavy_queue_wait_s)
-    readiness = Readiness(engine, timeout_s=settings.db_timeout_s)
+    readiness = app.state.readiness = Readiness(engine, timeout_s=settings.db_timeout_s)
     app.state.key_cache = KeyCache()
     app.state.auth_throttle = AuthThrottle()
     app.state.on_auth_block = record_auth_block
@@ -93,56 +93,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(risk_router)  # risk flags and the review queue (docs/risk.md)
     install_web(app)  # the web pages: /web, served assets, CSP (docs/web.md)
     install_api_docs(app)  # /docs, Swagger UI served from /web/static (never a CDN)
-
-    # Both `async def` on the event loop: never queued behind the request threads or the
-    # heavy reads (the readiness query runs on a thread of its own, with a deadline).
-    @app.get("/healthz", operation_id="healthz", tags=["ops"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", operation_id="readyz", tags=["ops"],
-             responses=problems.problem_responses(errors.DatabaseUnavailable))
-    async def readyz():
-        if not await readiness.check():
-            return problems.problem_response({**errors.DatabaseUnavailable().problem(),
-                                            "instance": "/readyz"},
-                                           problems.problem_headers(errors.DatabaseUnavailable()))
-        return {"status": "ready", "database": "ok"}
-
-    @app.get("/metrics", operation_id="metrics", tags=["ops"], response_class=PlainTextResponse)
-    def metrics(request: Request) -> PlainTextResponse:
-        from service.reporting.gauges import business_gauges
-
-        lines = REQUESTS.render() + business_gauges(request.app.state.engine)
-        return PlainTextResponse("\n".join(lines) + "\n",
-                                 media_type="text/plain; version=0.0.4; charset=utf-8")
-
-    app.openapi = lambda: _openapi_with_problems(app)
+    app.include_router(ops_router)  # /healthz, /readyz, /metrics (service/ops.py)
+    app.openapi = lambda: openapi_doc.with_problems(app)
     return app
-
-
-def _openapi_with_problems(app: FastAPI) -> dict:
-    """Every error response is documented as application/problem+json with the Problem schema
-    and an example per code, including FastAPI's automatic 422; every operation documents what
-    any operation of its kind can answer (problems.ambient_errors)."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    from fastapi.openapi.utils import get_openapi
-
-    schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                         routes=app.routes, separate_input_output_schemas=False)
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    if "Problem" not in components:
-        components["Problem"] = problems.Problem.model_json_schema(
-            ref_template="#/components/schemas/{model}")
-        components.update(components["Problem"].pop("$defs", {}))
-    for name in ("HTTPValidationError", "ValidationError"):
-        components.pop(name, None)
-    for path, operations in schema.get("paths", {}).items():
-        for operation in operations.values():
-            problems.document_problems(path, operation)
-    app.openapi_schema = schema
-    return schema
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -3,7 +3,7 @@
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import psycopg
 from sqlalchemy import ARRAY, ColumnElement, String, Table, bindparam, func, insert
@@ -80,61 +80,95 @@ def post_invoices(session: Session, *, principal: Principal,
     Answers with the posted invoices as the API shows them, in request order. `source_sha256`:
     per item, the SHA-256 of the XML it was read from (POST /v1/invoices/xml), for the audit
     event and the answer; the caller stores the files (invoice_source)."""
-    single = len(items) == 1
-    errors: list[FieldError] = []
-
-    def prefix(i: int) -> str:
-        return "" if single else f"invoices[{i}]."
-
     usccs = {d.enterprise_uscc for d in items}
     enterprises = {e.uscc: e for e in session.exec(
         select(Enterprise).where(Enterprise.uscc.in_(usccs))).all()}
     keys = [invoice_key(d.invoice_number, d.invoice_code) for d in items]
+    years = _years_for(session, items)
+    _refuse_unless_all_valid(session, items, keys, enterprises, years)
+    rows, lines = _new_rows(items, keys, enterprises, principal.provider_id)
+    _insert(session, Invoice.__table__, rows)
+    _insert(session, InvoiceLine.__table__, [line for group in lines for line in group])
+    shas = list(source_sha256) if source_sha256 is not None else [None] * len(rows)
+    _audit_posting(session, rows, keys, shas if source_sha256 is not None else None)
+    # A new invoice has nothing paid, reversed or redeemed: its shape needs no further query.
+    # Plain dicts: the route's response model validates and serialises them, once.
+    return [_shape(row, row_lines, years, {}, data.enterprise_uscc, None, sha)
+            for row, row_lines, data, sha in zip(rows, lines, items, shas)]
+
+
+def _refuse_unless_all_valid(session: Session, items: Sequence[InvoiceCreate], keys: list[str],
+                             enterprises: dict[str, Enterprise],
+                             years: dict[int, BudgetYear]) -> None:
+    """Raise when any item is refused, with every item's problems, each field prefixed by its
+    item's index (`invoices[3].total_fen`) unless the request posts one invoice."""
+    single = len(items) == 1
     # Red-letter invoices are invoices too: their numbers are taken system-wide.
     taken = set(session.execute(
         select(Invoice.invoice_key).where(_among(session, Invoice.invoice_key, keys))
         .union_all(select(InvoiceReversal.invoice_number)
                    .where(_among(session, InvoiceReversal.invoice_number, keys)))).scalars())
-    years = _years_for(session, items)
+    errors: list[FieldError] = []
     seen: dict[str, int] = {}
     duplicate_only = True
     for i, (data, key) in enumerate(zip(items, keys)):
-        item_errors = _problems(data, registered=data.enterprise_uscc in enterprises)
-        if not item_errors and data.enterprise_uscc not in enterprises:
-            item_errors.append(FieldError(field="enterprise_uscc",
-                                          message="no enterprise is registered with this USCC"))
-        if not item_errors and _all_closed(years, data):
-            item_errors.append(FieldError(field="service_start", type="year_closed",
-                                          message="every budget year of the service period is "
-                                                  "closed"))
-        duplicate = key in taken or key in seen
-        if duplicate:
-            where = "earlier in this batch" if key in seen else "already"
-            item_errors.append(FieldError(field="invoice_number", type="invoice_duplicate",
-                                          message=f"invoice {key} was {where} posted"))
+        item_errors = _item_problems(data, key, enterprises, years, taken, seen)
         duplicate_only = duplicate_only and all(e.type == "invoice_duplicate" for e in item_errors)
         seen.setdefault(key, i)
-        errors += [FieldError(field=prefix(i) + e.field, message=e.message, type=e.type)
+        prefix = "" if single else f"invoices[{i}]."
+        errors += [FieldError(field=prefix + e.field, message=e.message, type=e.type)
                    for e in item_errors]
     if errors:
-        if single and duplicate_only:
-            raise InvoiceDuplicate(errors[0].message)
-        if single and all(e.type == "year_closed" for e in errors):
-            raise YearClosed(errors[0].message)
-        rejected = sorted({int(e.field.split("]")[0][9:]) for e in errors if
-                           e.field.startswith("invoices[")})
-        detail = ("; ".join(f"{e.field}: {e.message}" for e in errors[:20]) if single else
-                  f"{len(rejected)} of {len(items)} invoices rejected (indexes "
-                  f"{', '.join(map(str, rejected[:50]))}); nothing was saved")
-        if single and all(e.type == "invalid_uscc" for e in errors):
-            raise InvalidUSCC(detail, errors=errors)  # §2: an invalid USCC is invalid_uscc
-        raise ValidationFailed(detail, errors=errors)
+        _refuse(errors, single=single, duplicate_only=duplicate_only, count=len(items))
 
+
+def _item_problems(data: InvoiceCreate, key: str, enterprises: dict[str, Enterprise],
+                   years: dict[int, BudgetYear], taken: set[str],
+                   seen: dict[str, int]) -> list[FieldError]:
+    """One invoice's problems: its own fields, then its enterprise, its years and its number
+    (taken already, or earlier in this batch: `seen`)."""
+    item_errors = _problems(data, registered=data.enterprise_uscc in enterprises)
+    if not item_errors and data.enterprise_uscc not in enterprises:
+        item_errors.append(FieldError(field="enterprise_uscc",
+                                      message="no enterprise is registered with this USCC"))
+    if not item_errors and _all_closed(years, data):
+        item_errors.append(FieldError(field="service_start", type="year_closed",
+                                      message="every budget year of the service period is "
+                                              "closed"))
+    if key in taken or key in seen:
+        where = "earlier in this batch" if key in seen else "already"
+        item_errors.append(FieldError(field="invoice_number", type="invoice_duplicate",
+                                      message=f"invoice {key} was {where} posted"))
+    return item_errors
+
+
+def _refuse(errors: list[FieldError], *, single: bool, duplicate_only: bool,
+            count: int) -> NoReturn:
+    """The refusal for these problems: a lone invoice that is only a duplicate, only in closed
+    years or only of an invalid USCC is that error; anything else is validation_failed."""
+    if single and duplicate_only:
+        raise InvoiceDuplicate(errors[0].message)
+    if single and all(e.type == "year_closed" for e in errors):
+        raise YearClosed(errors[0].message)
+    rejected = sorted({int(e.field.split("]")[0][9:]) for e in errors if
+                       e.field.startswith("invoices[")})
+    detail = ("; ".join(f"{e.field}: {e.message}" for e in errors[:20]) if single else
+              f"{len(rejected)} of {count} invoices rejected (indexes "
+              f"{', '.join(map(str, rejected[:50]))}); nothing was saved")
+    if single and all(e.type == "invalid_uscc" for e in errors):
+        raise InvalidUSCC(detail, errors=errors)  # §2: an invalid USCC is invalid_uscc
+    raise ValidationFailed(detail, errors=errors)
+
+
+def _new_rows(items: Sequence[InvoiceCreate], keys: list[str],
+              enterprises: dict[str, Enterprise], provider_id: str | None
+              ) -> tuple[list[InvoiceRow], list[list[LineRow]]]:
+    """The invoice rows to insert, and each invoice's line rows, in request order."""
     created_at = clock.now()
     rows, lines = [], []
     for data, key in zip(items, keys):
         row = InvoiceRow(id=ids.new_id("inv"), invoice_key=key, invoice_number=data.invoice_number,
-                         invoice_code=data.invoice_code, provider_id=principal.provider_id,
+                         invoice_code=data.invoice_code, provider_id=provider_id,
                          enterprise_id=enterprises[data.enterprise_uscc].id,
                          issued_on=data.issued_on, service_start=data.service_start,
                          service_end=data.service_end, contract_number=data.contract_number,
@@ -147,8 +181,14 @@ def post_invoices(session: Session, *, principal: Principal,
                               line.quantity.quantize(QUANTITY_STEP), line.unit,
                               line.unit_price_fen, line.amount_fen)
                       for n, line in enumerate(data.lines, start=1)])
-    _insert(session, Invoice.__table__, rows)
-    _insert(session, InvoiceLine.__table__, [line for group in lines for line in group])
+    return rows, lines
+
+
+def _audit_posting(session: Session, rows: list[InvoiceRow], keys: list[str],
+                   shas: list[str | None] | None) -> None:
+    """One audit event for the request: invoice.post for one invoice, invoice.post_batch (under
+    a batch id of its own) for several; with the sources' SHA-256 when posted from XML."""
+    single = len(rows) == 1
     summary: dict[str, Any] = {"count": len(rows), "total_fen": sum(r.total_fen for r in rows)}
     if single:
         summary.update(invoice_number=keys[0], enterprise_id=rows[0].enterprise_id)
@@ -156,16 +196,11 @@ def post_invoices(session: Session, *, principal: Principal,
     else:
         summary["invoice_ids"] = [r.id for r in rows]
         object_id = ids.new_id("bat")
-    shas = list(source_sha256) if source_sha256 is not None else [None] * len(rows)
-    if source_sha256 is not None:
+    if shas is not None:
         summary["source_sha256"] = shas[0] if single else shas
     audit.record(session, action="invoice.post" if single else "invoice.post_batch",
                  object_type="invoice" if single else "invoice_batch", object_id=object_id,
                  summary=summary)
-    # A new invoice has nothing paid, reversed or redeemed: its shape needs no further query.
-    # Plain dicts: the route's response model validates and serialises them, once.
-    return [_shape(row, row_lines, years, {}, data.enterprise_uscc, None, sha)
-            for row, row_lines, data, sha in zip(rows, lines, items, shas)]
 
 
 def _insert(session: Session, table: Table, rows: Sequence[tuple]) -> None:

@@ -33,7 +33,7 @@ def years_of(start: date, end: date) -> range:
 def dated_before_eligible(issued_on: date, policy: BudgetYear) -> bool:
     """The year's earliest eligible invoice date (`eligible_from`): an invoice issued before it
     earns nothing that year, and a redemption of it is refused (invoice_not_eligible). The
-    reconciliation's SQL mirrors this (service/reporting/reconciliation.py)."""
+    reconciliation's SQL mirrors this (service/reporting/reconciliation_sql.py)."""
     return issued_on < policy.eligible_from
 
 

@@ -19,14 +19,23 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
 from service.invoices.schemas import MAX_LINES
-from service.vouchers.schemas import MAX_FEN
+from service.invoices.xml_reader import (
+    ECHO_CHARS,
+    Problem,
+    Reader,
+    local,
+    money_fen as money_fen,  # the value grammar, read through this module by its callers
+    parse_date,
+    shown,
+    tax_rate,
+    yuan,
+)
 
 # Limits (docs/xml-invoices.md, "Hostile files").
 MAX_FILES = 1000                       # XML files in one ZIP
@@ -36,7 +45,6 @@ MAX_TOTAL_BYTES = 64 * 1024 * 1024     # all members of a ZIP, decompressed
 MAX_RATIO = 100                        # decompressed / compressed, for a member above RATIO_FLOOR
 RATIO_FLOOR = 1024 * 1024
 META = "meta.json"
-ECHO_CHARS = 64                        # of the sender's text quoted in a message
 MAX_NAME_CHARS = 255                   # a ZIP member's name (as invoice_source keeps it)
 
 ROOT = "EInvoice"
@@ -47,24 +55,11 @@ BUYER = f"{DATA}/BuyerInformation"
 LINE = f"{DATA}/IssuItemInformation"
 HEADER_TOTAL = f"{BASIC}/TotalTax-includedAmount"
 # ASCII digits only: `\d` would take full-width and other scripts' digits, which int() reads.
-_MONEY = re.compile(r"^(-?)([0-9]{1,15})(?:\.([0-9]{1,2}))?$")
-_DATE = re.compile(r"^([0-9]{4})[-/年]([0-9]{1,2})[-/月]([0-9]{1,2})")
 _QUANTITY = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-_RATE = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,12})?%?")
 _DECLARED = re.compile(rb"""^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*["']([^"']{0,200})["']""")
 _ENCODING = re.compile(rb"""^(\xef\xbb\xbf)?<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9_-]+)["']""")
 _CHINESE_ENCODINGS = {"gbk", "gb2312", "gb18030", "cp936"}
-_EXEMPT_RATES = {"免税", "不征税", "免征", "免征增值税", "***", "*"}
 QUANTITY_STEP = Decimal("0.000001")
-
-
-@dataclass
-class Problem:
-    """Why one file is refused: the element (path from the root) it concerns and a code."""
-
-    element: str
-    code: str
-    message: str
 
 
 @dataclass
@@ -113,18 +108,6 @@ class Unsafe(Exception):
 
 
 # --- XML ------------------------------------------------------------------------------------
-
-def _local(tag: Any) -> str:
-    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
-
-
-def shown(value: str, limit: int = ECHO_CHARS) -> str:
-    """A piece of the sender's input quoted in a message: at most `limit` characters of it, so
-    no answer echoes unbounded input (issue 20)."""
-    if len(value) <= limit:
-        return repr(value)
-    return f"{value[:limit]!r}… ({len(value)} characters)"
-
 
 def _utf8(content: bytes) -> bytes:
     """expat reads UTF-8/16 and Latin-1 only: a GBK/GB18030 file (declared so) is re-encoded."""
@@ -175,118 +158,6 @@ def parse_tree(content: bytes, file: str) -> Element:
                      f"the file is not well-formed XML: {str(exc)[:200]}") from None
 
 
-class _Reader:
-    def __init__(self, root: Element):
-        self.root = root
-        self.problems: list[Problem] = []
-        self.amounts: list[tuple[str, int]] = []  # every amount read, by its path
-        self._children: dict[int, dict[str, list[Element]]] = {}
-
-    def children(self, parent: Element, name: str) -> list[Element]:
-        """The direct children of parent with this local name (indexed once per parent)."""
-        index = self._children.get(id(parent))
-        if index is None:
-            index = {}
-            for child in parent:
-                index.setdefault(_local(child.tag), []).append(child)
-            self._children[id(parent)] = index
-        return index.get(name, [])
-
-    def problem(self, element: str, code: str, message: str) -> None:
-        self.problems.append(Problem(element, code, message))
-
-    def node(self, path: str, *, base: Element | None = None, base_path: str = "",
-             required: bool = True) -> Element | None:
-        """The one element at this exact path (below base, or the root)."""
-        current = self.root if base is None else base
-        walked = base_path
-        for name in path.split("/"):
-            walked = f"{walked}/{name}" if walked else name
-            found = self.children(current, name)
-            if len(found) > 1:
-                self.problem(walked, "validation_error",
-                             f"{walked} appears {len(found)} times; it may appear once")
-                return None
-            if not found:
-                if required:
-                    self.problem(walked, "validation_error", f"{walked} is missing")
-                return None
-            current = found[0]
-        return current
-
-    def text(self, path: str, *, required: bool = True, **kw: Any) -> str:
-        node = self.node(path, required=required, **kw)
-        value = (node.text or "").strip() if node is not None else ""
-        if required and node is not None and not value:
-            full = f"{kw['base_path']}/{path}" if kw.get("base_path") else path
-            self.problem(full, "validation_error", f"{full} is empty")
-        return value
-
-    def first_text(self, *paths: str) -> tuple[str, str]:
-        """The text of the first of these paths that is present (alternative exact paths)."""
-        for path in paths:
-            node = self.node(path, required=False)
-            if node is not None and (node.text or "").strip():
-                return (node.text or "").strip(), path
-        self.problem(paths[0], "validation_error", f"{paths[0]} is missing")
-        return "", paths[0]
-
-    def money(self, path: str, *, base: Element | None = None, base_path: str = "",
-              required: bool = True) -> int | None:
-        """An amount in fen: decimal yuan with at most two places, within the JSON contract's
-        bound (MAX_FEN); None (with the problem) when it is not."""
-        text = self.text(path, base=base, base_path=base_path, required=required)
-        if not text:
-            return None
-        full = f"{base_path}/{path}" if base_path else path
-        fen = money_fen(text)
-        if fen is None:
-            self.problem(full, "invalid_amount",
-                         f"{full} is {shown(text)}: an amount is decimal yuan with at most two "
-                         f"places (e.g. 1234.50); it is never rounded")
-        elif abs(fen) > MAX_FEN:
-            self.problem(full, "invalid_amount",
-                         f"{full} is {_yuan(fen)}: beyond the largest amount the service takes "
-                         f"({_yuan(MAX_FEN)} yuan, as POST /v1/invoices)")
-            return None
-        else:
-            self.amounts.append((full, fen))
-        return fen
-
-
-def money_fen(text: str) -> int | None:
-    """Yuan with at most two decimal places → exact fen; None when it is not such a string."""
-    match = _MONEY.match(text.replace(",", ""))
-    if not match:
-        return None
-    sign, whole, frac = match.groups()
-    fen = int(whole) * 100 + int((frac or "").ljust(2, "0"))
-    return -fen if sign else fen
-
-
-def tax_rate(text: str) -> Decimal | None:
-    """`0.06` or `6%` → Decimal("0.06"); exempt spellings → None. Raises ValueError."""
-    value = text.replace(" ", "")
-    if value in _EXEMPT_RATES:
-        return None
-    if not _RATE.fullmatch(value):
-        raise ValueError(text)
-    rate = Decimal(value[:-1]) / 100 if value.endswith("%") else Decimal(value)
-    if rate >= 1:
-        raise ValueError(text)
-    return rate
-
-
-def _date(text: str) -> date | None:
-    match = _DATE.match(text.strip())
-    if not match:
-        return None
-    try:
-        return date(*(int(g) for g in match.groups()))
-    except ValueError:
-        return None
-
-
 @dataclass
 class _Header:
     number: str
@@ -304,9 +175,9 @@ def parse_invoice(content: bytes, file: str) -> Parsed:
     """One XML file → the invoice it states, or the problems naming each element to fix.
     Raises Unsafe for a file that is not read at all (unsafe_xml, invalid_xml)."""
     root = parse_tree(content, file)
-    r = _Reader(root)
-    if _local(root.tag) != ROOT:
-        name = _local(root.tag) or "?"
+    r = Reader(root)
+    if local(root.tag) != ROOT:
+        name = local(root.tag) or "?"
         r.problem(name[:ECHO_CHARS], "validation_error",
                   f"the root element is {shown(name)}, not {ROOT} (数电票 XML)")
         return Parsed(None, r.problems)
@@ -327,7 +198,7 @@ def parse_invoice(content: bytes, file: str) -> Parsed:
         red_reason=reason), [])
 
 
-def _header(r: _Reader) -> _Header:
+def _header(r: Reader) -> _Header:
     number, number_path = r.first_text("TaxSupervisionInfo/InvoiceNumber",
                                        f"{DATA}/TaxSupervisionInfo/InvoiceNumber",
                                        "Header/EIid")
@@ -337,7 +208,7 @@ def _header(r: _Reader) -> _Header:
     issued_text, issued_path = r.first_text("TaxSupervisionInfo/IssueTime",
                                             f"{DATA}/TaxSupervisionInfo/IssueTime",
                                             f"{BASIC}/RequestTime")
-    issued_on = _date(issued_text) if issued_text else None
+    issued_on = parse_date(issued_text) if issued_text else None
     if issued_text and issued_on is None:
         r.problem(issued_path, "validation_error", f"{shown(issued_text)} is not a date")
     return _Header(
@@ -351,7 +222,7 @@ def _header(r: _Reader) -> _Header:
         total_fen=r.money(HEADER_TOTAL))
 
 
-def _red_node(r: _Reader) -> tuple[Element, str] | None:
+def _red_node(r: Reader) -> tuple[Element, str] | None:
     for path in (f"{DATA}/SpecificInformation/RedEInvoice", "SpecificInformation/RedEInvoice"):
         node = r.node(path, required=False)
         if node is not None:
@@ -359,7 +230,7 @@ def _red_node(r: _Reader) -> tuple[Element, str] | None:
     return None
 
 
-def _lines(r: _Reader) -> tuple[list[XmlLine], bool]:
+def _lines(r: Reader) -> tuple[list[XmlLine], bool]:
     """The lines read, and whether every line was (so that the totals can be checked)."""
     data = r.node(DATA, required=False)
     nodes = r.children(data, "IssuItemInformation") if data is not None else []
@@ -375,7 +246,7 @@ def _lines(r: _Reader) -> tuple[list[XmlLine], bool]:
     return [line for line in lines if line is not None], None not in lines
 
 
-def _line(r: _Reader, node: Element, where: str) -> XmlLine | None:
+def _line(r: Reader, node: Element, where: str) -> XmlLine | None:
     item_name = r.text("ItemName", base=node, base_path=where)
     spec = r.text("SpecMod", base=node, base_path=where, required=False)
     unit = r.text("MeaUnits", base=node, base_path=where, required=False)
@@ -400,13 +271,13 @@ def _line(r: _Reader, node: Element, where: str) -> XmlLine | None:
         return None
     if total is not None and total != amount + tax:
         r.problem(f"{where}/TotaltaxIncludedAmount", "totals_mismatch",
-                  f"{where}: Amount {_yuan(amount)} + ComTaxAm {_yuan(tax)} = "
-                  f"{_yuan(amount + tax)}, but TotaltaxIncludedAmount is {_yuan(total)}")
+                  f"{where}: Amount {yuan(amount)} + ComTaxAm {yuan(tax)} = "
+                  f"{yuan(amount + tax)}, but TotaltaxIncludedAmount is {yuan(total)}")
     return XmlLine(where, item_name, spec, unit, quantity, amount, tax, amount + tax, rate,
                    code)
 
 
-def _quantity(r: _Reader, text: str, path: str) -> Decimal:
+def _quantity(r: Reader, text: str, path: str) -> Decimal:
     """A plain decimal, as exact as the JSON contract's quantity (at most 6 places, below
     10^18): never rounded. Absent → 1."""
     if not text:
@@ -424,27 +295,27 @@ def _quantity(r: _Reader, text: str, path: str) -> Decimal:
     return Decimal(1)
 
 
-def _check_totals(r: _Reader, head: _Header, lines: list[XmlLine]) -> None:
+def _check_totals(r: Reader, head: _Header, lines: list[XmlLine]) -> None:
     if None in (head.amount_fen, head.tax_fen, head.total_fen):
         return
     amounts = sum(line.amount_fen for line in lines)
     taxes = sum(line.tax_fen for line in lines)
     if amounts != head.amount_fen:
         r.problem(f"{BASIC}/TotalAmWithoutTax", "totals_mismatch",
-                  f"the lines' Amount add up to {_yuan(amounts)}, but TotalAmWithoutTax is "
-                  f"{_yuan(head.amount_fen)}")
+                  f"the lines' Amount add up to {yuan(amounts)}, but TotalAmWithoutTax is "
+                  f"{yuan(head.amount_fen)}")
     if taxes != head.tax_fen:
         r.problem(f"{BASIC}/TotalTaxAm", "totals_mismatch",
-                  f"the lines' ComTaxAm add up to {_yuan(taxes)}, but TotalTaxAm is "
-                  f"{_yuan(head.tax_fen)}")
+                  f"the lines' ComTaxAm add up to {yuan(taxes)}, but TotalTaxAm is "
+                  f"{yuan(head.tax_fen)}")
     if head.amount_fen + head.tax_fen != head.total_fen:
         r.problem(HEADER_TOTAL, "totals_mismatch",
-                  f"TotalAmWithoutTax {_yuan(head.amount_fen)} + TotalTaxAm "
-                  f"{_yuan(head.tax_fen)} = {_yuan(head.amount_fen + head.tax_fen)}, but "
-                  f"TotalTax-includedAmount is {_yuan(head.total_fen)}")
+                  f"TotalAmWithoutTax {yuan(head.amount_fen)} + TotalTaxAm "
+                  f"{yuan(head.tax_fen)} = {yuan(head.amount_fen + head.tax_fen)}, but "
+                  f"TotalTax-includedAmount is {yuan(head.total_fen)}")
 
 
-def _original(r: _Reader, node: Element, path: str) -> tuple[str | None, str]:
+def _original(r: Reader, node: Element, path: str) -> tuple[str | None, str]:
     """The invoice a red-letter file reverses (its key), and the reason given."""
     code_text = r.text("OriginalInvoiceCode", base=node, base_path=path, required=False)
     number_text = r.text("OriginalInvoiceNumber", base=node, base_path=path, required=False)
@@ -466,7 +337,7 @@ def _original(r: _Reader, node: Element, path: str) -> tuple[str | None, str]:
     return None, reason
 
 
-def _check_signs(r: _Reader, red: bool, header_total: int | None) -> None:
+def _check_signs(r: Reader, red: bool, header_total: int | None) -> None:
     """A normal invoice's amounts are ≥ 0; a red-letter one's ≤ 0 with a negative total. Each
     amount of the wrong sign is named (docs/xml-invoices.md: invalid_amount)."""
     if red and header_total is not None and header_total >= 0:
@@ -476,11 +347,11 @@ def _check_signs(r: _Reader, red: bool, header_total: int | None) -> None:
     for path, fen in r.amounts:
         if red and fen > 0 and path != HEADER_TOTAL:
             r.problem(path, "invalid_amount",
-                      f"{path} is {_yuan(fen)}: a red-letter invoice's amounts are zero or "
+                      f"{path} is {yuan(fen)}: a red-letter invoice's amounts are zero or "
                       f"negative")
         elif not red and fen < 0:
             r.problem(path, "invalid_amount",
-                      f"{path} is {_yuan(fen)}: a normal invoice's amounts are zero or "
+                      f"{path} is {yuan(fen)}: a normal invoice's amounts are zero or "
                       f"positive (a negative invoice is a red-letter one, which names its "
                       f"original in SpecificInformation/RedEInvoice)")
 
@@ -491,11 +362,6 @@ def unit_price_fen(line: XmlLine) -> int:
         return abs(line.total_fen)
     return abs(int((Decimal(line.total_fen) / line.quantity).quantize(
         Decimal(1), rounding=ROUND_HALF_UP)))
-
-
-def _yuan(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
 # --- ZIP ------------------------------------------------------------------------------------

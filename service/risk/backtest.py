@@ -7,6 +7,7 @@ parties, posting times, clawbacks) and the price statistics are computed from th
 as they stand now."""
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, false, func, or_, select
@@ -52,6 +53,21 @@ def backtest(session: Session, year_number: int, change: dict | None = None,
     rules = risk_policy.merged(policy.risk_rules, change)
     threshold = policy.review_threshold if review_threshold is None else review_threshold
     on = {rule for rule, s in rules.items() if s.get("enabled")}
+    rows, t = _read_year(session, year_number, rules, on)
+    read = time.perf_counter()
+    verdict = _replay(t, rows, year_number, policy, rules, on, threshold)
+    return {"year": year_number, "rules": rules, "review_threshold": threshold,
+            "redemptions": len(rows), "flagged": verdict.flagged, "held": verdict.held,
+            "by_rule": [{"rule": rule, "enabled": rule in on,
+                         "flagged": verdict.by_rule.get(rule, 0)} for rule in rules],
+            "items": verdict.top, "elapsed_ms": int((time.perf_counter() - started) * 1000),
+            "read_ms": int((read - started) * 1000)}
+
+
+def _read_year(session: Session, year_number: int, rules: dict, on: set[str]
+               ) -> tuple[list, Tally]:
+    """The year's redemptions in the order they were made, and the tally filled with every fact
+    the enabled rules compare them with."""
     db = session.connection()
     t = Tally()
     rows = db.execute(
@@ -67,18 +83,8 @@ def backtest(session: Session, year_number: int, change: dict | None = None,
             t.invoices[invoice_id] = InvoiceInfo(invoice_id, number, issued_on, total,
                                                    F.as_date(posted_at))
     redeemed = Redemption.year == year_number
-    in_year = select(Redemption.invoice_id).where(redeemed)
     if "unit_price_outlier" in on:
-        t.stats = {(year_number, c, u): s
-                   for (c, u), s in stats.compute(session, year_number).items()}
-        lines = select(InvoiceLine.invoice_id, InvoiceLine.line_no, InvoiceLine.category,
-                       InvoiceLine.unit, InvoiceLine.unit_price_fen, InvoiceLine.description
-                       ).where(InvoiceLine.invoice_id.in_(in_year.distinct()))
-        outlying = _outlying(t.stats, year_number, rules["unit_price_outlier"])
-        if outlying is not None:  # only lines that can flag: the rule needs no other
-            lines = lines.where(outlying)
-        for row in db.execute(lines).all():
-            t.lines[row[0]].append(Line(*row[1:]))
+        _read_lines(session, t, year_number, rules["unit_price_outlier"], redeemed)
     parties = select(Redemption.enterprise_id).where(redeemed).distinct()
     t.enterprises = {row.id: F.party(row) for row in db.execute(
         select(*F.party_columns(Enterprise)).where(Enterprise.id.in_(parties)))}
@@ -86,24 +92,64 @@ def backtest(session: Session, year_number: int, change: dict | None = None,
         select(*F.party_columns(Provider)).where(Provider.id.in_(
             select(Redemption.provider_id).where(redeemed).distinct())))}
     if "burst" in on:
-        day = F.posted_day(session.get_bind().dialect.name)
-        for p, e, on_day, n in db.execute(
-                select(Invoice.provider_id, Invoice.enterprise_id, day, func.count())
-                .where(Invoice.enterprise_id.in_(parties))
-                .group_by(Invoice.provider_id, Invoice.enterprise_id, day)).all():
-            t.posted[(p, e, F.as_date(on_day))] = int(n)
+        _read_posted(session, t, parties)
     if "reversal_after_payout" in on:
-        for row in db.execute(
-                select(Clawback.year, Redemption.enterprise_id, Clawback.id,
-                       Clawback.invoice_id, Clawback.amount_fen, Clawback.created_at,
-                       Settlement.id)
-                .join(Redemption, Redemption.id == Clawback.redemption_id)
-                .join(Settlement, Settlement.id == Redemption.settlement_id)
-                .where(Clawback.year == year_number, Settlement.status == "paid")):
-            t.clawbacks[(row[0], row[1])].append(F.clawback_evidence(row))
-    read = time.perf_counter()
-    by_rule: dict[str, int] = dict.fromkeys(rules, 0)
-    flagged = held = 0
+        _read_paid_clawbacks(session, t, year_number)
+    return rows, t
+
+
+def _read_lines(session: Session, t: Tally, year_number: int, setting: dict, redeemed) -> None:
+    """The year's price statistics, and the redeemed invoices' lines that may lie outside them
+    (only those can flag: the rule needs no other)."""
+    t.stats = {(year_number, c, u): s
+               for (c, u), s in stats.compute(session, year_number).items()}
+    in_year = select(Redemption.invoice_id).where(redeemed)
+    lines = select(InvoiceLine.invoice_id, InvoiceLine.line_no, InvoiceLine.category,
+                   InvoiceLine.unit, InvoiceLine.unit_price_fen, InvoiceLine.description
+                   ).where(InvoiceLine.invoice_id.in_(in_year.distinct()))
+    outlying = _outlying(t.stats, year_number, setting)
+    if outlying is not None:
+        lines = lines.where(outlying)
+    for row in session.connection().execute(lines).all():
+        t.lines[row[0]].append(Line(*row[1:]))
+
+
+def _read_posted(session: Session, t: Tally, parties) -> None:
+    """How many invoices each provider posted to each of the year's enterprises, per day."""
+    day = F.posted_day(session.get_bind().dialect.name)
+    for p, e, on_day, n in session.connection().execute(
+            select(Invoice.provider_id, Invoice.enterprise_id, day, func.count())
+            .where(Invoice.enterprise_id.in_(parties))
+            .group_by(Invoice.provider_id, Invoice.enterprise_id, day)).all():
+        t.posted[(p, e, F.as_date(on_day))] = int(n)
+
+
+def _read_paid_clawbacks(session: Session, t: Tally, year_number: int) -> None:
+    """The year's clawbacks of redemptions whose settlement was already paid."""
+    for row in session.connection().execute(
+            select(Clawback.year, Redemption.enterprise_id, Clawback.id,
+                   Clawback.invoice_id, Clawback.amount_fen, Clawback.created_at,
+                   Settlement.id)
+            .join(Redemption, Redemption.id == Clawback.redemption_id)
+            .join(Settlement, Settlement.id == Redemption.settlement_id)
+            .where(Clawback.year == year_number, Settlement.status == "paid")):
+        t.clawbacks[(row[0], row[1])].append(F.clawback_evidence(row))
+
+
+@dataclass
+class _Verdict:
+    """What the rules said over the year: counts, and the highest-scoring redemptions."""
+
+    by_rule: dict[str, int]
+    flagged: int = 0
+    held: int = 0
+    top: list[dict] = field(default_factory=list)
+
+
+def _replay(t: Tally, rows: list, year_number: int, policy, rules: dict, on: set[str],
+            threshold: int) -> _Verdict:
+    """Each redemption evaluated against what came before it, then added to the tally."""
+    verdict = _Verdict(by_rule=dict.fromkeys(rules, 0))
     top: list[dict] = []
     floor = -1  # the lowest score still in the top list once it is full
     r = {"year": year_number}  # one dict, refilled per redemption (nothing keeps it)
@@ -114,24 +160,24 @@ def backtest(session: Session, year_number: int, change: dict | None = None,
         t.add(r)
         if not found:
             continue
-        flagged += 1
+        verdict.flagged += 1
         score = sum(f["weight"] for f in found)
         would_hold = score >= threshold
-        held += would_hold
+        verdict.held += would_hold
         for f in found:
-            by_rule[f["rule"]] += 1
+            verdict.by_rule[f["rule"]] += 1
         if score < floor:
             continue
         top.append({"redemption_id": rid, "invoice_id": invoice_id, "enterprise_id": e,
                     "provider_id": p, "score": score, "rules": [f["rule"] for f in found],
                     "would_hold": would_hold})
         if len(top) > 4 * TOP:
-            top = sorted(top, key=lambda x: (-x["score"], x["redemption_id"]))[:TOP]
+            top = _best(top)
             floor = top[-1]["score"]
-    top = sorted(top, key=lambda x: (-x["score"], x["redemption_id"]))[:TOP]
-    return {"year": year_number, "rules": rules, "review_threshold": threshold,
-            "redemptions": len(rows), "flagged": flagged, "held": held,
-            "by_rule": [{"rule": rule, "enabled": rule in on, "flagged": by_rule.get(rule, 0)}
-                        for rule in rules],
-            "items": top, "elapsed_ms": int((time.perf_counter() - started) * 1000),
-            "read_ms": int((read - started) * 1000)}
+    verdict.top = _best(top)
+    return verdict
+
+
+def _best(top: list[dict]) -> list[dict]:
+    """The TOP highest scores, ties by redemption id."""
+    return sorted(top, key=lambda x: (-x["score"], x["redemption_id"]))[:TOP]
