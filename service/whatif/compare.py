@@ -1,5 +1,6 @@
-"""Comparing scenarios (docs/what-if.md): results, groups, winners and losers, concentration,
-the plain-language summaries, and the cache keyed by the year's data version."""
+"""Comparing scenarios (docs/what-if.md): results (their groups, winners and losers and
+concentration from figures.py), the plain-language summaries, and the cache keyed by the year's
+data version."""
 
 from __future__ import annotations
 
