@@ -1,5 +1,6 @@
-"""Comparing scenarios (docs/what-if.md): results, groups, winners and losers, concentration,
-the plain-language summaries, and the cache keyed by the year's data version."""
+"""Comparing scenarios (docs/what-if.md): results (their groups, winners and losers and
+concentration from figures.py), the plain-language summaries, and the cache keyed by the year's
+data version."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import json
 import logging
 import os
 import threading
-from array import array
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -25,11 +25,11 @@ from service.audit import service as audit
 from service.audit.models import AuditChainHead
 from service.errors import NotFound
 from service.money import format_yuan
-from service.whatif import replay
+from service.whatif import figures, replay, state
+from service.whatif.figures import bucket, gini_bp, permille, top10_share_bp
 from service.whatif.models import Scenario
 from service.whatif.schemas import ScenarioCreate
-from service.years.models import CATEGORIES
-from service.years.service import get_year, rate_for
+from service.years.service import get_year
 
 log = logging.getLogger(__name__)
 # Part of every cache key: a change to the replay's rules must never serve an old result.
@@ -217,12 +217,12 @@ def compare(session: Session, year: int, baseline: Any, scenarios: list, group_b
 def _compare(*, data_args: tuple, key: str, year: int, base: Spec, specs: list, group_by: str,
              actual_policy: dict, version: str, seq: int, head_hash: str) -> dict:
     data = _year_data(*data_args)
-    base_policy = replay.scenario_policy(actual_policy, year, base.overrides)
-    base_outcome = _outcome(data, base, base_policy)
+    base_policy = state.scenario_policy(actual_policy, year, base.overrides)
+    base_outcome = figures.outcome_of(data, base, base_policy)
     base_params = parameters(actual_policy, base)
-    base_totals = _enterprise_totals(data, base_outcome)
-    base_groups = _groups(data, base_outcome, base_policy, base.overrides, group_by,
-                          base_totals)
+    base_totals = figures.enterprise_totals(data, base_outcome)
+    base_groups = figures.groups(data, base_outcome, base_policy, base.overrides, group_by,
+                                 base_totals)
     baseline_result = _result(data, base, base_params, base_policy, base_outcome, base_totals,
                               base_totals, base_groups, base_groups, base_params, None)
 
@@ -255,10 +255,10 @@ class _Context:
 
 def _scenario(context: _Context, spec: Spec) -> dict:
     c, data = context, context.data
-    policy = replay.scenario_policy(c.actual_policy, c.year, spec.overrides)
-    outcome = _outcome(data, spec, policy)
-    totals = _enterprise_totals(data, outcome)
-    groups = _groups(data, outcome, policy, spec.overrides, c.group_by, totals)
+    policy = state.scenario_policy(c.actual_policy, c.year, spec.overrides)
+    outcome = figures.outcome_of(data, spec, policy)
+    totals = figures.enterprise_totals(data, outcome)
+    groups = figures.groups(data, outcome, policy, spec.overrides, c.group_by, totals)
     return _result(data, spec, parameters(c.actual_policy, spec), policy, outcome, totals,
                    c.base_totals, groups, c.base_groups, c.base_params, c.baseline)
 
@@ -328,148 +328,8 @@ def _map(context: _Context, specs: list[Spec], *, parallel: bool) -> list[dict]:
     return [results[i] for i in range(len(specs))]
 
 
-class _Actual:
-    """The year as it happened, shaped like a replay outcome."""
-
-    def __init__(self, data: replay.YearData, policy: Any):
-        from array import array
-
-        self.granted = array("q", data.actual)
-        _, self.claim_invoice, self.claim_day, _ = replay.redemption_claims(data)
-        self.refused_count = self.refused_fen = 0
-        self.pool_exhausted_on = None
-        self.capped: set = set()
-        self.granted_count = len(self.granted)
-        self.weighted = [replay.subsidy.weighted_amount(data.lines(s), policy)
-                         for s in range(len(data.shapes))]
-
-
-def _outcome(data: replay.YearData, spec: Spec, policy: Any):
-    if spec.actual:
-        return _Actual(data, policy)
-    return replay.run(data, policy, growth_bp=int(spec.overrides.get("invoice_growth_bp") or 0),
-                      follow_cap=spec.vouchers == "follow_cap",
-                      include_unredeemed=spec.include_unredeemed)
-
-
-def _enterprise_totals(data: replay.YearData, outcome: Any) -> dict[int, int]:
-    """Per enterprise with a claim (granted or not), what it was granted: a replay's running
-    total per enterprise, or the claims summed."""
-    if outcome.claim_invoice is data.rd_invoice:  # the redemptions: their enterprises known
-        claim_ent = data.rd_ent
-    else:
-        claim_ent = array("l", map(data.inv_ent.__getitem__, outcome.claim_invoice))
-    sums = getattr(outcome, "ent_net", None)
-    if not sums:
-        sums = [0] * (len(data.enterprises) or 1)
-        for e, amount in zip(claim_ent, outcome.granted):
-            if amount:
-                sums[e] += amount
-    return {e: sums[e] for e in set(claim_ent)}
-
-
-def _groups(data: replay.YearData, outcome: Any, policy: Any, overrides: dict,
-            group_by: str, totals: dict[int, int] | None = None) -> dict[str, int]:
-    out: dict[str, int] = defaultdict(int)
-    if group_by == "category":
-        growth = int(overrides.get("invoice_growth_bp") or 0)
-        rates = [rate_for(policy, c) for c in CATEGORIES]
-        for inv, amount in zip(outcome.claim_invoice, outcome.granted):
-            for category, part in _split(data, inv, amount, rates, growth):
-                out[category] += part
-        return out
-    if group_by in ("enterprise", "district"):
-        totals = totals if totals is not None else _enterprise_totals(data, outcome)
-        keys = data.enterprises if group_by == "enterprise" else \
-            [d or "-" for d in data.districts]
-        for e, amount in totals.items():
-            out[keys[e]] += amount
-        return out
-    sums: dict[int, int] = defaultdict(int)
-    if group_by == "provider":
-        inv_prov = data.inv_prov
-        for inv, amount in zip(outcome.claim_invoice, outcome.granted):
-            if amount:
-                sums[inv_prov[inv]] += amount
-        for inv in set(outcome.claim_invoice):
-            out[data.providers[inv_prov[inv]]] += 0
-        for p, amount in sums.items():
-            out[data.providers[p]] += amount
-        return out
-    for day, amount in _day_totals(data, outcome).items():
-        out[date.fromordinal(day).strftime("%Y-%m")] += amount
-    return out
-
-
-def _day_totals(data: replay.YearData, outcome: Any) -> dict[int, int]:
-    """Per day with a claim, what the claims of that day were granted. The redemptions are in
-    time order: each day's claims are one slice of the outcome, summed at C speed."""
-    sums: dict[int, int] = defaultdict(int)
-    if outcome.claim_day is data.rd_day:
-        granted = outcome.granted
-        for day, lo, hi in replay.day_slices(data):
-            sums[day] += sum(granted[lo:hi])
-        return sums
-    for day, amount in zip(outcome.claim_day, outcome.granted):
-        sums[day] += amount
-    return sums
-
-
-def _split(data: replay.YearData, inv: int, amount: int, rates: list[int],
-           growth: int) -> list[tuple[str, int]]:
-    """A claim's subsidy by line category, in proportion to each category's weighted amount
-    (rounded down, the remainder to the largest): exact in total."""
-    shape = data.shapes[data.inv_shape[inv]]
-    weights = [(c, replay.grow(a, growth) * r) for c, a, r in zip(CATEGORIES, shape, rates)
-               if a and r]
-    total = sum(w for _, w in weights)
-    if amount == 0 or total == 0:
-        return []
-    parts = [(c, amount * w // total) for c, w in weights]
-    rest = amount - sum(p for _, p in parts)
-    if rest:
-        big = max(range(len(parts)), key=lambda i: weights[i][1])
-        parts[big] = (parts[big][0], parts[big][1] + rest)
-    return parts
-
-
-def permille(new: int, old: int) -> int | None:
-    if old == 0:
-        return 0 if new == 0 else None
-    diff = new - old
-    sign = -1 if diff < 0 else 1
-    return sign * (abs(diff) * 1000 // abs(old))
-
-
-def bucket(new: int, old: int) -> str:
-    if new == old:
-        return "no_change"
-    if new < old:
-        return "lose_more_5" if (old - new) * 100 > 5 * old else "lose_less_5"
-    if old == 0:
-        return "gain_more_5"
-    return "gain_more_5" if (new - old) * 100 > 5 * old else "gain_less_5"
-
-
-def gini_bp(values: list[int]) -> int:
-    """The Gini coefficient over enterprises, in basis points, rounded down: with x sorted
-    ascending, G = (2 Σ i·x_i − (n + 1) Σ x) / (n Σ x)."""
-    n, total = len(values), sum(values)
-    if n == 0 or total <= 0:
-        return 0
-    ranked = sum(i * x for i, x in enumerate(sorted(values), start=1))
-    return max(0, 10_000 * (2 * ranked - (n + 1) * total) // (n * total))
-
-
-def top10_share_bp(values: list[int]) -> int:
-    total = sum(values)
-    if total <= 0:
-        return 0
-    return 10_000 * sum(sorted(values, reverse=True)[:10]) // total
-
-
 def _curve(data: replay.YearData, outcome: Any) -> list[dict]:
-    by_day = _day_totals(data, outcome)
+    by_day = figures.day_totals(data, outcome)
     running, points = 0, []
     for day in sorted(by_day):
         if not by_day[day]:

@@ -266,106 +266,136 @@ def events(source: Prefetch, data: Any, claimed: int, singles: dict, extra: list
            paid_now: dict, merge_unclaimed: Any, rejected: dict, *, with_t: bool,
            with_b: bool) -> None:
     """Walk the year's time-ordered stream into data's event arrays. Runs of redemptions (most
-    of the stream) go in whole, a column at a time."""
-    kinds, refs, days, paids, revs, actual = data.ev_kind, data.ev_ref, data.ev_day, \
-        data.ev_paid, data.ev_rev, data.actual
-    single_draw, reversed_invoices = data.single_draw, data.reversed_invoices
-    pending, x = len(extra), 0
-    assert with_t or not pending
-    t_at = 7  # the timestamp, to merge the unclaimed demand by
-    # the id body, to find a named voucher or a rejected redemption
-    b_at = 7 + with_t if with_b else None
+    of the stream) go in whole, a column at a time. `extra`: the UNCLAIMED events (time,
+    invoice, facts), merged in by time with merge_unclaimed(data, item, paid_now)."""
+    assert with_t or not extra
+    walk = _Events(data, claimed, singles, rejected, (extra, paid_now, merge_unclaimed),
+                   b_at=7 + with_t if with_b else None)
+    for rows in source:
+        cols = list(zip(*rows))
+        if walk.x < len(extra) or cols[0].count(REDEMPTION) != len(rows):
+            walk.mixed(rows)
+        else:
+            walk.redemptions(rows, cols)
+    walk.merge_until(None)
+    walk.finish()
 
-    def at(n: int) -> int:  # the stream's invoice position, checked against the invoices read
-        if not 0 <= n < claimed:
-            raise AssertionError(f"event names invoice {n} of {claimed}")
+
+_T_AT = 7  # the stream's timestamp column, to merge the unclaimed demand by
+
+
+class _Events:
+    """What `events` fills as the stream goes: data's event arrays, the redemption claims
+    (yeardata.redemption_claims) and, without unclaimed demand to merge, each event's key
+    (yeardata.claim_keys)."""
+
+    def __init__(self, data: Any, claimed: int, singles: dict, rejected: dict,
+                 unclaimed: tuple[list, dict, Any], *, b_at: int | None):
+        self.data, self.claimed, self.singles, self.rejected = data, claimed, singles, rejected
+        self.extra, self.paid_now, self.merge_unclaimed = unclaimed
+        self.x = 0  # the unclaimed events merged so far
+        self.b_at = b_at  # the id body's column, to find a named voucher or a rejection
+        self.rd_event, self.rd_invoice, self.rd_day, self.rd_ent = \
+            array("l"), array("l"), array("l"), array("l")
+        self.inv_class = invoice_classes(data)
+        self.keyed = not self.extra
+        self.key_index, self.ev_key = Index(), array("l")
+
+    def at(self, n: int) -> int:
+        """The stream's invoice position, checked against the invoices read."""
+        if not 0 <= n < self.claimed:
+            raise AssertionError(f"event names invoice {n} of {self.claimed}")
         return n
 
-    # The redemption claims (replay.redemption_claims) and, without unclaimed demand to merge,
-    # each event's key (replay.claim_keys), gathered on the way.
-    rd_event, rd_invoice, rd_day, rd_ent = array("l"), array("l"), array("l"), array("l")
-    inv_ent, inv_class = data.inv_ent, invoice_classes(data)
-    keyed = not pending
-    key_index, ev_key = Index(), array("l")
+    def merge_until(self, t: Any) -> None:
+        """The unclaimed events up to time t (all of them when None)."""
+        extra, x = self.extra, self.x
+        while x < len(extra) and (t is None or extra[x][0] <= t):
+            self.merge_unclaimed(self.data, extra[x], self.paid_now)
+            x += 1
+        self.x = x
 
-    def redemptions(rows: list, cols: list | None = None) -> None:
+    def mixed(self, rows: list) -> None:
+        """A batch with other events, or with unclaimed demand to merge: row by row, the runs
+        of redemptions between them in whole."""
+        extra, run = self.extra, []
+        for row in rows:
+            if self.x < len(extra) and extra[self.x][0] <= row[_T_AT]:
+                self.redemptions(run)
+                run = []
+                self.merge_until(row[_T_AT])
+            if row[0] == REDEMPTION:
+                run.append(row)
+                continue
+            self.redemptions(run)
+            run = []
+            self.other(row)
+        self.redemptions(run)
+
+    def other(self, row: tuple) -> None:
+        """A reversal, rejection, or voucher issued, revoked or reclaimed from (its amount in
+        `paid`)."""
+        data, kind = self.data, row[0]
+        if kind == REVERSAL:
+            if row[5] is None or row[6] is None:
+                raise Unrecorded("a reversal without the invoice's amounts")
+            ref, amount, reversed_fen = self.at(row[1]), row[5], row[6]
+            data.reversed_invoices.add(ref)
+        elif kind == REJECT:
+            data.reject_of[len(data.ev_kind)] = self.rejected[row[self.b_at]]
+            ref, amount, reversed_fen = self.at(row[1]), 0, 0
+        else:
+            ref, amount, reversed_fen = row[2], row[3], 0
+        if self.keyed:
+            self.ev_key.append(self.key_index[self.inv_class[ref], amount, reversed_fen]
+                               if kind == REVERSAL else 0)
+        data.ev_kind.append(kind)
+        data.ev_ref.append(ref)
+        data.ev_day.append(row[4])
+        data.ev_paid.append(amount)
+        data.ev_rev.append(reversed_fen)
+
+    def redemptions(self, rows: list, cols: list | None = None) -> None:
+        """A run of redemptions, a column at a time."""
         if not rows:
             return
+        data, claimed = self.data, self.claimed
         cols = cols or list(zip(*rows))
-        rd_event.extend(range(len(kinds), len(kinds) + len(rows)))
+        first = len(data.ev_kind)
+        self.rd_event.extend(range(first, first + len(rows)))
         if None in cols[5] or None in cols[6]:
             raise Unrecorded("a redemption without the invoice's amounts")
-        if b_at is not None:
-            for i, b in enumerate(cols[b_at], start=len(kinds)):
-                if b in singles:
-                    single_draw[i] = singles[b]
-                if b in rejected:
-                    rejected[b] = i
-                    data.rejected.add(i)
-        kinds.frombytes(bytes([REDEMPTION]) * len(rows))
+        if self.b_at is not None:
+            self.named_or_rejected(cols[self.b_at], first)
+        data.ev_kind.frombytes(bytes([REDEMPTION]) * len(rows))
         if min(cols[1]) < 0 or max(cols[1]) >= claimed:
             raise AssertionError(f"a redemption names an invoice outside 0..{claimed - 1}")
-        refs.extend(cols[1])
-        rd_invoice.extend(cols[1])
-        rd_ent.extend(map(inv_ent.__getitem__, cols[1]))
-        days.extend(cols[4])
-        rd_day.extend(cols[4])
-        if keyed:
-            ev_key.extend(map(key_index.__getitem__, zip(map(inv_class.__getitem__, cols[1]),
-                                                         cols[5], cols[6])))
-        paids.extend(cols[5])
-        revs.extend(cols[6])
-        actual.extend(cols[3])
+        data.ev_ref.extend(cols[1])
+        self.rd_invoice.extend(cols[1])
+        self.rd_ent.extend(map(data.inv_ent.__getitem__, cols[1]))
+        data.ev_day.extend(cols[4])
+        self.rd_day.extend(cols[4])
+        if self.keyed:
+            self.ev_key.extend(map(self.key_index.__getitem__, zip(
+                map(self.inv_class.__getitem__, cols[1]), cols[5], cols[6])))
+        data.ev_paid.extend(cols[5])
+        data.ev_rev.extend(cols[6])
+        data.actual.extend(cols[3])
 
-    def walk(source: Any) -> None:
-        nonlocal x
-        for rows in source:
-            cols = list(zip(*rows))
-            if x < pending or cols[0].count(REDEMPTION) != len(rows):
-                run = []
-                for row in rows:
-                    kind = row[0]
-                    if x < pending and extra[x][0] <= row[t_at]:
-                        redemptions(run)
-                        run = []
-                        while x < pending and extra[x][0] <= row[t_at]:
-                            merge_unclaimed(data, extra[x], paid_now)
-                            x += 1
-                    if kind == REDEMPTION:
-                        run.append(row)
-                        continue
-                    redemptions(run)
-                    run = []
-                    if kind == REVERSAL:
-                        if row[5] is None or row[6] is None:
-                            raise Unrecorded("a reversal without the invoice's amounts")
-                        n = at(row[1])
-                        reversed_invoices.add(n)
-                        ref, amount, reversed_fen = n, row[5], row[6]
-                        if keyed:
-                            ev_key.append(key_index[inv_class[n], row[5], row[6]])
-                    elif kind == REJECT:
-                        data.reject_of[len(kinds)] = rejected[row[b_at]]
-                        ref, amount, reversed_fen = at(row[1]), 0, 0
-                    else:  # voucher issued, revoked, reclaimed from (its amount in `paid`)
-                        ref, amount, reversed_fen = row[2], row[3], 0
-                    if keyed and kind != REVERSAL:
-                        ev_key.append(0)
-                    kinds.append(kind)
-                    refs.append(ref)
-                    days.append(row[4])
-                    paids.append(amount)
-                    revs.append(reversed_fen)
-                redemptions(run)
-            else:
-                redemptions(rows, cols)
+    def named_or_rejected(self, bodies: tuple, first: int) -> None:
+        """The run's single-draw redemptions (event → voucher, amount) and rejected ones."""
+        singles, rejected, data = self.singles, self.rejected, self.data
+        for i, b in enumerate(bodies, start=first):
+            if b in singles:
+                data.single_draw[i] = singles[b]
+            if b in rejected:
+                rejected[b] = i
+                data.rejected.add(i)
 
-    walk(source)
-    while x < pending:
-        merge_unclaimed(data, extra[x], paid_now)
-        x += 1
-    data.rd_event, data.rd_invoice, data.rd_day, data.rd_ent = rd_event, rd_invoice, rd_day, \
-        rd_ent
-    if keyed:
-        assert len(ev_key) == len(kinds)
-        data.ev_keys = (key_list(data, key_index), ev_key)
+    def finish(self) -> None:
+        data = self.data
+        data.rd_event, data.rd_invoice, data.rd_day, data.rd_ent = \
+            self.rd_event, self.rd_invoice, self.rd_day, self.rd_ent
+        if self.keyed:
+            assert len(self.ev_key) == len(data.ev_kind)
+            data.ev_keys = (key_list(data, self.key_index), self.ev_key)
