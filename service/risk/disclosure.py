@@ -20,29 +20,17 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import select
 from sqlmodel import Session
 
+from service import catalogue
 from service.auth.principal import Principal
 from service.registry.models import Enterprise
+from service.risk.rules import CHECKS
 from service.reviewchain.trail import is_district_reviewer
 
-# The sentence a party reads: what kind of signal, never whose or which facts.
+# The sentence a party reads: what kind of signal, never whose or which facts (the catalogue's
+# "rule.<rule>.party"; "rule.party" for a rule without one).
 PARTY_SENTENCES: dict[str, tuple[str, str]] = {
-    "unit_price_outlier": ("发票行单价明显偏离同类服务的单价中位数",
-                           "An invoice line's unit price is far from the median for its kind"),
-    "near_cap_split": ("同一服务商的多张小额发票合计接近年度补贴上限",
-                       "Several smaller invoices from one provider together near the annual cap"),
-    "shared_contact": ("与另一主体登记了相同的联系信息",
-                       "Shares a registered contact with another party"),
-    "new_entity": ("企业成立时间距申报开始不足规定天数",
-                   "The enterprise was established shortly before the application window"),
-    "burst": ("服务商同日开具的发票数量偏多",
-              "The provider posted many invoices on one day"),
-    "round_amount": ("发票金额为大额整数", "The invoice total is a large round amount"),
-    "reversal_after_payout": ("本年度曾在补贴拨付后红冲发票",
-                              "An invoice was reversed this year after its subsidy was paid"),
-    "provider_concentration": ("补贴集中于一家服务商",
-                               "The subsidy is concentrated on one provider"),
-}
-_FALLBACK = ("触发风险规则", "A risk rule fired")
+    rule: catalogue.both(f"rule.{rule}.party") for rule, _check in CHECKS}
+_FALLBACK = catalogue.both("rule.party")
 
 
 def party_view(flag: dict) -> dict:

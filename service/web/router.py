@@ -44,6 +44,7 @@ templates.env.filters.update(yuan=fmt.yuan, when=fmt.when, day=fmt.day, pct=fmt.
                              invoice_no=fmt.invoice_no, ratio=fmt.ratio_bp)
 templates.env.globals.update(new_idem=lambda: uuid.uuid4().hex, echarts_file=ECHARTS_FILE,
                              error_text=i18n.error_text)
+i18n.install(templates.env)
 
 router = APIRouter(prefix="/web", include_in_schema=False)
 BUREAU = ("admin", "auditor")

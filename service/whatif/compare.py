@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from service import ids
+from service import catalogue, ids
 from service.audit import service as audit
 from service.audit.models import AuditChainHead
 from service.errors import NotFound
@@ -381,47 +381,28 @@ def _result(data, spec: Spec, params: dict, policy: Any, outcome: Any, totals: d
 
 # --- the plain-language summaries -----------------------------------------------------------
 
-_ZH = {"pool_fen": "资金池", "rate_bp": "补贴比例", "category_rates_bp": "分类补贴比例",
-       "enterprise_cap_fen": "单个企业上限", "eligible_categories": "可补贴类别",
-       "settlement_mode": "结算方式", "eligible_from": "最早可补贴发票日期",
-       "invoice_growth_bp": "发票金额增长", "vouchers": "算力券", "include_unredeemed": "计入未申领发票"}
-_EN = {"pool_fen": "pool", "rate_bp": "rate", "category_rates_bp": "per-category rates",
-       "enterprise_cap_fen": "cap per enterprise", "eligible_categories": "eligible categories",
-       "settlement_mode": "settlement mode", "eligible_from": "earliest eligible invoice date",
-       "invoice_growth_bp": "invoice growth", "vouchers": "vouchers",
-       "include_unredeemed": "unredeemed invoices counted"}
+def _word(lang: str, value: Any) -> str:
+    """A category or mode code in words (the catalogue's "whatif.word.<code>"), else the code."""
+    key = f"whatif.word.{value}"
+    return catalogue.say(lang, key) if catalogue.has(lang, key) else str(value)
 
 
-# Category and mode codes in the Chinese summary, as the console shows them.
-_WORDS_ZH = {"gpu": "GPU 算力", "npu": "NPU 算力", "accelerator": "其他加速卡", "cpu": "CPU",
-             "storage": "存储", "network": "网络", "security": "安全", "other": "其他",
-             "reimbursement": "先付后补", "deduction": "直接抵扣", "as_issued": "按实际发放",
-             "follow_cap": "随上限调整"}
-
-_WORDS_EN = {"gpu": "GPU compute", "npu": "NPU compute", "accelerator": "Other accelerators",
-             "cpu": "CPU", "storage": "Storage", "network": "Network", "security": "Security",
-             "other": "Other", "reimbursement": "Reimbursement", "deduction": "Deduction"}
-
-
-def _show(field_name: str, value: Any, zh: bool) -> str:
+def _show(field_name: str, value: Any, lang: str) -> str:
     if value is None:
         return "—"
     if field_name.endswith("_fen"):  # in yuan, as people read money (issue 21)
         return f"¥{format_yuan(value)}"
     if field_name.endswith("_bp") and isinstance(value, int):
-        return f"{value} bp（{value / 100:.2f}%）" if zh else f"{value} bp ({value / 100:.2f}%)"
+        return catalogue.say(lang, "whatif.summary.bp", bp=value, percent=f"{value / 100:.2f}")
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {v} bp" for k, v in sorted(value.items())) + "}" \
-            if value else ("无" if zh else "none")
+            if value else catalogue.say(lang, "whatif.summary.none")
     if isinstance(value, list):
-        return "、".join(_WORDS_ZH.get(v, v) for v in value) if zh else \
-            ", ".join(_WORDS_EN.get(v, v) for v in value)
-    if zh and field_name in ("settlement_mode", "vouchers"):
-        return _WORDS_ZH.get(value, str(value))
-    if field_name == "settlement_mode":
-        return _WORDS_EN.get(value, str(value))
+        return catalogue.say(lang, "whatif.summary.list_sep").join(_word(lang, v) for v in value)
+    if field_name in ("settlement_mode", "vouchers"):
+        return _word(lang, value)
     if isinstance(value, bool):
-        return ("是" if value else "否") if zh else ("yes" if value else "no")
+        return catalogue.say(lang, "whatif.summary.yes" if value else "whatif.summary.no")
     return str(value)
 
 
@@ -436,48 +417,41 @@ def _norm(value: Any) -> Any:
 
 def summaries(result: dict, base_params: dict, baseline_name: str | None,
               base_total: int) -> tuple[str, str]:
+    """The result in a sentence, in Chinese and English (the catalogue's "whatif.summary.*")."""
+    zh, en = (_summary(lang, result, base_params, baseline_name, base_total)
+              for lang in catalogue.LANGUAGES)
+    return zh, en
+
+
+def _summary(lang: str, result: dict, base_params: dict, baseline_name: str | None,
+             base_total: int) -> str:
     new = {**result["parameters"], "vouchers": result["vouchers"],
            "include_unredeemed": result["include_unredeemed"]}
     old = {**base_params, "vouchers": base_params.get("vouchers", "as_issued"),
            "include_unredeemed": base_params.get("include_unredeemed", False)}
     name, total = result["name"], result["total_subsidy_fen"]
     if baseline_name is None:
-        zh = (f"基准“{name}”：补贴合计 {_show('total_fen', total, True)}，"
-              f"{result['redemptions_count']} 笔兑付，资金池使用 {result['pool_use_bp'] / 100:.2f}%。")
-        en = (f"Baseline “{name}”: total subsidy {_show('total_fen', total, False)} over "
-              f"{result['redemptions_count']} redemptions, {result['pool_use_bp'] / 100:.2f}% "
-              f"of the pool.")
-        return zh, en
-    changed = changes(old, new)
-    diff = total - base_total
-    pm = permille(total, base_total)
-    pm_text = f"{pm}‰" if pm is not None else "—"
-    zh_changes = "；".join(f"{_ZH[f]}由 {_show(f, a, True)} 改为 {_show(f, b, True)}"
-                          for f, a, b in changed) or "参数与基准相同"
-    en_changes = "; ".join(f"{_EN[f]} ({f}) from {_show(f, a, False)} to {_show(f, b, False)}"
-                           for f, a, b in changed) or "the same parameters as the baseline"
-    b = result["buckets"]
-    winners, losers = b["gain_less_5"] + b["gain_more_5"], b["lose_less_5"] + b["lose_more_5"]
-    # The year as it ran is the baseline named "actual": in Chinese, in words.
-    zh_baseline = "实际执行" if baseline_name == "actual" else baseline_name
-    sign = "+" if diff >= 0 else "-"
-    zh = (f"方案“{name}”与基准“{zh_baseline}”相比：{zh_changes}。补贴合计由 "
-          f"{_show('total_fen', base_total, True)} 变为 {_show('total_fen', total, True)}"
-          f"（{sign}¥{format_yuan(abs(diff))}，{pm_text}）。")
-    en = (f"Scenario “{name}” against the baseline “{baseline_name}”: {en_changes}. Total "
-          f"subsidy {_show('total_fen', base_total, False)} becomes "
-          f"{_show('total_fen', total, False)} ({sign}¥{format_yuan(abs(diff))}, {pm_text}).")
-    if result["pool_exhausted_on"]:
-        zh += (f"资金池于 {result['pool_exhausted_on']} 用尽，{result['refused_count']} 笔兑付"
-               f"将被拒绝或削减，共 {_show('refused_fen', result['refused_fen'], True)}。")
-        en += (f" The pool runs out on {result['pool_exhausted_on']}: "
-               f"{result['refused_count']} redemptions would be refused or cut, "
-               f"{_show('refused_fen', result['refused_fen'], False)} in all.")
-    else:
-        zh += "资金池不会用尽。"
-        en += " The pool does not run out."
-    zh += (f"{result['enterprises_at_cap']} 家企业达到上限；{winners} 家企业获益，"
-           f"{losers} 家企业减少，{b['no_change']} 家不变。")
-    en += (f" {result['enterprises_at_cap']} enterprises reach the cap; {winners} gain, "
-           f"{losers} lose, {b['no_change']} unchanged.")
-    return zh, en
+        return catalogue.say(lang, "whatif.summary.baseline", name=name,
+                             total=_show("total_fen", total, lang),
+                             count=result["redemptions_count"],
+                             pool_use=f"{result['pool_use_bp'] / 100:.2f}")
+    changed = [catalogue.say(lang, "whatif.summary.change",
+                             parameter=catalogue.say(lang, f"whatif.param.{f}"),
+                             old=_show(f, a, lang), new=_show(f, b, lang))
+               for f, a, b in changes(old, new)]
+    diff, pm, b = total - base_total, permille(total, base_total), result["buckets"]
+    # The year as it ran is the baseline named "actual": in words.
+    baseline = catalogue.say(lang, "whatif.summary.actual") if baseline_name == "actual" \
+        else baseline_name
+    return catalogue.say(
+        lang, "whatif.summary.runs_out" if result["pool_exhausted_on"] else "whatif.summary.lasts",
+        name=name, baseline=baseline,
+        changes=catalogue.say(lang, "whatif.summary.change_sep").join(changed)
+        or catalogue.say(lang, "whatif.summary.same"),
+        before=_show("total_fen", base_total, lang), after=_show("total_fen", total, lang),
+        diff=f"{'+' if diff >= 0 else '-'}¥{format_yuan(abs(diff))}",
+        permille=f"{pm}‰" if pm is not None else "—",
+        exhausted_on=result["pool_exhausted_on"], refused_count=result["refused_count"],
+        refused=_show("refused_fen", result["refused_fen"], lang),
+        at_cap=result["enterprises_at_cap"], winners=b["gain_less_5"] + b["gain_more_5"],
+        losers=b["lose_less_5"] + b["lose_more_5"], unchanged=b["no_change"])

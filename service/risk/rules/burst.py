@@ -1,6 +1,7 @@
 """The invoice's provider posted more than `max_per_day` invoices for the enterprise on the
 (Shanghai) day it posted this one (docs/risk.md)."""
 
+from service import catalogue
 from service.risk.rules.subject import Found, Subject
 
 
@@ -13,7 +14,5 @@ def check(c: Subject, s: dict) -> Found | None:
         return None
     name = c.provider_name
     return ({"posted_on": day.isoformat(), "invoices": count, "max_per_day": s["max_per_day"]},
-            lambda: (f"服务商“{name}”在 {day} 一天内为该企业开具了 "
-                     f"{count} 张发票，超过 {s['max_per_day']} 张。",
-                     f"The provider '{name}' posted {count} invoices "
-                     f"for this enterprise on {day}: more than {s['max_per_day']}."))
+            lambda: catalogue.both("rule.burst.says", provider=name, day=day, count=count,
+                                   max_per_day=s["max_per_day"]))

@@ -3,6 +3,7 @@ that together redeem most of the enterprise's cap left (docs/risk.md)."""
 
 from datetime import timedelta
 
+from service import catalogue
 from service.money import format_yuan as yuan
 from service.risk.rules.subject import Found, Subject
 
@@ -46,14 +47,8 @@ def check(c: Subject, s: dict) -> Found | None:
 
 
 def explain(ev: dict) -> tuple[str, str]:
-    n, together, cap_left = len(ev["invoices"]), ev["together_fen"], ev["cap_left_fen"]
-    share, days, below = ev["share_bp"], ev["window_days"], ev["each_below_fen"]
-    return (f"同一企业与服务商在 {days} 天内的 {n} 张发票合计兑付 "
-            f"{yuan(together)} 元，达到企业剩余额度 {yuan(cap_left)} 元的 "
-            f"{together * 100 // cap_left}%（阈值 {share // 100}%），"
-            f"且每张均低于 {yuan(below)} 元：疑似拆分。",
-            f"{n} invoices between the same enterprise and provider within "
-            f"{days} days redeem {yuan(together)} yuan together, "
-            f"{together * 100 // cap_left}% of the enterprise's remaining cap of "
-            f"{yuan(cap_left)} yuan (threshold {share // 100}%), each below "
-            f"{yuan(below)} yuan: a possible split claim.")
+    together, cap_left = ev["together_fen"], ev["cap_left_fen"]
+    return catalogue.both("rule.near_cap_split.says", days=ev["window_days"], n=len(ev["invoices"]),
+                          together=yuan(together), cap_left=yuan(cap_left),
+                          percent=together * 100 // cap_left, threshold=ev["share_bp"] // 100,
+                          below=yuan(ev["each_below_fen"]))

@@ -1,6 +1,7 @@
 """The enterprise was established less than `days` days before the year's application window
 opened (docs/risk.md)."""
 
+from service import catalogue
 from service.risk.rules.subject import Found, Subject
 
 
@@ -14,8 +15,5 @@ def check(c: Subject, s: dict) -> Found | None:
         return None
     return ({"established_on": established.isoformat(), "application_opens_on": opens.isoformat(),
              "days_before": before, "threshold_days": s["days"]},
-            lambda: (f"企业成立于 {established}，距本年度申报开始（{opens}）仅 "
-                     f"{before} 天，少于 {s['days']} 天。",
-                     f"The enterprise was established on {established}, {before} days "
-                     f"before the year's application window opened ({opens}): fewer than "
-                     f"{s['days']}."))
+            lambda: catalogue.both("rule.new_entity.says", established=established, opens=opens,
+                                   days_before=before, threshold_days=s["days"]))

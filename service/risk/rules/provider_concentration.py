@@ -1,6 +1,7 @@
 """One provider accounts for more than `share_bp` of the enterprise's redeemed subsidy this
 year, this redemption included (docs/risk.md)."""
 
+from service import catalogue
 from service.money import format_yuan as yuan
 from service.risk.rules.subject import Found, Subject
 
@@ -14,8 +15,6 @@ def check(c: Subject, s: dict) -> Found | None:
     return ({"provider_id": c.p, "with_provider_fen": with_provider,
              "enterprise_redeemed_fen": total, "share_bp": with_provider * 10_000 // total,
              "threshold_bp": s["share_bp"]},
-            lambda: (f"该企业本年度已兑付补贴 {yuan(total)} 元中，{yuan(with_provider)} 元"
-                     f"（{share}%）来自服务商“{name}”，超过 {s['share_bp'] // 100}%。",
-                     f"Of the enterprise's {yuan(total)} yuan of redeemed subsidy this year, "
-                     f"{yuan(with_provider)} yuan ({share}%) is with the provider '{name}': "
-                     f"more than {s['share_bp'] // 100}%."))
+            lambda: catalogue.both("rule.provider_concentration.says", total=yuan(total),
+                                   with_provider=yuan(with_provider), share=share, provider=name,
+                                   threshold=s["share_bp"] // 100))

@@ -1,6 +1,7 @@
 """The enterprise has had a red-letter reversal this year that clawed back subsidy from a paid
 settlement, before this redemption (docs/risk.md)."""
 
+from service import catalogue
 from service.money import format_yuan as yuan
 from service.risk.rules.subject import Found, Subject
 from service.risk.tally import aware
@@ -15,8 +16,5 @@ def check(c: Subject, s: dict) -> Found | None:
     listed = [{key: v for key, v in claw.items() if not key.startswith("_")} for claw in earlier]
     owed = sum(claw["amount_fen"] for claw in earlier)
     return ({"clawbacks": listed},
-            lambda: (f"该企业本年度已有 {len(earlier)} 笔红字冲销发生在补贴支付之后，"
-                     f"追回 {yuan(owed)} 元（发票 {listed[0]['invoice_id']}）。",
-                     f"This year the enterprise has had {len(earlier)} red-letter reversal(s) "
-                     f"after a paid settlement, clawing back {yuan(owed)} yuan (invoice "
-                     f"{listed[0]['invoice_id']})."))
+            lambda: catalogue.both("rule.reversal_after_payout.says", count=len(earlier),
+                                   amount=yuan(owed), invoice=listed[0]["invoice_id"]))

@@ -1,5 +1,6 @@
 """The invoice total is at least `min_fen` and a whole multiple of `unit_fen` (docs/risk.md)."""
 
+from service import catalogue
 from service.money import format_yuan as yuan
 from service.risk.rules.subject import Found, Subject
 
@@ -10,8 +11,5 @@ def check(c: Subject, s: dict) -> Found | None:
         return None
     return ({"invoice_number": number, "total_fen": total, "min_fen": s["min_fen"],
              "unit_fen": s["unit_fen"]},
-            lambda: (f"发票 {number} 金额 {yuan(total)} 元，是 "
-                     f"{yuan(s['unit_fen'])} 元的整数倍，且不低于 {yuan(s['min_fen'])} 元。",
-                     f"Invoice {number} totals {yuan(total)} yuan, a "
-                     f"whole multiple of {yuan(s['unit_fen'])} yuan, and at least "
-                     f"{yuan(s['min_fen'])} yuan."))
+            lambda: catalogue.both("rule.round_amount.says", number=number, total=yuan(total),
+                                   unit=yuan(s["unit_fen"]), minimum=yuan(s["min_fen"])))

@@ -2,14 +2,9 @@
 enterprise that redeemed against the same provider this year (docs/risk.md). Its evidence
 names the other party: only the bureau sees it (service/risk/disclosure.py)."""
 
+from service import catalogue
 from service.risk.facts import FACTS
 from service.risk.rules.subject import Found, Subject
-
-FACT_ZH = {"contact_phone": "联系电话", "contact_email": "联系邮箱", "bank_account": "银行账号",
-           "legal_representative": "法定代表人", "registered_address": "注册地址"}
-FACT_EN = {"contact_phone": "contact phone", "contact_email": "contact e-mail",
-           "bank_account": "bank account", "legal_representative": "legal representative",
-           "registered_address": "registered address"}
 
 
 def check(c: Subject, s: dict) -> Found | None:
@@ -41,15 +36,9 @@ def check(c: Subject, s: dict) -> Found | None:
 
 def explain(name: str, shared: list[dict]) -> tuple[str, str]:
     first = shared[0]
-    by_provider = first["with_type"] == "provider"
-    zh_with = "本发票的服务商" if by_provider else "同样向该服务商兑付的企业"
-    en_with = "the invoice's provider" if by_provider else \
-        "another enterprise redeeming against the same provider,"
-    more_zh = f"（共 {len(shared)} 处相同）" if len(shared) > 1 else ""
-    more_en = f" ({len(shared)} shared facts in all)" if len(shared) > 1 else ""
-    return (f"企业“{name}”与{zh_with}“{first['with_name']}”的"
-            f"{FACT_ZH[first['fact']]}相同（{first['value']} / {first['other_value']}）"
-            f"{more_zh}。",
-            f"The enterprise '{name}' and {en_with} '{first['with_name']}' share "
-            f"a {FACT_EN[first['fact']]} ({first['value']} / {first['other_value']})"
-            f"{more_en}.")
+    key = f"rule.shared_contact.says.{first['with_type']}" + ("_more" if len(shared) > 1 else "")
+    zh, en = (catalogue.say(lang, key, enterprise=name, other=first["with_name"],
+                            fact=catalogue.say(lang, f"rule.shared_contact.fact.{first['fact']}"),
+                            value=first["value"], other_value=first["other_value"], n=len(shared))
+              for lang in catalogue.LANGUAGES)
+    return zh, en

@@ -1,6 +1,7 @@
 """An invoice line's unit price more than `k` median absolute deviations from the median of the
 year's lines of its category and unit (docs/risk.md)."""
 
+from service import catalogue
 from service.money import format_yuan as yuan
 from service.risk.rules.subject import Found, Subject
 
@@ -27,15 +28,10 @@ def check(c: Subject, s: dict) -> Found | None:
 
 
 def explain(outliers: list[dict]) -> tuple[str, str]:
-    o = outliers[0]
-    more_zh = f"（另有 {len(outliers) - 1} 行）" if len(outliers) > 1 else ""
-    more_en = f" ({len(outliers) - 1} more line(s))" if len(outliers) > 1 else ""
-    return (f"发票第 {o['line_no']} 行（{o['category']}，单位“{o['unit']}”）单价 "
-            f"{yuan(o['unit_price_fen'])} 元，偏离本年度同类 {o['lines_in_group']} 行的中位数 "
-            f"{yuan(o['median_fen'])} 元达 {yuan(o['deviation_fen'])} 元，超过 {o['k']} 倍"
-            f"中位数绝对偏差（{yuan(o['scale_fen'])} 元）{more_zh}。",
-            f"Invoice line {o['line_no']} ({o['category']}, per '{o['unit']}') has a unit "
-            f"price of {yuan(o['unit_price_fen'])} yuan, {yuan(o['deviation_fen'])} yuan "
-            f"from the median {yuan(o['median_fen'])} yuan of the year's "
-            f"{o['lines_in_group']} such lines: more than {o['k']} median absolute "
-            f"deviations ({yuan(o['scale_fen'])} yuan){more_en}.")
+    o, more = outliers[0], len(outliers) - 1
+    return catalogue.both(
+        "rule.unit_price_outlier.says_more" if more else "rule.unit_price_outlier.says",
+        line_no=o["line_no"], category=o["category"], unit=o["unit"],
+        unit_price=yuan(o["unit_price_fen"]), lines=o["lines_in_group"],
+        median=yuan(o["median_fen"]), deviation=yuan(o["deviation_fen"]), k=o["k"],
+        scale=yuan(o["scale_fen"]), more=more)
