@@ -8,7 +8,6 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -16,10 +15,10 @@ from fastapi import Depends, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator, BaseModel, PlainSerializer, TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from sqlmodel import Session
 
-from service import clock, uow
+from service import uow
 from service.auth import service as auth_service
 from service.auth.principal import Principal
 from service.db import reading, run_transaction, snapshot
@@ -32,16 +31,6 @@ from service.errors import (
 )
 
 T = TypeVar("T")
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=clock.SHANGHAI) if value.tzinfo is None else value.astimezone(
-        clock.SHANGHAI)
-
-
-# Timestamps leave the service as ISO 8601 with the Asia/Shanghai offset on every backend.
-Timestamp = Annotated[datetime, AfterValidator(_aware),
-                      PlainSerializer(lambda v: _aware(v).isoformat(), return_type=str)]
 
 
 class Page(BaseModel, Generic[T]):

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from service.api import Timestamp
+from service.timestamps import Timestamp
 from service.types import Fen, Line, Text
 from service.vouchers.schemas import MAX_FEN
 

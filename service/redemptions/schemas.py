@@ -2,7 +2,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api import Timestamp
+from service.timestamps import Timestamp
 from service.types import ObjectId
 
 

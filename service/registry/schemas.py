@@ -2,7 +2,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from service.api import Timestamp
+from service.timestamps import Timestamp
 from service.registry.payment import PaymentFactsIn, PaymentFactsOut
 from service.risk.facts import PartyFactsIn, PartyFactsOut
 from service.types import Fen, Flag, Line, ObjectId, Text

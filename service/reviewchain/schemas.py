@@ -3,7 +3,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api import Timestamp
+from service.timestamps import Timestamp
 from service.types import Fen, Text
 
 MAX_FEN = 10**15  # as service.vouchers.schemas.MAX_FEN (imported there, so not from there)

@@ -2,7 +2,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api import Timestamp
+from service.timestamps import Timestamp
 from service.reviewchain.schemas import ReviewPublic
 from service.types import Fen, Line, ObjectId, Text
 

@@ -3,7 +3,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, Tag
 
-from service.api import Timestamp
+from service.timestamps import Timestamp
 from service.types import BasisPoints, Fen, Flag, Line, ObjectId
 from service.years.schemas import Category, SettlementMode
 

@@ -3,7 +3,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api import Timestamp
+from service.timestamps import Timestamp
 from service.reviewchain.levels import ReviewLevels
 from service.risk.policy import RiskRules
 from service.types import BasisPoints, Fen
