@@ -32,7 +32,7 @@ from service.reviewchain.router import router as reviewchain_router
 from service.settlements.router import router as settlements_router
 from service.vouchers.router import router as vouchers_router
 from service.web.apidocs import install as install_api_docs
-from service.web.router import install as install_web
+from service.web import install as install_web
 from service.whatif.router import router as whatif_router
 from service.years.router import router as years_router
 

@@ -18,7 +18,7 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # t('key', …) / _('key') in a template; t('prefix.' ~ value) names a family of keys.
 TEMPLATE_KEY = re.compile(r"""\b(?:t|_|gettext)\(\s*(['"])([\w.]+)\1\s*([,)~])""")
 # The calls that take a catalogue key, and the position of the key among their arguments.
-KEY_ARG = {"translate": 1, "say": 1, "has": 1, "both": 0}
+KEY_ARG = {"translate": 1, "say": 1, "has": 1, "both": 0, "flash": 3, "t": 0}
 
 
 def _catalogue(lang: str):

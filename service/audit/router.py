@@ -11,12 +11,12 @@ from service.api import (
     Limit,
     Page,
     SessionDep,
-    Timestamp,
     allow,
     decode_cursor,
     encode_cursor,
     engine_of,
 )
+from service.timestamps import Timestamp
 from service.audit import service
 from service.audit.models import AuditEvent
 from service.auth.principal import Principal

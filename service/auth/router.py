@@ -11,12 +11,12 @@ from service.api import (
     Limit,
     Page,
     SessionDep,
-    Timestamp,
     Writer,
     allow,
     paginate,
     writer,
 )
+from service.timestamps import Timestamp
 from service.auth import service
 from service.auth.models import ApiKey
 from service.auth.principal import Principal

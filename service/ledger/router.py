@@ -10,11 +10,11 @@ from service.api import (
     Limit,
     Page,
     SessionDep,
-    Timestamp,
     YearQuery,
     allow,
     paginate,
 )
+from service.timestamps import Timestamp
 from service.auth.principal import Principal
 from service.problems import problem_responses
 from service.ledger.models import LedgerAccount, LedgerTransfer

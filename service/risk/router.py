@@ -12,7 +12,6 @@ from service.api import (
     Cursor,
     Limit,
     SessionDep,
-    Timestamp,
     Writer,
     YearPath,
     allow,
@@ -21,6 +20,7 @@ from service.api import (
     heavy_read,
     writer,
 )
+from service.timestamps import Timestamp
 from service.auth.principal import Principal
 from service.problems import problem_responses
 from service.errors import Busy, NotFound

@@ -13,7 +13,6 @@ from service.api import (
     Limit,
     Page,
     SessionDep,
-    Timestamp,
     Writer,
     YearQuery,
     allow,
@@ -21,6 +20,7 @@ from service.api import (
     paginate,
     writer,
 )
+from service.timestamps import Timestamp
 from service.auth.principal import Principal
 from service.errors import NotFound
 from service.problems import problem_responses

@@ -67,6 +67,13 @@ class Api:
             raise ApiError(response.status_code, problem)
         return response if raw else response.json()
 
+    async def send(self, method: str, path: str, *, content: bytes, headers: dict[str, str],
+                   params: dict[str, str]) -> httpx.Response:
+        """A request with a raw body (an upload), answered as it is: refusals too."""
+        async with self._client() as client:
+            return await client.request(method, path, content=content, headers=headers,
+                                        params=params)
+
     async def get(self, path: str, **params: Any) -> Any:
         return await self.call("GET", path, params=params)
 

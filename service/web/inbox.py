@@ -8,13 +8,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from service.web import i18n
 from service.web.apiclient import ApiError
-from service.web.router import (
-    _names,
+from service.web.pages import (
     api_of,
     back,
+    flash,
     flash_error,
+    form_idem,
     form_of,
     lang_of,
+    names,
     parse_yuan,
     render,
     require,
@@ -43,7 +45,7 @@ async def inbox(request: Request) -> HTMLResponse:
                                 limit=100)
     return render(request, "inbox/inbox.html", ws, level=level, levels=LEVELS,
                   applications=applications["items"], settlements=settlements["items"],
-                  names=await _names(api, "/v1/enterprises"))
+                  names=await names(api, "/v1/enterprises"))
 
 
 @router.get("/applications/{application_id}")
@@ -82,7 +84,7 @@ async def _detail(kind: str, object_id: str, request: Request) -> HTMLResponse:
     levels = obj.get("review_levels") or []
     return render(request, "inbox/detail.html", ws, kind=kind, obj=obj, may_decide=may_decide,
                   last_level=bool(levels) and waiting == levels[-1],
-                  names=await _names(api, "/v1/enterprises"))
+                  names=await names(api, "/v1/enterprises"))
 
 
 async def _decide(kind: str, object_id: str, request: Request) -> RedirectResponse:
@@ -97,13 +99,13 @@ async def _decide(kind: str, object_id: str, request: Request) -> RedirectRespon
                                                                "").strip():
         amount = parse_yuan(form.get("approved_yuan"))
         if amount is None:
-            ws.flash("error", i18n.translate(lang_of(request), "input.amount"))
+            flash(request, ws, "error", "input.amount")
             return back(f"/web/inbox/{kind}/{object_id}")
         body["approved_fen"] = amount
     lang = lang_of(request)
     try:
         await api_of(request, ws).post(f"/v1/{kind}/{object_id}/reviews", body,
-                                       idempotency_key=str(form.get("idem") or "") or None)
+                                       idempotency_key=form_idem(form))
     except ApiError as exc:
         flash_error(request, ws, exc)
         return back(f"/web/inbox/{kind}/{object_id}")

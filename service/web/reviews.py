@@ -5,20 +5,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from service.risk.facts import ALL_FACTS
-from service.web import i18n
 from service.web.apiclient import ApiError
-from service.web.router import (
+from service.web.pages import (
     BUREAU,
-    _filters,
-    _page_link,
-    _year_param,
     api_of,
     back,
+    filters,
+    flash,
     flash_error,
+    form_idem,
     form_of,
-    lang_of,
+    names,
+    page_link,
     render,
     require,
+    year_param,
 )
 
 router = APIRouter(prefix="/web", include_in_schema=False)
@@ -29,24 +30,14 @@ STATUSES = ("open", "cleared", "rejected")
 async def review_queue(request: Request) -> HTMLResponse:
     ws = require(request, *BUREAU)
     api = api_of(request, ws)
-    filters = _filters(request, "status", "year")
-    status = filters["status"] if filters["status"] in STATUSES else "open"
-    filters["status"] = status
-    page = await api.get("/v1/reviews", status=status, year=filters["year"] or None, limit=20,
+    chosen = filters(request, "status", "year")
+    status = chosen["status"] if chosen["status"] in STATUSES else "open"
+    chosen["status"] = status
+    page = await api.get("/v1/reviews", status=status, year=chosen["year"] or None, limit=20,
                          cursor=request.query_params.get("cursor"))
-    return render(request, "bureau/reviews.html", ws, page=page, filters=filters,
-                  statuses=STATUSES, names=await _names(api),
-                  next_link=_page_link(request, page["next_cursor"]))
-
-
-async def _names(api) -> dict[str, str]:
-    names: dict[str, str] = {}
-    for path in ("/v1/enterprises", "/v1/providers"):
-        try:
-            names.update({r["id"]: r["name"] for r in (await api.get(path, limit=500))["items"]})
-        except ApiError:
-            pass
-    return names
+    return render(request, "bureau/reviews.html", ws, page=page, filters=chosen,
+                  statuses=STATUSES, names=await names(api, "/v1/enterprises", "/v1/providers"),
+                  next_link=page_link(request, page["next_cursor"]))
 
 
 @router.get("/bureau/reviews/{review_id}")
@@ -71,17 +62,15 @@ async def review_decision(review_id: str, action: str, request: Request) -> Redi
     here = f"/web/bureau/reviews/{review_id}"
     if action not in ("clear", "reject"):
         return back(here)
-    lang = lang_of(request)
     reason = str(form.get("reason") or "").strip()
     if not reason:
-        ws.flash("error", i18n.translate(lang, "reviews.reason_required"))
+        flash(request, ws, "error", "reviews.reason_required")
         return back(here)
     try:
         out = await api_of(request, ws).post(f"/v1/reviews/{review_id}/{action}",
                                              {"reason": reason},
-                                             idempotency_key=str(form.get("idem") or "") or None)
-        key = f"reviews.done_{out['status']}"
-        ws.flash("success", i18n.translate(lang, key))
+                                             idempotency_key=form_idem(form))
+        flash(request, ws, "success", f"reviews.done_{out['status']}")
     except ApiError as exc:
         flash_error(request, ws, exc)
     return back(here)
@@ -90,7 +79,7 @@ async def review_decision(review_id: str, action: str, request: Request) -> Redi
 @router.get("/bureau/risk-rules")
 async def risk_rules(request: Request) -> HTMLResponse:
     ws = require(request, *BUREAU)
-    year = _year_param(request)
+    year = year_param(request)
     try:
         table = await api_of(request, ws).get("/v1/risk-rules", year=year)
     except ApiError as exc:

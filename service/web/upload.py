@@ -123,47 +123,11 @@ def parse(rows: list[tuple[int, dict[str, str]]], t: Callable[..., str]) -> Pars
     by_key: dict[tuple[str, str], int] = {}
     first_row: dict[int, dict[str, Any]] = {}
     for number, row in rows:
-        errs: list[RowError] = []
-
-        def err(col: str, key: str, _errs=errs, _row=number, **kw: Any) -> None:
-            _errs.append(RowError(_row, t(key, col=col, **kw), col))
-
-        values: dict[str, Any] = {}
-        for col in REQUIRED:
-            if not row.get(col):
-                err(col, "upload.err.required")
-        for col in ("issued_on", "service_start", "service_end"):
-            if row.get(col):
-                values[col] = _date(row[col])
-                if values[col] is None:
-                    err(col, "upload.err.date")
-        for col in ("total", "tax", "unit_price", "amount"):
-            if row.get(col):
-                values[col] = to_fen(row[col])
-                if values[col] is None:
-                    err(col, "upload.err.money")
-        quantity = None
-        if row.get("quantity"):
-            try:
-                quantity = Decimal(row["quantity"].replace(",", ""))
-                if not quantity.is_finite() or quantity < 0:
-                    raise InvalidOperation
-            except InvalidOperation:
-                err("quantity", "upload.err.number")
-        category = row.get("category", "").strip().lower()
-        if category and category not in CATEGORIES:
-            err("category", "upload.err.category", allowed=", ".join(CATEGORIES))
-        values["enterprise_uscc"] = row.get("enterprise_uscc", "").upper()
-        values["contract_number"] = row.get("contract_number") or None
-        key = (row.get("invoice_code", ""), row.get("invoice_number", ""))
+        values, line, errs = _read_row(number, row, t)
         if errs:
             parsed.errors += errs
             continue
-        line = {"category": category, "description": row["description"],
-                "quantity": int(quantity) if quantity == quantity.to_integral_value()
-                else str(quantity),
-                "unit": row["unit"], "unit_price_fen": values["unit_price"],
-                "amount_fen": values["amount"]}
+        key = (row.get("invoice_code", ""), row.get("invoice_number", ""))
         index = by_key.get(key)
         if index is None:
             index = by_key[key] = len(parsed.invoices)
@@ -192,6 +156,51 @@ def parse(rows: list[tuple[int, dict[str, str]]], t: Callable[..., str]) -> Pars
             if invoice["contract_number"] is None:
                 del invoice["contract_number"]
     return parsed
+
+
+def _read_row(number: int, row: dict[str, str], t: Callable[..., str],
+              ) -> tuple[dict[str, Any], dict[str, Any] | None, list[RowError]]:
+    """One row's invoice values (dates, fen), its invoice line, and what is wrong with it."""
+    errs: list[RowError] = []
+
+    def err(col: str, key: str, **kw: Any) -> None:
+        errs.append(RowError(number, t(key, col=col, **kw), col))
+
+    values: dict[str, Any] = {}
+    for col in REQUIRED:
+        if not row.get(col):
+            err(col, "upload.err.required")
+    for col in ("issued_on", "service_start", "service_end"):
+        if row.get(col):
+            values[col] = _date(row[col])
+            if values[col] is None:
+                err(col, "upload.err.date")
+    for col in ("total", "tax", "unit_price", "amount"):
+        if row.get(col):
+            values[col] = to_fen(row[col])
+            if values[col] is None:
+                err(col, "upload.err.money")
+    quantity = None
+    if row.get("quantity"):
+        try:
+            quantity = Decimal(row["quantity"].replace(",", ""))
+            if not quantity.is_finite() or quantity < 0:
+                raise InvalidOperation
+        except InvalidOperation:
+            err("quantity", "upload.err.number")
+    category = row.get("category", "").strip().lower()
+    if category and category not in CATEGORIES:
+        err("category", "upload.err.category", allowed=", ".join(CATEGORIES))
+    values["enterprise_uscc"] = row.get("enterprise_uscc", "").upper()
+    values["contract_number"] = row.get("contract_number") or None
+    if errs:
+        return values, None, errs
+    line = {"category": category, "description": row["description"],
+            "quantity": int(quantity) if quantity == quantity.to_integral_value()
+            else str(quantity),
+            "unit": row["unit"], "unit_price_fen": values["unit_price"],
+            "amount_fen": values["amount"]}
+    return values, line, errs
 
 
 # API field names back to the file's column names

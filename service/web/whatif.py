@@ -5,18 +5,32 @@ side by side. The form is a GET (comparing writes nothing), so a comparison is a
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from service.web import router as web
 from service.web.apiclient import ApiError
+from service.web.charts import whatif_charts
+from service.web.pages import (
+    BUREAU,
+    api_of,
+    back,
+    flash_error,
+    lang_of,
+    parse_yuan,
+    relay,
+    render,
+    require,
+    year_param,
+)
+
+router = APIRouter(prefix="/web", include_in_schema=False)
 
 CATEGORIES = ("gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other")
 MAX = 5
 
 
 def _yuan_to_fen(text: str) -> int | None:
-    return web.parse_yuan(text) if text.strip() else None
+    return parse_yuan(text) if text.strip() else None
 
 
 def _int(text: str) -> int | None:
@@ -62,40 +76,18 @@ def scenario_of(q: Any, n: int) -> dict | None:
             "include_unredeemed": q.get(p + "include_unredeemed") == "1"}
 
 
-def charts(answer: dict, lang: str) -> dict:
-    t = web._t(lang)
-    results = [answer["baseline"], *answer["scenarios"]]
-    dates = sorted({p["date"] for r in results for p in r["curve"]})
-    series = []
-    for r in results:
-        points = {p["date"]: p["cumulative_fen"] for p in r["curve"]}
-        running, values = 0, []
-        for d in dates:
-            running = points.get(d, running)
-            values.append(running)
-        series.append({"name": t("whatif.actual") if r["name"] == "actual" else r["name"],
-                       "values": values, "pool": r["pool_fen"]})
-    buckets = ["lose_more_5", "lose_less_5", "no_change", "gain_less_5", "gain_more_5"]
-    return {"dates": dates, "series": series,
-            "buckets": {"names": [r["name"] for r in answer["scenarios"]],
-                        "keys": [t(f"whatif.bucket.{b}") for b in buckets],
-                        "values": [[r["buckets"][b] for r in answer["scenarios"]]
-                                   for b in buckets]},
-            "labels": {"pool": t("whatif.pool_line"), "yuan": t("common.yuan")}}
-
-
-@web.router.get("/bureau/whatif")
+@router.get("/bureau/whatif")
 async def whatif_page(request: Request) -> HTMLResponse:
-    ws = web.require(request, *web.BUREAU)
-    api = web.api_of(request, ws)
-    year = web._year_param(request)
+    ws = require(request, *BUREAU)
+    api = api_of(request, ws)
+    year = year_param(request)
     q = request.query_params
     try:
         policy = await api.get(f"/v1/years/{year}")
     except ApiError as exc:
         if exc.status != 404:
             raise
-        return web.render(request, "bureau/whatif.html", ws, year=year, policy=None,
+        return render(request, "bureau/whatif.html", ws, year=year, policy=None,
                           columns=[], answer=None, charts=None, group_by="enterprise",
                           export_link=None, q=q)
     scenarios = [s for s in (scenario_of(q, n) for n in range(1, MAX + 1)) if s]
@@ -107,31 +99,29 @@ async def whatif_page(request: Request) -> HTMLResponse:
             answer = await api.post(f"/v1/years/{year}/scenarios/compare",
                                     {"scenarios": scenarios, "group_by": group_by})
         except ApiError as exc:
-            web.flash_error(request, ws, exc)
-            return web.back(f"/web/bureau/whatif?year={year}")
+            flash_error(request, ws, exc)
+            return back(f"/web/bureau/whatif?year={year}")
     columns = list(range(1, MAX + 1))
     export_link = f"/web/bureau/whatif/export?{urlencode(list(q.multi_items()))}" \
         if answer else None
-    return web.render(request, "bureau/whatif.html", ws, year=year, policy=policy,
+    return render(request, "bureau/whatif.html", ws, year=year, policy=policy,
                       columns=columns, answer=answer, group_by=group_by, q=q,
                       categories=CATEGORIES, export_link=export_link,
-                      charts=charts(answer, web.lang_of(request)) if answer else None)
+                      charts=whatif_charts(answer, lang_of(request)) if answer else None)
 
 
-@web.router.get("/bureau/whatif/export")
+@router.get("/bureau/whatif/export")
 async def whatif_export(request: Request) -> Response:
-    ws = web.require(request, *web.BUREAU)
-    year = web._year_param(request)
+    ws = require(request, *BUREAU)
+    year = year_param(request)
     q = request.query_params
     scenarios = [s for s in (scenario_of(q, n) for n in range(1, MAX + 1)) if s]
     group_by = q.get("group_by") or "enterprise"
     try:
-        upstream = await web.api_of(request, ws).call(
+        upstream = await api_of(request, ws).call(
             "POST", f"/v1/years/{year}/scenarios/compare", params={"format": "xlsx"},
             json={"scenarios": scenarios, "group_by": group_by}, raw=True)
     except ApiError as exc:
-        web.flash_error(request, ws, exc)
-        return web.back(f"/web/bureau/whatif?year={year}")
-    headers = {k: v for k, v in upstream.headers.items()
-               if k.lower() in ("content-disposition", "content-type")}
-    return Response(upstream.content, headers=headers)
+        flash_error(request, ws, exc)
+        return back(f"/web/bureau/whatif?year={year}")
+    return relay(upstream)
