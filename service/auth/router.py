@@ -2,7 +2,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
-from sqlmodel import select
 
 from service.api import (
     ADMIN,
@@ -17,7 +16,7 @@ from service.api import (
     paginate,
     writer,
 )
-from service.auth import service
+from service.auth import access, service
 from service.auth.models import ApiKey
 from service.auth.principal import Principal
 from service.problems import problem_responses
@@ -95,11 +94,12 @@ def create_api_key(body: ApiKeyCreate, w: Annotated[Writer, Depends(writer(*ADMI
 
 @router.get("", response_model=Page[ApiKeyPublic], operation_id="listApiKeys",
             responses=problem_responses(401, 403, 422))
-def list_api_keys(session: SessionDep, _: Annotated[Principal, Depends(allow(*BUREAU))],
+def list_api_keys(session: SessionDep,
+                  principal: Annotated[Principal, Depends(allow(*BUREAU))],
                   limit: Limit = 50, cursor: Cursor = None,
                   role: Literal["admin", "auditor", "provider", "enterprise",
                                 "reviewer"] | None = None):
-    stmt = select(ApiKey)
+    stmt = access.readable(principal)
     if role:
         stmt = stmt.where(ApiKey.role == role)
     return paginate(session, stmt, ApiKey.id, limit, cursor, _public)

@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from service.auth.principal import Principal
 from service.registry.models import Enterprise
-from service.reviewchain.trail import is_district_reviewer
+from service.registry.access import is_district_reviewer
 
 # The sentence a party reads: what kind of signal, never whose or which facts.
 PARTY_SENTENCES: dict[str, tuple[str, str]] = {
