@@ -9,6 +9,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from service.errors import NotFound
+
 
 def insert_if_absent(session: Session, model, **values) -> None:
     """INSERT … ON CONFLICT DO NOTHING: safe when two transactions create the same row."""
@@ -74,3 +76,17 @@ def update_many(session: Session, table: Table, rows: Sequence[dict], *, key: st
     if postgres:
         return db.execute(_sql[cache_key], {"rows": _rows_json(rows)}).rowcount
     return db.execute(_sql[cache_key], list(rows)).rowcount
+
+
+# --- reads through a domain's access.readable --------------------------------------------------
+
+
+def one_readable(session: Session, stmt, not_found: str, *, for_update: bool = False):
+    """The one row `stmt` (a domain's `access.readable(principal)` narrowed to an id) finds, or
+    NotFound(`not_found`): another party's row and a row that does not exist answer alike."""
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    row = session.execute(stmt).scalar_one_or_none()
+    if row is None:
+        raise NotFound(not_found)
+    return row

@@ -2,7 +2,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
-from sqlmodel import select
 
 from service.api import (
     BUREAU,
@@ -18,6 +17,7 @@ from service.api import (
 )
 from service.timestamps import Timestamp
 from service.audit import service
+from service.audit import access
 from service.audit.models import AuditEvent
 from service.auth.principal import Principal
 from service.db import run_transaction
@@ -53,10 +53,10 @@ class ChainVerification(BaseModel):
 
 @router.get("", response_model=Page[AuditEventPublic], operation_id="listAuditEvents",
             responses=problem_responses())
-def list_events(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor: Cursor = None,
+def list_events(session: SessionDep, principal: BureauReader, limit: Limit = 50, cursor: Cursor = None,
                 object_id: Annotated[str | None, Query(max_length=60)] = None,
                 action: Annotated[str | None, Query(max_length=60)] = None):
-    stmt = select(AuditEvent)
+    stmt = access.readable(principal)
     if object_id:
         stmt = stmt.where(AuditEvent.object_id == object_id)
     if action:

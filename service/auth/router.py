@@ -2,7 +2,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
-from sqlmodel import select
 
 from service.api import (
     ADMIN,
@@ -18,6 +17,7 @@ from service.api import (
 )
 from service.timestamps import Timestamp
 from service.auth import service
+from service.auth import access
 from service.auth.models import ApiKey
 from service.auth.principal import Principal
 from service.problems import problem_responses
@@ -96,11 +96,12 @@ def create_api_key(body: ApiKeyCreate, w: Annotated[Writer, Depends(writer(*ADMI
 
 @router.get("", response_model=Page[ApiKeyPublic], operation_id="listApiKeys",
             responses=problem_responses())
-def list_api_keys(session: SessionDep, _: Annotated[Principal, Depends(allow(*BUREAU))],
+def list_api_keys(session: SessionDep,
+                  principal: Annotated[Principal, Depends(allow(*BUREAU))],
                   limit: Limit = 50, cursor: Cursor = None,
                   role: Literal["admin", "auditor", "provider", "enterprise",
                                 "reviewer"] | None = None):
-    stmt = select(ApiKey)
+    stmt = access.readable(principal)
     if role:
         stmt = stmt.where(ApiKey.role == role)
     return paginate(session, stmt, ApiKey.id, limit, cursor, _public)

@@ -32,8 +32,9 @@ from service.errors import (
 )
 from service.invoices.xml_ingest import UnsupportedUpload, XmlRefused
 from service.ledger.service import InsufficientBalance
+from service.rows import one_readable
 from service.uow import Locks
-from service.invoices import categories, service, verify, xml_ingest
+from service.invoices import access, categories, service, verify, xml_ingest
 from service.invoices import xml as xmlparse
 from service.invoices.models import Invoice
 from service.invoices.schemas import (
@@ -79,11 +80,7 @@ def list_invoices(session: SessionDep, principal: Reader, limit: Limit = 50, cur
                   provider_id: Annotated[str | None, Query(max_length=40)] = None,
                   invoice_number: Annotated[str | None, Query(max_length=20)] = None,
                   year: Annotated[int | None, Query(ge=2000, le=2100)] = None):
-    stmt = select(Invoice)
-    if principal.role == "provider":
-        stmt = stmt.where(Invoice.provider_id == principal.provider_id)
-    elif principal.role == "enterprise":
-        stmt = stmt.where(Invoice.enterprise_id == principal.enterprise_id)
+    stmt = access.readable(principal)
     if enterprise_id:
         stmt = stmt.where(Invoice.enterprise_id == enterprise_id)
     if provider_id:
@@ -256,10 +253,8 @@ def get_invoice_source(invoice_id: str, session: SessionDep, principal: Reader,
                            pattern="^[0-9a-f]{64}$",
                            description="Another file of this invoice (a red-letter one)")] = None):
     """The original 数电票 XML, for the bureau and the invoice's own provider."""
-    invoice = session.get(Invoice, invoice_id)
-    if invoice is None or not (principal.is_bureau or (
-            principal.role == "provider" and principal.provider_id == invoice.provider_id)):
-        raise NotFound(f"no invoice {invoice_id}")
+    one_readable(session, access.readable_sources(principal).where(Invoice.id == invoice_id),
+                 f"no invoice {invoice_id}")
     stmt = select(InvoiceSource).where(InvoiceSource.invoice_id == invoice_id)
     stmt = stmt.where(InvoiceSource.sha256 == sha256) if sha256 else \
         stmt.where(InvoiceSource.reversal_id.is_(None))

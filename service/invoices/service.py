@@ -24,7 +24,7 @@ from service.errors import (
     ValidationFailed,
     YearClosed,
 )
-from service.invoices import subsidy
+from service.invoices import access, subsidy
 from service.invoices.numbers import invoice_key, number_problems
 from service.invoices.models import (
     Invoice,
@@ -45,6 +45,7 @@ from service.invoices.schemas import (
 )
 from service.redemptions import service as redemptions
 from service.rows import insert_many, update_many
+from service.rows import one_readable
 from service.redemptions.models import Redemption
 from service.registry.models import Enterprise
 from service.uscc import uscc_problem
@@ -250,11 +251,8 @@ def _all_closed(years: dict[int, BudgetYear], data: InvoiceCreate) -> bool:
 
 def get_invoice(session: Session, invoice_id: str, principal: Principal, *,
                 for_update: bool = False) -> Invoice:
-    invoice = session.get(Invoice, invoice_id, with_for_update=for_update or None,
-                          populate_existing=for_update)
-    if invoice is None or not principal.can_see(invoice.enterprise_id, invoice.provider_id):
-        raise NotFound(f"no invoice {invoice_id}")
-    return invoice
+    return one_readable(session, access.readable(principal).where(Invoice.id == invoice_id),
+                        f"no invoice {invoice_id}", for_update=for_update)
 
 
 class PaymentRequest(NamedTuple):
@@ -289,8 +287,8 @@ def pay_group(session: Session, writes: Sequence[Any]) -> list[Any]:
     for w in writes:
         invoice = found.get(w.args.invoice_id)
         data = w.args.payment
-        if invoice is None or not w.principal.can_see(invoice.enterprise_id,
-                                                      invoice.provider_id):
+        if invoice is None or not access.admits(w.principal, invoice.enterprise_id,
+                                                invoice.provider_id):
             answers.append(NotFound(f"no invoice {w.args.invoice_id}"))
             continue
         if paid[invoice.id] + data.amount_fen > invoice.net_total_fen:

@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
-from sqlmodel import or_, select
+from sqlmodel import or_
 
 from service.api import (
     BUREAU,
@@ -17,6 +17,7 @@ from service.api import (
 from service.timestamps import Timestamp
 from service.auth.principal import Principal
 from service.problems import problem_responses
+from service.ledger import access
 from service.ledger.models import LedgerAccount, LedgerTransfer
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
@@ -54,11 +55,11 @@ def _account(row: LedgerAccount) -> AccountPublic:
 
 @router.get("/accounts", response_model=Page[AccountPublic], operation_id="listLedgerAccounts",
             responses=problem_responses())
-def list_accounts(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor: Cursor = None,
-                  year: YearQuery = None,
+def list_accounts(session: SessionDep, principal: BureauReader, limit: Limit = 50,
+                  cursor: Cursor = None, year: YearQuery = None,
                   kind: Annotated[str | None, Query(max_length=20)] = None,
                   owner_id: Annotated[str | None, Query(max_length=40)] = None):
-    stmt = select(LedgerAccount)
+    stmt = access.readable(principal)
     if year is not None:
         stmt = stmt.where(LedgerAccount.year == year)
     if kind:
@@ -70,12 +71,12 @@ def list_accounts(session: SessionDep, _: BureauReader, limit: Limit = 50, curso
 
 @router.get("/transfers", response_model=Page[TransferPublic], operation_id="listLedgerTransfers",
             responses=problem_responses())
-def list_transfers(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor: Cursor = None,
-                   year: YearQuery = None,
+def list_transfers(session: SessionDep, principal: BureauReader, limit: Limit = 50,
+                   cursor: Cursor = None, year: YearQuery = None,
                    kind: Annotated[str | None, Query(max_length=30)] = None,
                    account_id: Annotated[str | None, Query(max_length=40)] = None,
                    reference: Annotated[str | None, Query(max_length=60)] = None):
-    stmt = select(LedgerTransfer)
+    stmt = access.readable_transfers(principal)
     if year is not None:
         stmt = stmt.where(LedgerTransfer.year == year)
     if kind:

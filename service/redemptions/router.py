@@ -1,7 +1,6 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from sqlmodel import select
 
 from service.api import Cursor, Limit, Page, SessionDep, Writer, YearQuery, allow, paginate, writer
 from service.auth.principal import Principal
@@ -19,7 +18,7 @@ from service.errors import (
 )
 from service.ledger.service import InsufficientBalance
 from service.uow import Locks
-from service.redemptions import service
+from service.redemptions import access, service
 from service.redemptions.models import Redemption
 from service.redemptions.redeem import RedeemRequest, redeem_group
 from service.redemptions.schemas import RedemptionCreate, RedemptionPublic
@@ -48,11 +47,7 @@ def list_redemptions(session: SessionDep, principal: Reader, limit: Limit = 50,
                      invoice_id: Annotated[str | None, Query(max_length=40)] = None,
                      status: Literal["pending", "payable", "settling", "paid",
                                      "reversed", "under_review", "rejected"] | None = None):
-    stmt = select(Redemption)
-    if principal.role == "enterprise":
-        stmt = stmt.where(Redemption.enterprise_id == principal.enterprise_id)
-    elif principal.role == "provider":
-        stmt = stmt.where(Redemption.provider_id == principal.provider_id)
+    stmt = access.readable(principal)
     if year is not None:
         stmt = stmt.where(Redemption.year == year)
     if invoice_id:

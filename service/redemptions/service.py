@@ -14,15 +14,14 @@ from sqlmodel import Session, select
 from service import ids
 from service.audit import service as audit
 from service.auth.principal import Principal
-from service.errors import (
-    NotFound,
-)
 from service.invoices import subsidy
 from service.invoices.models import Invoice, InvoiceLine
 from service.ledger import service as ledger
+from service.redemptions import access
 from service.redemptions.models import Clawback, Redemption, RedemptionDraw
 from service.risk import disclosure
 from service.risk import reviews as risk_reviews
+from service.rows import one_readable
 from service.redemptions.restore import give_back_to_vouchers, redeemed_net, share_paid
 from service.vouchers.models import Voucher
 from service.years.models import BudgetYear
@@ -48,10 +47,8 @@ def release_pending(session: Session, invoice: Invoice) -> None:
 
 
 def get_redemption(session: Session, redemption_id: str, principal: Principal) -> Redemption:
-    row = session.get(Redemption, redemption_id)
-    if row is None or not principal.can_see(row.enterprise_id, row.provider_id):
-        raise NotFound(f"no redemption {redemption_id}")
-    return row
+    return one_readable(session, access.readable(principal).where(Redemption.id == redemption_id),
+                        f"no redemption {redemption_id}")
 
 
 def to_public(session: Session, rows: Sequence[Redemption], principal: Principal) -> list[dict]:

@@ -1,7 +1,6 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query
-from sqlmodel import select
 
 from service.api import (
     ADMIN,
@@ -20,10 +19,10 @@ from service.auth.principal import Principal
 from service.errors import NotFound
 from service.problems import problem_responses
 from service.errors import AlreadyExists, InvalidUSCC
+from service.rows import one_readable
 from service.invoices.numbers import split_key
-from service.registry import service
+from service.registry import access, service
 from service.registry.models import Enterprise, Provider
-from service.reviewchain import trail as chain
 from service.registry.schemas import (
     ApprovalPublic,
     ApprovalUpdate,
@@ -66,7 +65,7 @@ def list_enterprises(session: SessionDep, principal: EnterpriseReader, limit: Li
                      cursor: Cursor = None,
                      uscc: Annotated[str | None, Query(max_length=18)] = None,
                      credit_blocked: bool | None = None):
-    stmt = chain.scope_enterprises(select(Enterprise), principal, Enterprise.id)
+    stmt = access.readable(principal)
     if uscc:
         stmt = stmt.where(Enterprise.uscc == uscc)
     if credit_blocked is not None:
@@ -77,10 +76,8 @@ def list_enterprises(session: SessionDep, principal: EnterpriseReader, limit: Li
 @router.get("/v1/enterprises/{enterprise_id}", response_model=EnterprisePublic,
             operation_id="getEnterprise", responses=problem_responses(NotFound))
 def get_enterprise(enterprise_id: str, session: SessionDep, principal: EnterpriseReader):
-    if principal.role == "reviewer" and \
-            not chain.reviewer_sees_enterprise(session, principal, enterprise_id):
-        raise NotFound(f"no enterprise {enterprise_id}")
-    return _enterprise(service.get_enterprise(session, enterprise_id))
+    return _enterprise(one_readable(session, access.readable(principal).where(
+        Enterprise.id == enterprise_id), f"no enterprise {enterprise_id}"))
 
 
 @router.patch("/v1/enterprises/{enterprise_id}", response_model=EnterprisePublic,
@@ -97,9 +94,9 @@ def create_provider(body: ProviderCreate, w: AdminWriter):
 
 @router.get("/v1/providers", response_model=Page[ProviderPublic], operation_id="listProviders",
             responses=problem_responses())
-def list_providers(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor: Cursor = None,
-                   uscc: Annotated[str | None, Query(max_length=18)] = None):
-    stmt = select(Provider)
+def list_providers(session: SessionDep, principal: BureauReader, limit: Limit = 50,
+                   cursor: Cursor = None, uscc: Annotated[str | None, Query(max_length=18)] = None):
+    stmt = access.readable_providers(principal)
     if uscc:
         stmt = stmt.where(Provider.uscc == uscc)
     return paginate(session, stmt, Provider.id, limit, cursor, _provider)
@@ -107,8 +104,9 @@ def list_providers(session: SessionDep, _: BureauReader, limit: Limit = 50, curs
 
 @router.get("/v1/providers/{provider_id}", response_model=ProviderPublic,
             operation_id="getProvider", responses=problem_responses(NotFound))
-def get_provider(provider_id: str, session: SessionDep, _: BureauReader):
-    return _provider(service.get_provider(session, provider_id))
+def get_provider(provider_id: str, session: SessionDep, principal: BureauReader):
+    return _provider(one_readable(session, access.readable_providers(principal).where(
+        Provider.id == provider_id), f"no provider {provider_id}"))
 
 
 @router.patch("/v1/providers/{provider_id}", response_model=ProviderPublic,

@@ -14,8 +14,10 @@ from typing import Any
 from sqlmodel import Session
 
 from service.auth.principal import Principal
-from service.errors import DomainError, FieldError, InvalidState, NotFound, ValidationFailed
+from service.errors import DomainError, FieldError, InvalidState, ValidationFailed
 from service.reviewchain import trail
+from service.rows import one_readable
+from service.settlements import access as settlements_access
 from service.settlements import service as settlements
 from service.settlements.models import Settlement
 from service.vouchers import service as vouchers
@@ -39,10 +41,8 @@ def _load(session: Session, object_type: str, object_id: str, principal: Princip
         if obj.status != "submitted":
             raise InvalidState(f"application is already {obj.status}")
         return obj
-    obj = session.get(Settlement, object_id, with_for_update=True, populate_existing=True)
-    if obj is None or not (principal.is_bureau or
-                           trail.reviewer_sees_settlement(session, principal, object_id)):
-        raise NotFound(f"no settlement {object_id}")
+    obj = one_readable(session, settlements_access.readable(principal).where(
+        Settlement.id == object_id), f"no settlement {object_id}", for_update=True)
     if obj.status != "draft":
         raise InvalidState(f"settlement is {obj.status}; its review has ended")
     return obj

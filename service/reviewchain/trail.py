@@ -8,14 +8,13 @@ approve path, which calls `require_final` and `finish`); before that it is `revi
 
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from service import clock, ids
 from service.audit import service as audit
 from service.auth.principal import Principal
 from service.errors import DomainError
-from service.registry.models import Enterprise
 from service.reviewchain.models import ReviewStep
 from service.years.models import BudgetYear
 
@@ -115,61 +114,3 @@ def steps_of(session: Session, object_type: str, object_id: str) -> list[ReviewS
     return list(session.execute(select(ReviewStep).where(
         ReviewStep.object_type == object_type, ReviewStep.object_id == object_id)
         .order_by(ReviewStep.seq)).scalars().all())
-
-
-# --- who sees what ---------------------------------------------------------------------------
-
-def is_district_reviewer(principal: Principal) -> bool:
-    return principal.role == "reviewer" and principal.review_level == "district"
-
-
-def reviewer_sees_enterprise(session: Session, principal: Principal,
-                             enterprise_id: str | None) -> bool:
-    """A reviewer sees an enterprise's applications (and the enterprise); a district reviewer
-    only its own district's. False for every other role (they have their own rule)."""
-    if principal.role != "reviewer" or enterprise_id is None:
-        return False
-    if not is_district_reviewer(principal):
-        return True
-    district = session.execute(select(Enterprise.district).where(
-        Enterprise.id == enterprise_id)).scalar_one_or_none()
-    return district is not None and district == principal.district
-
-
-def scope_enterprises(stmt, principal: Principal, enterprise_id_column):
-    """Limit a statement to the enterprises a district reviewer sees."""
-    if not is_district_reviewer(principal):
-        return stmt
-    return stmt.where(enterprise_id_column.in_(
-        select(Enterprise.id).where(Enterprise.district == principal.district)))
-
-
-def _settlement_outside(principal: Principal, settlement_id_column):
-    from service.redemptions.models import Redemption
-
-    inside = exists().where(Redemption.settlement_id == settlement_id_column)
-    outside = exists().where(and_(
-        Redemption.settlement_id == settlement_id_column,
-        Redemption.enterprise_id == Enterprise.id,
-        or_(Enterprise.district.is_(None), Enterprise.district != principal.district)))
-    return inside, outside
-
-
-def scope_settlements(stmt, principal: Principal, settlement_id_column):
-    """A district reviewer sees a batch when every enterprise in it is of its district."""
-    if not is_district_reviewer(principal):
-        return stmt
-    inside, outside = _settlement_outside(principal, settlement_id_column)
-    return stmt.where(inside, ~outside)
-
-
-def reviewer_sees_settlement(session: Session, principal: Principal, settlement_id: str) -> bool:
-    if principal.role != "reviewer":
-        return False
-    if not is_district_reviewer(principal):
-        return True
-    from service.settlements.models import Settlement
-
-    stmt = scope_settlements(select(Settlement.id).where(Settlement.id == settlement_id),
-                             principal, Settlement.id)
-    return session.execute(stmt).first() is not None

@@ -6,10 +6,10 @@ so a queue never counts what it does not list."""
 from sqlalchemy import Select, select
 
 from service.auth.principal import Principal
-from service.reviewchain.trail import scope_enterprises
+from service.registry.access import in_district
 from service.risk.models import Review
 
 
 def readable(principal: Principal) -> Select:
     """SELECT review rows `principal` may read (the route has already checked its role)."""
-    return scope_enterprises(select(Review), principal, Review.enterprise_id)
+    return select(Review).where(in_district(principal, Review.enterprise_id))

@@ -24,7 +24,7 @@ from service import catalogue
 from service.auth.principal import Principal
 from service.registry.models import Enterprise
 from service.risk.rules import CHECKS
-from service.reviewchain.trail import is_district_reviewer
+from service.registry.access import is_district_reviewer
 
 # The sentence a party reads: what kind of signal, never whose or which facts (the catalogue's
 # "rule.<rule>.party"; "rule.party" for a rule without one).

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from service.api import (
     ADMIN,
@@ -28,10 +28,10 @@ from service.errors import Busy, InvalidState
 from service.ledger.service import InsufficientBalance
 from service.reviewchain.trail import ReviewIncomplete
 from service.settlements.service import BeneficiaryAccountMissing, NothingToSettle
-from service.reviewchain import trail as chain
 from service.reviewchain.levels import Level
 from service.reviewchain.schemas import ReviewPublic
-from service.settlements import export, payees, service
+from service.rows import one_readable
+from service.settlements import access, export, payees, service
 from service.settlements.models import Settlement
 from service.types import Line
 
@@ -103,7 +103,7 @@ def list_settlements(session: SessionDep, principal: BatchReader, limit: Limit =
                      cursor: Cursor = None, year: YearQuery = None,
                      status: Literal["draft", "approved", "paid", "rejected"] | None = None,
                      review_level: Level | None = None):
-    stmt = chain.scope_settlements(select(Settlement), principal, Settlement.id)
+    stmt = access.readable(principal)
     if review_level:
         stmt = stmt.where(Settlement.review_level == review_level)
     if year is not None:
@@ -117,10 +117,12 @@ def list_settlements(session: SessionDep, principal: BatchReader, limit: Limit =
 @router.get("/{settlement_id}", response_model=SettlementPublic, operation_id="getSettlement",
             responses=problem_responses(NotFound))
 def get_settlement(settlement_id: str, session: SessionDep, principal: BatchReader):
-    if principal.role == "reviewer" and \
-            not chain.reviewer_sees_settlement(session, principal, settlement_id):
-        raise NotFound(f"no settlement {settlement_id}")
-    return service.to_public(session, service.get(session, settlement_id))
+    return service.to_public(session, _readable(session, principal, settlement_id))
+
+
+def _readable(session: Session, principal: Principal, settlement_id: str) -> Settlement:
+    return one_readable(session, access.readable(principal).where(
+        Settlement.id == settlement_id), f"no settlement {settlement_id}")
 
 
 @router.post("/{settlement_id}/approve", response_model=SettlementPublic,
@@ -150,15 +152,15 @@ def pay_settlement(settlement_id: str, body: SettlementPay, w: AdminWriter):
                       "content": {"text/csv": {"schema": {"type": "string"}},
                                   XLSX: {"schema": {"type": "string", "format": "binary"}}}},
                 **problem_responses(NotFound, Busy)})
-async def export_settlement(settlement_id: str, request: Request, _: BureauReader,
+async def export_settlement(settlement_id: str, request: Request, principal: BureauReader,
                             format: Annotated[Literal["csv", "xlsx"], Query()] = "csv"):
     """The payment file, built on the heavy-read pool (503 `busy` when it is full)."""
-    return await heavy_read(request, lambda session: _payment_file(session, settlement_id,
-                                                                   format))
+    return await heavy_read(request, lambda session: _payment_file(
+        session, _readable(session, principal, settlement_id), format))
 
 
-def _payment_file(session: Session, settlement_id: str, format: str) -> Response:
-    settlement = service.get(session, settlement_id)
+def _payment_file(session: Session, settlement: Settlement, format: str) -> Response:
+    settlement_id = settlement.id
     lines = service.lines_of(session, settlement_id)
     paid_to = payees.of_lines(session, lines)
     filename = f"settlement-{settlement.year}-{settlement.id}.{format}"

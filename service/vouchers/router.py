@@ -1,7 +1,6 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Query
-from sqlmodel import select
 
 from service import clock
 from service.api import (
@@ -29,9 +28,8 @@ from service.errors import (
 )
 from service.ledger.service import InsufficientBalance
 from service.reviewchain.trail import ReviewIncomplete
-from service.reviewchain import trail as chain
 from service.reviewchain.levels import Level
-from service.vouchers import service
+from service.vouchers import access, service
 from service.vouchers.models import Application, Voucher
 from service.vouchers.schemas import (
     ApplicationApprove,
@@ -49,12 +47,6 @@ VoucherReader = Annotated[Principal, Depends(allow("admin", "auditor", "enterpri
 # Reviewers read the applications they review (a district reviewer: its district's).
 ApplicationReader = Annotated[Principal, Depends(allow("admin", "auditor", "enterprise",
                                                        "reviewer"))]
-
-
-def _scope_enterprise(stmt, model, principal: Principal):
-    if principal.role == "enterprise":
-        stmt = stmt.where(model.enterprise_id == principal.enterprise_id)
-    return stmt
 
 
 @router.post("/v1/applications", status_code=201, response_model=ApplicationPublic,
@@ -75,8 +67,7 @@ def list_applications(session: SessionDep, principal: ApplicationReader, limit: 
                       year: YearQuery = None,
                       enterprise_id: Annotated[str | None, Query(max_length=40)] = None,
                       review_level: Level | None = None):
-    stmt = _scope_enterprise(select(Application), Application, principal)
-    stmt = chain.scope_enterprises(stmt, principal, Application.enterprise_id)
+    stmt = access.readable_applications(principal)
     if review_level:
         stmt = stmt.where(Application.review_level == review_level)
     if status:
@@ -143,7 +134,7 @@ def list_vouchers(session: SessionDep, principal: VoucherReader, limit: Limit = 
                   cursor: Cursor = None, year: YearQuery = None,
                   status: Literal["active", "exhausted", "expired", "revoked"] | None = None,
                   enterprise_id: Annotated[str | None, Query(max_length=40)] = None):
-    stmt = _scope_enterprise(select(Voucher), Voucher, principal)
+    stmt = access.readable(principal)
     if year is not None:
         stmt = stmt.where(Voucher.year == year)
     if status:

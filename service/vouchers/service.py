@@ -16,14 +16,14 @@ from service.errors import (
     EnterpriseCapExceeded,
     FieldError,
     InvalidState,
-    NotFound,
     PoolExhausted,
     ValidationFailed,
 )
 from service.ledger import service as ledger
 from service.registry.service import get_enterprise
 from service.reviewchain import trail as chain
-from service.rows import insert_if_absent
+from service.rows import insert_if_absent, one_readable
+from service.vouchers import access
 from service.vouchers.models import Application, EnterpriseYear, Voucher
 from service.vouchers.schemas import ApplicationCreate
 from service.years.models import BudgetYear
@@ -129,10 +129,8 @@ def _cap_error(session: Session, budget: BudgetYear, enterprise_id: str, face_fe
 
 def get_voucher(session: Session, voucher_id: str, principal: Principal, *,
                 for_update: bool = False) -> Voucher:
-    voucher = session.get(Voucher, voucher_id, with_for_update=for_update or None)
-    if voucher is None or not principal.can_see(voucher.enterprise_id):
-        raise NotFound(f"no voucher {voucher_id}")
-    return voucher
+    return one_readable(session, access.readable(principal).where(Voucher.id == voucher_id),
+                        f"no voucher {voucher_id}", for_update=for_update)
 
 
 def return_balance(session: Session, voucher: Voucher, *, kind: str, amount_fen: int | None = None,
@@ -198,11 +196,9 @@ def apply(session: Session, *, principal: Principal, data: ApplicationCreate) ->
 
 def get_application(session: Session, application_id: str, principal: Principal, *,
                     for_update: bool = False) -> Application:
-    row = session.get(Application, application_id, with_for_update=for_update or None)
-    if row is None or not (principal.can_see(row.enterprise_id) or
-                           chain.reviewer_sees_enterprise(session, principal, row.enterprise_id)):
-        raise NotFound(f"no application {application_id}")
-    return row
+    return one_readable(session, access.readable_applications(principal).where(
+        Application.id == application_id), f"no application {application_id}",
+        for_update=for_update)
 
 
 def approve(session: Session, *, application_id: str, principal: Principal,

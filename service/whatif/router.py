@@ -5,13 +5,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from sqlmodel import select
 
 from service.api import ADMIN, BUREAU, Cursor, Limit, Page, SessionDep, Writer, YearPath, \
     allow, heavy_read, paginate, writer
 from service.auth.principal import Principal
 from service.problems import problem_responses
 from service.errors import Busy, NotFound
+from service.rows import one_readable
+from service.whatif import access
 from service.whatif import compare as service
 from service.whatif import export
 from service.whatif.models import Scenario
@@ -33,10 +34,11 @@ def create_scenario(year: YearPath, body: ScenarioCreate,
 
 @router.get("", response_model=Page[ScenarioPublic], operation_id="listScenarios",
             responses=problem_responses(NotFound))
-def list_scenarios(year: YearPath, session: SessionDep, _: BureauReader, limit: Limit = 50,
+def list_scenarios(year: YearPath, session: SessionDep, principal: BureauReader, limit: Limit = 50,
                    cursor: Cursor = None):
     service.get_year(session, year)
-    return paginate(session, select(Scenario).where(Scenario.year == year), Scenario.id, limit,
+    return paginate(session, access.readable(principal).where(Scenario.year == year), Scenario.id,
+                    limit,
                     cursor, service.to_public)
 
 
@@ -68,5 +70,7 @@ async def compare_scenarios(year: YearPath, body: CompareRequest, request: Reque
 
 @router.get("/{scenario_id}", response_model=ScenarioPublic, operation_id="getScenario",
             responses=problem_responses(NotFound))
-def get_scenario(year: YearPath, scenario_id: str, session: SessionDep, _: BureauReader):
-    return service.to_public(service.get(session, year, scenario_id))
+def get_scenario(year: YearPath, scenario_id: str, session: SessionDep, principal: BureauReader):
+    service.get_year(session, year)
+    return service.to_public(one_readable(session, access.readable(principal).where(
+        Scenario.id == scenario_id, Scenario.year == year), f"no scenario {scenario_id} in {year}"))

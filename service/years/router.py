@@ -1,7 +1,6 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
-from sqlmodel import select
 
 from service.api import (
     ADMIN,
@@ -23,6 +22,8 @@ from service.problems import problem_responses
 from service.errors import AlreadyExists, NotFound, PolicyLocked, YearClosed
 from service.ledger.service import InsufficientBalance
 from service.years import service
+from service.rows import one_readable
+from service.years import access
 from service.years.models import BudgetYear
 from service.years.schemas import YearCreate, YearPublic, YearUpdate
 
@@ -37,11 +38,11 @@ def create_year(body: YearCreate, w: Annotated[Writer, Depends(writer(*ADMIN))])
 
 @router.get("", response_model=Page[YearPublic], operation_id="listYears",
             responses=problem_responses())
-def list_years(session: SessionDep, _: Annotated[Principal, Depends(allow(*BUREAU))],
+def list_years(session: SessionDep, principal: Annotated[Principal, Depends(allow(*BUREAU))],
                limit: Limit = 50, cursor: Cursor = None,
                status: Literal["open", "closed"] | None = None):
     """The budget years, oldest first (ascending `year`, like every list's key order)."""
-    stmt = select(BudgetYear)
+    stmt = access.readable(principal)
     if status:
         stmt = stmt.where(BudgetYear.status == status)
     if cursor:
@@ -56,8 +57,9 @@ def list_years(session: SessionDep, _: Annotated[Principal, Depends(allow(*BUREA
 @router.get("/{year}", response_model=YearPublic, operation_id="getYear",
             responses=problem_responses(NotFound))
 def get_year(year: YearPath, session: SessionDep,
-             _: Annotated[Principal, Depends(allow(*BUREAU))]):
-    return service.to_public(session, service.get_year(session, year))
+             principal: Annotated[Principal, Depends(allow(*BUREAU))]):
+    return service.to_public(session, one_readable(session, access.readable(principal).where(
+        BudgetYear.year == year), f"budget year {year} does not exist"))
 
 
 @router.patch("/{year}", response_model=YearPublic, operation_id="updateYear",
