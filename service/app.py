@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service import errors, problems, uow
+from service import errors, openapi_links, problems, uow
 from service.alerts.service import DeliveryWorker
 from service.audit.router import router as audit_router
 from service.auth.cache import AuthThrottle, KeyCache
@@ -155,6 +155,7 @@ def _openapi_with_problems(app: FastAPI) -> dict:
             for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400:
                     response["content"] = problem
+    openapi_links.add_links(schema)  # create operations -> the operations on what they made
     app.openapi_schema = schema
     return schema
 

@@ -79,7 +79,31 @@ async def http_error_handler(request: Request, exc: StarletteHTTPException) -> J
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     err = DomainError(str(exc.detail), code=code, status=exc.status_code)
     err.title = str(exc.detail)
-    return await domain_error_handler(request, err)
+    response = await domain_error_handler(request, err)
+    if exc.status_code == 405:  # RFC 9110 §15.5.6: name the methods the path has
+        response.headers["Allow"] = _allowed_methods(request, exc)
+    return response
+
+
+def _allowed_methods(request: Request, exc: StarletteHTTPException) -> str:
+    """Starlette names only the first route that matched the path; a path has a route per
+    method, so every route whose path matches is asked."""
+    allow = (exc.headers or {}).get("Allow", "")
+    methods = {m.strip() for m in allow.split(",") if m.strip()}
+    for route in _routes(request.app.routes):
+        if route.path_regex.match(request.url.path):
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
+def _routes(routes):
+    """The routes, included routers opened up (FastAPI >= 0.16x keeps them nested)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _routes(included.routes)
+        elif hasattr(route, "path_regex"):
+            yield route
 
 
 def problem_responses(*codes: int, busy: bool = False) -> dict[int | str, dict[str, Any]]:

@@ -22,7 +22,7 @@ from service.auth.models import ApiKey
 from service.auth.principal import Principal
 from service.problems import problem_responses
 from service.reviewchain.levels import Level
-from service.types import Line, ObjectId
+from service.types import Line, ObjectId, ObjectIdPath
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 
@@ -107,7 +107,7 @@ def list_api_keys(session: SessionDep, _: Annotated[Principal, Depends(allow(*BU
 
 @router.delete("/{key_id}", response_model=ApiKeyPublic, operation_id="revokeApiKey",
                responses=problem_responses(401, 403, 404, 422))
-def revoke_api_key(key_id: str, w: Annotated[Writer, Depends(writer(*ADMIN))],
+def revoke_api_key(key_id: ObjectIdPath, w: Annotated[Writer, Depends(writer(*ADMIN))],
                    grace_seconds: Annotated[int, Query(ge=0, le=30 * 86400,
                                                        description="keep the key working this "
                                                                    "long (rotation)")] = 0):

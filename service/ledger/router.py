@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlmodel import or_, select
 
@@ -14,6 +14,7 @@ from service.api import (
     YearQuery,
     allow,
     paginate,
+    text_query,
 )
 from service.auth.principal import Principal
 from service.problems import problem_responses
@@ -56,8 +57,8 @@ def _account(row: LedgerAccount) -> AccountPublic:
             responses=problem_responses(401, 403, 422))
 def list_accounts(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor: Cursor = None,
                   year: YearQuery = None,
-                  kind: Annotated[str | None, Query(max_length=20)] = None,
-                  owner_id: Annotated[str | None, Query(max_length=40)] = None):
+                  kind: Annotated[str | None, text_query(20)] = None,
+                  owner_id: Annotated[str | None, text_query(40)] = None):
     stmt = select(LedgerAccount)
     if year is not None:
         stmt = stmt.where(LedgerAccount.year == year)
@@ -72,9 +73,9 @@ def list_accounts(session: SessionDep, _: BureauReader, limit: Limit = 50, curso
             responses=problem_responses(401, 403, 422))
 def list_transfers(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor: Cursor = None,
                    year: YearQuery = None,
-                   kind: Annotated[str | None, Query(max_length=30)] = None,
-                   account_id: Annotated[str | None, Query(max_length=40)] = None,
-                   reference: Annotated[str | None, Query(max_length=60)] = None):
+                   kind: Annotated[str | None, text_query(30)] = None,
+                   account_id: Annotated[str | None, text_query(40)] = None,
+                   reference: Annotated[str | None, text_query(60)] = None):
     stmt = select(LedgerTransfer)
     if year is not None:
         stmt = stmt.where(LedgerTransfer.year == year)

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends
 from sqlmodel import select
 
 from service.api import (
@@ -15,6 +15,7 @@ from service.api import (
     allow,
     paginate,
     writer,
+    text_query,
 )
 from service.auth.principal import Principal
 from service.errors import NotFound
@@ -37,6 +38,7 @@ from service.registry.schemas import (
     RelatedPartyCreate,
     RelatedPartyPublic,
 )
+from service.types import ObjectIdPath
 
 router = APIRouter(tags=["registry"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
@@ -63,7 +65,7 @@ def create_enterprise(body: EnterpriseCreate, w: AdminWriter):
             operation_id="listEnterprises", responses=problem_responses(401, 403, 422))
 def list_enterprises(session: SessionDep, principal: EnterpriseReader, limit: Limit = 50,
                      cursor: Cursor = None,
-                     uscc: Annotated[str | None, Query(max_length=18)] = None,
+                     uscc: Annotated[str | None, text_query(18)] = None,
                      credit_blocked: bool | None = None):
     stmt = chain.scope_enterprises(select(Enterprise), principal, Enterprise.id)
     if uscc:
@@ -75,7 +77,7 @@ def list_enterprises(session: SessionDep, principal: EnterpriseReader, limit: Li
 
 @router.get("/v1/enterprises/{enterprise_id}", response_model=EnterprisePublic,
             operation_id="getEnterprise", responses=problem_responses(401, 403, 404))
-def get_enterprise(enterprise_id: str, session: SessionDep, principal: EnterpriseReader):
+def get_enterprise(enterprise_id: ObjectIdPath, session: SessionDep, principal: EnterpriseReader):
     if principal.role == "reviewer" and \
             not chain.reviewer_sees_enterprise(session, principal, enterprise_id):
         raise NotFound(f"no enterprise {enterprise_id}")
@@ -84,7 +86,7 @@ def get_enterprise(enterprise_id: str, session: SessionDep, principal: Enterpris
 
 @router.patch("/v1/enterprises/{enterprise_id}", response_model=EnterprisePublic,
               operation_id="updateEnterprise", responses=problem_responses(401, 403, 404, 422))
-def update_enterprise(enterprise_id: str, body: EnterpriseUpdate, w: AdminWriter):
+def update_enterprise(enterprise_id: ObjectIdPath, body: EnterpriseUpdate, w: AdminWriter):
     return w.run(lambda s: _enterprise(service.update_enterprise(s, enterprise_id, body)))
 
 
@@ -97,7 +99,7 @@ def create_provider(body: ProviderCreate, w: AdminWriter):
 @router.get("/v1/providers", response_model=Page[ProviderPublic], operation_id="listProviders",
             responses=problem_responses(401, 403, 422))
 def list_providers(session: SessionDep, _: BureauReader, limit: Limit = 50, cursor: Cursor = None,
-                   uscc: Annotated[str | None, Query(max_length=18)] = None):
+                   uscc: Annotated[str | None, text_query(18)] = None):
     stmt = select(Provider)
     if uscc:
         stmt = stmt.where(Provider.uscc == uscc)
@@ -106,19 +108,19 @@ def list_providers(session: SessionDep, _: BureauReader, limit: Limit = 50, curs
 
 @router.get("/v1/providers/{provider_id}", response_model=ProviderPublic,
             operation_id="getProvider", responses=problem_responses(401, 403, 404))
-def get_provider(provider_id: str, session: SessionDep, _: BureauReader):
+def get_provider(provider_id: ObjectIdPath, session: SessionDep, _: BureauReader):
     return _provider(service.get_provider(session, provider_id))
 
 
 @router.patch("/v1/providers/{provider_id}", response_model=ProviderPublic,
               operation_id="updateProvider", responses=problem_responses(401, 403, 404, 422))
-def update_provider(provider_id: str, body: ProviderUpdate, w: AdminWriter):
+def update_provider(provider_id: ObjectIdPath, body: ProviderUpdate, w: AdminWriter):
     return w.run(lambda s: _provider(service.update_provider(s, provider_id, body)))
 
 
 @router.put("/v1/years/{year}/approved-providers/{provider_id}", response_model=ApprovalPublic,
             operation_id="setProviderApproval", responses=problem_responses(401, 403, 404, 422))
-def set_provider_approval(year: YearPath, provider_id: str, w: AdminWriter,
+def set_provider_approval(year: YearPath, provider_id: ObjectIdPath, w: AdminWriter,
                           body: Annotated[ApprovalUpdate | None, Body()] = None):
     approved = body.approved if body is not None else True
     return w.run(lambda s: service.set_approval(s, year, provider_id, approved))

@@ -13,6 +13,7 @@ from service.settlements import service as settlements
 from service.settlements.router import SettlementPublic
 from service.vouchers import service as vouchers
 from service.vouchers.schemas import ApplicationPublic
+from service.types import ObjectIdPath
 
 router = APIRouter(tags=["review-chain"])
 ReviewWriter = Annotated[Writer, Depends(writer("admin", "reviewer"))]
@@ -27,7 +28,7 @@ DESCRIPTION = (
 @router.post("/v1/applications/{application_id}/reviews", response_model=ApplicationPublic,
              operation_id="reviewApplication", description=DESCRIPTION,
              responses=problem_responses(401, 403, 404, 409, 422))
-def review_application(application_id: str, body: ReviewDecision, w: ReviewWriter):
+def review_application(application_id: ObjectIdPath, body: ReviewDecision, w: ReviewWriter):
     return w.run(lambda s: vouchers.application_public(s, decide.decide(
         s, object_type="application", object_id=application_id, principal=w.principal,
         decision=body.decision, reason=body.reason, approved_fen=body.approved_fen,
@@ -37,7 +38,7 @@ def review_application(application_id: str, body: ReviewDecision, w: ReviewWrite
 @router.post("/v1/settlements/{settlement_id}/reviews", response_model=SettlementPublic,
              operation_id="reviewSettlement", description=DESCRIPTION,
              responses=problem_responses(401, 403, 404, 409, 422))
-def review_settlement(settlement_id: str, body: ReviewDecision, w: ReviewWriter):
+def review_settlement(settlement_id: ObjectIdPath, body: ReviewDecision, w: ReviewWriter):
     return w.run(lambda s: settlements.to_public(s, decide.decide(
         s, object_type="settlement", object_id=settlement_id, principal=w.principal,
         decision=body.decision, reason=body.reason, approved_fen=body.approved_fen,

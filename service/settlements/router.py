@@ -29,7 +29,7 @@ from service.reviewchain.levels import Level
 from service.reviewchain.schemas import ReviewPublic
 from service.settlements import export, payees, service
 from service.settlements.models import Settlement
-from service.types import Line
+from service.types import Line, ObjectIdPath
 
 router = APIRouter(prefix="/v1/settlements", tags=["settlements"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
@@ -112,7 +112,7 @@ def list_settlements(session: SessionDep, principal: BatchReader, limit: Limit =
 
 @router.get("/{settlement_id}", response_model=SettlementPublic, operation_id="getSettlement",
             responses=problem_responses(401, 403, 404))
-def get_settlement(settlement_id: str, session: SessionDep, principal: BatchReader):
+def get_settlement(settlement_id: ObjectIdPath, session: SessionDep, principal: BatchReader):
     if principal.role == "reviewer" and \
             not chain.reviewer_sees_settlement(session, principal, settlement_id):
         raise NotFound(f"no settlement {settlement_id}")
@@ -125,13 +125,13 @@ def get_settlement(settlement_id: str, session: SessionDep, principal: BatchRead
                          "409 `beneficiary_account_missing` when a beneficiary it pays has no "
                          "bank_account or bank_name on file; the problem lists them in "
                          "`beneficiaries`.")
-def approve_settlement(settlement_id: str, w: AdminWriter):
+def approve_settlement(settlement_id: ObjectIdPath, w: AdminWriter):
     return w.run(lambda s: service.to_public(s, service.approve(s, settlement_id=settlement_id)))
 
 
 @router.post("/{settlement_id}/pay", response_model=SettlementPublic,
              operation_id="paySettlement", responses=problem_responses(401, 403, 404, 409, 422))
-def pay_settlement(settlement_id: str, body: SettlementPay, w: AdminWriter):
+def pay_settlement(settlement_id: ObjectIdPath, body: SettlementPay, w: AdminWriter):
     return w.run(lambda s: service.to_public(s, service.pay(
         s, settlement_id=settlement_id, bank_reference=body.bank_reference)))
 
@@ -142,7 +142,7 @@ def pay_settlement(settlement_id: str, body: SettlementPay, w: AdminWriter):
                       "content": {"text/csv": {"schema": {"type": "string"}},
                                   XLSX: {"schema": {"type": "string", "format": "binary"}}}},
                 **problem_responses(401, 403, 404, 422, 503, busy=True)})
-async def export_settlement(settlement_id: str, request: Request, _: BureauReader,
+async def export_settlement(settlement_id: ObjectIdPath, request: Request, _: BureauReader,
                             format: Annotated[Literal["csv", "xlsx"], Query()] = "csv"):
     """The payment file, built on the heavy-read pool (503 `busy` when it is full)."""
     return await heavy_read(request, lambda session: _payment_file(session, settlement_id,

@@ -1,6 +1,6 @@
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends
 from sqlmodel import select
 
 from service import clock
@@ -15,6 +15,7 @@ from service.api import (
     allow,
     paginate,
     writer,
+    text_query,
 )
 from service.auth.principal import Principal
 from service.problems import problem_responses
@@ -31,6 +32,7 @@ from service.vouchers.schemas import (
     VoucherPublic,
     VoucherRevoke,
 )
+from service.types import ObjectIdPath
 
 router = APIRouter(tags=["vouchers"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
@@ -60,7 +62,7 @@ def list_applications(session: SessionDep, principal: ApplicationReader, limit: 
                       cursor: Cursor = None,
                       status: Literal["submitted", "approved", "rejected"] | None = None,
                       year: YearQuery = None,
-                      enterprise_id: Annotated[str | None, Query(max_length=40)] = None,
+                      enterprise_id: Annotated[str | None, text_query(40)] = None,
                       review_level: Level | None = None):
     stmt = _scope_enterprise(select(Application), Application, principal)
     stmt = chain.scope_enterprises(stmt, principal, Application.enterprise_id)
@@ -78,7 +80,7 @@ def list_applications(session: SessionDep, principal: ApplicationReader, limit: 
 
 @router.get("/v1/applications/{application_id}", response_model=ApplicationPublic,
             operation_id="getApplication", responses=problem_responses(401, 403, 404))
-def get_application(application_id: str, session: SessionDep, principal: ApplicationReader):
+def get_application(application_id: ObjectIdPath, session: SessionDep, principal: ApplicationReader):
     return service.application_public(
         session, service.get_application(session, application_id, principal))
 
@@ -86,7 +88,7 @@ def get_application(application_id: str, session: SessionDep, principal: Applica
 @router.post("/v1/applications/{application_id}/approve", response_model=ApplicationPublic,
              operation_id="approveApplication",
              responses=problem_responses(401, 403, 404, 409, 422))
-def approve_application(application_id: str, w: AdminWriter,
+def approve_application(application_id: ObjectIdPath, w: AdminWriter,
                         body: Annotated[ApplicationApprove | None, Body()] = None):
     body = body or ApplicationApprove()
     return w.run(lambda s: service.application_public(s, service.approve(
@@ -96,7 +98,7 @@ def approve_application(application_id: str, w: AdminWriter,
 
 @router.post("/v1/applications/{application_id}/reject", response_model=ApplicationPublic,
              operation_id="rejectApplication", responses=problem_responses(401, 403, 404, 409, 422))
-def reject_application(application_id: str, body: ApplicationReject, w: AdminWriter):
+def reject_application(application_id: ObjectIdPath, body: ApplicationReject, w: AdminWriter):
     return w.run(lambda s: service.application_public(s, service.reject(
         s, application_id=application_id, principal=w.principal, reason=body.reason)))
 
@@ -111,7 +113,7 @@ def issue_voucher(body: VoucherIssue, w: AdminWriter):
 
 @router.post("/v1/vouchers/{voucher_id}/revoke", response_model=VoucherPublic,
              operation_id="revokeVoucher", responses=problem_responses(401, 403, 404, 409, 422))
-def revoke_voucher(voucher_id: str, w: AdminWriter,
+def revoke_voucher(voucher_id: ObjectIdPath, w: AdminWriter,
                    body: Annotated[VoucherRevoke | None, Body()] = None):
     reason = body.reason if body else None
     return w.run(lambda s: service.to_public(service.revoke(
@@ -123,7 +125,7 @@ def revoke_voucher(voucher_id: str, w: AdminWriter,
 def list_vouchers(session: SessionDep, principal: VoucherReader, limit: Limit = 50,
                   cursor: Cursor = None, year: YearQuery = None,
                   status: Literal["active", "exhausted", "expired", "revoked"] | None = None,
-                  enterprise_id: Annotated[str | None, Query(max_length=40)] = None):
+                  enterprise_id: Annotated[str | None, text_query(40)] = None):
     stmt = _scope_enterprise(select(Voucher), Voucher, principal)
     if year is not None:
         stmt = stmt.where(Voucher.year == year)
@@ -136,5 +138,5 @@ def list_vouchers(session: SessionDep, principal: VoucherReader, limit: Limit = 
 
 @router.get("/v1/vouchers/{voucher_id}", response_model=VoucherPublic, operation_id="getVoucher",
             responses=problem_responses(401, 403, 404))
-def get_voucher(voucher_id: str, session: SessionDep, principal: VoucherReader):
+def get_voucher(voucher_id: ObjectIdPath, session: SessionDep, principal: VoucherReader):
     return service.to_public(service.get_voucher(session, voucher_id, principal))

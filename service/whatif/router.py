@@ -16,6 +16,7 @@ from service.whatif import export
 from service.whatif.models import Scenario
 from service.whatif.schemas import CompareRequest, CompareResponse, ScenarioCreate, \
     ScenarioPublic
+from service.types import ObjectIdPath
 
 router = APIRouter(prefix="/v1/years/{year}/scenarios", tags=["what-if"])
 BureauReader = Annotated[Principal, Depends(allow(*BUREAU))]
@@ -67,5 +68,5 @@ async def compare_scenarios(year: YearPath, body: CompareRequest, request: Reque
 
 @router.get("/{scenario_id}", response_model=ScenarioPublic, operation_id="getScenario",
             responses=problem_responses(401, 403, 404, 422))
-def get_scenario(year: YearPath, scenario_id: str, session: SessionDep, _: BureauReader):
+def get_scenario(year: YearPath, scenario_id: ObjectIdPath, session: SessionDep, _: BureauReader):
     return service.to_public(service.get(session, year, scenario_id))
