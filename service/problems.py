@@ -87,13 +87,14 @@ async def http_error_handler(request: Request, exc: StarletteHTTPException) -> J
 
 def _allowed_methods(request: Request, exc: StarletteHTTPException) -> str:
     """Starlette names only the first route that matched the path; a path has a route per
-    method, so every route whose path matches is asked."""
-    allow = (exc.headers or {}).get("Allow", "")
-    methods = {m.strip() for m in allow.split(",") if m.strip()}
-    for route in _routes(request.app.routes):
-        if route.path_regex.match(request.url.path):
-            methods |= route.methods or set()
-    return ", ".join(sorted(methods))
+    method, so every route of the same path template is asked (not /v1/invoices/{invoice_id}
+    for /v1/invoices/batch: a different resource)."""
+    matching = [r for r in _routes(request.app.routes) if r.path_regex.match(request.url.path)]
+    if not matching:
+        return (exc.headers or {}).get("Allow", "")
+    template = matching[0].path
+    return ", ".join(sorted({m for r in matching if r.path == template
+                             for m in (r.methods or ())}))
 
 
 def _routes(routes):
