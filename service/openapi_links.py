@@ -1,11 +1,10 @@
-"""OpenAPI links (docs/openapi.md): from what a create operation (or a list) answers to the
-operations that take the object it made (or the first it lists), so a client generator (and
-Schemathesis's stateful phase) can follow createRedemption -> getRedemption with the id it was
-given.
+"""OpenAPI links (docs/openapi.md): from what a create operation answers to the operations that
+take the object it made, so a client generator (and Schemathesis's stateful phase) can follow
+createRedemption -> getRedemption with the id it was given.
 
-One table, read by service.app when it builds the document: the operation whose 201 (or 200)
-answer holds the value, and per operation the value feeds, its parameters as runtime
-expressions.
+One table, read by service.app when it builds the document: the operation whose 201 answer
+holds the value, and per operation the value feeds, its parameters as runtime expressions. (Not
+from lists: an empty page has no first item to follow.)
 """
 
 _ID = "$response.body#/id"
@@ -44,27 +43,16 @@ LINKS: dict[str, dict[str, dict[str, str]]] = {
     "issueVoucher": _each({"getVoucher", "revokeVoucher"}, voucher_id=_ID),
     "createSettlement": _each(_SETTLEMENT, settlement_id=_ID),
     "createScenario": _each({"getScenario"}, year=_YEAR, scenario_id=_ID),
-    # A list's first item is an object the caller may read: the same operations take it.
-    "listRedemptions": _each({"getRedemption"}, redemption_id=_FIRST_ITEM),
-    "listInvoices": _each(_INVOICE, invoice_id=_FIRST_ITEM),
-    "listEnterprises": _each(_ENTERPRISE, enterprise_id=_FIRST_ITEM),
-    "listProviders": _each(_PROVIDER, provider_id=_FIRST_ITEM),
-    "listApplications": _each(_APPLICATION, application_id=_FIRST_ITEM),
-    "listVouchers": _each({"getVoucher", "revokeVoucher"}, voucher_id=_FIRST_ITEM),
-    "listSettlements": _each(_SETTLEMENT, settlement_id=_FIRST_ITEM),
-    "listReviews": _each({"getReview", "clearReview", "rejectReview"}, review_id=_FIRST_ITEM),
 }
 
 
 def add_links(document: dict) -> None:
-    """Put LINKS on each source's success response (201 of a create, 200 of a list), each link
-    named by its target operation."""
+    """Put LINKS on each create operation's 201 response, each link named by its target."""
     operations = {operation["operationId"]: operation
                   for methods in document.get("paths", {}).values()
                   for operation in methods.values()}
     for source, targets in LINKS.items():
-        responses = operations[source]["responses"]
-        created = responses.get("201") or responses["200"]
+        created = operations[source]["responses"]["201"]
         created["links"] = {operations[target]["operationId"]: {
             "operationId": target, "parameters": dict(parameters)}
             for target, parameters in targets.items()}

@@ -92,7 +92,8 @@ def _allowed_methods(request: Request, exc: StarletteHTTPException) -> str:
     matching = [r for r in _routes(request.app.routes) if r.path_regex.match(request.url.path)]
     if not matching:
         return (exc.headers or {}).get("Allow", "")
-    template = matching[0].path
+    exact = [r for r in matching if r.path == request.url.path]  # /v1/invoices/xml, not {id}
+    template = (exact or matching)[0].path
     return ", ".join(sorted({m for r in matching if r.path == template
                              for m in (r.methods or ())}))
 
