@@ -29,6 +29,7 @@ from service.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from service.types import URL_TEXT
 
 T = TypeVar("T")
 
@@ -246,7 +247,14 @@ def decode_cursor(cursor: str, *, shape: re.Pattern[str] = ID_CURSOR) -> str:
 YearPath = Annotated[int, Path(ge=1, le=9999, description="Budget year")]
 YearQuery = Annotated[int | None, Query(ge=1, le=9999, description="Budget year")]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (default 50, max 500)")]
-Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+
+
+def text_query(max_length: int, **kwargs: Any) -> Any:
+    """A free-text query parameter; its schema says what the URL refuses (control characters)."""
+    return Query(max_length=max_length, json_schema_extra=URL_TEXT, **kwargs)
+
+
+Cursor = Annotated[str | None, text_query(200, description="next_cursor of the previous page")]
 
 
 def paginate(session: Session, stmt, id_column, limit: int, cursor: str | None,

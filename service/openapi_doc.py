@@ -5,7 +5,7 @@ operation of its kind can meet (problems.ambient_errors)."""
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from service import problems
+from service import openapi_links, problems
 
 
 def with_problems(app: FastAPI) -> dict:
@@ -26,5 +26,6 @@ def with_problems(app: FastAPI) -> dict:
     for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
             problems.document_problems(path, operation)
+    openapi_links.add_links(schema)  # create operations -> the operations on what they made
     app.openapi_schema = schema
     return schema

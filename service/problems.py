@@ -93,7 +93,33 @@ async def http_error_handler(request: Request, exc: StarletteHTTPException) -> J
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     err = DomainError(str(exc.detail), code=code, status=exc.status_code)
     err.title = str(exc.detail)
-    return await domain_error_handler(request, err)
+    response = await domain_error_handler(request, err)
+    if exc.status_code == 405:  # RFC 9110 §15.5.6: name the methods the path has
+        response.headers["Allow"] = _allowed_methods(request, exc)
+    return response
+
+
+def _allowed_methods(request: Request, exc: StarletteHTTPException) -> str:
+    """Starlette names only the first route that matched the path; a path has a route per
+    method, so every route of the same path template is asked (not /v1/invoices/{invoice_id}
+    for /v1/invoices/batch: a different resource)."""
+    matching = [r for r in _routes(request.app.routes) if r.path_regex.match(request.url.path)]
+    if not matching:
+        return (exc.headers or {}).get("Allow", "")
+    exact = [r for r in matching if r.path == request.url.path]  # /v1/invoices/xml, not {id}
+    template = (exact or matching)[0].path
+    return ", ".join(sorted({m for r in matching if r.path == template
+                             for m in (r.methods or ())}))
+
+
+def _routes(routes):
+    """The routes, included routers opened up (FastAPI >= 0.16x keeps them nested)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _routes(included.routes)
+        elif hasattr(route, "path_regex"):
+            yield route
 
 
 _STATUS_TEXT = {400: "Bad request", 401: "No or bad API key", 403: "Role not allowed",

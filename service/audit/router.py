@@ -1,6 +1,6 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from service.api import (
@@ -14,6 +14,7 @@ from service.api import (
     decode_cursor,
     encode_cursor,
     engine_of,
+    text_query,
 )
 from service.timestamps import Timestamp
 from service.audit import service
@@ -54,8 +55,8 @@ class ChainVerification(BaseModel):
 @router.get("", response_model=Page[AuditEventPublic], operation_id="listAuditEvents",
             responses=problem_responses())
 def list_events(session: SessionDep, principal: BureauReader, limit: Limit = 50, cursor: Cursor = None,
-                object_id: Annotated[str | None, Query(max_length=60)] = None,
-                action: Annotated[str | None, Query(max_length=60)] = None):
+                object_id: Annotated[str | None, text_query(60)] = None,
+                action: Annotated[str | None, text_query(60)] = None):
     stmt = access.readable(principal)
     if object_id:
         stmt = stmt.where(AuditEvent.object_id == object_id)

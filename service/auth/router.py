@@ -23,7 +23,7 @@ from service.auth.principal import Principal
 from service.problems import problem_responses
 from service.errors import NotFound
 from service.reviewchain.levels import Level
-from service.types import Line, ObjectId
+from service.types import Line, ObjectId, ObjectIdPath
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 
@@ -109,7 +109,7 @@ def list_api_keys(session: SessionDep,
 
 @router.delete("/{key_id}", response_model=ApiKeyPublic, operation_id="revokeApiKey",
                responses=problem_responses(NotFound))
-def revoke_api_key(key_id: str, w: Annotated[Writer, Depends(writer(*ADMIN))],
+def revoke_api_key(key_id: ObjectIdPath, w: Annotated[Writer, Depends(writer(*ADMIN))],
                    grace_seconds: Annotated[int, Query(ge=0, le=30 * 86400,
                                                        description="keep the key working this "
                                                                    "long (rotation)")] = 0):

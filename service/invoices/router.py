@@ -18,6 +18,7 @@ from service.api import (
     allow,
     paginate,
     writer,
+    text_query,
 )
 from service.auth.principal import Principal
 from service.config import get_settings
@@ -49,6 +50,7 @@ from service.invoices.schemas import (
     XmlIngestResult,
 )
 from service.invoices.source_models import InvoiceSource
+from service.types import ObjectIdPath
 
 router = APIRouter(tags=["invoices"])
 ProviderWriter = Annotated[Writer, Depends(writer("provider"))]
@@ -76,9 +78,9 @@ async def create_invoice_batch(body: InvoiceBatch, w: ProviderWriter):
 @router.get("/v1/invoices", response_model=Page[InvoicePublic], operation_id="listInvoices",
             responses=problem_responses())
 def list_invoices(session: SessionDep, principal: Reader, limit: Limit = 50, cursor: Cursor = None,
-                  enterprise_id: Annotated[str | None, Query(max_length=40)] = None,
-                  provider_id: Annotated[str | None, Query(max_length=40)] = None,
-                  invoice_number: Annotated[str | None, Query(max_length=20)] = None,
+                  enterprise_id: Annotated[str | None, text_query(40)] = None,
+                  provider_id: Annotated[str | None, text_query(40)] = None,
+                  invoice_number: Annotated[str | None, text_query(20)] = None,
                   year: Annotated[int | None, Query(ge=2000, le=2100)] = None):
     stmt = access.readable(principal)
     if enterprise_id:
@@ -93,7 +95,7 @@ def list_invoices(session: SessionDep, principal: Reader, limit: Limit = 50, cur
 
 @router.get("/v1/invoices/{invoice_id}", response_model=InvoicePublic, operation_id="getInvoice",
             responses=problem_responses(NotFound))
-def get_invoice(invoice_id: str, session: SessionDep, principal: Reader,
+def get_invoice(invoice_id: ObjectIdPath, session: SessionDep, principal: Reader,
                 year: Annotated[int | None, Query(ge=2000, le=2100)] = None):
     return service.to_public(session, [service.get_invoice(session, invoice_id, principal)],
                              year)[0]
@@ -101,7 +103,7 @@ def get_invoice(invoice_id: str, session: SessionDep, principal: Reader,
 
 @router.post("/v1/invoices/{invoice_id}/payments", status_code=201, response_model=InvoicePublic,
              operation_id="recordPayment", responses=problem_responses(NotFound, PaymentExceedsTotal))
-async def record_payment(invoice_id: str, body: PaymentCreate, w: ProviderWriter):
+async def record_payment(invoice_id: ObjectIdPath, body: PaymentCreate, w: ProviderWriter):
     """Record money the provider received; answers with the updated invoice."""
     return await w.submit(w.write(group=service.pay_group,
                                   args=service.PaymentRequest(invoice_id, body),
@@ -112,7 +114,7 @@ async def record_payment(invoice_id: str, body: PaymentCreate, w: ProviderWriter
              operation_id="createReversal", responses=problem_responses(NotFound, InsufficientBalance,
                                                                         InvoiceDuplicate,
                                                                         ReversalExceedsTotal))
-async def create_reversal(invoice_id: str, body: ReversalCreate, w: ProviderWriter):
+async def create_reversal(invoice_id: ObjectIdPath, body: ReversalCreate, w: ProviderWriter):
     """Post a red-letter invoice (红冲); answers with the reduced original invoice."""
     def reverse(session):
         reversal = service.reverse(session, invoice_id=invoice_id, principal=w.principal,
@@ -173,7 +175,7 @@ async def create_invoices_from_xml(
             "Service period start for a single XML (a ZIP: the default for files meta.json "
             "does not name)"))] = None,
         service_end: Annotated[date | None, Query()] = None,
-        contract_number: Annotated[str | None, Query(min_length=1, max_length=100)] = None):
+        contract_number: Annotated[str | None, text_query(100, min_length=1)] = None):
     """Post 数电票 XML as the tax platform issued it: one file (application/xml) or a ZIP of up
     to 1000 (application/zip, with an optional meta.json mapping file names to service_start,
     service_end, contract_number). All or nothing; a red-letter file reverses its original.
@@ -248,7 +250,7 @@ def _file_name(request: Request) -> str:
             responses={200: {"content": {"application/xml": {"schema": {"type": "string"}}},
                              "description": "The XML file as it was uploaded"},
                        **problem_responses(NotFound)})
-def get_invoice_source(invoice_id: str, session: SessionDep, principal: Reader,
+def get_invoice_source(invoice_id: ObjectIdPath, session: SessionDep, principal: Reader,
                        sha256: Annotated[str | None, Query(
                            pattern="^[0-9a-f]{64}$",
                            description="Another file of this invoice (a red-letter one)")] = None):

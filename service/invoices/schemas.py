@@ -1,15 +1,14 @@
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.timestamps import Timestamp
-from service.types import Fen, Line, Text
+from service.types import Fen, InvoiceCode, InvoiceNumber, Line, Text, Uscc
 from service.vouchers.schemas import MAX_FEN
 
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
-Digits = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[0-9]+$")]
 MAX_BATCH = 1000
 MAX_LINES = 500  # of one invoice (the XML intake refuses more before reading them)
 
@@ -28,9 +27,10 @@ class InvoiceLineIn(BaseModel):
 class InvoiceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    invoice_number: Digits
-    invoice_code: Digits | None = None
-    enterprise_uscc: str = Field(max_length=64)
+    invoice_number: InvoiceNumber = Field(description="20 digits (数电票), or 8 with invoice_code")
+    invoice_code: InvoiceCode | None = Field(default=None, description=(
+        "A legacy VAT invoice's 10- or 12-digit code"))
+    enterprise_uscc: Uscc
     issued_on: date
     service_start: date
     service_end: date
@@ -56,9 +56,9 @@ class PaymentCreate(BaseModel):
 class ReversalCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    invoice_number: Digits = Field(description="The red-letter invoice's number: 20 digits "
+    invoice_number: InvoiceNumber = Field(description="The red-letter invoice's number: 20 digits "
                                                "(数电票), or 8 with invoice_code")
-    invoice_code: Digits | None = Field(default=None, description="A legacy VAT red-letter "
+    invoice_code: InvoiceCode | None = Field(default=None, description="A legacy VAT red-letter "
                                                                   "invoice's 10- or 12-digit code")
     issued_on: date
     amount_fen: Fen = Field(gt=0, le=MAX_FEN)
@@ -111,7 +111,7 @@ class InvoiceBatchResult(BaseModel):
 class UsageLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    enterprise_uscc: str = Field(max_length=64)
+    enterprise_uscc: Uscc
     billed_fen: Fen = Field(ge=0, le=MAX_FEN)
 
 

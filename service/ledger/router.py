@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlmodel import or_
 
@@ -13,6 +13,7 @@ from service.api import (
     YearQuery,
     allow,
     paginate,
+    text_query,
 )
 from service.timestamps import Timestamp
 from service.auth.principal import Principal
@@ -57,8 +58,8 @@ def _account(row: LedgerAccount) -> AccountPublic:
             responses=problem_responses())
 def list_accounts(session: SessionDep, principal: BureauReader, limit: Limit = 50,
                   cursor: Cursor = None, year: YearQuery = None,
-                  kind: Annotated[str | None, Query(max_length=20)] = None,
-                  owner_id: Annotated[str | None, Query(max_length=40)] = None):
+                  kind: Annotated[str | None, text_query(20)] = None,
+                  owner_id: Annotated[str | None, text_query(40)] = None):
     stmt = access.readable(principal)
     if year is not None:
         stmt = stmt.where(LedgerAccount.year == year)
@@ -73,9 +74,9 @@ def list_accounts(session: SessionDep, principal: BureauReader, limit: Limit = 5
             responses=problem_responses())
 def list_transfers(session: SessionDep, principal: BureauReader, limit: Limit = 50,
                    cursor: Cursor = None, year: YearQuery = None,
-                   kind: Annotated[str | None, Query(max_length=30)] = None,
-                   account_id: Annotated[str | None, Query(max_length=40)] = None,
-                   reference: Annotated[str | None, Query(max_length=60)] = None):
+                   kind: Annotated[str | None, text_query(30)] = None,
+                   account_id: Annotated[str | None, text_query(40)] = None,
+                   reference: Annotated[str | None, text_query(60)] = None):
     stmt = access.readable_transfers(principal)
     if year is not None:
         stmt = stmt.where(LedgerTransfer.year == year)

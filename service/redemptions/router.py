@@ -1,8 +1,9 @@
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
-from service.api import Cursor, Limit, Page, SessionDep, Writer, YearQuery, allow, paginate, writer
+from service.api import Cursor, Limit, Page, SessionDep, Writer, YearQuery, allow, paginate, \
+    text_query, writer
 from service.auth.principal import Principal
 from service.problems import problem_responses
 from service.errors import (
@@ -22,6 +23,7 @@ from service.redemptions import access, service
 from service.redemptions.models import Redemption
 from service.redemptions.redeem import RedeemRequest, redeem_group
 from service.redemptions.schemas import RedemptionCreate, RedemptionPublic
+from service.types import ObjectIdPath
 
 router = APIRouter(prefix="/v1/redemptions", tags=["redemptions"])
 Reader = Annotated[Principal, Depends(allow("admin", "auditor", "enterprise", "provider"))]
@@ -44,7 +46,7 @@ async def create_redemption(body: RedemptionCreate,
             responses=problem_responses())
 def list_redemptions(session: SessionDep, principal: Reader, limit: Limit = 50,
                      cursor: Cursor = None, year: YearQuery = None,
-                     invoice_id: Annotated[str | None, Query(max_length=40)] = None,
+                     invoice_id: Annotated[str | None, text_query(40)] = None,
                      status: Literal["pending", "payable", "settling", "paid",
                                      "reversed", "under_review", "rejected"] | None = None):
     stmt = access.readable(principal)
@@ -60,6 +62,6 @@ def list_redemptions(session: SessionDep, principal: Reader, limit: Limit = 50,
 
 @router.get("/{redemption_id}", response_model=RedemptionPublic, operation_id="getRedemption",
             responses=problem_responses(NotFound))
-def get_redemption(redemption_id: str, session: SessionDep, principal: Reader):
+def get_redemption(redemption_id: ObjectIdPath, session: SessionDep, principal: Reader):
     row = service.get_redemption(session, redemption_id, principal)
     return service.to_public(session, [row], principal)[0]

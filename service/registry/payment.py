@@ -10,7 +10,7 @@ from typing import Annotated, Any, NamedTuple
 from pydantic import AfterValidator, BaseModel, Field
 
 from service.risk.facts import folded
-from service.types import Line
+from service.types import NONBLANK_LINE_PATTERN, Declared, Line
 
 PAYMENT_FACTS = ("bank_name", "account_name")
 NEEDED = ("bank_account", "bank_name")  # without these a payment cannot be made
@@ -23,9 +23,10 @@ def _nonblank(value: str) -> str:
 
 
 BankName = Annotated[Line, Field(max_length=100, description="the bank and branch (开户行)"),
-                     AfterValidator(_nonblank)]
+                     AfterValidator(_nonblank), Declared(pattern=NONBLANK_LINE_PATTERN)]
 AccountName = Annotated[Line, Field(max_length=200, description=(
-    "the account holder (户名); default: the registered name")), AfterValidator(_nonblank)]
+    "the account holder (户名); default: the registered name")), AfterValidator(_nonblank),
+                        Declared(pattern=NONBLANK_LINE_PATTERN)]
 
 
 class PaymentFactsIn(BaseModel):

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends
 
 from service.api import (
     ADMIN,
@@ -14,6 +14,7 @@ from service.api import (
     allow,
     paginate,
     writer,
+    text_query,
 )
 from service.auth.principal import Principal
 from service.errors import NotFound
@@ -37,6 +38,7 @@ from service.registry.schemas import (
     RelatedPartyCreate,
     RelatedPartyPublic,
 )
+from service.types import ObjectIdPath
 
 router = APIRouter(tags=["registry"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
@@ -63,7 +65,7 @@ def create_enterprise(body: EnterpriseCreate, w: AdminWriter):
             operation_id="listEnterprises", responses=problem_responses())
 def list_enterprises(session: SessionDep, principal: EnterpriseReader, limit: Limit = 50,
                      cursor: Cursor = None,
-                     uscc: Annotated[str | None, Query(max_length=18)] = None,
+                     uscc: Annotated[str | None, text_query(18)] = None,
                      credit_blocked: bool | None = None):
     stmt = access.readable(principal)
     if uscc:
@@ -75,14 +77,14 @@ def list_enterprises(session: SessionDep, principal: EnterpriseReader, limit: Li
 
 @router.get("/v1/enterprises/{enterprise_id}", response_model=EnterprisePublic,
             operation_id="getEnterprise", responses=problem_responses(NotFound))
-def get_enterprise(enterprise_id: str, session: SessionDep, principal: EnterpriseReader):
+def get_enterprise(enterprise_id: ObjectIdPath, session: SessionDep, principal: EnterpriseReader):
     return _enterprise(one_readable(session, access.readable(principal).where(
         Enterprise.id == enterprise_id), f"no enterprise {enterprise_id}"))
 
 
 @router.patch("/v1/enterprises/{enterprise_id}", response_model=EnterprisePublic,
               operation_id="updateEnterprise", responses=problem_responses(NotFound))
-def update_enterprise(enterprise_id: str, body: EnterpriseUpdate, w: AdminWriter):
+def update_enterprise(enterprise_id: ObjectIdPath, body: EnterpriseUpdate, w: AdminWriter):
     return w.run(lambda s: _enterprise(service.update_enterprise(s, enterprise_id, body)))
 
 
@@ -95,7 +97,7 @@ def create_provider(body: ProviderCreate, w: AdminWriter):
 @router.get("/v1/providers", response_model=Page[ProviderPublic], operation_id="listProviders",
             responses=problem_responses())
 def list_providers(session: SessionDep, principal: BureauReader, limit: Limit = 50,
-                   cursor: Cursor = None, uscc: Annotated[str | None, Query(max_length=18)] = None):
+                   cursor: Cursor = None, uscc: Annotated[str | None, text_query(18)] = None):
     stmt = access.readable_providers(principal)
     if uscc:
         stmt = stmt.where(Provider.uscc == uscc)
@@ -104,20 +106,20 @@ def list_providers(session: SessionDep, principal: BureauReader, limit: Limit = 
 
 @router.get("/v1/providers/{provider_id}", response_model=ProviderPublic,
             operation_id="getProvider", responses=problem_responses(NotFound))
-def get_provider(provider_id: str, session: SessionDep, principal: BureauReader):
+def get_provider(provider_id: ObjectIdPath, session: SessionDep, principal: BureauReader):
     return _provider(one_readable(session, access.readable_providers(principal).where(
         Provider.id == provider_id), f"no provider {provider_id}"))
 
 
 @router.patch("/v1/providers/{provider_id}", response_model=ProviderPublic,
               operation_id="updateProvider", responses=problem_responses(NotFound))
-def update_provider(provider_id: str, body: ProviderUpdate, w: AdminWriter):
+def update_provider(provider_id: ObjectIdPath, body: ProviderUpdate, w: AdminWriter):
     return w.run(lambda s: _provider(service.update_provider(s, provider_id, body)))
 
 
 @router.put("/v1/years/{year}/approved-providers/{provider_id}", response_model=ApprovalPublic,
             operation_id="setProviderApproval", responses=problem_responses(NotFound))
-def set_provider_approval(year: YearPath, provider_id: str, w: AdminWriter,
+def set_provider_approval(year: YearPath, provider_id: ObjectIdPath, w: AdminWriter,
                           body: Annotated[ApprovalUpdate | None, Body()] = None):
     approved = body.approved if body is not None else True
     return w.run(lambda s: service.set_approval(s, year, provider_id, approved))

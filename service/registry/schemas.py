@@ -1,26 +1,25 @@
-from typing import Annotated
-
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.timestamps import Timestamp
 from service.registry.payment import PaymentFactsIn, PaymentFactsOut
 from service.risk.facts import PartyFactsIn, PartyFactsOut
-from service.types import Fen, Flag, Line, ObjectId, Text
+from service.types import Fen, Flag, InvoiceCode, InvoiceNumber, Line, ObjectId, Text, Uscc
 
-InvoiceDigits = Annotated[str, StringConstraints(min_length=1, max_length=20,
-                                                 pattern=r"^[0-9]+$")]
+OVERRIDE = ("An early pilot code that fails the GB 32100 check character (18 upper-case letters "
+            "and digits) is accepted when an admin says why here; the acceptance is audited")
 
 
 class EnterpriseCreate(PartyFactsIn, PaymentFactsIn):
     model_config = ConfigDict(extra="forbid")
 
-    uscc: str = Field(max_length=64)
+    uscc: Uscc
     name: Line = Field(min_length=1, max_length=200)
     district: Line | None = Field(default=None, max_length=100)
     credit_blocked: Flag = False
     # Early pilot codes that are legal but fail the GB 32100 check: an admin may accept them,
     # stating why; the acceptance is audited.
-    uscc_override_reason: Text | None = Field(default=None, min_length=1, max_length=500)
+    uscc_override_reason: Text | None = Field(default=None, min_length=1, max_length=500,
+                                              description=OVERRIDE)
 
 
 class EnterpriseUpdate(PartyFactsIn, PaymentFactsIn):
@@ -45,9 +44,10 @@ class EnterprisePublic(PartyFactsOut, PaymentFactsOut):
 class ProviderCreate(PartyFactsIn, PaymentFactsIn):
     model_config = ConfigDict(extra="forbid")
 
-    uscc: str = Field(max_length=64)
+    uscc: Uscc
     name: Line = Field(min_length=1, max_length=200)
-    uscc_override_reason: Text | None = Field(default=None, min_length=1, max_length=500)
+    uscc_override_reason: Text | None = Field(default=None, min_length=1, max_length=500,
+                                              description=OVERRIDE)
 
 
 class ProviderUpdate(PartyFactsIn, PaymentFactsIn):
@@ -97,9 +97,9 @@ class OtherSubsidyCreate(BaseModel):
 
     enterprise_id: ObjectId = Field(max_length=40)
     programme: Line = Field(min_length=1, max_length=200)
-    invoice_number: InvoiceDigits | None = Field(
+    invoice_number: InvoiceNumber | None = Field(
         default=None, description="20 digits (数电票), or 8 with invoice_code")
-    invoice_code: InvoiceDigits | None = Field(
+    invoice_code: InvoiceCode | None = Field(
         default=None, description="A legacy VAT invoice's 10- or 12-digit code")
     contract_number: Line | None = Field(default=None, min_length=1, max_length=100)
     amount_fen: Fen = Field(ge=0, le=10**15)

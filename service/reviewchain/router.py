@@ -25,6 +25,7 @@ from service.settlements import service as settlements
 from service.settlements.router import SettlementPublic
 from service.vouchers import service as vouchers
 from service.vouchers.schemas import ApplicationPublic
+from service.types import ObjectIdPath
 
 router = APIRouter(tags=["review-chain"])
 ReviewWriter = Annotated[Writer, Depends(writer("admin", "reviewer"))]
@@ -42,7 +43,7 @@ DESCRIPTION = (
                                          CreditBlocked, EnterpriseCapExceeded, InsufficientBalance,
                                          InvalidState, PoolExhausted, ReviewIncomplete, WrongReviewLevel,
                                          YearClosed))
-def review_application(application_id: str, body: ReviewDecision, w: ReviewWriter):
+def review_application(application_id: ObjectIdPath, body: ReviewDecision, w: ReviewWriter):
     return w.run(lambda s: vouchers.application_public(s, decide.decide(
         s, object_type="application", object_id=application_id, principal=w.principal,
         decision=body.decision, reason=body.reason, approved_fen=body.approved_fen,
@@ -55,7 +56,7 @@ def review_application(application_id: str, body: ReviewDecision, w: ReviewWrite
                                          CreditBlocked, EnterpriseCapExceeded, InsufficientBalance,
                                          InvalidState, PoolExhausted, ReviewIncomplete, WrongReviewLevel,
                                          YearClosed))
-def review_settlement(settlement_id: str, body: ReviewDecision, w: ReviewWriter):
+def review_settlement(settlement_id: ObjectIdPath, body: ReviewDecision, w: ReviewWriter):
     return w.run(lambda s: settlements.to_public(s, decide.decide(
         s, object_type="settlement", object_id=settlement_id, principal=w.principal,
         decision=body.decision, reason=body.reason, approved_fen=body.approved_fen,

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from service.types import Line
+from service.types import NONBLANK_LINE_PATTERN, Declared, Line
 
 FACTS = ("contact_phone", "contact_email", "bank_account", "legal_representative",
          "registered_address")  # compared by shared_contact, in this order
@@ -77,8 +77,10 @@ def _nonblank(value: str) -> str:
 Phone = Annotated[Line, Field(max_length=40), _valid(phone_digits)]
 Email = Annotated[Line, Field(max_length=254), _valid(email_lower)]
 Account = Annotated[Line, Field(max_length=40), _valid(account_digits)]
-Person = Annotated[Line, Field(max_length=100), AfterValidator(_nonblank)]
-Address = Annotated[Line, Field(max_length=300), AfterValidator(_nonblank)]
+Person = Annotated[Line, Field(max_length=100), AfterValidator(_nonblank),
+                   Declared(pattern=NONBLANK_LINE_PATTERN)]
+Address = Annotated[Line, Field(max_length=300), AfterValidator(_nonblank),
+                    Declared(pattern=NONBLANK_LINE_PATTERN)]
 
 
 class PartyFactsIn(BaseModel):

@@ -31,7 +31,7 @@ from service.risk import backtest as backtest_service
 from service.risk import access, reviews
 from service.risk.models import RULES, Review, RiskFlag
 from service.risk.policy import RiskRules, SInt
-from service.types import Text
+from service.types import ObjectIdPath, Text
 from service.years.service import get_year
 
 router = APIRouter(tags=["reviews"])
@@ -175,13 +175,13 @@ def list_reviews(session: SessionDep, principal: Reader, limit: Limit = 50, curs
 
 @router.get("/v1/reviews/{review_id}", response_model=ReviewPublic, operation_id="getReview",
             responses=problem_responses(NotFound))
-def get_review(review_id: str, session: SessionDep, principal: Reader):
+def get_review(review_id: ObjectIdPath, session: SessionDep, principal: Reader):
     return reviews.to_public(session, [reviews.get_readable(session, principal, review_id)],
                              principal)[0]
 
 
 def _decide(decision: str):
-    def route(review_id: str, body: ReviewDecisionBody, w: ReviewWriter):
+    def route(review_id: ObjectIdPath, body: ReviewDecisionBody, w: ReviewWriter):
         return w.run(lambda s: reviews.decide(s, review_id, decision, body.reason, w.principal))
     return route
 

@@ -33,7 +33,7 @@ from service.reviewchain.schemas import ReviewPublic
 from service.rows import one_readable
 from service.settlements import access, export, payees, service
 from service.settlements.models import Settlement
-from service.types import Line
+from service.types import Line, ObjectIdPath
 
 router = APIRouter(prefix="/v1/settlements", tags=["settlements"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
@@ -116,11 +116,11 @@ def list_settlements(session: SessionDep, principal: BatchReader, limit: Limit =
 
 @router.get("/{settlement_id}", response_model=SettlementPublic, operation_id="getSettlement",
             responses=problem_responses(NotFound))
-def get_settlement(settlement_id: str, session: SessionDep, principal: BatchReader):
+def get_settlement(settlement_id: ObjectIdPath, session: SessionDep, principal: BatchReader):
     return service.to_public(session, _readable(session, principal, settlement_id))
 
 
-def _readable(session: Session, principal: Principal, settlement_id: str) -> Settlement:
+def _readable(session: Session, principal: Principal, settlement_id: ObjectIdPath) -> Settlement:
     return one_readable(session, access.readable(principal).where(
         Settlement.id == settlement_id), f"no settlement {settlement_id}")
 
@@ -134,14 +134,14 @@ def _readable(session: Session, principal: Principal, settlement_id: str) -> Set
                          "409 `beneficiary_account_missing` when a beneficiary it pays has no "
                          "bank_account or bank_name on file; the problem lists them in "
                          "`beneficiaries`.")
-def approve_settlement(settlement_id: str, w: AdminWriter):
+def approve_settlement(settlement_id: ObjectIdPath, w: AdminWriter):
     return w.run(lambda s: service.to_public(s, service.approve(s, settlement_id=settlement_id)))
 
 
 @router.post("/{settlement_id}/pay", response_model=SettlementPublic,
              operation_id="paySettlement", responses=problem_responses(NotFound, InsufficientBalance,
                                                                        InvalidState))
-def pay_settlement(settlement_id: str, body: SettlementPay, w: AdminWriter):
+def pay_settlement(settlement_id: ObjectIdPath, body: SettlementPay, w: AdminWriter):
     return w.run(lambda s: service.to_public(s, service.pay(
         s, settlement_id=settlement_id, bank_reference=body.bank_reference)))
 
@@ -152,7 +152,7 @@ def pay_settlement(settlement_id: str, body: SettlementPay, w: AdminWriter):
                       "content": {"text/csv": {"schema": {"type": "string"}},
                                   XLSX: {"schema": {"type": "string", "format": "binary"}}}},
                 **problem_responses(NotFound, Busy)})
-async def export_settlement(settlement_id: str, request: Request, principal: BureauReader,
+async def export_settlement(settlement_id: ObjectIdPath, request: Request, principal: BureauReader,
                             format: Annotated[Literal["csv", "xlsx"], Query()] = "csv"):
     """The payment file, built on the heavy-read pool (503 `busy` when it is full)."""
     return await heavy_read(request, lambda session: _payment_file(

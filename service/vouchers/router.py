@@ -1,6 +1,6 @@
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends
 
 from service import clock
 from service.api import (
@@ -14,6 +14,7 @@ from service.api import (
     allow,
     paginate,
     writer,
+    text_query,
 )
 from service.auth.principal import Principal
 from service.problems import problem_responses
@@ -40,6 +41,7 @@ from service.vouchers.schemas import (
     VoucherPublic,
     VoucherRevoke,
 )
+from service.types import ObjectIdPath
 
 router = APIRouter(tags=["vouchers"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
@@ -65,7 +67,7 @@ def list_applications(session: SessionDep, principal: ApplicationReader, limit: 
                       cursor: Cursor = None,
                       status: Literal["submitted", "approved", "rejected"] | None = None,
                       year: YearQuery = None,
-                      enterprise_id: Annotated[str | None, Query(max_length=40)] = None,
+                      enterprise_id: Annotated[str | None, text_query(40)] = None,
                       review_level: Level | None = None):
     stmt = access.readable_applications(principal)
     if review_level:
@@ -82,7 +84,7 @@ def list_applications(session: SessionDep, principal: ApplicationReader, limit: 
 
 @router.get("/v1/applications/{application_id}", response_model=ApplicationPublic,
             operation_id="getApplication", responses=problem_responses(NotFound))
-def get_application(application_id: str, session: SessionDep, principal: ApplicationReader):
+def get_application(application_id: ObjectIdPath, session: SessionDep, principal: ApplicationReader):
     return service.application_public(
         session, service.get_application(session, application_id, principal))
 
@@ -92,7 +94,7 @@ def get_application(application_id: str, session: SessionDep, principal: Applica
              responses=problem_responses(NotFound, CreditBlocked, EnterpriseCapExceeded,
                                          InsufficientBalance, InvalidState, PoolExhausted,
                                          ReviewIncomplete, YearClosed))
-def approve_application(application_id: str, w: AdminWriter,
+def approve_application(application_id: ObjectIdPath, w: AdminWriter,
                         body: Annotated[ApplicationApprove | None, Body()] = None):
     body = body or ApplicationApprove()
     return w.run(lambda s: service.application_public(s, service.approve(
@@ -102,7 +104,7 @@ def approve_application(application_id: str, w: AdminWriter,
 
 @router.post("/v1/applications/{application_id}/reject", response_model=ApplicationPublic,
              operation_id="rejectApplication", responses=problem_responses(NotFound, InvalidState))
-def reject_application(application_id: str, body: ApplicationReject, w: AdminWriter):
+def reject_application(application_id: ObjectIdPath, body: ApplicationReject, w: AdminWriter):
     return w.run(lambda s: service.application_public(s, service.reject(
         s, application_id=application_id, principal=w.principal, reason=body.reason)))
 
@@ -121,7 +123,7 @@ def issue_voucher(body: VoucherIssue, w: AdminWriter):
 @router.post("/v1/vouchers/{voucher_id}/revoke", response_model=VoucherPublic,
              operation_id="revokeVoucher", responses=problem_responses(NotFound, InsufficientBalance,
                                                                        InvalidState, YearClosed))
-def revoke_voucher(voucher_id: str, w: AdminWriter,
+def revoke_voucher(voucher_id: ObjectIdPath, w: AdminWriter,
                    body: Annotated[VoucherRevoke | None, Body()] = None):
     reason = body.reason if body else None
     return w.run(lambda s: service.to_public(service.revoke(
@@ -133,7 +135,7 @@ def revoke_voucher(voucher_id: str, w: AdminWriter,
 def list_vouchers(session: SessionDep, principal: VoucherReader, limit: Limit = 50,
                   cursor: Cursor = None, year: YearQuery = None,
                   status: Literal["active", "exhausted", "expired", "revoked"] | None = None,
-                  enterprise_id: Annotated[str | None, Query(max_length=40)] = None):
+                  enterprise_id: Annotated[str | None, text_query(40)] = None):
     stmt = access.readable(principal)
     if year is not None:
         stmt = stmt.where(Voucher.year == year)
@@ -146,5 +148,5 @@ def list_vouchers(session: SessionDep, principal: VoucherReader, limit: Limit = 
 
 @router.get("/v1/vouchers/{voucher_id}", response_model=VoucherPublic, operation_id="getVoucher",
             responses=problem_responses(NotFound))
-def get_voucher(voucher_id: str, session: SessionDep, principal: VoucherReader):
+def get_voucher(voucher_id: ObjectIdPath, session: SessionDep, principal: VoucherReader):
     return service.to_public(service.get_voucher(session, voucher_id, principal))

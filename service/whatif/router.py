@@ -18,6 +18,7 @@ from service.whatif import export
 from service.whatif.models import Scenario
 from service.whatif.schemas import CompareRequest, CompareResponse, ScenarioCreate, \
     ScenarioPublic
+from service.types import ObjectIdPath
 
 router = APIRouter(prefix="/v1/years/{year}/scenarios", tags=["what-if"])
 BureauReader = Annotated[Principal, Depends(allow(*BUREAU))]
@@ -70,7 +71,8 @@ async def compare_scenarios(year: YearPath, body: CompareRequest, request: Reque
 
 @router.get("/{scenario_id}", response_model=ScenarioPublic, operation_id="getScenario",
             responses=problem_responses(NotFound))
-def get_scenario(year: YearPath, scenario_id: str, session: SessionDep, principal: BureauReader):
+def get_scenario(year: YearPath, scenario_id: ObjectIdPath, session: SessionDep,
+                 principal: BureauReader):
     service.get_year(session, year)
     return service.to_public(one_readable(session, access.readable(principal).where(
         Scenario.id == scenario_id, Scenario.year == year), f"no scenario {scenario_id} in {year}"))

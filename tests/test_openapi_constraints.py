@@ -1,0 +1,117 @@
+"""The OpenAPI document states the constraints the code enforces, and only those (issue 22 item 6,
+docs/openapi.md): ids, USCCs and invoice numbers declare their patterns, every create operation
+links to the operations on what it made, and a value outside a declared pattern still answers
+as the code always did (404 for an id, 422 invalid_uscc for a USCC), never a new refusal."""
+
+import json
+import re
+
+import pytest
+
+from service import ids, uscc
+from service.openapi_export import render
+from service.openapi_links import LINKS
+from service.types import (
+    ID_PATTERN,
+    INVOICE_CODE_PATTERN,
+    INVOICE_NUMBER_PATTERN,
+    USCC_PATTERN,
+)
+
+DOCUMENT = json.loads(render())
+OPERATIONS = {op["operationId"]: (path, op) for path, methods in DOCUMENT["paths"].items()
+              for op in methods.values()}
+SCHEMAS = DOCUMENT["components"]["schemas"]
+
+
+def _property(schema_name: str, field: str) -> dict:
+    schema = SCHEMAS[schema_name]["properties"][field]
+    return next((s for s in schema.get("anyOf", [schema]) if s.get("type") == "string"), schema)
+
+
+def test_every_id_in_a_path_declares_the_id_pattern():
+    for path, op in OPERATIONS.values():
+        for parameter in op.get("parameters", []):
+            if parameter["in"] == "path" and parameter["name"] != "year":
+                assert parameter["schema"]["pattern"] == ID_PATTERN, (path, parameter)
+    assert re.fullmatch(ID_PATTERN.strip("^$"), ids.new_id("red"))
+
+
+@pytest.mark.parametrize("schema, field", [
+    ("EnterpriseCreate", "uscc"), ("ProviderCreate", "uscc"), ("InvoiceCreate", "enterprise_uscc"),
+    ("UsageLineIn", "enterprise_uscc")])
+def test_usccs_declare_the_gb_32100_alphabet(schema, field):
+    assert _property(schema, field)["pattern"] == USCC_PATTERN
+    allowed = {c for c in map(chr, range(32, 127)) if re.fullmatch(r"[0-9A-HJ-NP-RTUW-Y]", c)}
+    assert allowed == set(uscc.ALPHABET)
+    assert re.fullmatch(USCC_PATTERN, uscc.with_check_char("91310000MA1FL8KQ3"))
+
+
+@pytest.mark.parametrize("schema", ["InvoiceCreate", "ReversalCreate", "OtherSubsidyCreate"])
+def test_invoice_numbers_declare_their_lengths(schema):
+    assert _property(schema, "invoice_number")["pattern"] == INVOICE_NUMBER_PATTERN
+    assert _property(schema, "invoice_code")["pattern"] == INVOICE_CODE_PATTERN
+
+
+def test_amounts_declare_their_bounds():
+    assert _property("InvoiceCreate", "total_fen") == {"type": "integer", "minimum": 0,
+                                                      "maximum": 10**15, "title": "Total Fen"}
+    payment = SCHEMAS["PaymentCreate"]["properties"]["amount_fen"]
+    assert (payment["exclusiveMinimum"], payment["maximum"]) == (0, 10**15)
+    assert SCHEMAS["PaymentCreate"]["properties"]["paid_on"]["format"] == "date"
+
+
+def test_each_create_operation_links_to_what_takes_its_object():
+    creates = {op_id for op_id, (_path, op) in OPERATIONS.items() if "201" in op["responses"]}
+    gets = {op_id for op_id in OPERATIONS if op_id.startswith("get")}
+    for source, targets in LINKS.items():
+        assert source in creates, source
+        links = OPERATIONS[source][1]["responses"]["201"]["links"]
+        assert set(links) == set(targets), source
+        for target, link in links.items():
+            path, op = OPERATIONS[target]
+            names = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert set(link["parameters"]) <= names and link["operationId"] == target, (source,
+                                                                                        target)
+    linked_gets = {t for targets in LINKS.values() for t in targets if t in gets}
+    assert {"getRedemption", "getInvoice", "getYear", "getEnterprise", "getProvider",
+            "getApplication", "getVoucher", "getSettlement", "getScenario"} <= linked_gets
+    assert LINKS["createRedemption"]["getRedemption"] == {"redemption_id": "$response.body#/id"}
+
+
+def test_values_outside_the_declared_patterns_answer_as_before(api):
+    """Declared, not newly refused: a malformed id is the unknown id's 404, a malformed USCC the
+    422 invalid_uscc that names it."""
+    for path in ("/v1/redemptions/not%20an%20id", "/v1/vouchers/" + "x" * 41):
+        r = api.client.get(path, headers=api.admin)
+        assert (r.status_code, r.json()["code"]) == (404, "not_found"), (path, r.text)
+    r = api.client.post("/v1/enterprises", headers=api.admin,
+                        json={"uscc": "91310000MA1FL8KQ3I", "name": "某公司"})
+    assert (r.status_code, r.json()["code"]) == (422, "invalid_uscc"), r.text
+
+
+def test_a_method_the_path_lacks_is_405_naming_every_method_it_has(api):
+    """RFC 9110 §15.5.6, and Schemathesis's unsupported-method check: Allow lists the methods of
+    every route on the path (GET and POST are separate routes on /v1/redemptions)."""
+    for method, path, allow in (("TRACE", "/v1/redemptions", "GET, POST"),
+                                ("DELETE", "/v1/years/2026", "GET, PATCH"),
+                                ("PUT", "/healthz", "GET"), ("OPTIONS", "/v1/invoices/xml", "POST"),
+                                ("OPTIONS", "/v1/invoices/batch", "POST")):
+        r = api.client.request(method, path, headers=api.admin)
+        assert (r.status_code, r.json()["code"]) == (405, "method_not_allowed"), (path, r.text)
+        assert r.headers["allow"] == allow, path
+
+
+def test_free_text_declares_what_the_code_refuses():
+    """Control characters (Text keeps newline and tab, Line neither); in a URL, none at all."""
+    reason = SCHEMAS["ApplicationReject"]["properties"]["reason"]["pattern"]
+    name = SCHEMAS["EnterpriseCreate"]["properties"]["name"]["pattern"]
+    assert re.fullmatch(reason, "第一行\n\t第二行") and not re.fullmatch(reason, "a\x07")
+    assert re.fullmatch(name, "某某科技有限公司") and not re.fullmatch(name, "a\nb")
+    assert not re.fullmatch(name, "a\u202eb")
+    for path, op in OPERATIONS.values():
+        for parameter in op.get("parameters", []):
+            schema = parameter["schema"]
+            if parameter["in"] == "query" and "string" in json.dumps(schema) \
+                    and "enum" not in json.dumps(schema) and "format" not in json.dumps(schema):
+                assert "pattern" in json.dumps(schema), (path, parameter["name"])
