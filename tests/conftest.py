@@ -50,6 +50,13 @@ def pytest_report_header(config):
     return [f"PostgreSQL tests run against clones of {PG_BASE_URL}"]
 
 
+def pytest_configure(config):
+    """In CI the PostgreSQL tests run, never skip: refuse at once (also in the xdist
+    controller, which collects nothing itself)."""
+    if IN_CI and PG_SKIP_REASON:
+        raise pytest.UsageError(f"CI=true but PostgreSQL is not available: {PG_SKIP_REASON}")
+
+
 def pytest_collection_modifyitems(config, items):
     if PG_SKIP_REASON is None:
         return
