@@ -9,6 +9,9 @@ The groups are named here by path, and the scheduler is xdist's own `loadgroup` 
 grouping read from this table: xdist 3.8 marks a group by appending `@name` to the node id,
 which pytest 9 no longer lets a plugin change, so `xdist_group` marks would be ignored."""
 
+import fcntl
+import os
+
 import pytest
 from xdist.scheduler import LoadGroupScheduling
 
@@ -36,3 +39,35 @@ def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") == "loadgroup":
         return PathGroupScheduling(config, log)
     return None
+
+
+# test_database_outage stops the PostgreSQL server itself: while it runs, no other worker may be
+# in a PostgreSQL test. Every PostgreSQL test holds a shared lock on a file of this run, the
+# outage tests an exclusive one.
+OUTAGE = "tests/test_database_outage.py"
+PG_FIXTURES = {"pg", "pg_engine"}
+
+
+def _lock_path() -> str:
+    import tempfile
+
+    from tests.pg_databases import run_token
+    return os.path.join(tempfile.gettempdir(), f"voucher-test-{run_token()}.lock")
+
+
+@pytest.fixture(autouse=True)
+def _postgres_server_lock(request):
+    item = request.node
+    if item.nodeid.startswith(OUTAGE):
+        mode = fcntl.LOCK_EX
+    elif "[postgres" in item.nodeid or PG_FIXTURES & set(item.fixturenames):
+        mode = fcntl.LOCK_SH
+    else:
+        yield
+        return
+    with open(_lock_path(), "a") as f:
+        fcntl.flock(f, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
