@@ -3,20 +3,32 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every dependency at an exact version with its hashes (pip-tools); refreshed by `make lock`.
+LOCK := requirements.txt
+# Both cores by default; `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= auto
 DATABASE_URL ?= sqlite:///./voucher.db
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export DATABASE_URL
 
-.PHONY: run test install assets browser lint openapi bench clean
+.PHONY: run test test-long install lock assets browser lint openapi bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve the lock from pyproject.toml (keeping the pins that still fit; add --upgrade
+# through LOCK_ARGS to move everything to the newest allowed versions).
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'pip-tools>=7.4'
+	$(BIN)/pip-compile --quiet --extra test --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) -o $(LOCK) pyproject.toml
 
 # The pinned, integrity-checked ECharts and Swagger UI the service serves itself (never a CDN at run time).
 assets:
@@ -35,11 +47,19 @@ run: $(STAMP) assets
 	@echo "Serving on http://$(HOST):$(PORT)  (API under /v1, docs at /docs)"
 	$(BIN)/voucher serve --host $(HOST) --port $(PORT)
 
+# pytest-xdist over the cores (each worker its own PostgreSQL database, see tests/pg_databases.py),
+# branch coverage of service/ and the ten slowest tests at the end.
 test: $(STAMP) assets browser
 	@url=$$(scripts/test-postgres.sh); \
 	  if [ -z "$$url" ]; then echo "!!! PostgreSQL unavailable: its tests will be SKIPPED (never in CI) !!!"; fi; \
-	  PG_TEST_URL="$$url" $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
-	  scripts/drop-test-database.sh "$$url"; exit $$status
+	  PG_TEST_URL="$$url" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup \
+	    --cov=service --cov-branch --cov-report=term:skip-covered --durations=10 $(PYTEST_ARGS); \
+	  status=$$?; scripts/drop-test-database.sh "$$url"; exit $$status
+
+# The scheduled long run (docs/testing.md): the same suite with Schemathesis drawing many more
+# examples per operation.
+test-long:
+	SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-300} $(MAKE) test
 
 lint: $(STAMP)
 	$(BIN)/ruff check service tests bench

@@ -1,5 +1,6 @@
-"""Test databases are built by the Alembic migrations, once per session per backend, and each
-test gets a clean copy: SQLite by copying a migrated file, PostgreSQL by truncating tables."""
+"""Test databases are built by the Alembic migrations, once per run per backend, and each test
+gets a clean copy: SQLite by copying a migrated file, PostgreSQL by emptying the tables of the
+process's own database (tests/pg_databases.py: one per xdist worker, cloned from a template)."""
 
 import os
 import shutil
@@ -14,18 +15,24 @@ from sqlalchemy.engine import Engine
 
 from service import clock
 from service.app import create_app
-from service.db import make_engine, metadata, migrate, run_transaction
+from service.db import make_engine, migrate, run_transaction
+from tests import pg_databases
 from tests.factories import Api
 
-PG_URL = os.environ.get("PG_TEST_URL", "")
+pytest_plugins = ["tests.xdist_groups"]
+
+PG_BASE_URL = os.environ.get("PG_TEST_URL", "")
+# This process's own database (`<db>_gw0`, `<db>_gw1`, … or `<db>_main`), made by `pg_engine`.
+PG_URL = pg_databases.worker_url(PG_BASE_URL, pg_databases.worker_name())
+pg_databases.run_token()
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def _pg_reason() -> str | None:
-    if not PG_URL:
+    if not PG_BASE_URL:
         return "PG_TEST_URL is not set (make test creates a throwaway PostgreSQL database)"
     try:
-        engine = make_engine(PG_URL)
+        engine = make_engine(PG_BASE_URL)
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         engine.dispose()
@@ -40,7 +47,14 @@ PG_SKIP_REASON = _pg_reason()
 def pytest_report_header(config):
     if PG_SKIP_REASON:
         return [f"!!! PostgreSQL tests SKIPPED: {PG_SKIP_REASON} !!!"]
-    return [f"PostgreSQL tests run against {PG_URL}"]
+    return [f"PostgreSQL tests run against clones of {PG_BASE_URL}"]
+
+
+def pytest_configure(config):
+    """In CI the PostgreSQL tests run, never skip: refuse at once (also in the xdist
+    controller, which collects nothing itself)."""
+    if IN_CI and PG_SKIP_REASON:
+        raise pytest.UsageError(f"CI=true but PostgreSQL is not available: {PG_SKIP_REASON}")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -65,18 +79,10 @@ def sqlite_template(tmp_path_factory) -> str:
 def pg_engine() -> Iterator[Engine]:
     if PG_SKIP_REASON:
         pytest.skip(PG_SKIP_REASON)
-    with make_engine(PG_URL).connect() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-        conn.commit()
-    migrate(PG_URL)
-    engine = make_engine(PG_URL)
+    engine = make_engine(pg_databases.clone_for_worker(PG_BASE_URL))
     _no_commit_flush(engine)
     yield engine
     engine.dispose()
-
-
-TABLES = [t.name for t in metadata.sorted_tables]
 
 
 def _no_commit_flush(engine: Engine) -> None:
@@ -111,7 +117,7 @@ def _clean_shm():
 
 def reset_postgres(engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        conn.exec_driver_sql(pg_databases.reset_statement(engine))
         conn.execute(text("INSERT INTO audit_chain_head (id, last_seq, last_hash) "
                           "VALUES (1, 0, :h)"), {"h": "0" * 64})
 
