@@ -29,7 +29,7 @@ def ingest(batches: int = 3) -> None:
         from fastapi.testclient import TestClient
 
         from service.app import create_app
-        from service.db import make_engine, migrate
+        from service.kit.db import make_engine, migrate
 
         migrate(sa_url(db))
         engine = make_engine(sa_url(db))
@@ -64,7 +64,7 @@ def main() -> int:
         from fastapi.testclient import TestClient
 
         from service.app import create_app
-        from service.db import make_engine, migrate
+        from service.kit.db import make_engine, migrate
 
         migrate(sa_url(db))
         engine = make_engine(sa_url(db))

@@ -48,7 +48,7 @@ def _cpu_per_redemption(db: str, w, workers: int, clients: int, duration: int, s
 
 
 def part_risk(db: str, workers: int, record, *, duration: int, clients: int, scale: int) -> None:
-    from service.db import make_engine, migrate
+    from service.kit.db import make_engine, migrate
     from service.risk.backtest import backtest
 
     create_database(db)

@@ -199,7 +199,7 @@ def client_queues(parties, clients: int, cursor: dict) -> list:
 def part_redeem(db: str, pgb_db: str) -> tuple[int, world.World]:
     from sqlmodel import Session
 
-    from service.db import make_engine
+    from service.kit.db import make_engine
     from service.reporting.reconciliation import reconcile
 
     engine = make_engine(sa_url(db))
@@ -321,7 +321,7 @@ def part_payment(db: str, pgb_db: str, workers: int, w: world.World) -> None:
     """POST /v1/invoices/{id}/payments by CLIENTS clients, each on its own invoices (4
     enterprises' worth, 100 fen a payment, round and round), so clients never wait on each
     other's invoice row — only on what every audited write shares."""
-    from service.db import make_engine
+    from service.kit.db import make_engine
 
     engine = make_engine(sa_url(db))
     per_client_ents, per_ent = 4, 4
@@ -411,7 +411,7 @@ def remove_sqlite() -> None:
 def part_sqlite() -> None:
     """`voucher serve` (one worker) on a SQLite file, as `make run` starts it: redemptions by
     CLIENTS clients on their own enterprises, then by one client alone."""
-    from service.db import make_engine, migrate
+    from service.kit.db import make_engine, migrate
 
     remove_sqlite()
     LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -580,7 +580,7 @@ def budget_statements(db: str, year: int) -> list[tuple[str, object]]:
     from sqlalchemy import event
     from sqlmodel import Session
 
-    from service.db import make_engine, snapshot
+    from service.kit.db import make_engine, snapshot
     from service.reporting.budget import budget
 
     engine = make_engine(sa_url(db))
@@ -690,7 +690,7 @@ def reconcile_in_child(db: str, year: int):
 
 
 def _reconcile_child(db: str, year: int) -> None:
-    from service.db import make_engine
+    from service.kit.db import make_engine
 
     engine = make_engine(sa_url(db))
     result, seconds, shares = timed_reconcile(engine, year, progress=True)
@@ -703,7 +703,7 @@ def part_year(db: str, workers: int) -> None:
     from service.auth.principal import SYSTEM
     from sqlmodel import Session
 
-    from service.db import make_engine, run_transaction, snapshot
+    from service.kit.db import make_engine, run_transaction, snapshot
     from service.uow import run_write
 
     engine = make_engine(sa_url(db))
@@ -896,7 +896,7 @@ def main() -> int:
     db, pgb_db, year_db = f"bench_{pid}", f"bench_{pid}_pgbench", f"bench_{pid}_year"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t_start = time.monotonic()
-    from service.db import migrate
+    from service.kit.db import migrate
 
     log(f"databases {db}, {pgb_db}, {year_db} on {PG_HOST}:{PG_PORT}; parts {sorted(PARTS)}; "
         f"scale {SCALE}")
@@ -913,7 +913,7 @@ def main() -> int:
                 workers, w = part_redeem(db, pgb_db)
             meta["part_s"] = {"redeem": round(t.seconds, 1)}
         if w is None and PARTS & {"payment", "floor", "ingest", "xml"}:
-            from service.db import make_engine
+            from service.kit.db import make_engine
             engine = make_engine(sa_url(db))
             w = world.build(engine, year=date.today().year, enterprises=ENTERPRISES,
                             invoices_per_enterprise=1)

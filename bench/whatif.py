@@ -46,7 +46,7 @@ def measure(db: str, scale: int, record) -> dict:
     from sqlalchemy import text
     from sqlmodel import Session
 
-    from service.db import make_engine, migrate, snapshot
+    from service.kit.db import make_engine, migrate, snapshot
     from service.whatif import compare
     from service.whatif.schemas import ScenarioCreate
 

@@ -20,7 +20,7 @@ from service.invoices.schemas import InvoiceCreate
 from service.registry import service as registry
 from service.registry.schemas import EnterpriseCreate, ProviderCreate
 from service.uow import run_write
-from service.uscc import with_check_char
+from service.kit.uscc import with_check_char
 from service.vouchers import service as vouchers
 from service.years import service as years
 from service.years.schemas import YearCreate

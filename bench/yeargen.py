@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import psycopg
 
 from bench.util import Timer, dsn, log
-from service import clock
+from service.kit import clock
 from service.audit import service as audit
 from service.auth.principal import SYSTEM
 from service.reporting import rollups

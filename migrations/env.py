@@ -5,7 +5,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import service.models  # noqa: F401 - registers every table on the metadata
-from service.db import metadata
+from service.kit.db import metadata
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging"):

@@ -21,15 +21,15 @@ from sqlmodel import Session
 from service import uow
 from service.auth import service as auth_service
 from service.auth.principal import Principal
-from service.db import reading, run_transaction, snapshot
-from service.errors import (
+from service.kit.db import reading, run_transaction, snapshot
+from service.kit.errors import (
     BadRequest,
     FieldError,
     Forbidden,
     Unauthenticated,
     ValidationFailed,
 )
-from service.types import URL_TEXT
+from service.kit.types import URL_TEXT
 
 T = TypeVar("T")
 

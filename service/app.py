@@ -11,13 +11,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service import errors, openapi_doc, problems, uow
+from service.kit import errors
+from service import openapi_doc, problems, uow
 from service.alerts.service import DeliveryWorker
 from service.audit.router import router as audit_router
 from service.auth.cache import AuthThrottle, KeyCache
 from service.auth.router import router as auth_router
-from service.config import get_settings
-from service.db import Readiness, make_engine
+from service.kit.config import get_settings
+from service.kit.db import Readiness, make_engine
 from service.heavy import HeavyPool
 from service.invoices.router import router as invoices_router
 from service.ledger.router import router as ledger_router

@@ -20,7 +20,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(_: argparse.Namespace) -> int:
-    from service.db import migrate
+    from service.kit.db import migrate
 
     migrate()
     print("database migrated to head")
@@ -30,7 +30,7 @@ def _cmd_migrate(_: argparse.Namespace) -> int:
 def _cmd_create_key(args: argparse.Namespace) -> int:
     from service.auth import service as auth_service
     from service.auth.principal import SYSTEM
-    from service.db import make_engine
+    from service.kit.db import make_engine
     from service.uow import run_write
 
     def create(session):
@@ -59,7 +59,7 @@ def _cmd_create_key(args: argparse.Namespace) -> int:
 def _cmd_reconcile(args: argparse.Namespace) -> int:
     from sqlmodel import Session
 
-    from service.db import make_engine, snapshot
+    from service.kit.db import make_engine, snapshot
     from service.reporting.reconciliation import reconcile
 
     with Session(snapshot(make_engine())) as session:
@@ -77,7 +77,7 @@ def _cmd_verify_audit(_: argparse.Namespace) -> int:
     from sqlmodel import Session
 
     from service.audit import service as audit
-    from service.db import make_engine, run_transaction, snapshot
+    from service.kit.db import make_engine, run_transaction, snapshot
 
     engine = make_engine()
     with Session(snapshot(engine)) as session:
@@ -94,7 +94,7 @@ def _cmd_verify_audit(_: argparse.Namespace) -> int:
 
 def _cmd_close_year(args: argparse.Namespace) -> int:
     from service.auth.principal import SYSTEM
-    from service.db import make_engine
+    from service.kit.db import make_engine
     from service.uow import run_write
     from service.years.closing import close_year
 
@@ -108,7 +108,7 @@ def _cmd_close_year(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sqlmodel import Session
 
-    from service.db import make_engine
+    from service.kit.db import make_engine
     from simulation import run_demo
     from service.reporting.budget import budget
 
@@ -172,12 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command != "migrate":
-            from service.db import require_migrated
+            from service.kit.db import require_migrated
 
             require_migrated()
         return args.func(args)
     except Exception as exc:
-        from service.errors import DomainError
+        from service.kit.errors import DomainError
 
         if isinstance(exc, DomainError):
             print(f"error: {exc.code}: {exc.detail}", file=sys.stderr)

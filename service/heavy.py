@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-from service.errors import Busy
+from service.kit.errors import Busy
 
 T = TypeVar("T")
 

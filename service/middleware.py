@@ -9,7 +9,7 @@ import time
 import uuid
 from urllib.parse import unquote_to_bytes
 
-from service.errors import (
+from service.kit.errors import (
     BadRequest,
     BodyTooLarge,
     DatabaseUnavailable,
@@ -162,7 +162,7 @@ def unexpected_error(exc: Exception, scope) -> DomainError:
     """The problem an exception that no handler took becomes: 503 when the database is
     unreachable or no pooled connection came free within DB_TIMEOUT_S, otherwise a logged 500
     `internal_error` (a 500 is always a bug)."""
-    from service.db import is_unavailable
+    from service.kit.db import is_unavailable
 
     if is_unavailable(exc):
         errors_log.warning("database unavailable on %s %s: %s", scope.get("method"),

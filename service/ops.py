@@ -7,7 +7,8 @@ threads or the heavy reads (the readiness query runs on a thread of its own, wit
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
-from service import errors, problems
+from service.kit import errors
+from service import problems
 from service.metrics import REQUESTS
 from service.reporting.gauges import business_gauges
 

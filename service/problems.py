@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api import authenticate
-from service.errors import (
+from service.kit.errors import (
     PROBLEM_TYPE_BASE,
     BadRequest,
     BodyTooLarge,

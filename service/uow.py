@@ -36,10 +36,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from service import clock
+from service.kit import clock
 from service.audit import service as audit
 from service.auth.principal import Principal
-from service.db import (
+from service.kit.db import (
     RETRY_ATTEMPTS,
     RETRYABLE_SQLSTATES,
     UNIQUE_VIOLATION,
@@ -47,10 +47,10 @@ from service.db import (
     run_transaction,
     sqlstate,
 )
-from service.errors import DatabaseUnavailable, DomainError, IdempotencyInFlight, \
+from service.kit.errors import DatabaseUnavailable, DomainError, IdempotencyInFlight, \
     IdempotencyKeyReused
 from service.idempotency_models import IdempotencyRecord
-from service.rows import insert_many
+from service.kit.rows import insert_many
 
 log = logging.getLogger(__name__)
 

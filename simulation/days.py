@@ -3,7 +3,7 @@
 
 from datetime import date, datetime, time, timedelta
 
-from service import clock
+from service.kit import clock
 
 # Priorities within one simulated day.
 P_SETUP, P_BUREAU, P_APPLY, P_DECIDE, P_POST, P_PAY, P_REVERSE, P_REDEEM, P_SETTLE = range(9)

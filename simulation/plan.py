@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from service.uscc import with_check_char
+from service.kit.uscc import with_check_char
 from simulation.catalogue import (
     CATALOGUE,
     CORES,

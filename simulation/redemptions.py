@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from sqlmodel import Session
 
 from service.auth.principal import Principal
-from service.errors import NothingToRedeem
+from service.kit.errors import NothingToRedeem
 from service.redemptions.redeem import RedeemRequest, redeem_group
 from service.uow import group_of_one
 from service.vouchers import service as vouchers

@@ -12,9 +12,9 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from service import clock
-from service.db import run_transaction
-from service.errors import DomainError
+from service.kit import clock
+from service.kit.db import run_transaction
+from service.kit.errors import DomainError
 from service.registry.models import Enterprise, Provider
 from service.years.models import BudgetYear
 from simulation.applications import do_apply, do_decide, do_direct_issue

@@ -9,7 +9,7 @@ from datetime import date, datetime, time
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from service import clock
+from service.kit import clock
 from service.redemptions.models import Redemption
 from service.settlements import service as settlements
 from service.years import service as years

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from service.audit.models import AuditEvent
-from service.db import run_transaction
+from service.kit.db import run_transaction
 from service.invoices.models import Invoice, InvoiceLine, InvoicePayment, InvoiceReversal
 from service.ledger.models import LedgerAccount
 from service.redemptions.models import Clawback, Redemption

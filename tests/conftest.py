@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
-from service import clock
+from service.kit import clock
 from service.app import create_app
-from service.db import make_engine, migrate, run_transaction
+from service.kit.db import make_engine, migrate, run_transaction
 from tests import pg_databases
 from tests.factories import Api
 

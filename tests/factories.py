@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from service.auth import service as auth_service
 from service.auth.principal import SYSTEM
 from service.uow import run_write
-from service.uscc import with_check_char
+from service.kit.uscc import with_check_char
 
 _counter = itertools.count(1)
 

@@ -19,7 +19,7 @@ import uuid
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import Engine, make_url
 
-from service.db import metadata, migrate
+from service.kit.db import metadata, migrate
 
 RUN_VARIABLE = "VOUCHER_TEST_RUN"
 _LOCK_KEY = 23_000_023

@@ -14,9 +14,9 @@ import sys
 import textwrap
 import types
 
-from service.errors import DomainError
+from service.kit.errors import DomainError
 
-MACHINERY = ("service.api", "service.uow", "service.db", "service.problems",
+MACHINERY = ("service.api", "service.uow", "service.kit.db", "service.problems",
              "service.middleware", "service.heavy", "service.metrics", "service.logs")
 
 

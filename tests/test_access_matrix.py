@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 
-from service import clock
+from service.kit import clock
 from service.app import create_app
 from service.auth.cache import AuthThrottle
 from tests.routes import walk

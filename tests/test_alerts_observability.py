@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from service import clock
+from service.kit import clock
 from service.alerts import service as alerts
-from service.config import get_settings
+from service.kit.config import get_settings
 from service.logs import JsonFormatter
 from tests.conftest import sql
 

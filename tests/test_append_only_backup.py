@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from service.app import create_app
-from service.db import make_engine
+from service.kit.db import make_engine
 from service.reporting.budget import budget
 from service.reporting.reconciliation import reconcile
 from tests.conftest import sql

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from service import clock
+from service.kit import clock
 from service.audit import service as audit
 from service.audit.models import AuditEvent
 from service.auth.principal import SYSTEM
@@ -253,7 +253,7 @@ def test_cli_verify_audit_records_a_checkpoint_and_exits_1_when_broken(chain, mo
                                                                        capsys):
     """`voucher verify-audit`, the nightly job that keeps reconciliation's rehash short."""
     from service.cli import main as cli_main
-    from service.config import get_settings
+    from service.kit.config import get_settings
 
     api, _ = chain
     monkeypatch.setenv("DATABASE_URL", api.engine.url.render_as_string(hide_password=False))

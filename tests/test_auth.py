@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from service import clock
+from service.kit import clock
 from service.app import create_app
 from service.auth.cache import KeyCache
 from service.auth.principal import Principal
-from service.db import metadata
+from service.kit.db import metadata
 from tests.factories import bearer
 
 # The route × role matrix (401 / 403 / 404 for every route and every caller) is

@@ -9,7 +9,7 @@ import pytest
 from babel.messages.pofile import read_po
 from jinja2 import Environment
 
-from service import catalogue
+from service.kit import catalogue
 from service.web import i18n
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url
 
-from service import clock
+from service.kit import clock
 from service.cli import main as cli_main
-from service.config import get_settings
+from service.kit.config import get_settings
 from tests.conftest import PG_URL, sql
 
 COMMANDS = [["serve"], ["create-key", "--role", "admin", "--name", "x"], ["demo"],

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from service.app import create_app
-from service.errors import Busy, DomainError
+from service.kit.errors import Busy, DomainError
 from service.problems import PROBLEM_JSON, ambient_errors
 from tests.raises import codes, raisable
 from tests.routes import walk
@@ -70,7 +70,7 @@ def test_every_error_is_a_class_with_its_own_code():
 def test_the_analysis_sees_a_refusal_a_handler_answers():
     """The analysis can fail: a route declaring nothing while its handler answers a refusal."""
     def handler():
-        from service.errors import PoolExhausted
+        from service.kit.errors import PoolExhausted
         raise PoolExhausted()
     handler.__module__ = "service.vouchers.service"
     assert codes(raisable(handler)) == {"pool_exhausted"}

@@ -6,10 +6,10 @@ from datetime import date
 import pytest
 from sqlmodel import Session, func, select
 
-from service import clock
+from service.kit import clock
 from service.audit import service as audit
 from service.auth.principal import SYSTEM
-from service.db import make_engine
+from service.kit.db import make_engine
 from simulation import DatabaseNotEmpty, run_demo
 from service.invoices.models import Invoice, InvoiceLine, InvoicePayment, InvoiceReversal
 from service.redemptions.models import Redemption
@@ -20,7 +20,7 @@ from service.registry.models import Enterprise
 from service.reporting.reconciliation import reconcile
 from service.settlements.models import Settlement
 from service.uow import run_write
-from service.uscc import uscc_problem
+from service.kit.uscc import uscc_problem
 from service.vouchers.models import Voucher
 from service.years import service as years
 from service.years.schemas import YearCreate

@@ -18,9 +18,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.config import get_settings
-from service.db import make_engine
-from service.errors import Busy
+from service.kit.config import get_settings
+from service.kit.db import make_engine
+from service.kit.errors import Busy
 from service.heavy import HeavyPool
 from service.whatif import compare as whatif
 from tests.conftest import PG_URL, reset_postgres

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from service.app import create_app
-from service.db import metadata
+from service.kit.db import metadata
 from tests.flows import invoice_body, invoice_number, line, make_world
 from tests.routes import walk
 
@@ -285,7 +285,7 @@ def _chunked(size: int):
 def test_oversize_body_on_every_write_is_413_chunked_or_not(world, api):
     writes = list(_every_write(world, api))
     before = nothing_written(api)
-    from service.config import get_settings
+    from service.kit.config import get_settings
     for method, template, path, headers in writes:
         # The XML intake takes a ZIP of up to 1000 invoices: its own, larger limit.
         size = (get_settings().max_xml_body_bytes if template.endswith(("/invoices/xml",

@@ -10,7 +10,7 @@ import pytest
 
 from service.invoices import xml as xmlparse
 from service.invoices.verify import FormatVerifier, VerificationResult
-from service.uscc import with_check_char
+from service.kit.uscc import with_check_char
 from tests import xmlgen as g
 from tests.flows import invoice_body, line, make_world
 from tests.test_invoices import counts

@@ -4,7 +4,7 @@ reversals, visibility and usage statements. Every refusal is checked to have wri
 import pytest
 from sqlalchemy import text
 
-from service.uscc import uscc_problem
+from service.kit.uscc import uscc_problem
 from tests.factories import uscc
 from tests.flows import invoice_body, invoice_number, line, make_world
 

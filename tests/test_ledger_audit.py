@@ -6,7 +6,7 @@ import itertools
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from service.db import run_transaction
+from service.kit.db import run_transaction
 from service.ledger import service as ledger
 from service.ledger.service import InsufficientBalance
 from tests.conftest import sql

@@ -4,7 +4,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import service.models  # noqa: F401 - registers every table on the metadata
-from service.db import metadata
+from service.kit.db import metadata
 
 
 def _diffs(engine) -> list:
@@ -26,7 +26,7 @@ def test_migrated_schema_matches_models(engine):
 def test_migration_head_is_recorded(engine):
     from alembic.script import ScriptDirectory
 
-    from service.db import alembic_config
+    from service.kit.db import alembic_config
 
     head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
     with engine.connect() as conn:

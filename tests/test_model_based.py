@@ -24,7 +24,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import text
 
-from service import clock
+from service.kit import clock
 from service.app import create_app
 from tests.conftest import reset_postgres
 from tests.factories import Api

@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from service import ids, uscc
+from service.kit import ids, uscc
 from service.openapi_export import render
 from service.openapi_links import LINKS
-from service.types import (
+from service.kit.types import (
     ID_PATTERN,
     INVOICE_CODE_PATTERN,
     INVOICE_NUMBER_PATTERN,

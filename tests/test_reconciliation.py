@@ -146,7 +146,7 @@ def test_usage_statement_mismatch(busy, api):
 
 def test_cli_reconcile_exit_status(busy, api, monkeypatch, capsys):
     monkeypatch.setenv("DATABASE_URL", str(api.engine.url.render_as_string(hide_password=False)))
-    from service.config import get_settings
+    from service.kit.config import get_settings
     get_settings.cache_clear()
     try:
         assert cli_main(["reconcile", "--year", "2026"]) == 0
@@ -164,7 +164,7 @@ def test_reporting_reads_see_one_snapshot(pg):
     two of their statements is not seen by the second, so their figures cannot disagree."""
     from sqlmodel import Session
 
-    from service.db import snapshot
+    from service.kit.db import snapshot
 
     head = "SELECT last_seq FROM audit_chain_head WHERE id = 1"
     with Session(snapshot(pg)) as session:

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 import pytest
 from sqlalchemy import text
 
-from service import ids
+from service.kit import ids
 from tests.flows import World, invoice_body, line, make_world
 
 FIRST_YEAR, YEAR_STEP = 2030, 3  # years stay within the API's 2000..2100

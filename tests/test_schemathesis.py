@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from service.app import create_app
-from service.db import make_engine
+from service.kit.db import make_engine
 from tests.factories import Api
 from tests.flows import line, make_world
 

@@ -62,7 +62,7 @@ def test_voucher_serve_asks_uvicorn_for_it(monkeypatch):
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: seen.update(kw))
     # No database here: the check that it is migrated is tests/test_cli.py's subject.
-    monkeypatch.setattr("service.db.require_migrated", lambda: None)
+    monkeypatch.setattr("service.kit.db.require_migrated", lambda: None)
     assert main(["serve", "--workers", "2"]) == 0
     assert seen["http"] == "service.server:NoDelayHttpToolsProtocol" == server.HTTP
     assert seen["loop"] == "uvloop"

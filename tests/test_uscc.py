@@ -2,7 +2,7 @@
 
 import pytest
 
-from service.uscc import ALPHABET, uscc_problem, with_check_char
+from service.kit.uscc import ALPHABET, uscc_problem, with_check_char
 from tests.factories import uscc
 
 VALID = ["91350100M000100Y43", "91110000600037341L"]

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from service import clock
+from service.kit import clock
 from service.app import create_app
 from service.web.sessions import COOKIE
 from tests.factories import bearer

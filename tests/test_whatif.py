@@ -8,7 +8,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
 
-from service.db import metadata
+from service.kit.db import metadata
 from service.whatif import compare as whatif
 from tests.flows import line, make_world
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
-from service.db import snapshot
+from service.kit.db import snapshot
 from service.whatif import compare as whatif
 from service.whatif import replay
 from service.years.service import get_year

@@ -6,7 +6,7 @@ from sqlalchemy import text
 
 from service import uow
 from service.auth.principal import Principal
-from service.errors import DomainError, NotFound
+from service.kit.errors import DomainError, NotFound
 from service.redemptions.redeem import RedeemRequest, redeem_group
 from service.vouchers.models import Voucher
 from tests.flows import line, make_world

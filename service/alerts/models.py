@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from service.timestamps import created_at_field, fen_field, optional_ts_field
+from service.kit.timestamps import created_at_field, fen_field, optional_ts_field
 
 
 class BudgetAlert(SQLModel, table=True):

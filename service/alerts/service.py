@@ -10,12 +10,12 @@ from datetime import timedelta
 import httpx
 from sqlmodel import Session, select
 
-from service import clock, ids
+from service.kit import clock, ids
 from service.alerts.models import BudgetAlert, WebhookDelivery
 from service.audit import service as audit
-from service.config import get_settings
-from service.db import is_postgres, run_transaction
-from service.rows import insert_if_absent
+from service.kit.config import get_settings
+from service.kit.db import is_postgres, run_transaction
+from service.kit.rows import insert_if_absent
 from service.years.models import BudgetYear
 
 log = logging.getLogger(__name__)

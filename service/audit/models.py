@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Column
 from sqlmodel import Field, SQLModel
 
-from service.timestamps import created_at_field
+from service.kit.timestamps import created_at_field
 
 
 class AuditEvent(SQLModel, table=True):

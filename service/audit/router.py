@@ -16,12 +16,12 @@ from service.api import (
     engine_of,
     text_query,
 )
-from service.timestamps import Timestamp
+from service.kit.timestamps import Timestamp
 from service.audit import service
 from service.audit import access
 from service.audit.models import AuditEvent
 from service.auth.principal import Principal
-from service.db import run_transaction
+from service.kit.db import run_transaction
 from service.problems import problem_responses
 
 router = APIRouter(prefix="/v1/audit-events", tags=["audit"])

@@ -11,9 +11,9 @@ from sqlalchemy import Text, bindparam, cast, func, or_, update
 from sqlalchemy import event as sa_event
 from sqlmodel import Session, select
 
-from service import clock, ids
+from service.kit import clock, ids
 from service.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
-from service.rows import insert_many
+from service.kit.rows import insert_many
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1

@@ -9,9 +9,9 @@ from datetime import datetime
 
 from fastapi import Request
 
-from service import clock
+from service.kit import clock
 from service.auth.principal import Principal
-from service.errors import TooManyRequests
+from service.kit.errors import TooManyRequests
 
 
 class KeyCache:

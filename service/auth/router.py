@@ -15,15 +15,15 @@ from service.api import (
     paginate,
     writer,
 )
-from service.timestamps import Timestamp
+from service.kit.timestamps import Timestamp
 from service.auth import service
 from service.auth import access
 from service.auth.models import ApiKey
 from service.auth.principal import Principal
 from service.problems import problem_responses
-from service.errors import NotFound
+from service.kit.errors import NotFound
 from service.reviewchain.levels import Level
-from service.types import Line, ObjectId, ObjectIdPath
+from service.kit.types import Line, ObjectId, ObjectIdPath
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from service import clock, ids
+from service.kit import clock, ids
 from service.audit import service as audit_service
 from service.auth.models import ApiKey, KeyRevocationCounter
 from service.auth.principal import Principal
-from service.errors import FieldError, NotFound, ValidationFailed
+from service.kit.errors import FieldError, NotFound, ValidationFailed
 from service.registry.models import Enterprise, Provider
 
 KEY_PREFIX = "cvk_"

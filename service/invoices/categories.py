@@ -14,7 +14,7 @@ from sqlmodel import Session, delete, select
 from service.audit import service as audit
 from service.invoices.schemas import Category
 from service.invoices.source_models import ItemCategoryRule
-from service.types import Line
+from service.kit.types import Line
 from service.years.service import get_year
 
 Match = Literal["item_name", "tax_code_prefix"]

@@ -6,7 +6,7 @@ from typing import NamedTuple
 from sqlalchemy import CheckConstraint, Numeric, Text
 from sqlmodel import Field, SQLModel
 
-from service.timestamps import created_at_field, fen_field
+from service.kit.timestamps import created_at_field, fen_field
 
 
 class Invoice(SQLModel, table=True):

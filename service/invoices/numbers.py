@@ -3,7 +3,7 @@ legacy VAT invoice has a 10- or 12-digit code plus an 8-digit number. Every rout
 an invoice number (invoices, batches, red-letter reversals, other-programme claims) checks it
 here, and keys it the same way, so "an invoice is unique system-wide" compares like with like."""
 
-from service.errors import FieldError
+from service.kit.errors import FieldError
 
 
 def number_problems(number: str, code: str | None) -> list[FieldError]:

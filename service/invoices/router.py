@@ -21,10 +21,10 @@ from service.api import (
     text_query,
 )
 from service.auth.principal import Principal
-from service.config import get_settings
-from service.errors import BodyTooLarge, NotFound
+from service.kit.config import get_settings
+from service.kit.errors import BodyTooLarge, NotFound
 from service.problems import problem_responses
-from service.errors import (
+from service.kit.errors import (
     InvalidUSCC,
     InvoiceDuplicate,
     PaymentExceedsTotal,
@@ -33,7 +33,7 @@ from service.errors import (
 )
 from service.invoices.xml_ingest import UnsupportedUpload, XmlRefused
 from service.ledger.service import InsufficientBalance
-from service.rows import one_readable
+from service.kit.rows import one_readable
 from service.uow import Locks
 from service.invoices import access, categories, service, verify, xml_ingest
 from service.invoices import xml as xmlparse
@@ -50,7 +50,7 @@ from service.invoices.schemas import (
     XmlIngestResult,
 )
 from service.invoices.source_models import InvoiceSource
-from service.types import ObjectIdPath
+from service.kit.types import ObjectIdPath
 
 router = APIRouter(tags=["invoices"])
 ProviderWriter = Annotated[Writer, Depends(writer("provider"))]

@@ -4,8 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.timestamps import Timestamp
-from service.types import Fen, InvoiceCode, InvoiceNumber, Line, Text, Uscc
+from service.kit.timestamps import Timestamp
+from service.kit.types import Fen, InvoiceCode, InvoiceNumber, Line, Text, Uscc
 from service.vouchers.schemas import MAX_FEN
 
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]

@@ -10,11 +10,11 @@ from sqlalchemy import ARRAY, ColumnElement, String, Table, bindparam, func, ins
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
-from service import clock, ids
+from service.kit import clock, ids
 from service.audit import service as audit
 from service.auth.principal import Principal
-from service.db import is_postgres
-from service.errors import (
+from service.kit.db import is_postgres
+from service.kit.errors import (
     FieldError,
     InvalidUSCC,
     InvoiceDuplicate,
@@ -44,11 +44,11 @@ from service.invoices.schemas import (
     UsageStatementCreate,
 )
 from service.redemptions import service as redemptions
-from service.rows import insert_many, update_many
-from service.rows import one_readable
+from service.kit.rows import insert_many, update_many
+from service.kit.rows import one_readable
 from service.redemptions.models import Redemption
 from service.registry.models import Enterprise
-from service.uscc import uscc_problem
+from service.kit.uscc import uscc_problem
 from service.years.models import BudgetYear
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, LargeBinary
 from sqlmodel import Field, SQLModel
 
-from service.timestamps import created_at_field
+from service.kit.timestamps import created_at_field
 
 
 class InvoiceSource(SQLModel, table=True):

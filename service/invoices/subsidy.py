@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from service.money import BP_PER_UNIT, floor_div
+from service.kit.money import BP_PER_UNIT, floor_div
 from service.years.models import BudgetYear
 from service.years.service import rate_for
 

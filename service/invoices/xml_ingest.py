@@ -27,9 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import insert
 from sqlmodel import Session, select
 
-from service import clock, ids
+from service.kit import clock, ids
 from service.auth.principal import Principal
-from service.errors import DomainError, FieldError, UnsupportedMediaType
+from service.kit.errors import DomainError, FieldError, UnsupportedMediaType
 from service.invoices import categories, service
 from service.invoices import xml as xmlparse
 from service.invoices.models import Invoice, InvoiceReversal
@@ -37,7 +37,7 @@ from service.invoices.schemas import InvoiceCreate, ReversalCreate
 from service.invoices.source_models import InvoiceSource
 from service.invoices.verify import InvoiceVerifier, VerificationRequest
 from service.registry.models import Enterprise, Provider
-from service.types import Line
+from service.kit.types import Line
 
 NUMBER = "TaxSupervisionInfo/InvoiceNumber"
 SELLER = f"{xmlparse.SELLER}/SellerIdNum"

@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint
 from sqlmodel import Field, SQLModel
 
-from service.timestamps import created_at_field, fen_field
+from service.kit.timestamps import created_at_field, fen_field
 
 
 class LedgerAccount(SQLModel, table=True):

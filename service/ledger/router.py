@@ -15,7 +15,7 @@ from service.api import (
     paginate,
     text_query,
 )
-from service.timestamps import Timestamp
+from service.kit.timestamps import Timestamp
 from service.auth.principal import Principal
 from service.problems import problem_responses
 from service.ledger import access

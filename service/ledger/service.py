@@ -6,10 +6,10 @@ from collections.abc import Callable, Sequence
 
 from sqlmodel import Session, select
 
-from service import clock, ids
-from service.errors import DomainError
+from service.kit import clock, ids
+from service.kit.errors import DomainError
 from service.ledger.models import LedgerAccount, LedgerTransfer
-from service.rows import insert_if_absent, insert_many, update_many
+from service.kit.rows import insert_if_absent, insert_many, update_many
 
 # kind -> (must_not_go_negative, must_not_go_positive)
 ACCOUNT_FLAGS = {

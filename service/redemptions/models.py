@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint
 from sqlmodel import Field, SQLModel
 
-from service.timestamps import created_at_field, fen_field
+from service.kit.timestamps import created_at_field, fen_field
 
 REDEMPTION_STATUSES = ("pending", "payable", "settling", "paid", "reversed", "under_review",
                        "rejected")

@@ -42,10 +42,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import and_, bindparam, exists, func, or_, select
 from sqlmodel import Session
 
-from service import clock, ids
+from service.kit import clock, ids
 from service.audit import service as audit
 from service.auth.principal import Principal
-from service.errors import (
+from service.kit.errors import (
     CreditBlocked,
     DomainError,
     InvoiceNotEligible,
@@ -66,7 +66,7 @@ from service.redemptions.restore import enterprise_share_paid
 from service.risk import disclosure
 from service.risk import flags as risk_flags
 from service.risk import reviews as risk_reviews
-from service.rows import insert_many, update_many
+from service.kit.rows import insert_many, update_many
 from service.registry.models import ApprovedProvider, Enterprise, Provider
 from service.registry.models import OtherSubsidy as OtherSubsidyClaim
 from service.registry.models import RelatedParty as RelatedPartyPair

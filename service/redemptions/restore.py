@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from service import clock
+from service.kit import clock
 from service.ledger import service as ledger
 from service.redemptions.models import Redemption, RedemptionDraw
 from service.vouchers import service as vouchers

@@ -6,7 +6,7 @@ from service.api import Cursor, Limit, Page, SessionDep, Writer, YearQuery, allo
     text_query, writer
 from service.auth.principal import Principal
 from service.problems import problem_responses
-from service.errors import (
+from service.kit.errors import (
     CreditBlocked,
     InvoiceNotEligible,
     NoUsableVoucher,
@@ -23,7 +23,7 @@ from service.redemptions import access, service
 from service.redemptions.models import Redemption
 from service.redemptions.redeem import RedeemRequest, redeem_group
 from service.redemptions.schemas import RedemptionCreate, RedemptionPublic
-from service.types import ObjectIdPath
+from service.kit.types import ObjectIdPath
 
 router = APIRouter(prefix="/v1/redemptions", tags=["redemptions"])
 Reader = Annotated[Principal, Depends(allow("admin", "auditor", "enterprise", "provider"))]

@@ -2,8 +2,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.timestamps import Timestamp
-from service.types import ObjectId
+from service.kit.timestamps import Timestamp
+from service.kit.types import ObjectId
 
 
 class RedemptionCreate(BaseModel):

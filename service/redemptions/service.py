@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, select
 
-from service import ids
+from service.kit import ids
 from service.audit import service as audit
 from service.auth.principal import Principal
 from service.invoices import subsidy
@@ -21,7 +21,7 @@ from service.redemptions import access
 from service.redemptions.models import Clawback, Redemption, RedemptionDraw
 from service.risk import disclosure
 from service.risk import reviews as risk_reviews
-from service.rows import one_readable
+from service.kit.rows import one_readable
 from service.redemptions.restore import give_back_to_vouchers, redeemed_net, share_paid
 from service.vouchers.models import Voucher
 from service.years.models import BudgetYear

@@ -3,7 +3,7 @@ from datetime import date, datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from service.timestamps import created_at_field, fen_field
+from service.kit.timestamps import created_at_field, fen_field
 
 
 class RegistryFacts(SQLModel):

@@ -10,7 +10,7 @@ from typing import Annotated, Any, NamedTuple
 from pydantic import AfterValidator, BaseModel, Field
 
 from service.risk.facts import folded
-from service.types import NONBLANK_LINE_PATTERN, Declared, Line
+from service.kit.types import NONBLANK_LINE_PATTERN, Declared, Line
 
 PAYMENT_FACTS = ("bank_name", "account_name")
 NEEDED = ("bank_account", "bank_name")  # without these a payment cannot be made

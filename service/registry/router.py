@@ -17,10 +17,10 @@ from service.api import (
     text_query,
 )
 from service.auth.principal import Principal
-from service.errors import NotFound
+from service.kit.errors import NotFound
 from service.problems import problem_responses
-from service.errors import AlreadyExists, InvalidUSCC
-from service.rows import one_readable
+from service.kit.errors import AlreadyExists, InvalidUSCC
+from service.kit.rows import one_readable
 from service.invoices.numbers import split_key
 from service.registry import access, service
 from service.registry.models import Enterprise, Provider
@@ -38,7 +38,7 @@ from service.registry.schemas import (
     RelatedPartyCreate,
     RelatedPartyPublic,
 )
-from service.types import ObjectIdPath
+from service.kit.types import ObjectIdPath
 
 router = APIRouter(tags=["registry"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]

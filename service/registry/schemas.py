@@ -1,9 +1,9 @@
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.timestamps import Timestamp
+from service.kit.timestamps import Timestamp
 from service.registry.payment import PaymentFactsIn, PaymentFactsOut
 from service.risk.facts import PartyFactsIn, PartyFactsOut
-from service.types import Fen, Flag, InvoiceCode, InvoiceNumber, Line, ObjectId, Text, Uscc
+from service.kit.types import Fen, Flag, InvoiceCode, InvoiceNumber, Line, ObjectId, Text, Uscc
 
 OVERRIDE = ("An early pilot code that fails the GB 32100 check character (18 upper-case letters "
             "and digits) is accepted when an admin says why here; the acceptance is audited")

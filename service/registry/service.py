@@ -3,9 +3,9 @@
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from service import ids
+from service.kit import ids
 from service.audit import service as audit
-from service.errors import AlreadyExists, FieldError, InvalidUSCC, NotFound, ValidationFailed
+from service.kit.errors import AlreadyExists, FieldError, InvalidUSCC, NotFound, ValidationFailed
 from service.invoices.numbers import invoice_key, number_problems
 from service.registry import payment
 from service.registry.models import (
@@ -24,7 +24,7 @@ from service.registry.schemas import (
     RelatedPartyCreate,
 )
 from service.risk import facts
-from service.uscc import uscc_problem
+from service.kit.uscc import uscc_problem
 from service.years.service import get_year
 
 FACT_NAMES = (*facts.ALL_FACTS, *payment.PAYMENT_FACTS)

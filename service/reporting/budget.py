@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
-from service import clock
+from service.kit import clock
 from service.registry.models import Enterprise, Provider
 from service.reporting.models import RedemptionPartyTotal, TransferRollup
 from service.years.service import get_year

@@ -8,7 +8,7 @@ transactions add to different rows instead of queueing on one (docs/decisions.md
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from service.timestamps import fen_field
+from service.kit.timestamps import fen_field
 
 
 class TransferRollup(SQLModel, table=True):

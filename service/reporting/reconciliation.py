@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from service.audit import service as audit
-from service.db import reading
+from service.kit.db import reading
 from service.invoices.models import Invoice, UsageStatement
 from service.ledger.models import LedgerAccount, LedgerTransfer
 from service.redemptions.models import Clawback, Redemption, RedemptionDraw

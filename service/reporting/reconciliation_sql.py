@@ -11,7 +11,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, select
 
 from service.invoices.models import Invoice, InvoiceLine
-from service.money import BP_PER_UNIT, floor_div
+from service.kit.money import BP_PER_UNIT, floor_div
 from service.years.models import BudgetYear
 from service.years.service import rate_for
 

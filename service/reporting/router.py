@@ -21,10 +21,10 @@ from service.api import (
 )
 from service.auth.principal import Principal
 from service.problems import problem_responses
-from service.errors import Busy, DeadlineNotReached, NotFound, YearClosed
+from service.kit.errors import Busy, DeadlineNotReached, NotFound, YearClosed
 from service.ledger.service import InsufficientBalance
 from service.reporting import budget, reconciliation, report, workbook
-from service.types import BasisPoints, Flag, Text
+from service.kit.types import BasisPoints, Flag, Text
 from service.years import closing
 
 router = APIRouter(prefix="/v1/years/{year}", tags=["budget"])

@@ -15,8 +15,8 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from sqlmodel import Session
 
-from service import clock
-from service import spreadsheet as cells
+from service.kit import clock
+from service.kit import spreadsheet as cells
 from service.reporting import report
 
 LANGUAGES = ("zh", "en")

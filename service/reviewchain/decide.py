@@ -14,9 +14,9 @@ from typing import Any
 from sqlmodel import Session
 
 from service.auth.principal import Principal
-from service.errors import DomainError, FieldError, InvalidState, ValidationFailed
+from service.kit.errors import DomainError, FieldError, InvalidState, ValidationFailed
 from service.reviewchain import trail
-from service.rows import one_readable
+from service.kit.rows import one_readable
 from service.settlements import access as settlements_access
 from service.settlements import service as settlements
 from service.settlements.models import Settlement

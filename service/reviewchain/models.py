@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Index
 from sqlmodel import Field, SQLModel
 
-from service.timestamps import created_at_field
+from service.kit.timestamps import created_at_field
 
 
 class ReviewStep(SQLModel, table=True):

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 
 from service.api import Writer, writer
 from service.problems import problem_responses
-from service.errors import (
+from service.kit.errors import (
     CreditBlocked,
     EnterpriseCapExceeded,
     InvalidState,
@@ -25,7 +25,7 @@ from service.settlements import service as settlements
 from service.settlements.router import SettlementPublic
 from service.vouchers import service as vouchers
 from service.vouchers.schemas import ApplicationPublic
-from service.types import ObjectIdPath
+from service.kit.types import ObjectIdPath
 
 router = APIRouter(tags=["review-chain"])
 ReviewWriter = Annotated[Writer, Depends(writer("admin", "reviewer"))]

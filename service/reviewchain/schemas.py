@@ -3,8 +3,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.timestamps import Timestamp
-from service.types import Fen, Text
+from service.kit.timestamps import Timestamp
+from service.kit.types import Fen, Text
 
 MAX_FEN = 10**15  # as service.vouchers.schemas.MAX_FEN (imported there, so not from there)
 

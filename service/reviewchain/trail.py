@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from service import clock, ids
+from service.kit import clock, ids
 from service.audit import service as audit
 from service.auth.principal import Principal
-from service.errors import DomainError
+from service.kit.errors import DomainError
 from service.reviewchain.models import ReviewStep
 from service.years.models import BudgetYear
 

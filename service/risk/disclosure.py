@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import select
 from sqlmodel import Session
 
-from service import catalogue
+from service.kit import catalogue
 from service.auth.principal import Principal
 from service.registry.models import Enterprise
 from service.risk.rules import CHECKS

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from service.types import NONBLANK_LINE_PATTERN, Declared, Line
+from service.kit.types import NONBLANK_LINE_PATTERN, Declared, Line
 
 FACTS = ("contact_phone", "contact_email", "bank_account", "legal_representative",
          "registered_address")  # compared by shared_contact, in this order

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session
 
-from service import clock, ids
+from service.kit import clock, ids
 from service.invoices.models import Invoice, InvoiceLine
 from service.redemptions.models import Clawback, Redemption
 from service.registry.models import Enterprise, Provider

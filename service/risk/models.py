@@ -8,7 +8,7 @@ from sqlalchemy import JSON, CheckConstraint, Column, Index
 from sqlmodel import Field, SQLModel
 
 from service.invoices.models import Invoice
-from service.timestamps import created_at_field, fen_field, optional_ts_field
+from service.kit.timestamps import created_at_field, fen_field, optional_ts_field
 
 RULES = ("unit_price_outlier", "near_cap_split", "shared_contact", "new_entity", "burst",
          "round_amount", "reversal_after_payout", "provider_concentration")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
-from service.types import Fen, Flag
+from service.kit.types import Fen, Flag
 
 SInt = Annotated[int, Strict()]  # "10" or 10.0 is refused, not coerced
 

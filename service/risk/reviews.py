@@ -17,17 +17,17 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlmodel import Session
 
-from service import clock
+from service.kit import clock
 from service.audit import service as audit
 from service.auth.principal import Principal
-from service.errors import DomainError, NotFound
+from service.kit.errors import DomainError, NotFound
 from service.invoices.models import Invoice
 from service.ledger import service as ledger
 from service.redemptions import restore
 from service.redemptions.models import Redemption, RedemptionDraw
 from service.risk import access, disclosure
 from service.risk.models import Review, ReviewDecision, RiskFlag
-from service.rows import insert_many
+from service.kit.rows import insert_many
 from service.vouchers.models import Voucher
 from service.years.models import BudgetYear
 

@@ -20,10 +20,10 @@ from service.api import (
     heavy_read,
     writer,
 )
-from service.timestamps import Timestamp
+from service.kit.timestamps import Timestamp
 from service.auth.principal import Principal
 from service.problems import problem_responses
-from service.errors import Busy, NotFound
+from service.kit.errors import Busy, NotFound
 from service.ledger.service import InsufficientBalance
 from service.risk.reviews import ReviewClosed, SecondReviewerRequired
 from service.redemptions.schemas import FlagPublic
@@ -31,7 +31,7 @@ from service.risk import backtest as backtest_service
 from service.risk import access, reviews
 from service.risk.models import RULES, Review, RiskFlag
 from service.risk.policy import RiskRules, SInt
-from service.types import ObjectIdPath, Text
+from service.kit.types import ObjectIdPath, Text
 from service.years.service import get_year
 
 router = APIRouter(tags=["reviews"])

@@ -18,10 +18,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, delete, select, text
 from sqlmodel import Session
 
-from service import clock
+from service.kit import clock
 from service.invoices.models import Invoice, InvoiceLine
 from service.risk.models import RiskPriceStat, RiskStatsState
-from service.rows import insert_if_absent, insert_many
+from service.kit.rows import insert_if_absent, insert_many
 
 
 class Stat(NamedTuple):

@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import date, datetime
 from typing import NamedTuple
 
-from service import clock
+from service.kit import clock
 from service.risk import stats
 
 

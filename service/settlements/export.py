@@ -10,8 +10,8 @@ import io
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
-from service import spreadsheet as cells
-from service.money import format_yuan
+from service.kit import spreadsheet as cells
+from service.kit.money import format_yuan
 from service.registry.payment import Payee
 from service.settlements.models import Settlement, SettlementLine
 

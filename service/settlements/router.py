@@ -20,20 +20,20 @@ from service.api import (
     paginate,
     writer,
 )
-from service.timestamps import Timestamp
+from service.kit.timestamps import Timestamp
 from service.auth.principal import Principal
-from service.errors import NotFound
+from service.kit.errors import NotFound
 from service.problems import problem_responses
-from service.errors import Busy, InvalidState
+from service.kit.errors import Busy, InvalidState
 from service.ledger.service import InsufficientBalance
 from service.reviewchain.trail import ReviewIncomplete
 from service.settlements.service import BeneficiaryAccountMissing, NothingToSettle
 from service.reviewchain.levels import Level
 from service.reviewchain.schemas import ReviewPublic
-from service.rows import one_readable
+from service.kit.rows import one_readable
 from service.settlements import access, export, payees, service
 from service.settlements.models import Settlement
-from service.types import Line, ObjectIdPath
+from service.kit.types import Line, ObjectIdPath
 
 router = APIRouter(prefix="/v1/settlements", tags=["settlements"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from service import clock, ids
+from service.kit import clock, ids
 from service.audit import service as audit
-from service.errors import DomainError, InvalidState, NotFound
+from service.kit.errors import DomainError, InvalidState, NotFound
 from service.ledger import service as ledger
 from service.redemptions.models import Clawback, Redemption
 from service.reviewchain import trail as chain

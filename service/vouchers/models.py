@@ -3,7 +3,7 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint
 from sqlmodel import Field, SQLModel
 
-from service.timestamps import created_at_field, fen_field, optional_ts_field
+from service.kit.timestamps import created_at_field, fen_field, optional_ts_field
 
 
 class Application(SQLModel, table=True):

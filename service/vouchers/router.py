@@ -2,7 +2,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends
 
-from service import clock
+from service.kit import clock
 from service.api import (
     ADMIN,
     Cursor,
@@ -18,7 +18,7 @@ from service.api import (
 )
 from service.auth.principal import Principal
 from service.problems import problem_responses
-from service.errors import (
+from service.kit.errors import (
     ApplicationWindowClosed,
     CreditBlocked,
     EnterpriseCapExceeded,
@@ -41,7 +41,7 @@ from service.vouchers.schemas import (
     VoucherPublic,
     VoucherRevoke,
 )
-from service.types import ObjectIdPath
+from service.kit.types import ObjectIdPath
 
 router = APIRouter(tags=["vouchers"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]

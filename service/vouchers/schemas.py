@@ -2,9 +2,9 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.timestamps import Timestamp
+from service.kit.timestamps import Timestamp
 from service.reviewchain.schemas import ReviewPublic
-from service.types import Fen, Line, ObjectId, Text
+from service.kit.types import Fen, Line, ObjectId, Text
 
 MAX_FEN = 10**15  # far above any pool; keeps every sum inside a signed 64-bit column
 

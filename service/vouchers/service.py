@@ -6,11 +6,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, literal, update
 from sqlmodel import Session, select
 
-from service import clock, ids
+from service.kit import clock, ids
 from service.alerts import service as alerts
 from service.audit import service as audit
 from service.auth.principal import Principal
-from service.errors import (
+from service.kit.errors import (
     ApplicationWindowClosed,
     CreditBlocked,
     EnterpriseCapExceeded,
@@ -22,7 +22,7 @@ from service.errors import (
 from service.ledger import service as ledger
 from service.registry.service import get_enterprise
 from service.reviewchain import trail as chain
-from service.rows import insert_if_absent, one_readable
+from service.kit.rows import insert_if_absent, one_readable
 from service.vouchers import access
 from service.vouchers.models import Application, EnterpriseYear, Voucher
 from service.vouchers.schemas import ApplicationCreate

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from service import clock
+from service.kit import clock
 from service.web import format as fmt
 from service.web.apiclient import ApiError
 from service.web.charts import dashboard_charts

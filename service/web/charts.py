@@ -5,7 +5,7 @@ them as yuan."""
 
 from datetime import date, timedelta
 
-from service import clock
+from service.kit import clock
 from service.web.pages import translator
 
 

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from service import clock
-from service.db import reading, run_transaction
+from service.kit import clock
+from service.kit.db import reading, run_transaction
 from service.redemptions import redeem as redeem_rules
 from service.vouchers import service as voucher_service
 from service.web import format as fmt

@@ -3,8 +3,8 @@
 from datetime import date, datetime
 from typing import Any
 
-from service import clock
-from service.money import format_yuan
+from service.kit import clock
+from service.kit.money import format_yuan
 
 
 def yuan(fen: Any) -> str:

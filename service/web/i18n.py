@@ -10,7 +10,7 @@ from typing import Any
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
-from service import catalogue
+from service.kit import catalogue
 
 LANGUAGES = catalogue.LANGUAGES
 DEFAULT = catalogue.DEFAULT

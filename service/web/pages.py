@@ -16,7 +16,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from service import clock
+from service.kit import clock
 from service.web import format as fmt
 from service.web import i18n, upload
 from service.web.apiclient import Api, ApiError

@@ -22,11 +22,11 @@ from sqlalchemy import delete, or_, update
 from sqlalchemy.engine import Engine
 from starlette.requests import HTTPConnection, Request
 
-from service import clock
+from service.kit import clock
 from service.auth import service as auth_service
 from service.auth.models import ApiKey
 from service.auth.principal import Principal
-from service.db import reading, run_transaction
+from service.kit.db import reading, run_transaction
 from service.web.models import StoredWebSession
 
 COOKIE = "cv_session"

@@ -6,8 +6,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from service.auth import service as auth_service
-from service.db import reading, run_transaction
-from service.errors import TooManyRequests
+from service.kit.db import reading, run_transaction
+from service.kit.errors import TooManyRequests
 from service.web import i18n
 from service.web.pages import HOMES, back, form_of, render, store
 from service.web.sessions import COOKIE, WebSession, current

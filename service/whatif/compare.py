@@ -20,11 +20,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from service import catalogue, ids
+from service.kit import catalogue, ids
 from service.audit import service as audit
 from service.audit.models import AuditChainHead
-from service.errors import NotFound
-from service.money import format_yuan
+from service.kit.errors import NotFound
+from service.kit.money import format_yuan
 from service.whatif import figures, replay, state
 from service.whatif.figures import bucket, gini_bp, permille, top10_share_bp
 from service.whatif.models import Scenario

@@ -17,7 +17,7 @@ Two phases:
    Nothing is written.
 
 Ordering: by timestamp, then by the time-ordered body of the row's id (ids are generated in
-creation order, service/ids.py), so events of one instant keep the order they happened in.
+creation order, service/kit/ids.py), so events of one instant keep the order they happened in.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Date, DateTime, Integer, String, column, text
 from sqlmodel import Session
 
-from service import clock
+from service.kit import clock
 from service.invoices import subsidy
 from service.whatif import pgload, state
 from service.whatif.yeardata import (  # noqa: F401 (the compare and tests read them here)

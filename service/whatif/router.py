@@ -10,15 +10,15 @@ from service.api import ADMIN, BUREAU, Cursor, Limit, Page, SessionDep, Writer, 
     allow, heavy_read, paginate, writer
 from service.auth.principal import Principal
 from service.problems import problem_responses
-from service.errors import Busy, NotFound
-from service.rows import one_readable
+from service.kit.errors import Busy, NotFound
+from service.kit.rows import one_readable
 from service.whatif import access
 from service.whatif import compare as service
 from service.whatif import export
 from service.whatif.models import Scenario
 from service.whatif.schemas import CompareRequest, CompareResponse, ScenarioCreate, \
     ScenarioPublic
-from service.types import ObjectIdPath
+from service.kit.types import ObjectIdPath
 
 router = APIRouter(prefix="/v1/years/{year}/scenarios", tags=["what-if"])
 BureauReader = Annotated[Principal, Depends(allow(*BUREAU))]

@@ -3,8 +3,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, Tag
 
-from service.timestamps import Timestamp
-from service.types import BasisPoints, Fen, Flag, Line, ObjectId
+from service.kit.timestamps import Timestamp
+from service.kit.types import BasisPoints, Fen, Flag, Line, ObjectId
 from service.years.schemas import Category, SettlementMode
 
 VoucherMode = Literal["as_issued", "follow_cap"]

@@ -28,7 +28,7 @@ from datetime import date
 from types import SimpleNamespace
 from typing import Any
 
-from service.errors import DomainError
+from service.kit.errors import DomainError
 from service.invoices import subsidy
 from service.redemptions.redeem import draw_from, refuse_by_policy
 from service.redemptions.restore import give_back_parts

@@ -5,10 +5,10 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from service import clock
+from service.kit import clock
 from service.audit import service as audit
-from service.errors import DeadlineNotReached, FieldError, ValidationFailed
-from service.money import BP_PER_UNIT, floor_div
+from service.kit.errors import DeadlineNotReached, FieldError, ValidationFailed
+from service.kit.money import BP_PER_UNIT, floor_div
 from service.vouchers import service as vouchers
 from service.vouchers.models import Voucher
 from service.years.service import get_year, require_open

@@ -19,10 +19,10 @@ from service.api import (
 )
 from service.auth.principal import Principal
 from service.problems import problem_responses
-from service.errors import AlreadyExists, NotFound, PolicyLocked, YearClosed
+from service.kit.errors import AlreadyExists, NotFound, PolicyLocked, YearClosed
 from service.ledger.service import InsufficientBalance
 from service.years import service
-from service.rows import one_readable
+from service.kit.rows import one_readable
 from service.years import access
 from service.years.models import BudgetYear
 from service.years.schemas import YearCreate, YearPublic, YearUpdate

@@ -3,10 +3,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.timestamps import Timestamp
+from service.kit.timestamps import Timestamp
 from service.reviewchain.levels import ReviewLevels
 from service.risk.policy import RiskRules
-from service.types import BasisPoints, Fen
+from service.kit.types import BasisPoints, Fen
 
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
 SettlementMode = Literal["reimbursement", "deduction"]

@@ -7,7 +7,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from service.audit import service as audit
-from service.errors import (
+from service.kit.errors import (
     AlreadyExists,
     FieldError,
     NotFound,

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service import clock
+from service.kit import clock
 from tests.factories import Api
 
 CHROMIUM = "/usr/bin/chromium"
@@ -85,7 +85,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
     import uvicorn
 
     from service.app import create_app
-    from service.db import make_engine, migrate
+    from service.kit.db import make_engine, migrate
 
     patch = pytest.MonkeyPatch()
     patch.setattr(clock, "now", lambda: datetime.combine(BUSINESS_DAY, dtime(10, 0),

@@ -9,7 +9,7 @@ TODAY = os.environ.get("VOUCHER_TODAY")
 if TODAY:
     from datetime import date, datetime
 
-    from service import clock
+    from service.kit import clock
 
     _day = date.fromisoformat(TODAY)
 

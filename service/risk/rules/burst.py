@@ -1,7 +1,7 @@
 """The invoice's provider posted more than `max_per_day` invoices for the enterprise on the
 (Shanghai) day it posted this one (docs/risk.md)."""
 
-from service import catalogue
+from service.kit import catalogue
 from service.risk.rules.subject import Found, Subject
 
 

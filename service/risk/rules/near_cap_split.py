@@ -3,8 +3,8 @@ that together redeem most of the enterprise's cap left (docs/risk.md)."""
 
 from datetime import timedelta
 
-from service import catalogue
-from service.money import format_yuan as yuan
+from service.kit import catalogue
+from service.kit.money import format_yuan as yuan
 from service.risk.rules.subject import Found, Subject
 
 

@@ -1,7 +1,7 @@
 """The enterprise was established less than `days` days before the year's application window
 opened (docs/risk.md)."""
 
-from service import catalogue
+from service.kit import catalogue
 from service.risk.rules.subject import Found, Subject
 
 

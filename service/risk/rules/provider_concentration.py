@@ -1,8 +1,8 @@
 """One provider accounts for more than `share_bp` of the enterprise's redeemed subsidy this
 year, this redemption included (docs/risk.md)."""
 
-from service import catalogue
-from service.money import format_yuan as yuan
+from service.kit import catalogue
+from service.kit.money import format_yuan as yuan
 from service.risk.rules.subject import Found, Subject
 
 

@@ -1,8 +1,8 @@
 """The enterprise has had a red-letter reversal this year that clawed back subsidy from a paid
 settlement, before this redemption (docs/risk.md)."""
 
-from service import catalogue
-from service.money import format_yuan as yuan
+from service.kit import catalogue
+from service.kit.money import format_yuan as yuan
 from service.risk.rules.subject import Found, Subject
 from service.risk.tally import aware
 

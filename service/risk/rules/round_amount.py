@@ -1,7 +1,7 @@
 """The invoice total is at least `min_fen` and a whole multiple of `unit_fen` (docs/risk.md)."""
 
-from service import catalogue
-from service.money import format_yuan as yuan
+from service.kit import catalogue
+from service.kit.money import format_yuan as yuan
 from service.risk.rules.subject import Found, Subject
 
 

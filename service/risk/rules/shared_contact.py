@@ -2,7 +2,7 @@
 enterprise that redeemed against the same provider this year (docs/risk.md). Its evidence
 names the other party: only the bureau sees it (service/risk/disclosure.py)."""
 
-from service import catalogue
+from service.kit import catalogue
 from service.risk.facts import FACTS
 from service.risk.rules.subject import Found, Subject
 

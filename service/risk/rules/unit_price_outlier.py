@@ -1,8 +1,8 @@
 """An invoice line's unit price more than `k` median absolute deviations from the median of the
 year's lines of its category and unit (docs/risk.md)."""
 
-from service import catalogue
-from service.money import format_yuan as yuan
+from service.kit import catalogue
+from service.kit.money import format_yuan as yuan
 from service.risk.rules.subject import Found, Subject
 
 

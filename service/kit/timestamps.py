@@ -8,7 +8,7 @@ from pydantic import AfterValidator, PlainSerializer
 from sqlalchemy import BigInteger, DateTime
 from sqlmodel import Field
 
-from service import clock
+from service.kit import clock
 
 
 def in_shanghai(value: datetime) -> datetime:

@@ -18,7 +18,7 @@ from babel.support import Translations
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT = "zh-CN"
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 DOMAIN = "messages"
 
 

@@ -67,7 +67,7 @@ ObjectId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 # `code`s and sentences (docs/openapi.md). Declared, not validated here: a value outside the
 # pattern answers exactly as before (a malformed id in a path is the 404 of an unknown id, a
 # malformed USCC the 422 invalid_uscc naming the field).
-USCC_PATTERN = r"^[0-9A-HJ-NP-RTUW-Y]{18}$"  # GB 32100-2015's alphabet (service/uscc.py)
+USCC_PATTERN = r"^[0-9A-HJ-NP-RTUW-Y]{18}$"  # GB 32100-2015's alphabet (service/kit/uscc.py)
 INVOICE_NUMBER_PATTERN = r"^([0-9]{20}|[0-9]{8})$"  # 数电票 20; legacy 8 with a code
 INVOICE_CODE_PATTERN = r"^([0-9]{10}|[0-9]{12})$"  # a legacy VAT invoice's code
 ObjectIdPath = Annotated[str, Declared(pattern=ID_PATTERN, minLength=1, maxLength=40)]

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from service.errors import NotFound
+from service.kit.errors import NotFound
 
 
 def insert_if_absent(session: Session, model, **values) -> None:

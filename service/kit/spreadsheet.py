@@ -10,7 +10,7 @@ from typing import Any
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
-from service.money import yuan
+from service.kit.money import yuan
 
 YUAN_FORMAT = "#,##0.00"
 FEN_FORMAT = "0"

@@ -14,8 +14,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, SQLModel, create_engine
 
-from service.config import get_settings
-from service.errors import DatabaseUnavailable, DomainError
+from service.kit.config import get_settings
+from service.kit.errors import DatabaseUnavailable, DomainError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -204,7 +204,7 @@ class Readiness:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def alembic_config(url: str):
