@@ -139,7 +139,7 @@ def problem_responses(*errors: type[DomainError]) -> dict[int | str, dict[str, A
     """OpenAPI `responses=` for the errors a route answers besides those every route can
     (`ambient_errors` below): per status, the problem schema with one example per
     code, and the codes in the description, so a client sees which codes a 409 can be.
-    tests/test_declared_errors.py fails when a handler can answer a code its route does not
+    tests/contract/test_declared_errors.py fails when a handler can answer a code its route does not
     declare."""
     by_status: dict[int, dict[str, dict]] = {}
     for error in errors:

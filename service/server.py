@@ -9,7 +9,7 @@ is TCP. With `--workers N` uvicorn hands the socket to the worker processes in a
 protocol number reads 0, so the flag was never set: a response written as headers then body
 waited for the client's delayed ACK, about 40 ms on every request (measured: /healthz 48 ms with
 two workers, 3.5 ms with one). uvloop sets the flag on every TCP connection itself (checked:
-tests/test_server.py passes on uvloop without the protocol's line, and fails on asyncio's loop
+tests/workers/test_server.py passes on uvloop without the protocol's line, and fails on asyncio's loop
 without it); the protocol still sets it, so the guarantee does not rest on which loop runs.
 """
 

@@ -1,4 +1,5 @@
-"""Which DomainErrors a route's handler can raise, read from the code (tests/test_declared_errors.py).
+"""Which DomainErrors a route's handler can raise, read from the code
+(tests/contract/test_declared_errors.py).
 
 From the handler, follow every function, class and method it names — through lambdas, group
 functions passed as arguments and methods called on objects of its module's classes — and collect

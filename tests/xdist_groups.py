@@ -17,9 +17,9 @@ from xdist.scheduler import LoadGroupScheduling
 
 GROUPS = {
     "e2e": ("tests/e2e/",),
-    "live-servers": ("tests/test_crash_retry.py", "tests/test_workers.py",
-                     "tests/test_database_outage.py", "tests/test_concurrency_",
-                     "tests/test_heavy_reads.py", "tests/test_readme.py"),
+    "live-servers": ("tests/crash/test_crash_retry.py", "tests/workers/test_workers.py",
+                     "tests/crash/test_database_outage.py", "tests/concurrency/",
+                     "tests/workers/test_heavy_reads.py", "tests/project/test_readme.py"),
 }
 
 
@@ -45,7 +45,7 @@ def pytest_xdist_make_scheduler(config, log):
 # test_database_outage stops the PostgreSQL server itself: while it runs, no other worker may be
 # in a PostgreSQL test. Every PostgreSQL test holds a shared lock on a file of this run, the
 # outage tests an exclusive one.
-OUTAGE = "tests/test_database_outage.py"
+OUTAGE = "tests/crash/test_database_outage.py"
 PG_FIXTURES = {"pg", "pg_engine"}
 
 

@@ -13,7 +13,7 @@ without a window or an aggregate over text keys.
 
 A row written before those columns existed and not filled (they are NULL only for a row
 inserted outside the write path and migration 0011) makes the load raise `Unrecorded`; the
-caller then takes the generic load. tests/test_whatif_load.py checks both loads give the same
+caller then takes the generic load. tests/whatif/test_load.py checks both loads give the same
 arrays and answers.
 """
 

@@ -5,7 +5,7 @@ and no request leaving the service."""
 import pytest
 
 from tests.e2e.conftest import shot
-from tests.test_api_docs import VENDOR
+from tests.contract.test_api_docs import VENDOR
 
 
 @pytest.mark.skipif(not (VENDOR / "swagger-ui-bundle.js").exists(),

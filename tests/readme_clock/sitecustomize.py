@@ -1,4 +1,4 @@
-"""Loaded by the server process of tests/test_readme.py (this directory on PYTHONPATH): the
+"""Loaded by the server process of tests/project/test_readme.py (this directory on PYTHONPATH): the
 business calendar reads $VOUCHER_TODAY (YYYY-MM-DD) with the real time of day, so the README's
 2026 walk-through runs as written whatever the real date is."""
 
