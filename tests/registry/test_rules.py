@@ -38,8 +38,8 @@ def test_an_override_admits_a_wrong_check_character_but_not_a_wrong_shape(engine
                                                 uscc_override_reason="旧证照"))
     for wrong_shape in ("9121020000000000a1", "91210200000000001中"):
         with pytest.raises(InvalidUSCC):
-            write(engine, lambda s: make_enterprise(s, uscc=wrong_shape,
-                                                    uscc_override_reason="旧证照"))
+            write(engine, lambda s, code=wrong_shape: make_enterprise(
+                s, uscc=code, uscc_override_reason="旧证照"))
     assert enterprises(engine) == 1
 
 
