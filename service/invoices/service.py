@@ -301,9 +301,8 @@ def pay_group(session: Session, writes: Sequence[Any]) -> list[Any]:
                    "amount_fen": data.amount_fen, "paid_on": data.paid_on,
                    "created_at": clock.now()}
         payments.append(payment)
-        session.info.update(principal=w.principal, request_id=getattr(w, "request_id", None))
         audit.record(session, action="invoice.payment", object_type="invoice",
-                     object_id=invoice.id,
+                     object_id=invoice.id, by=w.principal, request_id=w.request_id,
                      summary={"payment_id": payment["id"], "amount_fen": data.amount_fen,
                               "paid_on": data.paid_on.isoformat(),
                               "paid_fen": paid[invoice.id]})

@@ -418,10 +418,8 @@ def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, Accepted]]
                               "kind": "redeem", "reference": r.id,
                               "created_at": r.created_at})
             touched[voucher.id] = voucher
-        audit_bind = {"principal": w.principal, "request_id": w.request_id}
-        session.info.update(audit_bind)
         audit.record(session, action="redemption.create", object_type="redemption",
-                     object_id=r.id,
+                     object_id=r.id, by=w.principal, request_id=w.request_id,
                      summary={"invoice_id": r.invoice_id, "year": r.year,
                               "subsidy_fen": r.subsidy_fen,
                               "draws": [{"voucher_id": v.id, "amount_fen": amt}

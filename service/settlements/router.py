@@ -135,7 +135,8 @@ def _readable(session: Session, principal: Principal, settlement_id: ObjectIdPat
                          "bank_account or bank_name on file; the problem lists them in "
                          "`beneficiaries`.")
 def approve_settlement(settlement_id: ObjectIdPath, w: AdminWriter):
-    return w.run(lambda s: service.to_public(s, service.approve(s, settlement_id=settlement_id)))
+    return w.run(lambda s: service.to_public(s, service.approve(
+        s, settlement_id=settlement_id, principal=w.principal)))
 
 
 @router.post("/{settlement_id}/pay", response_model=SettlementPublic,

@@ -33,7 +33,8 @@ router = APIRouter(prefix="/v1/years", tags=["years"])
 @router.post("", status_code=201, response_model=YearPublic, operation_id="createYear",
              responses=problem_responses(AlreadyExists, InsufficientBalance))
 def create_year(body: YearCreate, w: Annotated[Writer, Depends(writer(*ADMIN))]):
-    return w.run(lambda s: service.to_public(s, service.create_year(s, body)), status_code=201)
+    return w.run(lambda s: service.to_public(s, service.create_year(s, body, by=w.principal)),
+                 status_code=201)
 
 
 @router.get("", response_model=Page[YearPublic], operation_id="listYears",
@@ -65,4 +66,4 @@ def get_year(year: YearPath, session: SessionDep,
 @router.patch("/{year}", response_model=YearPublic, operation_id="updateYear",
               responses=problem_responses(NotFound, InsufficientBalance, PolicyLocked, YearClosed))
 def update_year(year: YearPath, body: YearUpdate, w: Annotated[Writer, Depends(writer(*ADMIN))]):
-    return w.run(lambda s: service.to_public(s, service.update_year(s, year, body)))
+    return w.run(lambda s: service.to_public(s, service.update_year(s, year, body, by=w.principal)))
