@@ -11,15 +11,14 @@ from service.api import (
     BUREAU,
     Cursor,
     Limit,
-    Page,
     SessionDep,
     Writer,
     YearQuery,
     allow,
     heavy_read,
-    paginate,
     writer,
 )
+from service.kit.paging import Page, paginate
 from service.kit.timestamps import Timestamp
 from service.auth.principal import Principal
 from service.kit.errors import NotFound

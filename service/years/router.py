@@ -2,21 +2,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 
-from service.api import (
-    ADMIN,
-    BUREAU,
-    SEQ_CURSOR,
-    Cursor,
-    Limit,
-    Page,
-    SessionDep,
-    Writer,
-    YearPath,
-    allow,
-    decode_cursor,
-    encode_cursor,
-    writer,
-)
+from service.api import ADMIN, BUREAU, Cursor, Limit, SessionDep, Writer, YearPath, allow, writer
+from service.kit.paging import SEQ_CURSOR, Page, decode_cursor, encode_cursor
 from service.auth.principal import Principal
 from service.problems import problem_responses
 from service.kit.errors import AlreadyExists, NotFound, PolicyLocked, YearClosed
