@@ -287,8 +287,7 @@ def pay_group(session: Session, writes: Sequence[Any]) -> list[Any]:
     for w in writes:
         invoice = found.get(w.args.invoice_id)
         data = w.args.payment
-        if invoice is None or not access.admits(w.principal, invoice.enterprise_id,
-                                                invoice.provider_id):
+        if invoice is None or not access.admits(w.principal, invoice):
             answers.append(NotFound(f"no invoice {w.args.invoice_id}"))
             continue
         if paid[invoice.id] + data.amount_fen > invoice.net_total_fen:
