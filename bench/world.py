@@ -80,7 +80,7 @@ def _tx(engine, fn, principal: Principal = SYSTEM):
 
 def build(engine, *, year: int, enterprises: int, invoices_per_enterprise: int,
           providers: int = 10, hot_invoices: int = 0, hot_vouchers: int = 16) -> World:
-    _tx(engine, lambda s: years.create_year(s, YearCreate(year=year, pool_fen=10**14)))
+    _tx(engine, lambda s: years.create_year(s, YearCreate(year=year, pool_fen=10**14), by=SYSTEM))
     admin = _tx(engine, lambda s: auth_service.create_key(s, role="admin", name="bench admin"))[1]
 
     def make_parties(session: Session):

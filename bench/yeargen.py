@@ -44,8 +44,8 @@ def generate(engine, db: str, *, year: int, invoices: int, with_audit: bool = Tr
     info = {"invoices": n, "redemptions": n, "enterprises": e_count, "providers": p_count}
     pool = e_count * FACE * 2
 
-    run_write(engine, lambda session: years.create_year(session, YearCreate(year=year,
-                                                                            pool_fen=pool)),
+    run_write(engine, lambda session: years.create_year(
+        session, YearCreate(year=year, pool_fen=pool), by=SYSTEM),
               principal=SYSTEM, request_id="bench")
 
     params = {"y": year, "n": n, "e": e_count, "p": p_count, "face": FACE}

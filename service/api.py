@@ -1,21 +1,20 @@
 """The HTTP plumbing every router shares: authentication, the hand-over of writes to the unit of
-work (service.uow), read sessions and cursor pagination."""
+work (service.uow), read sessions and the query parameters of a page (the keyset pagination
+itself is service/kit/paging.py)."""
 
 import asyncio
-import base64
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 from sqlmodel import Session
 
 from service import uow
@@ -24,19 +23,11 @@ from service.auth.principal import Principal
 from service.kit.db import reading, run_transaction, snapshot
 from service.kit.errors import (
     BadRequest,
-    FieldError,
     Forbidden,
     Unauthenticated,
-    ValidationFailed,
 )
 from service.kit.types import URL_TEXT
 
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = None
 
 
 def engine_of(request: Request):
@@ -216,33 +207,7 @@ def writer(*roles: str) -> Callable[..., Any]:
     return dependency
 
 
-# --- pagination -------------------------------------------------------------------------------
-
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-# What this service puts in a cursor: the last row's server-generated id (a short prefix and
-# a ULID-style body), or an audit event's sequence number (positive, well inside a bigint).
-ID_CURSOR = re.compile(r"[a-z]{2,8}_[0-9A-Za-z]{1,36}")
-SEQ_CURSOR = re.compile(r"[1-9][0-9]{0,17}")
-
-
-def decode_cursor(cursor: str, *, shape: re.Pattern[str] = ID_CURSOR) -> str:
-    """The position a next_cursor names. Anything this service would not have issued (not
-    canonical base64url, or not the shape of this list's key) is a 422 naming `cursor`."""
-    try:
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
-            raise ValueError(cursor)
-        padded = cursor + "=" * (-len(cursor) % 4)
-        value = base64.urlsafe_b64decode(padded.encode()).decode("ascii")
-        if not shape.fullmatch(value) or encode_cursor(value) != cursor:
-            raise ValueError(cursor)
-        return value
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed("cursor is not valid", errors=[FieldError(
-            field="cursor", message="not a cursor returned by this API")]) from None
-
+# --- query parameters (the keyset pagination itself: service/kit/paging.py) ------------------
 
 YearPath = Annotated[int, Path(ge=1, le=9999, description="Budget year")]
 YearQuery = Annotated[int | None, Query(ge=1, le=9999, description="Budget year")]
@@ -256,16 +221,3 @@ def text_query(max_length: int, **kwargs: Any) -> Any:
 
 Cursor = Annotated[str | None, text_query(200, description="next_cursor of the previous page")]
 
-
-def paginate(session: Session, stmt, id_column, limit: int, cursor: str | None,
-             to_public: Callable[[Any], Any] | None = None, *,
-             shape_page: Callable[[list], list] | None = None) -> dict[str, Any]:
-    """Keyset pagination on an id column; shape each row, or the whole page at once."""
-    if cursor:
-        stmt = stmt.where(id_column > decode_cursor(cursor))
-    rows = list(session.exec(stmt.order_by(id_column).limit(limit + 1)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(str(getattr(rows[-1], id_column.key))) if more and rows else None
-    items = shape_page(rows) if shape_page else [to_public(r) for r in rows]
-    return {"items": items, "next_cursor": next_cursor}

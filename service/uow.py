@@ -113,12 +113,6 @@ class _State:
     record: dict | None = None  # idempotency record to store
 
 
-def bind_principal(session: Session, write: Write) -> None:
-    """Who the audit events written next are by (audit.record reads session.info)."""
-    session.info["principal"] = write.principal
-    session.info["request_id"] = write.request_id
-
-
 def execute(engine: Engine, writes: Sequence[Write]) -> list[Outcome | BaseException]:
     """Run the writes as one transaction (see the module docstring); each is answered with an
     Outcome or the exception that refused it. Never raises for one write's refusal. Retries
@@ -147,15 +141,11 @@ def run_write(engine: Engine, fn: Callable[[Session], Any], *, principal: Princi
 
 
 def group_of_one(session: Session, group: Callable[[Session, Sequence[Write]], list[Any]],
-                 *, principal: Principal, args: Any) -> Any:
+                 *, principal: Principal, args: Any, request_id: str | None = None) -> Any:
     """One grouped write inside the caller's own transaction (the demo's steps): the group
     function with a batch of one; returns its answer or raises its refusal."""
-    saved = {k: session.info.get(k) for k in ("principal", "request_id")}
-    try:
-        answer = group(session, [Write(principal=principal, group=group, args=args,
-                                       request_id=saved["request_id"])])[0]
-    finally:
-        session.info.update(saved)
+    answer = group(session, [Write(principal=principal, group=group, args=args,
+                                   request_id=request_id)])[0]
     if isinstance(answer, BaseException):
         raise answer
     return answer
@@ -294,11 +284,13 @@ def _answer_repeats(states: list[_State]) -> None:
 def _run_plain(session: Session, s: _State) -> None:
     w = s.write
     for attempt in (1, 2):
-        bind_principal(session, w)
         mark = audit.pending_count(session)
         savepoint = session.begin_nested()
         try:
             result = w.fn(session)
+            # Who its events are by: this write's principal, named here, not read from the
+            # session by the domain that recorded them.
+            audit.attribute(session, mark, by=w.principal, request_id=w.request_id)
             body = w.shape(result)
             session.flush()
             savepoint.commit()

@@ -19,7 +19,7 @@ from service.invoices.service import PaymentRequest, pay_group
 from service.uow import group_of_one
 from simulation.catalogue import REVERSAL_REASONS
 from simulation.redemptions import want_redeem
-from simulation.state import Demo, PlannedInvoice
+from simulation.state import REQUEST_ID, Demo, PlannedInvoice
 
 
 def do_post(demo: Demo, day: date, actor, payloads: list[int]) -> None:
@@ -60,7 +60,7 @@ def do_pay(demo: Demo, day: date, actor, payloads: list[tuple]) -> None:
     def pay(session: Session) -> None:
         for inv, data in runs:
             group_of_one(session, pay_group, principal=principal,
-                         args=PaymentRequest(inv.id, data))
+                         args=PaymentRequest(inv.id, data), request_id=REQUEST_ID)
     demo.tx(day, principal, pay)
     for inv, data in runs:
         inv.paid_fen += data.amount_fen

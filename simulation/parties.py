@@ -32,7 +32,7 @@ def do_setup(demo: Demo, day: date, _actor, _payload) -> None:
     y = demo.year
 
     def setup(session: Session) -> None:
-        budget = years.create_year(session, YearCreate(year=y))
+        budget = years.create_year(session, YearCreate(year=y), by=demo.bureau)
         demo.pool_fen, demo.cap_fen = budget.pool_fen, budget.enterprise_cap_fen
         for p in demo.providers:
             p.id = registry.create_provider(

@@ -18,14 +18,14 @@ from service.vouchers import service as vouchers
 from simulation.catalogue import MIN_VOUCHER_FEN, YUAN
 from simulation.days import P_APPLY, P_REDEEM, add_months, workday
 from simulation.schedule import application
-from simulation.state import Demo, PlannedEnterprise, PlannedInvoice
+from simulation.state import REQUEST_ID, Demo, PlannedEnterprise, PlannedInvoice
 
 
 def redeem_one(session: Session, *, principal: Principal, invoice_id: str) -> dict:
     """One redemption inside the caller's transaction: a batch of one, the vouchers chosen by
     the service (earliest expiry first)."""
     return group_of_one(session, redeem_group, principal=principal,
-                        args=RedeemRequest(invoice_id))
+                        args=RedeemRequest(invoice_id), request_id=REQUEST_ID)
 
 
 def excluded(demo: Demo, inv: PlannedInvoice) -> bool:

@@ -40,11 +40,12 @@ def do_settle(demo: Demo, day: date, _actor, payload: tuple) -> None:
 
 def do_tighten_review(demo: Demo, day: date, _actor, _payload) -> None:
     demo.tx(day, demo.bureau, lambda s: years.update_year(
-        s, demo.year, YearUpdate(review_threshold=REVIEW_THRESHOLD_LATE)))
+        s, demo.year, YearUpdate(review_threshold=REVIEW_THRESHOLD_LATE), by=demo.bureau))
 
 
 def do_settle_approve(demo: Demo, day: date, _actor, settlement_id: str) -> None:
-    demo.tx(day, demo.bureau, lambda s: settlements.approve(s, settlement_id=settlement_id))
+    demo.tx(day, demo.bureau, lambda s: settlements.approve(s, settlement_id=settlement_id,
+                                                            principal=demo.bureau))
 
 
 def do_settle_pay(demo: Demo, day: date, _actor, payload: tuple) -> None:

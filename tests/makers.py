@@ -25,7 +25,7 @@ def write(engine: Engine, fn: Callable[[Session], Any]) -> Any:
 
 
 def make_year(session: Session, year: int = 2026, **policy) -> Any:
-    return years.create_year(session, YearCreate(year=year, **policy))
+    return years.create_year(session, YearCreate(year=year, **policy), by=SYSTEM)
 
 
 def make_enterprise(session: Session, **fields) -> Any:

@@ -3,19 +3,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from service.api import (
-    BUREAU,
-    Cursor,
-    SEQ_CURSOR,
-    Limit,
-    Page,
-    SessionDep,
-    allow,
-    decode_cursor,
-    encode_cursor,
-    engine_of,
-    text_query,
-)
+from service.api import BUREAU, Cursor, Limit, SessionDep, allow, engine_of, text_query
+from service.kit.paging import SEQ_CURSOR, Page, decode_cursor, encode_cursor
 from service.kit.timestamps import Timestamp
 from service.audit import service
 from service.audit import access

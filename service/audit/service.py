@@ -52,21 +52,40 @@ def _ts(value: datetime) -> str:
 
 
 def record(session: Session, *, action: str, object_type: str, object_id: str,
-           summary: dict[str, Any] | None = None) -> None:
+           summary: dict[str, Any] | None = None, by: Any = None,
+           request_id: str | None = None) -> None:
     """Queue an event; `seal` numbers and chains the queued events just before commit. (A plain
-    dict in audit_event's columns: the hot path builds no model object per event.)"""
-    principal = session.info.get("principal")
-    session.info.setdefault(_PENDING, []).append({
-        "id": ids.new_id("aud"), "at": clock.now(),
-        "actor_id": getattr(principal, "key_id", None),
-        "actor_name": getattr(principal, "name", None),
-        "role": getattr(principal, "role", "system"), "action": action,
-        "object_type": object_type, "object_id": object_id, "summary": summary or {},
-        "request_id": session.info.get("request_id")})
+    dict in audit_event's columns: the hot path builds no model object per event.)
+
+    Who the event is by is passed, never read from the session: a group function, which
+    writes for several requests at once, names each event's principal (`by`, anything with
+    the Principal attributes) and request; a plain write leaves them out and the unit of work
+    attributes what it queued to its Write (`attribute`). An event nobody attributes is the
+    system's."""
+    event = {"id": ids.new_id("aud"), "at": clock.now(), "action": action,
+             "object_type": object_type, "object_id": object_id, "summary": summary or {}}
+    if by is not None or request_id is not None:
+        _by(event, by, request_id)
+    session.info.setdefault(_PENDING, []).append(event)
+
+
+def attribute(session: Session, since: int, *, by: Any, request_id: str | None) -> None:
+    """Name `by` and `request_id` on the events queued after the mark `since` that do not name
+    anyone yet: the unit of work, after a plain write ran, with that write's principal."""
+    for event in session.info.get(_PENDING, ())[since:]:
+        if "role" not in event:
+            _by(event, by, request_id)
+
+
+def _by(event: dict[str, Any], principal: Any, request_id: str | None) -> None:
+    event["actor_id"] = getattr(principal, "key_id", None)
+    event["actor_name"] = getattr(principal, "name", None)
+    event["role"] = getattr(principal, "role", "system")
+    event["request_id"] = request_id
 
 
 def pending_count(session: Session) -> int:
-    """How many events are queued (a mark for drop_pending)."""
+    """How many events are queued (a mark for drop_pending and attribute)."""
     return len(session.info.get(_PENDING, ()))
 
 
@@ -97,6 +116,9 @@ def seal(session: Session) -> None:
     pending: list[dict[str, Any]] = session.info.pop(_PENDING, [])
     if not pending:
         return
+    for event in pending:
+        if "role" not in event:
+            _by(event, None, None)
     session.flush()  # the changes the events describe go first
     db = session.connection()
     last_seq, prev = db.execute(_RESERVE, {"n": len(pending)}).one()

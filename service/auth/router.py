@@ -3,18 +3,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
-from service.api import (
-    ADMIN,
-    BUREAU,
-    Cursor,
-    Limit,
-    Page,
-    SessionDep,
-    Writer,
-    allow,
-    paginate,
-    writer,
-)
+from service.api import ADMIN, BUREAU, Cursor, Limit, SessionDep, Writer, allow, writer
+from service.kit.paging import Page, paginate
 from service.kit.timestamps import Timestamp
 from service.auth import service
 from service.auth import access

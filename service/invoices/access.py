@@ -2,6 +2,8 @@
 every one; an enterprise those issued to it; a provider those it issued; nobody else any. The
 XML an invoice was posted from is the bureau's and its provider's, not the enterprise's."""
 
+from typing import Any
+
 from sqlalchemy import Select, false
 from sqlmodel import select
 
@@ -28,11 +30,12 @@ def readable_sources(principal: Principal) -> Select:
     return readable(principal)
 
 
-def admits(principal: Principal, enterprise_id: str, provider_id: str) -> bool:
-    """`readable` for an invoice row already read: the payment batch locks the invoices of many
-    writers in one statement, then keeps each writer to the rows this admits."""
+def admits(principal: Principal, invoice: Any) -> bool:
+    """`readable` for an invoice row already read (anything with its `enterprise_id` and
+    `provider_id`): the payment and redemption batches read the invoices of many writers in one
+    statement, then keep each writer to the rows this admits."""
     if principal.is_bureau:
         return True
     if principal.role == "enterprise":
-        return enterprise_id == principal.enterprise_id
-    return principal.role == "provider" and provider_id == principal.provider_id
+        return invoice.enterprise_id == principal.enterprise_id
+    return principal.role == "provider" and invoice.provider_id == principal.provider_id

@@ -11,15 +11,14 @@ from service.api import (
     BUREAU,
     Cursor,
     Limit,
-    Page,
     SessionDep,
     Writer,
     YearPath,
     allow,
-    paginate,
     writer,
     text_query,
 )
+from service.kit.paging import Page, paginate
 from service.auth.principal import Principal
 from service.kit.config import get_settings
 from service.kit.errors import BodyTooLarge, NotFound

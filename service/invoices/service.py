@@ -287,8 +287,7 @@ def pay_group(session: Session, writes: Sequence[Any]) -> list[Any]:
     for w in writes:
         invoice = found.get(w.args.invoice_id)
         data = w.args.payment
-        if invoice is None or not access.admits(w.principal, invoice.enterprise_id,
-                                                invoice.provider_id):
+        if invoice is None or not access.admits(w.principal, invoice):
             answers.append(NotFound(f"no invoice {w.args.invoice_id}"))
             continue
         if paid[invoice.id] + data.amount_fen > invoice.net_total_fen:
@@ -301,9 +300,8 @@ def pay_group(session: Session, writes: Sequence[Any]) -> list[Any]:
                    "amount_fen": data.amount_fen, "paid_on": data.paid_on,
                    "created_at": clock.now()}
         payments.append(payment)
-        session.info.update(principal=w.principal, request_id=getattr(w, "request_id", None))
         audit.record(session, action="invoice.payment", object_type="invoice",
-                     object_id=invoice.id,
+                     object_id=invoice.id, by=w.principal, request_id=w.request_id,
                      summary={"payment_id": payment["id"], "amount_fen": data.amount_fen,
                               "paid_on": data.paid_on.isoformat(),
                               "paid_fen": paid[invoice.id]})

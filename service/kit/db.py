@@ -120,7 +120,7 @@ RETRY_ATTEMPTS = 6
 RETRY_BACKOFF_S = 0.002  # doubled at each attempt: 4, 8, 16, 32, 64 ms
 
 
-def run_transaction(engine: Engine, fn: Callable[[Session], T], *, info: dict | None = None,
+def run_transaction(engine: Engine, fn: Callable[[Session], T], *,
                     attempts: int = RETRY_ATTEMPTS) -> T:
     """Run fn in one transaction: commit on success, roll back on any error. The one retry
     loop: every read and write (the unit of work's batches too) goes through it.
@@ -132,8 +132,6 @@ def run_transaction(engine: Engine, fn: Callable[[Session], T], *, info: dict | 
     """
     for attempt in range(1, attempts + 1):
         session = Session(engine, expire_on_commit=False)
-        if info:
-            session.info.update(info)
         try:
             result = fn(session)
             session.commit()

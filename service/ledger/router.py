@@ -4,17 +4,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlmodel import or_
 
-from service.api import (
-    BUREAU,
-    Cursor,
-    Limit,
-    Page,
-    SessionDep,
-    YearQuery,
-    allow,
-    paginate,
-    text_query,
-)
+from service.api import BUREAU, Cursor, Limit, SessionDep, YearQuery, allow, text_query
+from service.kit.paging import Page, paginate
 from service.kit.timestamps import Timestamp
 from service.auth.principal import Principal
 from service.problems import problem_responses

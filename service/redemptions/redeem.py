@@ -57,6 +57,7 @@ from service.kit.errors import (
     RelatedParty,
     YearClosed,
 )
+from service.invoices import access as invoice_access
 from service.invoices import subsidy
 from service.invoices.models import Invoice, InvoiceLine, InvoiceRow
 from service.ledger import service as ledger
@@ -70,6 +71,7 @@ from service.kit.rows import insert_many, update_many
 from service.registry.models import ApprovedProvider, Enterprise, Provider
 from service.registry.models import OtherSubsidy as OtherSubsidyClaim
 from service.registry.models import RelatedParty as RelatedPartyPair
+from service.vouchers import access as voucher_access
 from service.vouchers import service as vouchers
 from service.vouchers.models import Voucher
 from service.years.models import BudgetYear
@@ -306,15 +308,18 @@ class _Batch:
               today: date) -> tuple[InvoiceFacts, Any, list, int]:
         """Refusals 1–11 of the module docstring for one request against the batch's tally:
         the invoice, the year, the vouchers to draw on and the subsidy left on the invoice."""
+        # Who may touch which row is the domains' access rule (invoices/access.py,
+        # vouchers/access.py), applied to the rows the batch read; only enterprises reach here
+        # (the route and the console's preview are theirs), so it admits their own rows.
         invoice = self.invoices.get(request.invoice_id)
-        if invoice is None or invoice.enterprise_id != principal.enterprise_id:
+        if invoice is None or not invoice_access.admits(principal, invoice):
             raise NotFound(f"no invoice {request.invoice_id}")
         named = None
         if request.voucher_id is not None:
             named = self.vouchers.get(request.voucher_id)
             if named is None:
                 raise NotFound(f"no voucher {request.voucher_id}")
-            if named.enterprise_id != principal.enterprise_id:
+            if not voucher_access.admits(principal, named):
                 raise NoUsableVoucher("the named voucher is not yours")
         lines = self.lines[invoice.id]
         policy = pick_year(invoice, named, self.years, lines, self.redeemed, today)
@@ -418,10 +423,8 @@ def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, Accepted]]
                               "kind": "redeem", "reference": r.id,
                               "created_at": r.created_at})
             touched[voucher.id] = voucher
-        audit_bind = {"principal": w.principal, "request_id": w.request_id}
-        session.info.update(audit_bind)
         audit.record(session, action="redemption.create", object_type="redemption",
-                     object_id=r.id,
+                     object_id=r.id, by=w.principal, request_id=w.request_id,
                      summary={"invoice_id": r.invoice_id, "year": r.year,
                               "subsidy_fen": r.subsidy_fen,
                               "draws": [{"voucher_id": v.id, "amount_fen": amt}

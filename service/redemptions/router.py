@@ -2,8 +2,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 
-from service.api import Cursor, Limit, Page, SessionDep, Writer, YearQuery, allow, paginate, \
-    text_query, writer
+from service.api import Cursor, Limit, SessionDep, Writer, YearQuery, allow, text_query, writer
+from service.kit.paging import Page, paginate
 from service.auth.principal import Principal
 from service.problems import problem_responses
 from service.kit.errors import (

@@ -7,15 +7,14 @@ from service.api import (
     BUREAU,
     Cursor,
     Limit,
-    Page,
     SessionDep,
     Writer,
     YearPath,
     allow,
-    paginate,
     writer,
     text_query,
 )
+from service.kit.paging import Page, paginate
 from service.auth.principal import Principal
 from service.kit.errors import NotFound
 from service.problems import problem_responses

@@ -73,12 +73,14 @@ def decide(session: Session, *, object_type: str, object_id: str, principal: Pri
             return vouchers.approve(session, application_id=obj.id, principal=principal,
                                     approved_fen=approved_fen, valid_until=valid_until,
                                     review_reason=reason)
-        return settlements.approve(session, settlement_id=obj.id, review_reason=reason)
+        return settlements.approve(session, settlement_id=obj.id, principal=principal,
+                                   review_reason=reason)
     if decision == "reject":
         if object_type == "application":
             return vouchers.reject(session, application_id=obj.id, principal=principal,
                                    reason=reason)
-        return settlements.reject(session, settlement_id=obj.id, reason=reason)
+        return settlements.reject(session, settlement_id=obj.id, principal=principal,
+                                  reason=reason)
     if approved_fen is not None or valid_until is not None:
         raise ValidationFailed("approved_fen and valid_until go with the last level's approval",
                                errors=[FieldError(
@@ -94,6 +96,7 @@ def decide(session: Session, *, object_type: str, object_id: str, principal: Pri
     else:
         to_level = levels[index + 1]
     step = trail.record(session, object_type=object_type, obj=obj, level=level,
-                        decision=decision, reason=reason, to_level=to_level)
-    trail.audit_step(session, object_type, obj, step)
+                        decision=decision, reason=reason, to_level=to_level,
+                        principal=principal)
+    trail.audit_step(session, object_type, obj, step, principal=principal)
     return obj

@@ -51,14 +51,11 @@ def require_final(session: Session, object_type: str, obj: Any) -> str:
     return level
 
 
-def _principal(session: Session) -> Principal | None:
-    return session.info.get("principal")
-
-
 def record(session: Session, *, object_type: str, obj: Any, level: str, decision: str,
-           reason: str | None, to_level: str | None) -> ReviewStep:
-    """Append one decision to the object's trail and move the object to `to_level`."""
-    principal = _principal(session)
+           reason: str | None, to_level: str | None, principal: Principal | None
+           ) -> ReviewStep:
+    """Append one decision, taken by `principal` (None: the system), to the object's trail and
+    move the object to `to_level`."""
     seq = session.execute(select(func.coalesce(func.max(ReviewStep.seq), 0)).where(
         ReviewStep.object_type == object_type, ReviewStep.object_id == obj.id)).scalar_one()
     step = ReviewStep(id=ids.new_id("rvw"), object_type=object_type, object_id=obj.id,
@@ -73,21 +70,20 @@ def record(session: Session, *, object_type: str, obj: Any, level: str, decision
 
 
 def finish(session: Session, object_type: str, obj: Any, *, level: str, decision: str,
-           reason: str | None) -> dict[str, Any]:
+           reason: str | None, principal: Principal | None) -> dict[str, Any]:
     """The chain ends (final approval or a rejection): record it; returns what the object's
     own audit event (application.approve, settlement.reject, ...) adds to its summary."""
     record(session, object_type=object_type, obj=obj, level=level, decision=decision,
-           reason=reason, to_level=None)
-    principal = _principal(session)
+           reason=reason, to_level=None, principal=principal)
     return {"review_level": level, "decision": decision, "review_reason": reason,
             "reviewer_role": principal.role if principal else "admin",
             **({"reviewer_district": principal.district}
                if principal is not None and principal.district else {})}
 
 
-def audit_step(session: Session, object_type: str, obj: Any, step: ReviewStep) -> None:
+def audit_step(session: Session, object_type: str, obj: Any, step: ReviewStep, *,
+               principal: Principal | None) -> None:
     """An intermediate step (approve to the next level, send back) is its own audit event."""
-    principal = _principal(session)
     audit.record(session, action=f"{object_type}.review", object_type=object_type,
                  object_id=obj.id,
                  summary={"level": step.level, "decision": step.decision, "reason": step.reason,

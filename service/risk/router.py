@@ -8,18 +8,8 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import and_, case, func, or_, select
 
-from service.api import (
-    Cursor,
-    Limit,
-    SessionDep,
-    Writer,
-    YearPath,
-    allow,
-    decode_cursor,
-    encode_cursor,
-    heavy_read,
-    writer,
-)
+from service.api import Cursor, Limit, SessionDep, Writer, YearPath, allow, heavy_read, writer
+from service.kit.paging import decode_cursor, encode_cursor
 from service.kit.timestamps import Timestamp
 from service.auth.principal import Principal
 from service.problems import problem_responses

@@ -11,15 +11,14 @@ from service.api import (
     BUREAU,
     Cursor,
     Limit,
-    Page,
     SessionDep,
     Writer,
     YearQuery,
     allow,
     heavy_read,
-    paginate,
     writer,
 )
+from service.kit.paging import Page, paginate
 from service.kit.timestamps import Timestamp
 from service.auth.principal import Principal
 from service.kit.errors import NotFound
@@ -135,7 +134,8 @@ def _readable(session: Session, principal: Principal, settlement_id: ObjectIdPat
                          "bank_account or bank_name on file; the problem lists them in "
                          "`beneficiaries`.")
 def approve_settlement(settlement_id: ObjectIdPath, w: AdminWriter):
-    return w.run(lambda s: service.to_public(s, service.approve(s, settlement_id=settlement_id)))
+    return w.run(lambda s: service.to_public(s, service.approve(
+        s, settlement_id=settlement_id, principal=w.principal)))
 
 
 @router.post("/{settlement_id}/pay", response_model=SettlementPublic,

@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from service.kit import clock, ids
 from service.audit import service as audit
+from service.auth.principal import Principal
 from service.kit.errors import DomainError, InvalidState, NotFound
 from service.ledger import service as ledger
 from service.redemptions.models import Clawback, Redemption
@@ -135,7 +136,7 @@ def lines_of(session: Session, settlement_id: str) -> list[SettlementLine]:
         .order_by(SettlementLine.beneficiary_type, SettlementLine.beneficiary_id)))
 
 
-def approve(session: Session, *, settlement_id: str,
+def approve(session: Session, *, settlement_id: str, principal: Principal | None,
             review_reason: str | None = None) -> Settlement:
     settlement = get(session, settlement_id, for_update=True)
     if settlement.status != "draft":
@@ -150,7 +151,7 @@ def approve(session: Session, *, settlement_id: str,
     settlement.status = "approved"
     settlement.approved_at = clock.now()
     review = chain.finish(session, "settlement", settlement, level=level, decision="approve",
-                          reason=review_reason)
+                          reason=review_reason, principal=principal)
     audit.record(session, action="settlement.approve", object_type="settlement",
                  object_id=settlement.id, summary={"total_fen": settlement.total_fen, **review})
     return settlement
@@ -212,7 +213,8 @@ def to_public(session: Session, settlement: Settlement) -> dict[str, Any]:
             "review_levels": chain.levels_of(session, settlement.year)}
 
 
-def reject(session: Session, *, settlement_id: str, reason: str) -> Settlement:
+def reject(session: Session, *, settlement_id: str, principal: Principal | None,
+           reason: str) -> Settlement:
     """A draft batch rejected in the review chain: it ends `rejected`, and what it claimed is
     released exactly as it was before the batch was created — its redemptions are payable again
     and unclaimed, the clawbacks it netted are owed again — so the next batch can take them.
@@ -233,7 +235,7 @@ def reject(session: Session, *, settlement_id: str, reason: str) -> Settlement:
     settlement.rejected_at = clock.now()
     settlement.reject_reason = reason
     review = chain.finish(session, "settlement", settlement, level=level, decision="reject",
-                          reason=reason)
+                          reason=reason, principal=principal)
     audit.record(session, action="settlement.reject", object_type="settlement",
                  object_id=settlement.id,
                  summary={"total_fen": settlement.total_fen, "reason": reason,

@@ -3,6 +3,8 @@ domain"): the bureau every one, an enterprise its own; a reviewer reads the appl
 reviews (a district reviewer: its district's enterprises'). Every list, get, page and review
 decision of the domain starts from these statements."""
 
+from typing import Any
+
 from sqlalchemy import Select, false
 from sqlmodel import select
 
@@ -19,6 +21,15 @@ def readable(principal: Principal) -> Select:
     if principal.role == "enterprise":
         return stmt.where(Voucher.enterprise_id == principal.enterprise_id)
     return stmt.where(false())
+
+
+def admits(principal: Principal, voucher: Any) -> bool:
+    """`readable` for a voucher row already read (anything with its `enterprise_id`): the
+    redemption batch reads the vouchers of many writers in one statement, then keeps each
+    writer to the rows this admits."""
+    if principal.is_bureau:
+        return True
+    return principal.role == "enterprise" and voucher.enterprise_id == principal.enterprise_id
 
 
 def readable_applications(principal: Principal) -> Select:

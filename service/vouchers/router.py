@@ -7,15 +7,14 @@ from service.api import (
     ADMIN,
     Cursor,
     Limit,
-    Page,
     SessionDep,
     Writer,
     YearQuery,
     allow,
-    paginate,
     writer,
     text_query,
 )
+from service.kit.paging import Page, paginate
 from service.auth.principal import Principal
 from service.problems import problem_responses
 from service.kit.errors import (

@@ -220,7 +220,7 @@ def approve(session: Session, *, application_id: str, principal: Principal,
     application.voucher_id = voucher.id
     application.decided_at = clock.now()
     review = chain.finish(session, "application", application, level=level,
-                          decision="approve", reason=review_reason)
+                          decision="approve", reason=review_reason, principal=principal)
     audit.record(session, action="application.approve", object_type="application",
                  object_id=application.id,
                  summary={"approved_fen": amount, "requested_fen": application.requested_fen,
@@ -238,7 +238,7 @@ def reject(session: Session, *, application_id: str, principal: Principal,
     application.reason = reason
     application.decided_at = clock.now()
     review = chain.finish(session, "application", application, level=level,
-                          decision="reject", reason=reason)
+                          decision="reject", reason=reason, principal=principal)
     audit.record(session, action="application.reject", object_type="application",
                  object_id=application.id, summary={"reason": reason, **review})
     return application

@@ -17,11 +17,13 @@ from service.web.pages import (
     BUREAU,
     api_of,
     back,
+    detail_page,
     download,
     export_format,
     filters,
     flash,
     flash_error,
+    get_or_none,
     form_idem,
     form_of,
     lang_of,
@@ -46,11 +48,8 @@ async def bureau_home(request: Request) -> HTMLResponse:
     ws = require(request, *BUREAU)
     api = api_of(request, ws)
     year = year_param(request)
-    try:
-        budget = await api.get(f"/v1/years/{year}/budget")
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
+    budget = await get_or_none(api, f"/v1/years/{year}/budget")
+    if budget is None:
         return render(request, "bureau/dashboard.html", ws, year=year, budget=None,
                       charts=None, pending=0)
     report = await api.get(f"/v1/years/{year}/report")
@@ -196,12 +195,9 @@ async def create_settlement(request: Request) -> RedirectResponse:
 @router.get("/bureau/settlements/{settlement_id}")
 async def settlement_detail(settlement_id: str, request: Request) -> HTMLResponse:
     ws = require(request, *BUREAU)
-    try:
-        batch = await api_of(request, ws).get(f"/v1/settlements/{settlement_id}")
-    except ApiError as exc:
-        flash_error(request, ws, exc)
-        return back("/web/bureau/settlements")
-    return render(request, "bureau/settlement.html", ws, batch=batch)
+    return await detail_page(request, ws, f"/v1/settlements/{settlement_id}",
+                             "bureau/settlement.html", name="batch",
+                             back_to="/web/bureau/settlements")
 
 
 @router.post("/bureau/settlements/{settlement_id}/{action}")
@@ -233,12 +229,7 @@ async def settlement_export(settlement_id: str, request: Request) -> Response:
 async def reconciliation(request: Request) -> HTMLResponse:
     ws = require(request, *BUREAU)
     year = year_param(request)
-    try:
-        result = await api_of(request, ws).get(f"/v1/years/{year}/reconciliation")
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
-        result = None
+    result = await get_or_none(api_of(request, ws), f"/v1/years/{year}/reconciliation")
     return render(request, "bureau/reconciliation.html", ws, year=year, result=result)
 
 
@@ -248,12 +239,7 @@ async def reconciliation(request: Request) -> HTMLResponse:
 async def year_page(request: Request) -> HTMLResponse:
     ws = require(request, *BUREAU)
     year = year_param(request)
-    try:
-        policy = await api_of(request, ws).get(f"/v1/years/{year}")
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
-        policy = None
+    policy = await get_or_none(api_of(request, ws), f"/v1/years/{year}")
     return render(request, "bureau/year.html", ws, year=year, policy=policy)
 
 

@@ -200,3 +200,26 @@ async def names(api: Api, *paths: str) -> dict[str, str]:
         except ApiError:
             pass
     return out
+
+
+async def get_or_none(api: Api, path: str, **params: Any) -> Any:
+    """GET `path`; None when the API answers 404 (a year not created yet, its budget, its
+    reconciliation): the page then says there is nothing. Any other refusal is raised."""
+    try:
+        return await api.get(path, **params)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return None
+
+
+async def detail_page(request: Request, ws: WebSession, path: str, template: str, *,
+                      name: str, back_to: str) -> Response:
+    """One object's page: GET `path` and render `template` with it as `name`. A refusal (not
+    found, not this user's) is flashed and the user sent back to `back_to`."""
+    try:
+        found = await api_of(request, ws).get(path)
+    except ApiError as exc:
+        flash_error(request, ws, exc)
+        return back(back_to)
+    return render(request, template, ws, **{name: found})

@@ -13,6 +13,7 @@ from service.web.apiclient import ApiError
 from service.web.pages import (
     api_of,
     back,
+    detail_page,
     filters,
     flash,
     flash_error,
@@ -43,12 +44,8 @@ async def provider_home(request: Request) -> HTMLResponse:
 @router.get("/provider/invoices/{invoice_id}")
 async def provider_invoice(invoice_id: str, request: Request) -> HTMLResponse:
     ws = require(request, "provider")
-    try:
-        invoice = await api_of(request, ws).get(f"/v1/invoices/{invoice_id}")
-    except ApiError as exc:
-        flash_error(request, ws, exc)
-        return back("/web/provider")
-    return render(request, "provider/invoice.html", ws, invoice=invoice)
+    return await detail_page(request, ws, f"/v1/invoices/{invoice_id}", "provider/invoice.html",
+                             name="invoice", back_to="/web/provider")
 
 
 @router.post("/provider/invoices/{invoice_id}/payments")

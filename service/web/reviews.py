@@ -13,6 +13,7 @@ from service.web.pages import (
     filters,
     flash,
     flash_error,
+    get_or_none,
     form_idem,
     form_of,
     names,
@@ -80,10 +81,5 @@ async def review_decision(review_id: str, action: str, request: Request) -> Redi
 async def risk_rules(request: Request) -> HTMLResponse:
     ws = require(request, *BUREAU)
     year = year_param(request)
-    try:
-        table = await api_of(request, ws).get("/v1/risk-rules", year=year)
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
-        table = None
+    table = await get_or_none(api_of(request, ws), "/v1/risk-rules", year=year)
     return render(request, "bureau/risk_rules.html", ws, year=year, table=table)

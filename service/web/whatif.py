@@ -15,6 +15,7 @@ from service.web.pages import (
     api_of,
     back,
     flash_error,
+    get_or_none,
     lang_of,
     parse_yuan,
     relay,
@@ -82,14 +83,11 @@ async def whatif_page(request: Request) -> HTMLResponse:
     api = api_of(request, ws)
     year = year_param(request)
     q = request.query_params
-    try:
-        policy = await api.get(f"/v1/years/{year}")
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
+    policy = await get_or_none(api, f"/v1/years/{year}")
+    if policy is None:
         return render(request, "bureau/whatif.html", ws, year=year, policy=None,
-                          columns=[], answer=None, charts=None, group_by="enterprise",
-                          export_link=None, q=q)
+                      columns=[], answer=None, charts=None, group_by="enterprise",
+                      export_link=None, q=q)
     scenarios = [s for s in (scenario_of(q, n) for n in range(1, MAX + 1)) if s]
     group_by = q.get("group_by") if q.get("group_by") in (
         "enterprise", "district", "provider", "category", "month") else "enterprise"

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 
-from service.api import ADMIN, BUREAU, Cursor, Limit, Page, SessionDep, Writer, YearPath, \
-    allow, heavy_read, paginate, writer
+from service.api import ADMIN, BUREAU, Cursor, Limit, SessionDep, Writer, YearPath, allow, \
+    heavy_read, writer
+from service.kit.paging import Page, paginate
 from service.auth.principal import Principal
 from service.problems import problem_responses
 from service.kit.errors import Busy, NotFound

@@ -2,21 +2,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 
-from service.api import (
-    ADMIN,
-    BUREAU,
-    SEQ_CURSOR,
-    Cursor,
-    Limit,
-    Page,
-    SessionDep,
-    Writer,
-    YearPath,
-    allow,
-    decode_cursor,
-    encode_cursor,
-    writer,
-)
+from service.api import ADMIN, BUREAU, Cursor, Limit, SessionDep, Writer, YearPath, allow, writer
+from service.kit.paging import SEQ_CURSOR, Page, decode_cursor, encode_cursor
 from service.auth.principal import Principal
 from service.problems import problem_responses
 from service.kit.errors import AlreadyExists, NotFound, PolicyLocked, YearClosed
@@ -33,7 +20,8 @@ router = APIRouter(prefix="/v1/years", tags=["years"])
 @router.post("", status_code=201, response_model=YearPublic, operation_id="createYear",
              responses=problem_responses(AlreadyExists, InsufficientBalance))
 def create_year(body: YearCreate, w: Annotated[Writer, Depends(writer(*ADMIN))]):
-    return w.run(lambda s: service.to_public(s, service.create_year(s, body)), status_code=201)
+    return w.run(lambda s: service.to_public(s, service.create_year(s, body, by=w.principal)),
+                 status_code=201)
 
 
 @router.get("", response_model=Page[YearPublic], operation_id="listYears",
@@ -65,4 +53,4 @@ def get_year(year: YearPath, session: SessionDep,
 @router.patch("/{year}", response_model=YearPublic, operation_id="updateYear",
               responses=problem_responses(NotFound, InsufficientBalance, PolicyLocked, YearClosed))
 def update_year(year: YearPath, body: YearUpdate, w: Annotated[Writer, Depends(writer(*ADMIN))]):
-    return w.run(lambda s: service.to_public(s, service.update_year(s, year, body)))
+    return w.run(lambda s: service.to_public(s, service.update_year(s, year, body, by=w.principal)))

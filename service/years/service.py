@@ -7,6 +7,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from service.audit import service as audit
+from service.auth.principal import Principal
 from service.kit.errors import (
     AlreadyExists,
     FieldError,
@@ -85,7 +86,9 @@ def _json_policy(policy: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in policy.items()}
 
 
-def create_year(session: Session, data: YearCreate) -> BudgetYear:
+def create_year(session: Session, data: YearCreate, *, by: Principal | None) -> BudgetYear:
+    """A new budget year, funded and its accounts opened; `by` is who creates it (its first
+    policy version names them)."""
     if session.get(BudgetYear, data.year) is not None:
         raise AlreadyExists(f"budget year {data.year} already exists")
     policy = defaults(data.year)
@@ -97,7 +100,7 @@ def create_year(session: Session, data: YearCreate) -> BudgetYear:
     session.add(year)
     session.flush()
     session.add(PolicyVersion(year=year.year, version=1, policy=_json_policy(policy),
-                              created_by=_actor(session)))
+                              created_by=by.key_id if by else None))
     funding = ledger.get_or_create_account(session, year.year, "funding")
     pool = ledger.get_or_create_account(session, year.year, "pool")
     for kind in ("paid", "clawed_back"):
@@ -108,11 +111,6 @@ def create_year(session: Session, data: YearCreate) -> BudgetYear:
     audit.record(session, action="year.create", object_type="budget_year",
                  object_id=str(year.year), summary=_json_policy(policy))
     return year
-
-
-def _actor(session: Session) -> str | None:
-    principal = session.info.get("principal")
-    return getattr(principal, "key_id", None)
 
 
 def get_year(session: Session, year: int, *, for_update: bool = False) -> BudgetYear:
@@ -132,7 +130,8 @@ def is_locked(session: Session, year: int) -> bool:
                         .where(Voucher.year == year)).one() > 0
 
 
-def update_year(session: Session, year_number: int, data: YearUpdate) -> BudgetYear:
+def update_year(session: Session, year_number: int, data: YearUpdate, *,
+                by: Principal | None) -> BudgetYear:
     year = get_year(session, year_number, for_update=True)
     require_open(year)
     changes = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
@@ -171,7 +170,7 @@ def update_year(session: Session, year_number: int, data: YearUpdate) -> BudgetY
                         version=year.policy_version)
     session.add(year)
     session.add(PolicyVersion(year=year.year, version=year.policy_version,
-                              policy=_json_policy(new_policy), created_by=_actor(session)))
+                              policy=_json_policy(new_policy), created_by=by.key_id if by else None))
     audit.record(session, action="year.update", object_type="budget_year",
                  object_id=str(year.year),
                  summary={"version": year.policy_version,

@@ -135,7 +135,7 @@ def test_demo_is_deterministic(sqlite_template, tmp_path, seed):
 
 
 def test_demo_refuses_a_database_that_is_not_empty(engine):
-    run_write(engine, lambda session: years.create_year(session, YearCreate(year=2026)),
+    run_write(engine, lambda session: years.create_year(session, YearCreate(year=2026), by=SYSTEM),
               principal=SYSTEM)
     with pytest.raises(DatabaseNotEmpty) as refused:
         run_demo(engine, **SMALL)
