@@ -54,6 +54,7 @@ READS: dict[str, set[tuple[str, str]]] = {
     "/v1/years/{year}/scenarios/{scenario_id}": {("whatif", "readable")},
     "/v1/reviews": {("risk", "readable")},
     "/v1/reviews/{review_id}": {("risk", "readable")},
+    "/v1/public/awards": {("public", "readable")},
 }
 
 # GET routes that return no party's rows, and why: configuration, the rule catalogue, and the

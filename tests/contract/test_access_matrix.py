@@ -43,6 +43,7 @@ BUREAU = {ADMIN, AUDITOR}
 PROVIDERS = {PROV_A, PROV_B}
 ENTERPRISES = {ENT_A, ENT_B}
 ANYONE = BUREAU | PROVIDERS | ENTERPRISES
+PUBLIC = set(CALLERS)  # a public route: no key needed, and a key (even a bad one) is ignored
 
 
 @dataclass
@@ -198,6 +199,8 @@ TABLE: dict[tuple[str, str], Rule] = {
         {ADMIN} | REVIEWERS, owners={ADMIN, REV_CITY, REV_HOME}, body={"reason": "确属拆分"}),
     ("GET", "/v1/risk-rules"): Rule(BUREAU | REVIEWERS, query={"year": 2026}),
     ("POST", "/v1/years/{year}/risk-rules/backtest"): Rule(BUREAU, body={}),
+    # open data (issue 24 §2): anyone, with no key or any key, good or bad
+    ("GET", "/v1/public/awards"): Rule(PUBLIC, query={"year": 2026}),
 }
 
 
@@ -275,6 +278,8 @@ def ctx(api: Api, today) -> Ctx:
 
 def _expected(rule: Rule, caller: str) -> int | None:
     """None: allowed (must succeed or be refused for a business reason)."""
+    if rule.allowed == PUBLIC:
+        return None
     if caller in (NO_KEY, REVOKED):
         return 401
     if caller not in rule.allowed:
