@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     open_data_max_age_s: int = Field(default=300, ge=0, le=86_400)
     open_data_rate_limit: int = Field(default=60, ge=1, le=100_000)
     open_data_rate_window_s: int = Field(default=60, ge=1, le=86_400)
+    # Comma-separated addresses or networks of the reverse proxies in front of the service:
+    # from them, a client's address is read from X-Forwarded-For (service/ratelimit).
+    trusted_proxies: str = ""
 
     @field_validator("database_url")
     @classmethod
