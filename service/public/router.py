@@ -8,10 +8,12 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from service.api import Cursor, Limit, Page, SessionDep, paginate
+from service.api import Cursor, Limit, Page, SessionDep, engine_of, paginate
 from service.kit.config import get_settings
+from service.kit.db import run_transaction
 from service.problems import problem_responses
 from service.public import awards
+from service.ratelimit.service import RateLimited, client_address, take
 
 router = APIRouter(prefix="/v1/public", tags=["open data"])
 AWARD_CURSOR = re.compile(awards.IDENTIFIER_SHAPE)
@@ -52,7 +54,7 @@ CACHE_HEADERS = {"ETag": {"description": "a strong validator of this exact answe
                              "content": {"text/csv": {"schema": {"type": "string"}}}},
                        304: {"description": "Not modified: If-None-Match named this answer's "
                                             "ETag", "headers": CACHE_HEADERS},
-                       **problem_responses()})
+                       **problem_responses(RateLimited)})
 def list_awards(request: Request, session: SessionDep,
                 year: Annotated[int, Query(ge=1, le=9999, description="Budget year")],
                 format: Annotated[Literal["json", "csv"], Query()] = "json",
@@ -61,6 +63,8 @@ def list_awards(request: Request, session: SessionDep,
     """Every line of the year's paid settlement batches, one award each, by identifier; no key.
     Nothing of a batch that is not paid, and no bank data, contact, objection or key."""
     settings = get_settings()
+    _count_hit(request, "public_awards", settings.open_data_rate_limit,
+               settings.open_data_rate_window_s)
     publisher = awards.Publisher(funding_org_name=settings.open_data_funding_org_name,
                                  programme=settings.open_data_programme)
     page = paginate(session, awards.statement(year), awards.identifier_column(), limit, cursor,
@@ -75,3 +79,11 @@ def list_awards(request: Request, session: SessionDep,
         return Response(status_code=304, headers=headers)
     return Response(body, headers=headers, media_type="text/csv; charset=utf-8"
                     if format == "csv" else "application/json")
+
+
+def _count_hit(request: Request, bucket: str, limit: int, window_s: int) -> None:
+    """One hit of the client's address, in a transaction of its own (the answer's read only
+    reads): 429 `rate_limited` with Retry-After past the limit, for every worker process alike."""
+    client = client_address(request)
+    run_transaction(engine_of(request), lambda session: take(
+        session, bucket=bucket, client=client, limit=limit, window_s=window_s))

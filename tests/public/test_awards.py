@@ -6,7 +6,9 @@ import csv
 import io
 
 import pytest
+from fastapi.testclient import TestClient
 
+from service.kit.config import get_settings
 from service.public.awards import FIELDS
 from tests.flows import line, make_world
 
@@ -158,3 +160,22 @@ def test_no_key_needed_and_a_malformed_query_is_422(api, year):
                    {"year": 2026, "limit": 0}):
         r = api.client.get("/v1/public/awards", params=params)
         assert r.status_code == 422 and r.json()["code"] == "validation_error", params
+
+
+def test_rate_limited_per_client_address_with_retry_after(api, app, year, monkeypatch):
+    monkeypatch.setattr(get_settings(), "open_data_rate_limit", 3)
+    monkeypatch.setattr(get_settings(), "open_data_rate_window_s", 60)
+    for _ in range(3):
+        assert api.client.get("/v1/public/awards", params={"year": 2026}).status_code == 200
+    refused = api.client.get("/v1/public/awards", params={"year": 2026, "format": "csv"})
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "rate_limited"
+    # the clock stands at noon: the next 60-second window opens in 60 s
+    assert refused.headers["retry-after"] == "61"
+    assert "recipient_name" not in refused.text
+    # a key does not lift the limit; another address has its own count
+    assert api.client.get("/v1/public/awards", params={"year": 2026},
+                          headers=api.admin).status_code == 429
+    with TestClient(app, client=("203.0.113.9", 50000)) as elsewhere:
+        assert elsewhere.get("/v1/public/awards", params={"year": 2026}).status_code == 200
