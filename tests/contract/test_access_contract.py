@@ -55,6 +55,8 @@ READS: dict[str, set[tuple[str, str]]] = {
     "/v1/reviews": {("risk", "readable")},
     "/v1/reviews/{review_id}": {("risk", "readable")},
     "/v1/public/awards": {("public", "readable")},
+    # the bureau's indicators: year-wide aggregates, and the review counts through risk's
+    "/v1/years/{year}/performance": {("risk", "readable")},
 }
 
 # GET routes that return no party's rows, and why: configuration, the rule catalogue, and the

@@ -110,6 +110,7 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/years/{year}/reclaim"): Rule({ADMIN}, body={
         "issued_before": "2026-12-31", "max_used_bp": 1, "reclaim_bp": 1}),
     ("GET", "/v1/years/{year}/report"): Rule(BUREAU),
+    ("GET", "/v1/years/{year}/performance"): Rule(BUREAU),
     ("POST", "/v1/enterprises"): Rule({ADMIN}, body=_enterprise),
     ("GET", "/v1/enterprises"): Rule(BUREAU | REVIEWERS),
     ("GET", "/v1/enterprises/{enterprise_id}"): Rule(BUREAU | REVIEWERS,
