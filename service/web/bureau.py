@@ -254,7 +254,10 @@ async def year_page(request: Request) -> HTMLResponse:
         if exc.status != 404:
             raise
         policy = None
-    return render(request, "bureau/year.html", ws, year=year, policy=policy)
+    indicators = await api_of(request, ws).get(f"/v1/years/{year}/performance") \
+        if policy else None
+    return render(request, "bureau/year.html", ws, year=year, policy=policy,
+                  indicators=indicators)
 
 
 @router.post("/bureau/year/create")

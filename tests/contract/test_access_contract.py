@@ -84,7 +84,7 @@ PAGES: dict[str, tuple[str, set[tuple[str, str]]]] = {
     "/web/bureau/settlements/{settlement_id}/export": (ADMIN, {("settlements", "readable")}),
     "/web/bureau/reconciliation": (ADMIN, set()),  # a bureau-only aggregate
     "/web/bureau/audit": (ADMIN, {("audit", "readable")}),
-    "/web/bureau/year": (ADMIN, {("years", "readable")}),
+    "/web/bureau/year": (ADMIN, {("years", "readable"), ("risk", "readable")}),
     "/web/bureau/year/close": (ADMIN, {("years", "readable")}),
     "/web/bureau/year/report": (ADMIN, set()),
     "/web/bureau/whatif": (ADMIN, {("years", "readable")}),
