@@ -179,3 +179,33 @@ def test_rate_limited_per_client_address_with_retry_after(api, app, year, monkey
                           headers=api.admin).status_code == 429
     with TestClient(app, client=("203.0.113.9", 50000)) as elsewhere:
         assert elsewhere.get("/v1/public/awards", params={"year": 2026}).status_code == 200
+
+
+def test_a_provider_paid_in_deduction_mode_has_no_district(api, today):
+    today("2026-06-01")
+    world = make_world(api, settlement_mode="deduction")
+    world.voucher(1_000_000)
+    world.redeem(world.invoice([line("gpu", 200_000)], end="2026-05-31")["id"])
+    batch = world.settle()
+    (award,) = api.client.get("/v1/public/awards", params={"year": 2026}).json()["items"]
+    provider = world.provider
+    assert award == {
+        "identifier": f"{batch['id']}-{provider['id']}", "title": f"算力券 2026: {provider['name']}",
+        "currency": "CNY", "amount_awarded_fen": 60_000, "amount_disbursed_fen": 60_000,
+        "clawback_fen": 0, "award_date": "2026-06-01", "recipient_org_id": provider["uscc"],
+        "recipient_name": provider["name"], "recipient_district": None,
+        "beneficiary_type": "provider", "funding_org_name": "大连市数据局",
+        "programme": "算力券 2026", "settlement_id": batch["id"],
+        "last_modified": "2026-06-01T12:00:00+08:00"}
+    text = api.client.get("/v1/public/awards", params={"year": 2026, "format": "csv"}).text
+    assert f",{provider['name']},,provider," in text
+    assert provider["bank_account"] not in text
+
+
+def test_the_funder_and_programme_come_from_the_settings(api, year, monkeypatch):
+    monkeypatch.setattr(get_settings(), "open_data_funding_org_name", "Dalian Data Bureau")
+    monkeypatch.setattr(get_settings(), "open_data_programme", "Compute vouchers")
+    awards = api.client.get("/v1/public/awards", params={"year": 2026}).json()["items"]
+    assert {(a["funding_org_name"], a["programme"]) for a in awards} == {
+        ("Dalian Data Bureau", "Compute vouchers 2026")}
+    assert all(a["title"].startswith("Compute vouchers 2026: ") for a in awards)

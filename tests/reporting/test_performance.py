@@ -7,6 +7,7 @@ import io
 import pytest
 from openpyxl import load_workbook
 
+from service.kit.money import share_bp
 from tests.factories import Api
 from tests.flows import invoice_body, line, make_world
 
@@ -151,3 +152,10 @@ def test_the_annual_report_has_an_indicators_sheet(api, seeded, lang):
     assert [r for r in rows if r[0] == district] == [(district, pytest.approx(1_050.00),
                                                       pytest.approx(0.1304))]
     assert book.sheetnames[-1] == name
+
+
+@pytest.mark.parametrize("part, whole, bp", [
+    (0, 0, 0), (5, 0, 0), (1, 3, 3333), (2, 3, 6666), (1, 1, 10_000), (804_999, 1_500_000, 5366),
+    (1, 10_001, 0)])
+def test_share_bp_rounds_down_and_a_zero_whole_is_zero(part, whole, bp):
+    assert share_bp(part, whole) == bp
