@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from service.api import Cursor, Limit, Page, SessionDep, engine_of, paginate
+from service.api import Cursor, Limit, Page, SessionDep, decode_cursor, engine_of, paginate
 from service.kit.config import get_settings
 from service.kit.db import run_transaction
 from service.problems import problem_responses
@@ -62,6 +62,8 @@ def list_awards(request: Request, session: SessionDep,
                 if_none_match: Annotated[str | None, Header(max_length=1000)] = None):
     """Every line of the year's paid settlement batches, one award each, by identifier; no key.
     Nothing of a batch that is not paid, and no bank data, contact, objection or key."""
+    if cursor:  # a malformed request is refused before it counts, and writes nothing
+        decode_cursor(cursor, shape=AWARD_CURSOR)
     settings = get_settings()
     _count_hit(request, "public_awards", settings.open_data_rate_limit,
                settings.open_data_rate_window_s)

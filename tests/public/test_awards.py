@@ -209,3 +209,14 @@ def test_the_funder_and_programme_come_from_the_settings(api, year, monkeypatch)
     assert {(a["funding_org_name"], a["programme"]) for a in awards} == {
         ("Dalian Data Bureau", "Compute vouchers 2026")}
     assert all(a["title"].startswith("Compute vouchers 2026: ") for a in awards)
+
+
+def test_a_refused_request_writes_nothing_not_even_its_hit(api, year, engine):
+    from tests.conftest import sql
+
+    before = sql(engine, "SELECT COALESCE(SUM(hits), 0) FROM rate_window").scalar()
+    for params in ({"year": 2026, "cursor": "x"}, {"year": 2026, "limit": 0}, {}):
+        assert api.client.get("/v1/public/awards", params=params).status_code == 422
+    assert sql(engine, "SELECT COALESCE(SUM(hits), 0) FROM rate_window").scalar() == before
+    api.client.get("/v1/public/awards", params={"year": 2026})
+    assert sql(engine, "SELECT COALESCE(SUM(hits), 0) FROM rate_window").scalar() == before + 1
