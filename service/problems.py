@@ -157,9 +157,12 @@ def ambient_errors(path: str, operation: dict[str, Any]) -> list[type[DomainErro
     character in the URL (the middleware, before routing); for the API, no or a bad key, the
     wrong role, throttling and a lost database; a parameter or body that does not validate; a
     body too large or of the wrong type; and for a write taking Idempotency-Key, its reuse
-    with another body or while the first is in flight."""
+    with another body or while the first is in flight. A public route (/v1/public/) takes no
+    key, so it answers none of the key's refusals; its own rate limit it declares itself."""
     errors: list[type[DomainError]] = [BadRequest]
-    if path.startswith("/v1/"):
+    if path.startswith("/v1/public/"):
+        errors.append(DatabaseUnavailable)
+    elif path.startswith("/v1/"):
         errors += [Unauthenticated, Forbidden, TooManyRequests, DatabaseUnavailable]
     if operation.get("parameters") or operation.get("requestBody"):
         errors.append(ValidationFailed)

@@ -78,3 +78,20 @@ def eligible_for_year(invoice: Any, lines: Iterable[Any], policy: BudgetYear) ->
         lines=[(line.category, line.amount_fen) for line in lines], total_fen=invoice.total_fen,
         reversed_fen=invoice.reversed_fen, paid_fen=invoice.paid_fen,
         service_start=invoice.service_start, service_end=invoice.service_end, policy=policy)
+
+
+def base_for_year(invoice: Any, lines: Iterable[Any], policy: BudgetYear) -> int:
+    """The subsidy base of an invoice for one budget year (PRODUCT.md §3.4): the amount of its
+    eligible lines, pro-rated by the service days inside the year and, in reimbursement mode,
+    limited to the share paid — the eligible subsidy's own formula (`subsidy_of`) at a rate of
+    100%, so it rounds down once, as the subsidy does. Nothing before `eligible_from`."""
+    if dated_before_eligible(invoice.issued_on, policy):
+        return 0
+    eligible = sum(line.amount_fen for line in lines
+                   if line.category in policy.eligible_categories)
+    return subsidy_of(eligible * BP_PER_UNIT, total_fen=invoice.total_fen,
+                      reversed_fen=invoice.reversed_fen, paid_fen=invoice.paid_fen,
+                      overlap=overlap_days(invoice.service_start, invoice.service_end,
+                                           policy.year),
+                      days=service_days(invoice.service_start, invoice.service_end),
+                      reimbursement=policy.settlement_mode == "reimbursement")

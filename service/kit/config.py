@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     # Comma-separated webhook URLs that receive budget threshold alerts.
     alert_webhook_urls: str = ""
     alert_webhook_secret: str = "change-me"
+    # The open-data feed of awards (docs/open-data.md): the funder named on every row, the
+    # programme's name (the year is appended), how long a client or a cache may keep an answer,
+    # and how many answers one client address gets per window, across all worker processes.
+    open_data_funding_org_name: str = "大连市数据局"
+    open_data_programme: str = "算力券"
+    open_data_max_age_s: int = Field(default=300, ge=0, le=86_400)
+    open_data_rate_limit: int = Field(default=60, ge=1, le=100_000)
+    open_data_rate_window_s: int = Field(default=60, ge=1, le=86_400)
     # Comma-separated addresses or networks of the reverse proxies in front of the service:
     # from them, a client's address is read from X-Forwarded-For (service/ratelimit).
     trusted_proxies: str = ""

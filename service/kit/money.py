@@ -15,6 +15,12 @@ def floor_div(numerator: int, denominator: int) -> int:
     return numerator // denominator
 
 
+def share_bp(part: int, whole: int) -> int:
+    """⌊part × 10000 / whole⌋ in basis points, rounded down like every amount; 0 when the whole
+    is 0 (a ratio of nothing is reported as none, never as an error)."""
+    return floor_div(part * BP_PER_UNIT, whole) if whole > 0 else 0
+
+
 def format_yuan(fen: int) -> str:
     sign = "-" if fen < 0 else ""
     whole, part = divmod(abs(fen), 100)

@@ -1,6 +1,6 @@
 """Aggregate SQL shared by the budget, the annual report and reconciliation."""
 
-from sqlalchemy import Integer, String, cast, func
+from sqlalchemy import Date, Integer, String, cast, func
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session
 
@@ -10,6 +10,14 @@ def month_of(session: Session, column) -> ColumnElement:
     if session.get_bind().dialect.name == "postgresql":
         return func.to_char(func.timezone("Asia/Shanghai", column), "YYYY-MM")
     return cast(func.strftime("%Y-%m", column), String)
+
+
+def days_between(session: Session, earlier, later) -> ColumnElement:
+    """Whole days from the Shanghai date of `earlier` to that of `later` (timestamps)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return (cast(func.timezone("Asia/Shanghai", later), Date)
+                - cast(func.timezone("Asia/Shanghai", earlier), Date))
+    return cast(func.julianday(func.date(later)) - func.julianday(func.date(earlier)), Integer)
 
 
 def month_sql(dialect: str, column: str) -> str:

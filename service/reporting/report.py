@@ -34,7 +34,7 @@ def sections(session: Session, year_number: int) -> Iterator[tuple[str, Iterator
     yield "totals", iter([_totals(session, year.year)])
     yield "enterprises", _enterprises(session, year.year)
     yield "providers", _providers(session, year.year)
-    yield "categories", _categories(session, year)
+    yield "categories", categories(session, year)
     yield "months", iter(budget_module.by_month(session, year.year))
 
 
@@ -96,7 +96,7 @@ def _net_redeemed():
     return func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen)
 
 
-def _categories(session: Session, year) -> Iterator[dict]:
+def categories(session: Session, year) -> Iterator[dict]:
     """Invoiced amount per line category on redeemed invoices, and the redeemed subsidy shared
     out by each category's weight (amount × rate); shares round down, the rest is shown.
 

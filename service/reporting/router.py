@@ -23,7 +23,7 @@ from service.auth.principal import Principal
 from service.problems import problem_responses
 from service.kit.errors import Busy, DeadlineNotReached, NotFound, YearClosed
 from service.ledger.service import InsufficientBalance
-from service.reporting import budget, reconciliation, report, workbook
+from service.reporting import budget, performance, reconciliation, report, workbook
 from service.kit.types import BasisPoints, Flag, Text
 from service.years import closing
 
@@ -119,10 +119,61 @@ class Report(BaseModel):
     months: list[dict[str, Any]]
 
 
+class CategoryShare(BaseModel):
+    category: str
+    subsidy_fen: int
+    share_bp: int
+
+
+class DistrictShare(BaseModel):
+    district: str
+    subsidy_fen: int
+    share_bp: int
+
+
+class ObjectionCounts(BaseModel):
+    received: int
+    upheld: int
+    dismissed: int
+
+
+class ReviewCounts(BaseModel):
+    held: int
+    cleared: int
+    rejected: int
+
+
+class Performance(BaseModel):
+    """The year's performance indicators (docs/performance.md defines each)."""
+
+    year: int
+    enterprises_supported: int
+    pool_fen: int
+    issued_fen: int
+    redeemed_fen: int
+    paid_fen: int
+    voucher_use_bp: int
+    budget_execution_bp: int
+    leveraged_fees_fen: int
+    median_days_to_payout: int
+    by_category: list[CategoryShare]
+    by_district: list[DistrictShare]
+    objections: ObjectionCounts
+    reviews: ReviewCounts
+
+
 @router.get("/budget", response_model=Budget, operation_id="getBudget",
             responses=problem_responses(NotFound))
 def get_budget(year: YearPath, session: SnapshotSessionDep, _: BureauReader):
     return budget.budget(session, year)
+
+
+@router.get("/performance", response_model=Performance, operation_id="getPerformance",
+            responses=problem_responses(NotFound))
+def get_performance(year: YearPath, session: SnapshotSessionDep, principal: BureauReader):
+    """The year's performance indicators (绩效): output, effect and the review and objection
+    counts, in one snapshot."""
+    return performance.indicators(session, year, principal=principal)
 
 
 @router.get("/reconciliation", response_model=Reconciliation, operation_id="getReconciliation",
@@ -154,7 +205,7 @@ def reclaim(year: YearPath, body: ReclaimRequest, w: AdminWriter):
                                          XLSX: {"schema": {"type": "string",
                                                            "format": "binary"}}}},
                        **problem_responses(NotFound, Busy)})
-async def get_report(year: YearPath, request: Request, _: BureauReader,
+async def get_report(year: YearPath, request: Request, principal: BureauReader,
                      format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
                      lang: Annotated[Literal["zh", "zh-CN", "en"], Query(description=(
                          "the workbook's language (format=xlsx): Chinese by default, or "
@@ -167,16 +218,17 @@ async def get_report(year: YearPath, request: Request, _: BureauReader,
         get_year(session, year)  # 404 before any file is written
         if format == "json":
             return report.build(session, year)
-        return _report_file(session, year, format, "en" if lang == "en" else "zh")
+        return _report_file(session, year, format, "en" if lang == "en" else "zh", principal)
     return await heavy_read(request, build)
 
 
-def _report_file(session: Session, year: int, format: str, lang: str) -> FileResponse:
+def _report_file(session: Session, year: int, format: str, lang: str,
+                 principal: Principal) -> FileResponse:
     fd, path = tempfile.mkstemp(prefix="voucher-report-", suffix=f".{format}")
     os.close(fd)
     try:
         if format == "xlsx":
-            workbook.write(session, year, path, lang=lang)
+            workbook.write(session, year, path, principal=principal, lang=lang)
         else:
             with open(path, "wb") as out:
                 out.writelines(report.csv_stream(session, year))

@@ -15,9 +15,10 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from sqlmodel import Session
 
+from service.auth.principal import Principal
 from service.kit import clock
 from service.kit import spreadsheet as cells
-from service.reporting import report
+from service.reporting import performance, report
 
 LANGUAGES = ("zh", "en")
 ROUNDING = "(rounding)"  # the category report.py gives what the per-category shares leave over
@@ -87,12 +88,42 @@ CATEGORIES = {"gpu": ("GPU 算力", "GPU compute"), "npu": ("NPU 算力", "NPU c
               "cpu": ("CPU 通用计算", "CPU compute"), "storage": ("存储", "Storage"),
               "network": ("网络", "Network"), "security": ("安全", "Security"),
               "other": ("其他", "Other"), ROUNDING: ("取整差额", "Rounding difference")}
+INDICATORS_SHEET = ("绩效指标", "Indicators")
+INDICATORS = (  # one figure a row, after the header (item, value, share)
+    Column("enterprises_supported", "支持企业数", "Enterprises supported", "count"),
+    Column("pool_fen", "资金池（元）", "Pool (yuan)", "yuan"),
+    Column("issued_fen", "已发放面额（元）", "Issued (yuan)", "yuan"),
+    Column("redeemed_fen", "已核销（元）", "Redeemed (yuan)", "yuan"),
+    Column("paid_fen", "已拨付（元）", "Paid out (yuan)", "yuan"),
+    Column("voucher_use_bp", "算力券使用率", "Voucher use", "percent"),
+    Column("budget_execution_bp", "预算执行率", "Budget execution", "percent"),
+    Column("leveraged_fees_fen", "撬动算力服务费用（元）", "Compute fees leveraged (yuan)", "yuan"),
+    Column("median_days_to_payout", "拨付周期中位数（天）", "Median days to payout", "count"),
+    Column("objections.received", "收到异议", "Objections received", "count"),
+    Column("objections.upheld", "异议成立", "Objections upheld", "count"),
+    Column("objections.dismissed", "异议驳回", "Objections dismissed", "count"),
+    Column("reviews.held", "暂缓复核的核销", "Redemptions held for review", "count"),
+    Column("reviews.cleared", "复核通过", "Reviews cleared", "count"),
+    Column("reviews.rejected", "复核驳回", "Reviews rejected", "count"),
+)
+INDICATORS_HEADER = (Column("item", "项目", "Item", "text", 30),
+                     Column("value", "数值", "Value", "text", 22),
+                     Column("share_bp", "占比", "Share", "text", 12))
 STATUSES = {"open": ("执行中", "Open"), "closed": ("已关账", "Closed")}
 WORDS = {
     "title": ("{year} 年度算力券报告 · {sheet}　数据截至 {as_of}（北京时间）",
               "Compute vouchers, annual report {year} · {sheet} · data as of {as_of} (Beijing "
               "time)"),
     "total": ("合计", "Total"),
+    "by_category": ("按类别的补贴（元）", "Subsidy by category (yuan)"),
+    "by_district": ("按区域的补贴（元）", "Subsidy by district (yuan)"),
+    "no_district": ("（未登记区域）", "(no district)"),
+    "indicators_note": (
+        "注：比率均向下取整到万分之一；补贴为核销金额扣除红冲；占比 = 该项补贴 × 10000 ÷ "
+        "补贴合计，向下取整，故各项占比之和可能略低于 100%。",
+        "Note: every ratio is rounded down to a basis point; subsidy is what was redeemed, net "
+        "of reversals; a share is the item's subsidy × 10000 ÷ the total, rounded down, so "
+        "the shares may add up to a little under 100%."),
     "note": ("注：每张发票的核销金额按其各类别的权重（金额 × 该类别补贴比例）分摊到类别，"
              "逐张向下取整到分；“取整差额”是各类别分摊后余下的分，计入核销总额，"
              "但不归属任何类别。",
@@ -103,8 +134,10 @@ WORDS = {
 }
 
 
-def write(session: Session, year_number: int, path: str, *, lang: str = "zh") -> None:
-    """The report as a workbook at `path`, in `lang` ("zh" or "en")."""
+def write(session: Session, year_number: int, path: str, *, principal: Principal,
+          lang: str = "zh") -> None:
+    """The report as a workbook at `path`, in `lang` ("zh" or "en"); its last sheet the year's
+    performance indicators (performance.py) as `principal` may read them."""
     en = lang == "en"
     as_of = clock.now().astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M")
     workbook = Workbook(write_only=True)
@@ -121,7 +154,33 @@ def write(session: Session, year_number: int, path: str, *, lang: str = "zh") ->
         if section == "categories":
             sheet.append([])
             sheet.append([_styled(cells.text_cell(sheet, WORDS["note"][en]), italic=True)])
+    figures = performance.indicators(session, year_number, principal=principal)
+    name = INDICATORS_SHEET[en]
+    sheet = workbook.create_sheet(name)
+    _start(sheet, WORDS["title"][en].format(year=year_number, sheet=name, as_of=as_of),
+           INDICATORS_HEADER, en)
+    _indicators(sheet, figures, en)
     workbook.save(path)
+
+
+def _indicators(sheet, figures: dict[str, Any], en: bool) -> None:
+    """The figures a row each, then the subsidy by category and by district with shares."""
+    for column in INDICATORS:
+        group, _, key = column.key.partition(".")
+        value = figures[group][key] if key else figures[group]
+        sheet.append([cells.text_cell(sheet, _label(column, en)),
+                      _value(sheet, column, value, en)])
+    for part, key, labels in (("by_category", "category", CATEGORIES),
+                              ("by_district", "district", {})):
+        sheet.append([])
+        sheet.append([cells.text_cell(sheet, WORDS[part][en], bold=True)])
+        for row in figures[part]:
+            name = labels[row[key]][en] if row[key] in labels else \
+                row[key] or WORDS["no_district"][en]
+            sheet.append([cells.text_cell(sheet, name), cells.yuan_cell(sheet, row["subsidy_fen"]),
+                          cells.percent_cell(sheet, row["share_bp"])])
+    sheet.append([])
+    sheet.append([_styled(cells.text_cell(sheet, WORDS["indicators_note"][en]), italic=True)])
 
 
 def _start(sheet, title: str, columns: tuple[Column, ...], en: bool) -> None:

@@ -240,7 +240,10 @@ async def year_page(request: Request) -> HTMLResponse:
     ws = require(request, *BUREAU)
     year = year_param(request)
     policy = await get_or_none(api_of(request, ws), f"/v1/years/{year}")
-    return render(request, "bureau/year.html", ws, year=year, policy=policy)
+    indicators = await api_of(request, ws).get(f"/v1/years/{year}/performance") \
+        if policy else None
+    return render(request, "bureau/year.html", ws, year=year, policy=policy,
+                  indicators=indicators)
 
 
 @router.post("/bureau/year/create")

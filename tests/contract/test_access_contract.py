@@ -54,6 +54,9 @@ READS: dict[str, set[tuple[str, str]]] = {
     "/v1/years/{year}/scenarios/{scenario_id}": {("whatif", "readable")},
     "/v1/reviews": {("risk", "readable")},
     "/v1/reviews/{review_id}": {("risk", "readable")},
+    "/v1/public/awards": {("public", "readable")},
+    # the bureau's indicators: year-wide aggregates, and the review counts through risk's
+    "/v1/years/{year}/performance": {("risk", "readable")},
 }
 
 # GET routes that return no party's rows, and why: configuration, the rule catalogue, and the
@@ -81,7 +84,7 @@ PAGES: dict[str, tuple[str, set[tuple[str, str]]]] = {
     "/web/bureau/settlements/{settlement_id}/export": (ADMIN, {("settlements", "readable")}),
     "/web/bureau/reconciliation": (ADMIN, set()),  # a bureau-only aggregate
     "/web/bureau/audit": (ADMIN, {("audit", "readable")}),
-    "/web/bureau/year": (ADMIN, {("years", "readable")}),
+    "/web/bureau/year": (ADMIN, {("years", "readable"), ("risk", "readable")}),
     "/web/bureau/year/close": (ADMIN, {("years", "readable")}),
     "/web/bureau/year/report": (ADMIN, set()),
     "/web/bureau/whatif": (ADMIN, {("years", "readable")}),

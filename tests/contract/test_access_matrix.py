@@ -43,6 +43,7 @@ BUREAU = {ADMIN, AUDITOR}
 PROVIDERS = {PROV_A, PROV_B}
 ENTERPRISES = {ENT_A, ENT_B}
 ANYONE = BUREAU | PROVIDERS | ENTERPRISES
+PUBLIC = set(CALLERS)  # a public route: no key needed, and a key (even a bad one) is ignored
 
 
 @dataclass
@@ -109,6 +110,7 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/years/{year}/reclaim"): Rule({ADMIN}, body={
         "issued_before": "2026-12-31", "max_used_bp": 1, "reclaim_bp": 1}),
     ("GET", "/v1/years/{year}/report"): Rule(BUREAU),
+    ("GET", "/v1/years/{year}/performance"): Rule(BUREAU),
     ("POST", "/v1/enterprises"): Rule({ADMIN}, body=_enterprise),
     ("GET", "/v1/enterprises"): Rule(BUREAU | REVIEWERS),
     ("GET", "/v1/enterprises/{enterprise_id}"): Rule(BUREAU | REVIEWERS,
@@ -198,6 +200,8 @@ TABLE: dict[tuple[str, str], Rule] = {
         {ADMIN} | REVIEWERS, owners={ADMIN, REV_CITY, REV_HOME}, body={"reason": "确属拆分"}),
     ("GET", "/v1/risk-rules"): Rule(BUREAU | REVIEWERS, query={"year": 2026}),
     ("POST", "/v1/years/{year}/risk-rules/backtest"): Rule(BUREAU, body={}),
+    # open data (issue 24 §2): anyone, with no key or any key, good or bad
+    ("GET", "/v1/public/awards"): Rule(PUBLIC, query={"year": 2026}),
 }
 
 
@@ -275,6 +279,8 @@ def ctx(api: Api, today) -> Ctx:
 
 def _expected(rule: Rule, caller: str) -> int | None:
     """None: allowed (must succeed or be refused for a business reason)."""
+    if rule.allowed == PUBLIC:
+        return None
     if caller in (NO_KEY, REVOKED):
         return 401
     if caller not in rule.allowed:

@@ -202,10 +202,15 @@ SEQ_ONLY = _b64("12")                            # a position: not an id
 def test_route_enumeration_sees_every_list_and_write():
     assert {"/v1/audit-events", "/v1/api-keys", "/v1/ledger/transfers", "/v1/invoices",
             "/v1/redemptions"} <= set(LIST_ROUTES)
-    assert len(LIST_ROUTES) == 14  # + scenarios (issue 13), /v1/reviews (14), /v1/years (21)
+    # + scenarios (issue 13), /v1/reviews (14), /v1/years (21), /v1/public/awards (24)
+    assert len(LIST_ROUTES) == 15
     assert ("DELETE", "/v1/api-keys/{key_id}") in WRITE_ROUTES
     assert ("POST", "/v1/settlements/{settlement_id}/approve") in WRITE_ROUTES
     assert ("POST", "/web/provider/upload") in WRITE_ROUTES
+
+
+# What a list needs besides its cursor (the open-data feed is of one year).
+REQUIRED_QUERY = {"/v1/public/awards": {"year": 2026}}
 
 
 def nothing_written(api):
@@ -218,17 +223,20 @@ def test_forged_cursor_on_every_list_is_422_naming_cursor(world, api):
     for path in (p.replace("{year}", "2026") for p in LIST_ROUTES):  # + a year's scenarios
         seq_keyed = path in ("/v1/audit-events", "/v1/years")  # keyed by a number, not an id
         forged = FORGED_CURSORS + [ID_ONLY if seq_keyed else SEQ_ONLY]
+        required = REQUIRED_QUERY.get(path, {})
         for cursor in forged:
-            r = api.client.get(path, params={"cursor": cursor}, headers=api.admin)
+            r = api.client.get(path, params={"cursor": cursor, **required}, headers=api.admin)
             assert r.status_code == 422, (path, cursor, r.status_code, r.text[:200])
             body = r.json()
             assert body["code"] == "validation_error", (path, cursor)
             assert [e["field"] for e in body["errors"]] == ["cursor"], (path, cursor, body)
+        assert nothing_written(api) == before, path  # refused: not even a rate-limit hit
         # what the service did issue still pages on
-        first = api.ok("GET", path, params={"limit": 1})
+        first = api.ok("GET", path, params={"limit": 1, **required})
         if first["next_cursor"]:
-            api.ok("GET", path, params={"limit": 1, "cursor": first["next_cursor"]})
-    assert nothing_written(api) == before
+            api.ok("GET", path, params={"limit": 1, "cursor": first["next_cursor"], **required})
+        # a served public read counts its hit per client address (service/ratelimit)
+        before = nothing_written(api)
 
 
 def _path_params(w, settlement, key) -> dict[str, str]:

@@ -137,7 +137,7 @@ def test_annual_report_json_csv_xlsx(world, api):
     assert {"section", "totals", "enterprises", "providers", "categories", "months"} <= sections
     x = api.client.get("/v1/years/2026/report?format=xlsx", headers=api.admin)
     book = load_workbook(io.BytesIO(x.content))
-    assert book.sheetnames == ["总览", "企业", "服务商", "类别", "月度"]
+    assert book.sheetnames == ["总览", "企业", "服务商", "类别", "月度", "绩效指标"]
     header = [c.value for c in book["企业"][2]]
     values = dict(zip(header, [c.value for c in book["企业"][3]]))
     assert (values["核销金额（元）"], values["发放面额（元）"]) == (3000, 10_000)
@@ -150,7 +150,8 @@ HEADERS = {
            "服务商": ["服务商编号", "统一社会信用代码", "服务商名称", "核销发票数", "核销笔数",
                       "核销金额（元）"],
            "类别": ["类别", "开票金额（元）", "核销金额（元）"],
-           "月度": ["月份", "发放（元）", "核销（元，扣除红冲）", "拨付（元）"]},
+           "月度": ["月份", "发放（元）", "核销（元，扣除红冲）", "拨付（元）"],
+           "绩效指标": ["项目", "数值", "占比"]},
     "en": {"Totals": ["Item", "Value"],
            "Enterprises": ["Enterprise ID", "USCC", "Name", "District", "Vouchers",
                            "Face value (yuan)", "Returned (yuan)", "Balance (yuan)",
@@ -159,7 +160,8 @@ HEADERS = {
                          "Redeemed (yuan)"],
            "Categories": ["Category", "Invoiced (yuan)", "Redeemed (yuan)"],
            "Months": ["Month", "Issued (yuan)", "Redeemed, net of reversals (yuan)",
-                      "Paid out (yuan)"]},
+                      "Paid out (yuan)"],
+           "Indicators": ["Item", "Value", "Share"]},
 }
 
 
