@@ -1,4 +1,4 @@
-"""notice (公示): the year's notice days and calendar
+"""notice (公示): the year's notice days and calendar, published batches, line ids
 
 Revision ID: 0014
 Revises: 0012
@@ -6,10 +6,14 @@ Create Date: 2026-12-07 14:30:00
 
 `budget_year.notice_working_days` (default 0: no notice step, the flow unchanged) and the
 year's calendar, `holidays` and `workdays` (JSON lists of ISO dates; docs/notice.md).
+A settlement batch may be `in_notice`, with `published_on`, `notice_starts_on` and
+`notice_ends_on`. Each settlement line gets a stable `line_id` (existing lines get one here).
 """
+import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+import sqlmodel
 from alembic import op
 
 revision: str = '0014'
@@ -34,8 +38,46 @@ def upgrade() -> None:
         batch_op.alter_column('holidays', existing_type=sa.JSON(), nullable=False)
         batch_op.alter_column('workdays', existing_type=sa.JSON(), nullable=False)
 
+    with op.batch_alter_table('settlement', schema=None) as batch_op:
+        for name in ('published_on', 'notice_starts_on', 'notice_ends_on'):
+            batch_op.add_column(sa.Column(name, sa.Date(), nullable=True))
+        batch_op.drop_constraint(op.f('ck_settlement_status'), type_='check')
+        batch_op.create_check_constraint(
+            op.f('ck_settlement_status'),
+            "status IN ('draft','approved','in_notice','paid','rejected')")
+    with op.batch_alter_table('settlement_line', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('line_id', sqlmodel.sql.sqltypes.AutoString(length=40),
+                                      nullable=True))
+    _name_existing_lines()
+    with op.batch_alter_table('settlement_line', schema=None) as batch_op:
+        batch_op.alter_column('line_id', existing_type=sqlmodel.sql.sqltypes.AutoString(length=40),
+                              nullable=False)
+        batch_op.create_unique_constraint(op.f('uq_settlement_line_line_id'), ['line_id'])
+
+
+def _name_existing_lines() -> None:
+    conn = op.get_bind()
+    keys = conn.execute(sa.text("SELECT settlement_id, beneficiary_type, beneficiary_id "
+                                "FROM settlement_line")).all()
+    for settlement_id, b_type, b_id in keys:
+        conn.execute(sa.text("UPDATE settlement_line SET line_id = :line_id WHERE "
+                             "settlement_id = :s AND beneficiary_type = :t AND "
+                             "beneficiary_id = :b"),
+                     {"line_id": f"sln_{uuid.uuid4().hex[:26].upper()}", "s": settlement_id,
+                      "t": b_type, "b": b_id})
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('settlement_line', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('uq_settlement_line_line_id'), type_='unique')
+        batch_op.drop_column('line_id')
+    op.execute("UPDATE settlement SET status = 'approved' WHERE status = 'in_notice'")
+    with op.batch_alter_table('settlement', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_settlement_status'), type_='check')
+        batch_op.create_check_constraint(
+            op.f('ck_settlement_status'), "status IN ('draft','approved','paid','rejected')")
+        for name in ('notice_ends_on', 'notice_starts_on', 'published_on'):
+            batch_op.drop_column(name)
     with op.batch_alter_table('budget_year', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_budget_year_notice_days_range'), type_='check')
         batch_op.drop_column('workdays')

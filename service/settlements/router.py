@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -27,6 +27,7 @@ from service.problems import problem_responses
 from service.kit.errors import Busy, InvalidState
 from service.ledger.service import InsufficientBalance
 from service.reviewchain.trail import ReviewIncomplete
+from service.settlements.notice import NoticeNotUsed, NoticePeriod, NoticeRequired
 from service.settlements.service import BeneficiaryAccountMissing, NothingToSettle
 from service.reviewchain.levels import Level
 from service.reviewchain.schemas import ReviewPublic
@@ -57,7 +58,12 @@ class SettlementPay(BaseModel):
     bank_reference: Line = Field(min_length=1, max_length=100)
 
 
+Status = Literal["draft", "approved", "in_notice", "paid", "rejected"]
+
+
 class SettlementLinePublic(BaseModel):
+    line_id: str = Field(description="the line's stable id (a public notice and an objection "
+                                     "name it)")
     beneficiary_type: Literal["provider", "enterprise"]
     beneficiary_id: str
     beneficiary_name: str
@@ -71,7 +77,7 @@ class SettlementLinePublic(BaseModel):
 class SettlementPublic(BaseModel):
     id: str
     year: int
-    status: Literal["draft", "approved", "paid", "rejected"]
+    status: Status
     cutoff: Timestamp
     total_fen: int
     bank_reference: str | None
@@ -87,6 +93,10 @@ class SettlementPublic(BaseModel):
         "the review chain of its year, in order (the year's review_levels)"))
     rejected_at: Timestamp | None = None
     reject_reason: str | None = None
+    published_on: date | None = Field(default=None, description="公示: the day it was published")
+    notice_starts_on: date | None = None
+    notice_ends_on: date | None = Field(default=None, description=(
+        "the last day of the notice; it may be paid from the day after"))
 
 
 @router.post("", status_code=201, response_model=SettlementPublic, operation_id="createSettlement",
@@ -101,7 +111,7 @@ def create_settlement(body: SettlementCreate, w: AdminWriter):
             responses=problem_responses())
 def list_settlements(session: SessionDep, principal: BatchReader, limit: Limit = 50,
                      cursor: Cursor = None, year: YearQuery = None,
-                     status: Literal["draft", "approved", "paid", "rejected"] | None = None,
+                     status: Status | None = None,
                      review_level: Level | None = None):
     stmt = access.readable(principal)
     if review_level:
@@ -138,9 +148,24 @@ def approve_settlement(settlement_id: ObjectIdPath, w: AdminWriter):
     return w.run(lambda s: service.to_public(s, service.approve(s, settlement_id=settlement_id)))
 
 
+@router.post("/{settlement_id}/publish", response_model=SettlementPublic,
+             operation_id="publishSettlement",
+             responses=problem_responses(NotFound, InvalidState, NoticeNotUsed),
+             description="公示: an approved batch goes `in_notice` from the next working day "
+                         "after today for the year's `notice_working_days` (docs/notice.md). "
+                         "409 `notice_not_used` when the year has no notice step.")
+def publish_settlement(settlement_id: ObjectIdPath, w: AdminWriter):
+    return w.run(lambda s: service.to_public(s, service.publish(s, settlement_id=settlement_id)))
+
+
 @router.post("/{settlement_id}/pay", response_model=SettlementPublic,
-             operation_id="paySettlement", responses=problem_responses(NotFound, InsufficientBalance,
-                                                                       InvalidState))
+             operation_id="paySettlement",
+             responses=problem_responses(NotFound, InsufficientBalance, InvalidState,
+                                         NoticeRequired, NoticePeriod),
+             description="Pay an approved batch (with a notice: a published one whose "
+                         "`notice_ends_on` has passed). 409 `notice_required` for an approved "
+                         "batch never published while its year asks for notice; 409 "
+                         "`notice_period` (naming `notice_ends_on`) within the window.")
 def pay_settlement(settlement_id: ObjectIdPath, body: SettlementPay, w: AdminWriter):
     return w.run(lambda s: service.to_public(s, service.pay(
         s, settlement_id=settlement_id, bank_reference=body.bank_reference)))

@@ -14,7 +14,7 @@ from service.kit.errors import DomainError, InvalidState, NotFound
 from service.ledger import service as ledger
 from service.redemptions.models import Clawback, Redemption
 from service.reviewchain import trail as chain
-from service.settlements import payees
+from service.settlements import notice, payees
 from service.settlements.models import Settlement, SettlementLine
 from service.years.service import get_year
 
@@ -80,7 +80,8 @@ def create(session: Session, *, year: int, cutoff: datetime | None = None) -> Se
     total = 0
     for key, amount in sorted(gross.items()):
         recovered = _allocate_clawbacks(session, year, key, amount)
-        line = SettlementLine(settlement_id=settlement.id, beneficiary_type=key[0],
+        line = SettlementLine(settlement_id=settlement.id, line_id=ids.new_id("sln"),
+                              beneficiary_type=key[0],
                               beneficiary_id=key[1], beneficiary_name=names[key][0],
                               beneficiary_uscc=names[key][1], redemption_count=counts[key],
                               gross_fen=amount, clawback_fen=recovered,
@@ -158,8 +159,9 @@ def approve(session: Session, *, settlement_id: str,
 
 def pay(session: Session, *, settlement_id: str, bank_reference: str) -> Settlement:
     settlement = get(session, settlement_id, for_update=True)
-    if settlement.status != "approved":
+    if settlement.status not in ("approved", "in_notice"):
         raise InvalidState(f"settlement is {settlement.status}; approve it before paying")
+    notice.require_payable(settlement, get_year(session, settlement.year), clock.today())
     year = settlement.year
     paid = ledger.get_or_create_account(session, year, "paid")
     for line in lines_of(session, settlement.id):
@@ -185,6 +187,31 @@ def pay(session: Session, *, settlement_id: str, bank_reference: str) -> Settlem
     audit.record(session, action="settlement.pay", object_type="settlement",
                  object_id=settlement.id,
                  summary={"total_fen": settlement.total_fen, "bank_reference": bank_reference})
+    return settlement
+
+
+def publish(session: Session, *, settlement_id: str) -> Settlement:
+    """公示: an approved batch goes into notice for the year's notice_working_days, from the
+    next working day after today (docs/notice.md)."""
+    settlement = get(session, settlement_id, for_update=True)
+    if settlement.status != "approved":
+        raise InvalidState(f"settlement is {settlement.status}; only an approved batch is "
+                           "published")
+    year = get_year(session, settlement.year)
+    if year.notice_working_days == 0:
+        raise notice.NoticeNotUsed(f"budget year {year.year} has notice_working_days 0: the "
+                                   "batch is paid without a notice")
+    today = clock.today()
+    settlement.notice_starts_on, settlement.notice_ends_on = notice.window(year, today)
+    settlement.published_on = today
+    settlement.status = "in_notice"
+    session.add(settlement)
+    audit.record(session, action="settlement.publish", object_type="settlement",
+                 object_id=settlement.id,
+                 summary={"total_fen": settlement.total_fen,
+                          "notice_working_days": year.notice_working_days,
+                          "notice_starts_on": settlement.notice_starts_on.isoformat(),
+                          "notice_ends_on": settlement.notice_ends_on.isoformat()})
     return settlement
 
 
