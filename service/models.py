@@ -13,6 +13,7 @@ from service.invoices.models import (
 )
 from service.invoices.source_models import InvoiceSource, ItemCategoryRule
 from service.ledger.models import LedgerAccount, LedgerTransfer
+from service.ratelimit.models import RateWindow
 from service.redemptions.models import Clawback, Redemption, RedemptionDraw
 from service.registry.models import (
     ApprovedProvider,
@@ -55,6 +56,7 @@ __all__ = [
                                      "OtherSubsidy",
                                      "PolicyVersion",
                                      "Provider",
+                                     "RateWindow",
                                      "Redemption",
                                      "RedemptionDraw",
                                      "RedemptionPartyTotal",

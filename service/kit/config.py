@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # Comma-separated webhook URLs that receive budget threshold alerts.
     alert_webhook_urls: str = ""
     alert_webhook_secret: str = "change-me"
+    # Comma-separated addresses or networks of the reverse proxies in front of the service:
+    # from them, a client's address is read from X-Forwarded-For (service/ratelimit).
+    trusted_proxies: str = ""
 
     @field_validator("database_url")
     @classmethod

@@ -1,5 +1,7 @@
 """Enterprises, providers, the approved list, related parties, other-programme claims (§3.2)."""
 
+import re
+
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
@@ -28,13 +30,16 @@ from service.kit.uscc import uscc_problem
 from service.years.service import get_year
 
 FACT_NAMES = (*facts.ALL_FACTS, *payment.PAYMENT_FACTS)
+_USCC_SHAPE = re.compile(r"[0-9A-Z]{18}")
 
 
 def _checked_uscc(code: str, override_reason: str | None) -> tuple[str, bool]:
     problem = uscc_problem(code)
     if problem is None:
         return code, False
-    if override_reason and len(code) == 18 and code.isalnum() and code.isupper():
+    # An override admits a wrong check character (or letters GB 32100 does not use), never a
+    # wrong shape: 18 ASCII digits or capital letters. (`str.isupper` is False for all digits.)
+    if override_reason and _USCC_SHAPE.fullmatch(code):
         return code, True
     raise InvalidUSCC(f"{code!r} is not a valid unified social credit code: {problem}",
                       errors=[FieldError(field="uscc", message=problem, type="invalid_uscc")])
