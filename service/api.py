@@ -128,7 +128,7 @@ ADMIN = ("admin",)
 ALL_ROLES = ("admin", "auditor", "provider", "enterprise")
 
 
-def _canonical_hash(method: str, path: str, body: bytes) -> str:
+def canonical_request_hash(method: str, path: str, body: bytes) -> str:
     try:
         canonical = json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":"))
     except ValueError:
@@ -212,7 +212,7 @@ def writer(*roles: str) -> Callable[..., Any]:
     ) -> Writer:
         body = await request.body()
         return Writer(request=request, principal=principal, idempotency_key=idempotency_key,
-                      request_hash=_canonical_hash(request.method, request.url.path, body))
+                      request_hash=canonical_request_hash(request.method, request.url.path, body))
     return dependency
 
 
@@ -259,11 +259,15 @@ Cursor = Annotated[str | None, text_query(200, description="next_cursor of the p
 
 def paginate(session: Session, stmt, id_column, limit: int, cursor: str | None,
              to_public: Callable[[Any], Any] | None = None, *,
-             shape_page: Callable[[list], list] | None = None) -> dict[str, Any]:
-    """Keyset pagination on an id column; shape each row, or the whole page at once."""
+             shape_page: Callable[[list], list] | None = None,
+             newest_first: bool = False) -> dict[str, Any]:
+    """Keyset pagination on an id column (ids are time-ordered: ascending is oldest first);
+    shape each row, or the whole page at once."""
     if cursor:
-        stmt = stmt.where(id_column > decode_cursor(cursor))
-    rows = list(session.exec(stmt.order_by(id_column).limit(limit + 1)).all())
+        after = decode_cursor(cursor)
+        stmt = stmt.where(id_column < after if newest_first else id_column > after)
+    order = id_column.desc() if newest_first else id_column
+    rows = list(session.exec(stmt.order_by(order).limit(limit + 1)).all())
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(str(getattr(rows[-1], id_column.key))) if more and rows else None

@@ -1,13 +1,16 @@
 """notice (公示): the year's notice days and calendar, published batches, line ids
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-07 14:30:00
 
 `budget_year.notice_working_days` (default 0: no notice step, the flow unchanged) and the
 year's calendar, `holidays` and `workdays` (JSON lists of ISO dates; docs/notice.md).
 A settlement batch may be `in_notice`, with `published_on`, `notice_starts_on` and
-`notice_ends_on`. Each settlement line gets a stable `line_id` (existing lines get one here).
+`notice_ends_on`. Each settlement line gets a stable `line_id` (existing lines get one here)
+and `withheld` (frozen by an objection when its batch was paid). `objection` and
+`objection_line` hold the public's real-name objections and the lines each names;
+`barred_invoice` the invoices an upheld objection bars from any further redemption.
 """
 import uuid
 from collections.abc import Sequence
@@ -17,7 +20,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '0014'
-down_revision: str | None = '0012'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -53,6 +56,50 @@ def upgrade() -> None:
         batch_op.alter_column('line_id', existing_type=sqlmodel.sql.sqltypes.AutoString(length=40),
                               nullable=False)
         batch_op.create_unique_constraint(op.f('uq_settlement_line_line_id'), ['line_id'])
+        batch_op.add_column(sa.Column('withheld', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
+    with op.batch_alter_table('settlement_line', schema=None) as batch_op:
+        batch_op.alter_column('withheld', existing_type=sa.Boolean(), server_default=None)
+    _objections()
+
+
+def _objections() -> None:
+    text = sqlmodel.sql.sqltypes.AutoString
+    op.create_table(
+        'objection',
+        sa.Column('id', text(length=40), nullable=False),
+        sa.Column('settlement_id', text(length=40), nullable=False),
+        sa.Column('name', text(length=50), nullable=False),
+        sa.Column('phone', text(length=20), nullable=False),
+        sa.Column('organisation', text(length=200), nullable=True),
+        sa.Column('content', text(length=2000), nullable=False),
+        sa.Column('status', text(length=20), nullable=False),
+        sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('resolved_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('resolution_reason', text(length=2000), nullable=True),
+        sa.Column('resolved_by', text(length=40), nullable=True),
+        sa.CheckConstraint("status IN ('received','upheld','dismissed')", name='status'),
+        sa.CheckConstraint("(status = 'received') = (resolved_at IS NULL)", name='resolved'),
+        sa.ForeignKeyConstraint(['settlement_id'], ['settlement.id']),
+        sa.PrimaryKeyConstraint('id'))
+    op.create_index(op.f('ix_objection_settlement_id'), 'objection', ['settlement_id'])
+    op.create_index(op.f('ix_objection_status'), 'objection', ['status'])
+    op.create_table(
+        'objection_line',
+        sa.Column('objection_id', text(length=40), nullable=False),
+        sa.Column('line_id', text(length=40), nullable=False),
+        sa.ForeignKeyConstraint(['objection_id'], ['objection.id']),
+        sa.ForeignKeyConstraint(['line_id'], ['settlement_line.line_id']),
+        sa.PrimaryKeyConstraint('objection_id', 'line_id'))
+    op.create_index(op.f('ix_objection_line_line_id'), 'objection_line', ['line_id'])
+    op.create_table(
+        'barred_invoice',
+        sa.Column('invoice_id', text(length=40), nullable=False),
+        sa.Column('objection_id', text(length=40), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id']),
+        sa.ForeignKeyConstraint(['objection_id'], ['objection.id']),
+        sa.PrimaryKeyConstraint('invoice_id'))
 
 
 def _name_existing_lines() -> None:
@@ -68,7 +115,14 @@ def _name_existing_lines() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('barred_invoice')
+    op.drop_index(op.f('ix_objection_line_line_id'), table_name='objection_line')
+    op.drop_table('objection_line')
+    op.drop_index(op.f('ix_objection_status'), table_name='objection')
+    op.drop_index(op.f('ix_objection_settlement_id'), table_name='objection')
+    op.drop_table('objection')
     with op.batch_alter_table('settlement_line', schema=None) as batch_op:
+        batch_op.drop_column('withheld')
         batch_op.drop_constraint(op.f('uq_settlement_line_line_id'), type_='unique')
         batch_op.drop_column('line_id')
     op.execute("UPDATE settlement SET status = 'approved' WHERE status = 'in_notice'")

@@ -58,3 +58,6 @@ class SettlementLine(SQLModel, table=True):
     account_name: str | None = Field(default=None, max_length=200)
     bank_name: str | None = Field(default=None, max_length=100)
     bank_account: str | None = Field(default=None, max_length=40)
+    # Frozen by an objection when the batch was paid (docs/notice.md): the line left the batch,
+    # unpaid; its redemptions wait for the objections' outcome.
+    withheld: bool = Field(default=False)

@@ -72,6 +72,11 @@ class SettlementLinePublic(BaseModel):
     gross_fen: int
     clawback_fen: int
     amount_fen: int
+    frozen: bool = Field(description=(
+        "an objection naming the line is unresolved, or one was upheld (docs/notice.md)"))
+    objection_ids: list[str] = Field(description="the objections naming the line, oldest first")
+    withheld: bool = Field(description=(
+        "the line was frozen when the batch was paid: it left the batch, unpaid"))
 
 
 class SettlementPublic(BaseModel):
@@ -185,8 +190,7 @@ async def export_settlement(settlement_id: ObjectIdPath, request: Request, princ
 
 
 def _payment_file(session: Session, settlement: Settlement, format: str) -> Response:
-    settlement_id = settlement.id
-    lines = service.lines_of(session, settlement_id)
+    lines = service.payment_lines(session, settlement.id)
     paid_to = payees.of_lines(session, lines)
     filename = f"settlement-{settlement.year}-{settlement.id}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}

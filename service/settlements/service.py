@@ -5,13 +5,14 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import tuple_, update
 from sqlmodel import Session, select
 
 from service.kit import clock, ids
 from service.audit import service as audit
 from service.kit.errors import DomainError, InvalidState, NotFound
 from service.ledger import service as ledger
+from service.notices import freeze
 from service.redemptions.models import Clawback, Redemption
 from service.reviewchain import trail as chain
 from service.settlements import notice, payees
@@ -136,6 +137,13 @@ def lines_of(session: Session, settlement_id: str) -> list[SettlementLine]:
         .order_by(SettlementLine.beneficiary_type, SettlementLine.beneficiary_id)))
 
 
+def payment_lines(session: Session, settlement_id: str) -> list[SettlementLine]:
+    """The lines a payment file carries: never a frozen or a withheld one (docs/notice.md)."""
+    lines = [line for line in lines_of(session, settlement_id) if not line.withheld]
+    frozen = freeze.frozen_ids(session, [line.line_id for line in lines])
+    return [line for line in lines if line.line_id not in frozen]
+
+
 def approve(session: Session, *, settlement_id: str,
             review_reason: str | None = None) -> Settlement:
     settlement = get(session, settlement_id, for_update=True)
@@ -164,7 +172,12 @@ def pay(session: Session, *, settlement_id: str, bank_reference: str) -> Settlem
     notice.require_payable(settlement, get_year(session, settlement.year), clock.today())
     year = settlement.year
     paid = ledger.get_or_create_account(session, year, "paid")
-    for line in lines_of(session, settlement.id):
+    lines = lines_of(session, settlement.id)
+    frozen = freeze.frozen_ids(session, [line.line_id for line in lines])
+    for line in lines:
+        if line.line_id in frozen:
+            _withhold(session, year, line)
+            continue
         payable = ledger.get_or_create_account(session, year, "payable", line.beneficiary_type,
                                                line.beneficiary_id)
         if line.amount_fen > 0:
@@ -177,17 +190,36 @@ def pay(session: Session, *, settlement_id: str, bank_reference: str) -> Settlem
                         amount_fen=line.clawback_fen, kind="clawback_recovery",
                         reference=settlement.id)
             _recover(session, year, line)
+    withheld = [line for line in lines if line.line_id in frozen]
     r = Redemption.__table__.c
-    session.execute(update(Redemption).where(r.settlement_id == settlement.id)
+    paying = [r.settlement_id == settlement.id, r.status == "settling"]
+    if withheld:
+        paying.append(tuple_(r.beneficiary_type, r.beneficiary_id).not_in(
+            [(line.beneficiary_type, line.beneficiary_id) for line in withheld]))
+    session.execute(update(Redemption).where(*paying)
                     .values(status="paid").execution_options(synchronize_session=False))
+    settlement.total_fen = sum(line.amount_fen for line in lines if line.line_id not in frozen)
     settlement.status = "paid"
     settlement.bank_reference = bank_reference
     settlement.paid_at = clock.now()
     session.add(settlement)
+    summary = {"total_fen": settlement.total_fen, "bank_reference": bank_reference}
+    if withheld:
+        summary["withheld_line_ids"] = [line.line_id for line in withheld]
+        summary["withheld_fen"] = sum(line.amount_fen for line in withheld)
     audit.record(session, action="settlement.pay", object_type="settlement",
-                 object_id=settlement.id,
-                 summary={"total_fen": settlement.total_fen, "bank_reference": bank_reference})
+                 object_id=settlement.id, summary=summary)
     return settlement
+
+
+def _withhold(session: Session, year: int, line: SettlementLine) -> None:
+    """A frozen line leaves the batch as it is paid (docs/notice.md): nothing is posted for it,
+    the clawbacks it netted are owed again, and its redemptions stay `settling` on this batch —
+    neither paid nor payable — until the objections naming it are resolved."""
+    line.withheld = True
+    session.add(line)
+    if line.clawback_fen > 0:
+        _unallocate(session, year, line)
 
 
 def publish(session: Session, *, settlement_id: str) -> Settlement:
@@ -232,9 +264,13 @@ def _recover(session: Session, year: int, line: SettlementLine) -> None:
 
 
 def to_public(session: Session, settlement: Settlement) -> dict[str, Any]:
+    lines = lines_of(session, settlement.id)
+    states = freeze.states(session, [line.line_id for line in lines])
     return {**settlement.model_dump(),
-            "lines": [line.model_dump(exclude={"settlement_id"})
-                      for line in lines_of(session, settlement.id)],
+            "lines": [{**line.model_dump(exclude={"settlement_id"}),
+                       "frozen": states[line.line_id].frozen,
+                       "objection_ids": list(states[line.line_id].objection_ids)}
+                      for line in lines],
             "reviews": chain.reviews_of(session, "settlement", settlement.id),
             "review_levels": chain.levels_of(session, settlement.year)}
 

@@ -54,6 +54,10 @@ READS: dict[str, set[tuple[str, str]]] = {
     "/v1/years/{year}/scenarios/{scenario_id}": {("whatif", "readable")},
     "/v1/reviews": {("risk", "readable")},
     "/v1/reviews/{review_id}": {("risk", "readable")},
+    "/v1/years/{year}/calendar": {("years", "readable")},
+    "/v1/public/notices": {("settlements", "readable_published")},
+    "/v1/public/notices/{settlement_id}": {("settlements", "readable_published")},
+    "/v1/objections": {("notices", "readable")},
 }
 
 # GET routes that return no party's rows, and why: configuration, the rule catalogue, and the
