@@ -12,6 +12,7 @@ from service.web import (
     enterprise,
     inbox,
     notice,
+    notices,
     pages,
     provider,
     reviews,
@@ -23,7 +24,8 @@ from service.web.security import WebSecurityHeaders
 from service.web.sessions import SessionMiddleware, SessionStore
 
 ROUTERS = (signin.router, bureau.router, enterprise.router, provider.router, whatif.router,
-           inbox.router, xml_upload.router, reviews.router, notice.router)
+           inbox.router, xml_upload.router, reviews.router, notice.router,
+           notices.router)
 
 
 def install(app: FastAPI) -> None:

@@ -13,6 +13,7 @@ from service.kit import clock
 from service.web import format as fmt
 from service.web.apiclient import ApiError
 from service.web.charts import dashboard_charts
+from service.web.notices import notice_counts, objections_of
 from service.web.pages import (
     BUREAU,
     api_of,
@@ -59,6 +60,7 @@ async def bureau_home(request: Request) -> HTMLResponse:
     held = await api.get("/v1/reviews", status="open", year=year, limit=1)
     return render(request, "bureau/dashboard.html", ws, year=year, budget=budget,
                   charts=charts, pending=len(pending["items"]), held=held,
+                  notice=await notice_counts(api, year),
                   has_activity=any(m["issued_fen"] or m["redeemed_fen"]
                                    for m in budget["by_month"]))
 
@@ -201,22 +203,25 @@ async def settlement_detail(settlement_id: str, request: Request) -> HTMLRespons
     except ApiError as exc:
         flash_error(request, ws, exc)
         return back("/web/bureau/settlements")
-    return render(request, "bureau/settlement.html", ws, batch=batch)
+    objections = await objections_of(api_of(request, ws), settlement_id) \
+        if batch["published_on"] else []
+    return render(request, "bureau/settlement.html", ws, batch=batch, objections=objections,
+                  line_index={x["line_id"]: x for x in batch["lines"]})
 
 
 @router.post("/bureau/settlements/{settlement_id}/{action}")
 async def settlement_action(settlement_id: str, action: str, request: Request) -> Response:
     ws = require(request, *BUREAU)
     form = await form_of(request, ws)
-    if action not in ("approve", "pay"):
+    if action not in ("approve", "publish", "pay"):
         return back(f"/web/bureau/settlements/{settlement_id}")
     body = {"bank_reference": str(form.get("bank_reference") or "").strip()} \
         if action == "pay" else None
     try:
         await api_of(request, ws).post(f"/v1/settlements/{settlement_id}/{action}", body,
                                        idempotency_key=form_idem(form))
-        flash(request, ws, "success",
-              "settle.approved" if action == "approve" else "settle.paid")
+        flash(request, ws, "success", {"approve": "settle.approved", "publish": "notice.published",
+                                       "pay": "settle.paid"}[action])
     except ApiError as exc:
         flash_error(request, ws, exc)
     return back(f"/web/bureau/settlements/{settlement_id}")

@@ -83,6 +83,7 @@ PAGES: dict[str, tuple[str, set[tuple[str, str]]]] = {
     "/web/bureau/settlements": (ADMIN, {("settlements", "readable")}),
     "/web/bureau/settlements/{settlement_id}": (ADMIN, {("settlements", "readable")}),
     "/web/bureau/settlements/{settlement_id}/export": (ADMIN, {("settlements", "readable")}),
+    "/web/bureau/notice": (ADMIN, {("settlements", "readable"), ("notices", "readable")}),
     "/web/bureau/reconciliation": (ADMIN, set()),  # a bureau-only aggregate
     "/web/bureau/audit": (ADMIN, {("audit", "readable")}),
     "/web/bureau/year": (ADMIN, {("years", "readable")}),
