@@ -204,3 +204,32 @@ def test_resolving_twice_is_409_and_a_reason_is_required(two, batch, client, api
     actions = [e["action"] for e in api.ok("GET", "/v1/audit-events",
                                            params={"limit": 500})["items"]]
     assert actions.count("objection.dismissed") == 1
+
+
+def test_a_withheld_line_owes_its_netted_clawback_again(two, client, api, today):
+    """A clawback netted on a line that is then withheld is owed again, for a later batch."""
+    two.a.voucher(10_000_000)
+    first = two.a.invoice([line("gpu", 1_000_000)])
+    two.a.redeem(first["id"])  # 300_000
+    paid = two.published_batch()
+    _pay(api, today, paid["id"])
+    two.a.reverse(first["id"], 100_000)  # settled: 30_000 clawed back, owed by A
+    today("2026-06-24")
+    two.a.redeem(two.a.invoice([line("gpu", 500_000)])["id"])  # 150_000
+    batch = two.published_batch()
+    a = line_of(batch, two.a.enterprise["id"])
+    assert (a["gross_fen"], a["clawback_fen"], a["amount_fen"]) == (150_000, 30_000, 120_000)
+    _object(client, batch, [a["line_id"]])
+    assert _pay(api, today, batch["id"], day="2026-07-02")["total_fen"] == 0
+    _clean(api)
+    [objection] = api.ok("GET", "/v1/objections", params={"settlement_id": batch["id"]})["items"]
+    _resolve(api, objection["id"], "dismissed")
+    later = api.ok("POST", "/v1/settlements", json={"year": 2026}, expect=201)
+    again = line_of(later, two.a.enterprise["id"])
+    assert (again["gross_fen"], again["clawback_fen"], again["amount_fen"]) == (
+        150_000, 30_000, 120_000)
+    api.ok("POST", f"/v1/settlements/{later['id']}/approve")
+    api.ok("POST", f"/v1/settlements/{later['id']}/publish")
+    assert _pay(api, today, later["id"], day="2026-07-10")["total_fen"] == 120_000
+    assert _balance(api, "paid") == 300_000 + 120_000
+    _clean(api)
