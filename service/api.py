@@ -119,7 +119,7 @@ ADMIN = ("admin",)
 ALL_ROLES = ("admin", "auditor", "provider", "enterprise")
 
 
-def _canonical_hash(method: str, path: str, body: bytes) -> str:
+def canonical_request_hash(method: str, path: str, body: bytes) -> str:
     try:
         canonical = json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":"))
     except ValueError:
@@ -203,7 +203,7 @@ def writer(*roles: str) -> Callable[..., Any]:
     ) -> Writer:
         body = await request.body()
         return Writer(request=request, principal=principal, idempotency_key=idempotency_key,
-                      request_hash=_canonical_hash(request.method, request.url.path, body))
+                      request_hash=canonical_request_hash(request.method, request.url.path, body))
     return dependency
 
 

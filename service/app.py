@@ -24,6 +24,7 @@ from service.invoices.router import router as invoices_router
 from service.ledger.router import router as ledger_router
 from service.logs import configure_logging, record_auth_block
 from service.middleware import RequestContextMiddleware, unexpected_error
+from service.notices.router import router as notices_router
 from service.ops import router as ops_router
 from service.public.router import router as public_router
 from service.redemptions.router import router as redemptions_router
@@ -91,7 +92,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     for router in (redemptions_router, invoices_router, years_router, registry_router,
                    auth_router, vouchers_router, settlements_router, reporting_router,
                    ledger_router, audit_router, reviewchain_router, whatif_router,
-                   public_router):
+                   public_router, notices_router):
         app.include_router(router)
     app.include_router(risk_router)  # risk flags and the review queue (docs/risk.md)
     install_web(app)  # the web pages: /web, served assets, CSP (docs/web.md)

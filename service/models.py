@@ -13,6 +13,7 @@ from service.invoices.models import (
 )
 from service.invoices.source_models import InvoiceSource, ItemCategoryRule
 from service.ledger.models import LedgerAccount, LedgerTransfer
+from service.notices.models import BarredInvoice, Objection, ObjectionLine
 from service.ratelimit.models import RateWindow
 from service.redemptions.models import Clawback, Redemption, RedemptionDraw
 from service.registry.models import (
@@ -53,6 +54,7 @@ __all__ = [
                                      "KeyRevocationCounter",
                                      "LedgerAccount",
                                      "LedgerTransfer",
+                                     "BarredInvoice", "Objection", "ObjectionLine",
                                      "OtherSubsidy",
                                      "PolicyVersion",
                                      "Provider",

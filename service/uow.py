@@ -56,7 +56,8 @@ log = logging.getLogger(__name__)
 
 ATTEMPTS = RETRY_ATTEMPTS
 # Refusals that are not an answer to the request itself, so not remembered for replay.
-_NOT_REMEMBERED = ("idempotency_key_reused", "idempotency_in_flight")
+# A rate limit (service/ratelimit) refuses the moment, not the request: a retry may succeed.
+_NOT_REMEMBERED = ("idempotency_key_reused", "idempotency_in_flight", "rate_limited")
 
 
 @dataclass(frozen=True)

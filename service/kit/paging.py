@@ -50,12 +50,16 @@ def decode_cursor(cursor: str, *, shape: re.Pattern[str] = ID_CURSOR) -> str:
 def paginate(session: Session, stmt, id_column, limit: int, cursor: str | None,
              to_public: Callable[[Any], Any] | None = None, *,
              shape_page: Callable[[list], list] | None = None,
-             cursor_shape: re.Pattern[str] = ID_CURSOR) -> dict[str, Any]:
-    """Keyset pagination on an id column (or a labelled key of the same kind); shape each row,
-    or the whole page at once. `cursor_shape`: what this list's key looks like."""
+             cursor_shape: re.Pattern[str] = ID_CURSOR,
+             newest_first: bool = False) -> dict[str, Any]:
+    """Keyset pagination on an id column (or a labelled key of the same kind; ids are
+    time-ordered: ascending is oldest first); shape each row, or the whole page at once.
+    `cursor_shape`: what this list's key looks like."""
     if cursor:
-        stmt = stmt.where(id_column > decode_cursor(cursor, shape=cursor_shape))
-    rows = list(session.exec(stmt.order_by(id_column).limit(limit + 1)).all())
+        after = decode_cursor(cursor, shape=cursor_shape)
+        stmt = stmt.where(id_column < after if newest_first else id_column > after)
+    order = id_column.desc() if newest_first else id_column
+    rows = list(session.exec(stmt.order_by(order).limit(limit + 1)).all())
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(str(getattr(rows[-1], id_column.key))) if more and rows else None

@@ -22,7 +22,8 @@ Refusals, checked in this order: the first that applies is the answer, and nothi
 9. `invoice_not_eligible` (409): the invoice is dated before the year's `eligible_from`.
 10. `no_usable_voucher` (409): the named voucher, or every voucher of the year, is expired,
     revoked, exhausted or not yet valid (`vouchers.unusable_reason`).
-11. `nothing_to_redeem` (409): no eligible subsidy is left on the invoice for the year.
+11. `nothing_to_redeem` (409): no eligible subsidy is left on the invoice for the year, or an
+    objection to its payment was upheld (a barred invoice, docs/notice.md).
 
 How a batch runs (service/uow.py, docs/write-path.md): the unit of work has locked every voucher
 of the batch's enterprises (by id) and the batch's invoices (by id); `redeem_group` then reads
@@ -62,6 +63,7 @@ from service.invoices import subsidy
 from service.invoices.models import Invoice, InvoiceLine, InvoiceRow
 from service.ledger import service as ledger
 from service.ledger.models import LedgerAccount
+from service.notices.models import BarredInvoice
 from service.redemptions.models import Redemption, RedemptionDraw
 from service.redemptions.restore import enterprise_share_paid
 from service.risk import disclosure
@@ -82,7 +84,8 @@ class InvoiceFacts(NamedTuple("InvoiceFacts", [
         ("credit_blocked", bool), ("enterprise_uscc", str), ("provider_name", str),
         ("provider_uscc", str),
         ("other_programme", str | None),  # a claim under another programme (就高不重复)
-        ("related", bool)])):  # a recorded related-party pair
+        ("related", bool),  # a recorded related-party pair
+        ("barred", bool)])):  # an upheld objection rejected its subsidy (docs/notice.md)
     """An invoice with what the rules ask of its parties: the one row shape of this path."""
 
     __slots__ = ()
@@ -147,11 +150,13 @@ _claim = select(OtherSubsidyClaim.programme).where(
              OtherSubsidyClaim.contract_number == _inv.contract_number))).limit(1)
 _related = exists().where(RelatedPartyPair.enterprise_id == _inv.enterprise_id,
                           RelatedPartyPair.provider_id == _inv.provider_id)
+_barred = exists().where(BarredInvoice.invoice_id == _inv.id)
 _INVOICES_READ = (
     select(Invoice.__table__, Enterprise.credit_blocked,
            Enterprise.uscc.label("enterprise_uscc"), Provider.name.label("provider_name"),
            Provider.uscc.label("provider_uscc"),
-           _claim.scalar_subquery().label("other_programme"), _related.label("related"))
+           _claim.scalar_subquery().label("other_programme"), _related.label("related"),
+           _barred.label("barred"))
     .join(Enterprise, Enterprise.id == _inv.enterprise_id)
     .join(Provider, Provider.id == _inv.provider_id)
     .where(_inv.id.in_(bindparam("ids", expanding=True))).order_by(_inv.id))
@@ -327,6 +332,9 @@ class _Batch:
                          today)
         candidates = self.candidates(invoice.enterprise_id, policy.year, named, today)
         left = remaining(invoice, lines, policy, self.redeemed)
+        if invoice.barred:
+            raise NothingToRedeem("an objection to the payment of this invoice's subsidy was "
+                                  "upheld: it is never redeemed again")
         if left <= 0:
             raise NothingToRedeem("the invoice has no eligible subsidy left to redeem "
                                   "(unpaid, fully redeemed, or no eligible lines)")

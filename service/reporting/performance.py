@@ -25,6 +25,7 @@ from service.auth.principal import Principal
 from service.invoices.models import Invoice, InvoiceLine
 from service.invoices.subsidy import base_for_year
 from service.kit.money import share_bp
+from service.notices import access as objection_access
 from service.redemptions.models import Redemption
 from service.registry.models import Enterprise
 from service.reporting import budget as budget_module
@@ -56,7 +57,7 @@ def indicators(session: Session, year_number: int, *, principal: Principal) -> d
         "median_days_to_payout": median_days_to_payout(session, year.year),
         "by_category": by_category(session, year),
         "by_district": by_district(session, year.year),
-        "objections": objection_counts(session, year.year),
+        "objections": objection_counts(session, year.year, principal),
         "reviews": review_counts(session, year.year, principal),
     }
 
@@ -136,13 +137,17 @@ def by_district(session: Session, year: int) -> list[dict[str, Any]]:
              "share_bp": share_bp(int(amount), total)} for name, amount in rows]
 
 
-def objection_counts(session: Session, year: int) -> dict[str, int]:
-    """Objections to the year's 公示 notices: received, upheld, dismissed.
-
-    TODO(issue 24 §1): count the objection model (`Objection`, service/settlements/) once it
-    lands — received = every objection to a batch of the year, upheld / dismissed by outcome.
-    Until then there is no objection table, so every count is 0."""
-    return {"received": 0, "upheld": 0, "dismissed": 0}
+def objection_counts(session: Session, year: int, principal: Principal) -> dict[str, int]:
+    """Objections to the year's 公示 notices (docs/notice.md), through notices/access.py:
+    every one received, and how many of those were upheld and dismissed (the rest are open)."""
+    mine = objection_access.readable(principal).subquery()
+    rows = session.execute(
+        select(mine.c.status, func.count())
+        .join(Settlement, Settlement.id == mine.c.settlement_id)
+        .where(Settlement.year == year).group_by(mine.c.status)).all()
+    counts = {status: n for status, n in rows}
+    return {"received": sum(counts.values()), "upheld": counts.get("upheld", 0),
+            "dismissed": counts.get("dismissed", 0)}
 
 
 def review_counts(session: Session, year: int, principal: Principal) -> dict[str, int]:

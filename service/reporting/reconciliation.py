@@ -227,7 +227,9 @@ def _payables(session: Session, year: int, accounts, posted) -> dict[str, Any]:
             select(SettlementLine.beneficiary_type, SettlementLine.beneficiary_id,
                    func.sum(SettlementLine.gross_fen))
             .join(Settlement, Settlement.id == SettlementLine.settlement_id)
-            .where(Settlement.year == year, Settlement.status == "paid")
+            # A withheld line (frozen by an objection, docs/notice.md) left the batch unpaid.
+            .where(Settlement.year == year, Settlement.status == "paid",
+                   SettlementLine.withheld.is_(False))
             .group_by(SettlementLine.beneficiary_type, SettlementLine.beneficiary_id)):
         expected[(b_type, b_id)] -= int(settled)
     actual = {(a.owner_type, a.owner_id): _balance(posted, a.id)
@@ -245,7 +247,8 @@ def _settlements_paid(session: Session, year: int, accounts, posted) -> dict[str
     paid_lines = dict(session.execute(
         select(Settlement.id, func.sum(SettlementLine.amount_fen))
         .join(SettlementLine, SettlementLine.settlement_id == Settlement.id)
-        .where(Settlement.year == year, Settlement.status == "paid")
+        .where(Settlement.year == year, Settlement.status == "paid",
+               SettlementLine.withheld.is_(False))
         .group_by(Settlement.id)).all())
     totals = dict(session.execute(select(Settlement.id, Settlement.total_fen).where(
         Settlement.year == year, Settlement.status == "paid")).all())

@@ -10,7 +10,7 @@ was held) two different reviewers must give the same decision. Every decision is
 every flag of a decided review keeps its outcome: `cleared` or `confirmed`.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -199,17 +199,25 @@ def _clear(session: Session, review: Review) -> dict:
 
 
 def _reject(session: Session, review: Review) -> dict:
+    return reject_redemption(session, review.redemption_id, from_status="under_review",
+                             source_account=lambda r: held_account(session, r.year))
 
-    redemption = _lock_money(session, review.redemption_id)
+
+def reject_redemption(session: Session, redemption_id: str, *, from_status: str,
+                      source_account: Callable[[Redemption], str]) -> dict:
+    """Reject one redemption that is `from_status`: its draws go back to the vouchers from the
+    account its amount sits in (`source_account(redemption)`: `held` for a held redemption, the
+    beneficiary's payable for an upheld objection, docs/notice.md), as a `reversal` transfer,
+    and it becomes `rejected` with clawed_back_fen = subsidy_fen."""
+    redemption = _lock_money(session, redemption_id)
     amount = redemption.subsidy_fen - redemption.clawed_back_fen
     restored: list[dict] = []
-    if amount > 0 and redemption.status == "under_review":
+    if amount > 0 and redemption.status == from_status:
         restored = restore.give_back_to_vouchers(
-            session, redemption, amount, source_account_id=held_account(session,
-                                                                         redemption.year),
+            session, redemption, amount, source_account_id=source_account(redemption),
             kind="reversal", reference=redemption.id)
         redemption.clawed_back_fen += amount
-    if redemption.status == "under_review":
+    if redemption.status == from_status:
         redemption.status = "rejected"
     session.add(redemption)
     return {"restored_fen": max(amount, 0), "restored": restored, "status": redemption.status}

@@ -28,3 +28,9 @@ def readable(principal: Principal) -> Select:
         Redemption.enterprise_id == Enterprise.id,
         or_(Enterprise.district.is_(None), Enterprise.district != principal.district)))
     return stmt.where(inside, ~outside)
+
+
+def readable_published() -> Select:
+    """SELECT the batches anyone may read as a public notice (公示, docs/notice.md): those ever
+    published. What of them the public sees is decided by service/notices/public.py."""
+    return select(Settlement).where(Settlement.published_on.is_not(None))

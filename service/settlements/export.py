@@ -68,7 +68,8 @@ def to_xlsx(settlement: Settlement, lines: list[SettlementLine], payees: Payees)
     for name in FEN_COLUMNS:
         total[HEADER.index(name)] = cells.fen_cell(
             sheet, sum(getattr(line, name) for line in lines))
-    total[HEADER.index("amount_yuan")] = cells.yuan_cell(sheet, settlement.total_fen)
+    total[HEADER.index("amount_yuan")] = cells.yuan_cell(
+        sheet, sum(line.amount_fen for line in lines))
     sheet.append(total)
     sheet.freeze_panes = "A2"
     for index, width in enumerate(WIDTHS, start=1):

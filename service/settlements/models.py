@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, DateTime
 from sqlmodel import Field, SQLModel
@@ -9,7 +9,8 @@ from service.kit.timestamps import created_at_field, fen_field, optional_ts_fiel
 class Settlement(SQLModel, table=True):
     __tablename__ = "settlement"
     __table_args__ = (
-        CheckConstraint("status IN ('draft','approved','paid','rejected')", name="status"),
+        CheckConstraint("status IN ('draft','approved','in_notice','paid','rejected')",
+                        name="status"),
         CheckConstraint("total_fen >= 0", name="total_nonneg"),
     )
 
@@ -27,6 +28,10 @@ class Settlement(SQLModel, table=True):
     review_level: str | None = Field(default=None, max_length=20, index=True)
     rejected_at: datetime | None = optional_ts_field()
     reject_reason: str | None = Field(default=None, max_length=2000)
+    # 公示 (service/settlements/notice.py): set when an approved batch is published.
+    published_on: date | None = None
+    notice_starts_on: date | None = None
+    notice_ends_on: date | None = None
 
 
 class SettlementLine(SQLModel, table=True):
@@ -40,6 +45,8 @@ class SettlementLine(SQLModel, table=True):
     settlement_id: str = Field(foreign_key="settlement.id", primary_key=True, max_length=40)
     beneficiary_type: str = Field(primary_key=True, max_length=20)
     beneficiary_id: str = Field(primary_key=True, max_length=40)
+    # The line's own stable id: what a public notice shows and an objection names.
+    line_id: str = Field(max_length=40, unique=True)
     beneficiary_name: str = Field(max_length=200)
     beneficiary_uscc: str = Field(max_length=18)
     redemption_count: int = 0
@@ -51,3 +58,6 @@ class SettlementLine(SQLModel, table=True):
     account_name: str | None = Field(default=None, max_length=200)
     bank_name: str | None = Field(default=None, max_length=100)
     bank_account: str | None = Field(default=None, max_length=40)
+    # Frozen by an objection when the batch was paid (docs/notice.md): the line left the batch,
+    # unpaid; its redemptions wait for the objections' outcome.
+    withheld: bool = Field(default=False)

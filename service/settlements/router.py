@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -26,6 +26,7 @@ from service.problems import problem_responses
 from service.kit.errors import Busy, InvalidState
 from service.ledger.service import InsufficientBalance
 from service.reviewchain.trail import ReviewIncomplete
+from service.settlements.notice import NoticeNotUsed, NoticePeriod, NoticeRequired
 from service.settlements.service import BeneficiaryAccountMissing, NothingToSettle
 from service.reviewchain.levels import Level
 from service.reviewchain.schemas import ReviewPublic
@@ -56,7 +57,12 @@ class SettlementPay(BaseModel):
     bank_reference: Line = Field(min_length=1, max_length=100)
 
 
+Status = Literal["draft", "approved", "in_notice", "paid", "rejected"]
+
+
 class SettlementLinePublic(BaseModel):
+    line_id: str = Field(description="the line's stable id (a public notice and an objection "
+                                     "name it)")
     beneficiary_type: Literal["provider", "enterprise"]
     beneficiary_id: str
     beneficiary_name: str
@@ -65,12 +71,17 @@ class SettlementLinePublic(BaseModel):
     gross_fen: int
     clawback_fen: int
     amount_fen: int
+    frozen: bool = Field(description=(
+        "an objection naming the line is unresolved, or one was upheld (docs/notice.md)"))
+    objection_ids: list[str] = Field(description="the objections naming the line, oldest first")
+    withheld: bool = Field(description=(
+        "the line was frozen when the batch was paid: it left the batch, unpaid"))
 
 
 class SettlementPublic(BaseModel):
     id: str
     year: int
-    status: Literal["draft", "approved", "paid", "rejected"]
+    status: Status
     cutoff: Timestamp
     total_fen: int
     bank_reference: str | None
@@ -86,6 +97,10 @@ class SettlementPublic(BaseModel):
         "the review chain of its year, in order (the year's review_levels)"))
     rejected_at: Timestamp | None = None
     reject_reason: str | None = None
+    published_on: date | None = Field(default=None, description="公示: the day it was published")
+    notice_starts_on: date | None = None
+    notice_ends_on: date | None = Field(default=None, description=(
+        "the last day of the notice; it may be paid from the day after"))
 
 
 @router.post("", status_code=201, response_model=SettlementPublic, operation_id="createSettlement",
@@ -100,7 +115,7 @@ def create_settlement(body: SettlementCreate, w: AdminWriter):
             responses=problem_responses())
 def list_settlements(session: SessionDep, principal: BatchReader, limit: Limit = 50,
                      cursor: Cursor = None, year: YearQuery = None,
-                     status: Literal["draft", "approved", "paid", "rejected"] | None = None,
+                     status: Status | None = None,
                      review_level: Level | None = None):
     stmt = access.readable(principal)
     if review_level:
@@ -138,9 +153,24 @@ def approve_settlement(settlement_id: ObjectIdPath, w: AdminWriter):
         s, settlement_id=settlement_id, principal=w.principal)))
 
 
+@router.post("/{settlement_id}/publish", response_model=SettlementPublic,
+             operation_id="publishSettlement",
+             responses=problem_responses(NotFound, InvalidState, NoticeNotUsed),
+             description="公示: an approved batch goes `in_notice` from the next working day "
+                         "after today for the year's `notice_working_days` (docs/notice.md). "
+                         "409 `notice_not_used` when the year has no notice step.")
+def publish_settlement(settlement_id: ObjectIdPath, w: AdminWriter):
+    return w.run(lambda s: service.to_public(s, service.publish(s, settlement_id=settlement_id)))
+
+
 @router.post("/{settlement_id}/pay", response_model=SettlementPublic,
-             operation_id="paySettlement", responses=problem_responses(NotFound, InsufficientBalance,
-                                                                       InvalidState))
+             operation_id="paySettlement",
+             responses=problem_responses(NotFound, InsufficientBalance, InvalidState,
+                                         NoticeRequired, NoticePeriod),
+             description="Pay an approved batch (with a notice: a published one whose "
+                         "`notice_ends_on` has passed). 409 `notice_required` for an approved "
+                         "batch never published while its year asks for notice; 409 "
+                         "`notice_period` (naming `notice_ends_on`) within the window.")
 def pay_settlement(settlement_id: ObjectIdPath, body: SettlementPay, w: AdminWriter):
     return w.run(lambda s: service.to_public(s, service.pay(
         s, settlement_id=settlement_id, bank_reference=body.bank_reference)))
@@ -160,8 +190,7 @@ async def export_settlement(settlement_id: ObjectIdPath, request: Request, princ
 
 
 def _payment_file(session: Session, settlement: Settlement, format: str) -> Response:
-    settlement_id = settlement.id
-    lines = service.lines_of(session, settlement_id)
+    lines = service.payment_lines(session, settlement.id)
     paid_to = payees.of_lines(session, lines)
     filename = f"settlement-{settlement.year}-{settlement.id}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}

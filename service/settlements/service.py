@@ -5,7 +5,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import tuple_, update
 from sqlmodel import Session, select
 
 from service.kit import clock, ids
@@ -13,9 +13,10 @@ from service.audit import service as audit
 from service.auth.principal import Principal
 from service.kit.errors import DomainError, InvalidState, NotFound
 from service.ledger import service as ledger
+from service.notices import freeze
 from service.redemptions.models import Clawback, Redemption
 from service.reviewchain import trail as chain
-from service.settlements import payees
+from service.settlements import notice, payees
 from service.settlements.models import Settlement, SettlementLine
 from service.years.service import get_year
 
@@ -81,7 +82,8 @@ def create(session: Session, *, year: int, cutoff: datetime | None = None) -> Se
     total = 0
     for key, amount in sorted(gross.items()):
         recovered = _allocate_clawbacks(session, year, key, amount)
-        line = SettlementLine(settlement_id=settlement.id, beneficiary_type=key[0],
+        line = SettlementLine(settlement_id=settlement.id, line_id=ids.new_id("sln"),
+                              beneficiary_type=key[0],
                               beneficiary_id=key[1], beneficiary_name=names[key][0],
                               beneficiary_uscc=names[key][1], redemption_count=counts[key],
                               gross_fen=amount, clawback_fen=recovered,
@@ -136,6 +138,13 @@ def lines_of(session: Session, settlement_id: str) -> list[SettlementLine]:
         .order_by(SettlementLine.beneficiary_type, SettlementLine.beneficiary_id)))
 
 
+def payment_lines(session: Session, settlement_id: str) -> list[SettlementLine]:
+    """The lines a payment file carries: never a frozen or a withheld one (docs/notice.md)."""
+    lines = [line for line in lines_of(session, settlement_id) if not line.withheld]
+    frozen = freeze.frozen_ids(session, [line.line_id for line in lines])
+    return [line for line in lines if line.line_id not in frozen]
+
+
 def approve(session: Session, *, settlement_id: str, principal: Principal | None,
             review_reason: str | None = None) -> Settlement:
     settlement = get(session, settlement_id, for_update=True)
@@ -159,11 +168,17 @@ def approve(session: Session, *, settlement_id: str, principal: Principal | None
 
 def pay(session: Session, *, settlement_id: str, bank_reference: str) -> Settlement:
     settlement = get(session, settlement_id, for_update=True)
-    if settlement.status != "approved":
+    if settlement.status not in ("approved", "in_notice"):
         raise InvalidState(f"settlement is {settlement.status}; approve it before paying")
+    notice.require_payable(settlement, get_year(session, settlement.year), clock.today())
     year = settlement.year
     paid = ledger.get_or_create_account(session, year, "paid")
-    for line in lines_of(session, settlement.id):
+    lines = lines_of(session, settlement.id)
+    frozen = freeze.frozen_ids(session, [line.line_id for line in lines])
+    for line in lines:
+        if line.line_id in frozen:
+            _withhold(session, year, line)
+            continue
         payable = ledger.get_or_create_account(session, year, "payable", line.beneficiary_type,
                                                line.beneficiary_id)
         if line.amount_fen > 0:
@@ -176,16 +191,60 @@ def pay(session: Session, *, settlement_id: str, bank_reference: str) -> Settlem
                         amount_fen=line.clawback_fen, kind="clawback_recovery",
                         reference=settlement.id)
             _recover(session, year, line)
+    withheld = [line for line in lines if line.line_id in frozen]
     r = Redemption.__table__.c
-    session.execute(update(Redemption).where(r.settlement_id == settlement.id)
+    paying = [r.settlement_id == settlement.id, r.status == "settling"]
+    if withheld:
+        paying.append(tuple_(r.beneficiary_type, r.beneficiary_id).not_in(
+            [(line.beneficiary_type, line.beneficiary_id) for line in withheld]))
+    session.execute(update(Redemption).where(*paying)
                     .values(status="paid").execution_options(synchronize_session=False))
+    settlement.total_fen = sum(line.amount_fen for line in lines if line.line_id not in frozen)
     settlement.status = "paid"
     settlement.bank_reference = bank_reference
     settlement.paid_at = clock.now()
     session.add(settlement)
+    summary = {"total_fen": settlement.total_fen, "bank_reference": bank_reference}
+    if withheld:
+        summary["withheld_line_ids"] = [line.line_id for line in withheld]
+        summary["withheld_fen"] = sum(line.amount_fen for line in withheld)
     audit.record(session, action="settlement.pay", object_type="settlement",
+                 object_id=settlement.id, summary=summary)
+    return settlement
+
+
+def _withhold(session: Session, year: int, line: SettlementLine) -> None:
+    """A frozen line leaves the batch as it is paid (docs/notice.md): nothing is posted for it,
+    the clawbacks it netted are owed again, and its redemptions stay `settling` on this batch —
+    neither paid nor payable — until the objections naming it are resolved."""
+    line.withheld = True
+    session.add(line)
+    if line.clawback_fen > 0:
+        _unallocate(session, year, line)
+
+
+def publish(session: Session, *, settlement_id: str) -> Settlement:
+    """公示: an approved batch goes into notice for the year's notice_working_days, from the
+    next working day after today (docs/notice.md)."""
+    settlement = get(session, settlement_id, for_update=True)
+    if settlement.status != "approved":
+        raise InvalidState(f"settlement is {settlement.status}; only an approved batch is "
+                           "published")
+    year = get_year(session, settlement.year)
+    if year.notice_working_days == 0:
+        raise notice.NoticeNotUsed(f"budget year {year.year} has notice_working_days 0: the "
+                                   "batch is paid without a notice")
+    today = clock.today()
+    settlement.notice_starts_on, settlement.notice_ends_on = notice.window(year, today)
+    settlement.published_on = today
+    settlement.status = "in_notice"
+    session.add(settlement)
+    audit.record(session, action="settlement.publish", object_type="settlement",
                  object_id=settlement.id,
-                 summary={"total_fen": settlement.total_fen, "bank_reference": bank_reference})
+                 summary={"total_fen": settlement.total_fen,
+                          "notice_working_days": year.notice_working_days,
+                          "notice_starts_on": settlement.notice_starts_on.isoformat(),
+                          "notice_ends_on": settlement.notice_ends_on.isoformat()})
     return settlement
 
 
@@ -206,9 +265,13 @@ def _recover(session: Session, year: int, line: SettlementLine) -> None:
 
 
 def to_public(session: Session, settlement: Settlement) -> dict[str, Any]:
+    lines = lines_of(session, settlement.id)
+    states = freeze.states(session, [line.line_id for line in lines])
     return {**settlement.model_dump(),
-            "lines": [line.model_dump(exclude={"settlement_id"})
-                      for line in lines_of(session, settlement.id)],
+            "lines": [{**line.model_dump(exclude={"settlement_id"}),
+                       "frozen": states[line.line_id].frozen,
+                       "objection_ids": list(states[line.line_id].objection_ids)}
+                      for line in lines],
             "reviews": chain.reviews_of(session, "settlement", settlement.id),
             "review_levels": chain.levels_of(session, settlement.year)}
 

@@ -11,6 +11,8 @@ from service.web import (
     bureau,
     enterprise,
     inbox,
+    notice,
+    notices,
     pages,
     provider,
     reviews,
@@ -22,7 +24,8 @@ from service.web.security import WebSecurityHeaders
 from service.web.sessions import SessionMiddleware, SessionStore
 
 ROUTERS = (signin.router, bureau.router, enterprise.router, provider.router, whatif.router,
-           inbox.router, xml_upload.router, reviews.router)
+           inbox.router, xml_upload.router, reviews.router, notice.router,
+           notices.router)
 
 
 def install(app: FastAPI) -> None:

@@ -13,11 +13,11 @@ from service.kit import clock
 from service.web import format as fmt
 from service.web.apiclient import ApiError
 from service.web.charts import dashboard_charts
+from service.web.notices import notice_counts, objections_of
 from service.web.pages import (
     BUREAU,
     api_of,
     back,
-    detail_page,
     download,
     export_format,
     filters,
@@ -58,6 +58,7 @@ async def bureau_home(request: Request) -> HTMLResponse:
     held = await api.get("/v1/reviews", status="open", year=year, limit=1)
     return render(request, "bureau/dashboard.html", ws, year=year, budget=budget,
                   charts=charts, pending=len(pending["items"]), held=held,
+                  notice=await notice_counts(api, year),
                   has_activity=any(m["issued_fen"] or m["redeemed_fen"]
                                    for m in budget["by_month"]))
 
@@ -195,24 +196,30 @@ async def create_settlement(request: Request) -> RedirectResponse:
 @router.get("/bureau/settlements/{settlement_id}")
 async def settlement_detail(settlement_id: str, request: Request) -> HTMLResponse:
     ws = require(request, *BUREAU)
-    return await detail_page(request, ws, f"/v1/settlements/{settlement_id}",
-                             "bureau/settlement.html", name="batch",
-                             back_to="/web/bureau/settlements")
+    try:
+        batch = await api_of(request, ws).get(f"/v1/settlements/{settlement_id}")
+    except ApiError as exc:
+        flash_error(request, ws, exc)
+        return back("/web/bureau/settlements")
+    objections = await objections_of(api_of(request, ws), settlement_id) \
+        if batch["published_on"] else []
+    return render(request, "bureau/settlement.html", ws, batch=batch, objections=objections,
+                  line_index={x["line_id"]: x for x in batch["lines"]})
 
 
 @router.post("/bureau/settlements/{settlement_id}/{action}")
 async def settlement_action(settlement_id: str, action: str, request: Request) -> Response:
     ws = require(request, *BUREAU)
     form = await form_of(request, ws)
-    if action not in ("approve", "pay"):
+    if action not in ("approve", "publish", "pay"):
         return back(f"/web/bureau/settlements/{settlement_id}")
     body = {"bank_reference": str(form.get("bank_reference") or "").strip()} \
         if action == "pay" else None
     try:
         await api_of(request, ws).post(f"/v1/settlements/{settlement_id}/{action}", body,
                                        idempotency_key=form_idem(form))
-        flash(request, ws, "success",
-              "settle.approved" if action == "approve" else "settle.paid")
+        flash(request, ws, "success", {"approve": "settle.approved", "publish": "notice.published",
+                                       "pay": "settle.paid"}[action])
     except ApiError as exc:
         flash_error(request, ws, exc)
     return back(f"/web/bureau/settlements/{settlement_id}")

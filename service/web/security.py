@@ -6,13 +6,14 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 class WebSecurityHeaders:
-    """CSP without inline script, and no caching or framing, on everything under /web."""
+    """CSP without inline script, and no caching or framing, on everything under /web and on
+    the public notice pages (/public/)."""
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not scope["path"].startswith("/web"):
+        if scope["type"] != "http" or not scope["path"].startswith(("/web", "/public/")):
             return await self.app(scope, receive, send)
         static = scope["path"].startswith("/web/static/")
 

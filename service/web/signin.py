@@ -22,7 +22,9 @@ def set_cookie(request: Request, response: Response, ws: WebSession) -> None:
 
 
 def safe_next(url: str | None) -> str:
-    return url if url and url.startswith("/web") and not url.startswith("//") else "/web/"
+    # The pages, and the public notice (web/notice.py), which switches language too.
+    inside = url and (url.startswith("/web") or url.startswith("/public/"))
+    return url if inside and not url.startswith("//") else "/web/"
 
 
 @router.get("/")

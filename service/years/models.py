@@ -17,6 +17,8 @@ class BudgetYear(SQLModel, table=True):
         CheckConstraint("enterprise_cap_fen >= 0", name="cap_nonneg"),
         CheckConstraint("settlement_mode IN ('reimbursement','deduction')", name="mode"),
         CheckConstraint("status IN ('open','closed')", name="status"),
+        CheckConstraint("notice_working_days >= 0 AND notice_working_days <= 60",
+                        name="notice_days_range"),
     )
 
     year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
@@ -42,6 +44,11 @@ class BudgetYear(SQLModel, table=True):
     risk_rules: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     review_threshold: int = 100
     second_review_threshold: int = 150
+    # 公示 before payment (docs/notice.md): working days an approved batch is published before
+    # it may be paid (0: no notice step), counted on the calendar below.
+    notice_working_days: int = 0
+    holidays: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    workdays: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class PolicyVersion(SQLModel, table=True):

@@ -12,7 +12,7 @@ from service.years import service
 from service.kit.rows import one_readable
 from service.years import access
 from service.years.models import BudgetYear
-from service.years.schemas import YearCreate, YearPublic, YearUpdate
+from service.years.schemas import Calendar, CalendarPublic, YearCreate, YearPublic, YearUpdate
 
 router = APIRouter(prefix="/v1/years", tags=["years"])
 
@@ -54,3 +54,24 @@ def get_year(year: YearPath, session: SessionDep,
               responses=problem_responses(NotFound, InsufficientBalance, PolicyLocked, YearClosed))
 def update_year(year: YearPath, body: YearUpdate, w: Annotated[Writer, Depends(writer(*ADMIN))]):
     return w.run(lambda s: service.to_public(s, service.update_year(s, year, body, by=w.principal)))
+
+
+def _calendar(year: BudgetYear) -> dict:
+    return {"year": year.year, **service.calendar_of(year)}
+
+
+@router.get("/{year}/calendar", response_model=CalendarPublic, operation_id="getYearCalendar",
+            responses=problem_responses(NotFound))
+def get_calendar(year: YearPath, session: SessionDep,
+                 principal: Annotated[Principal, Depends(allow(*BUREAU))]):
+    """The working-day calendar a batch's notice window is counted on (docs/notice.md)."""
+    return _calendar(one_readable(session, access.readable(principal).where(
+        BudgetYear.year == year), f"budget year {year} does not exist"))
+
+
+@router.put("/{year}/calendar", response_model=CalendarPublic, operation_id="putYearCalendar",
+            responses=problem_responses(NotFound))
+def put_calendar(year: YearPath, body: Calendar, w: Annotated[Writer, Depends(writer(*ADMIN))]):
+    """Replace the year's public holidays and 调休 workdays (dates of any year). A date in both
+    lists is 422 naming `workdays`; a date that is not a real date is 422 naming its field."""
+    return w.run(lambda s: _calendar(service.set_calendar(s, year, body)))

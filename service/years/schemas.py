@@ -7,6 +7,7 @@ from service.kit.timestamps import Timestamp
 from service.reviewchain.levels import ReviewLevels
 from service.risk.policy import RiskRules
 from service.kit.types import BasisPoints, Fen
+from service.years.calendar import MAX_NOTICE_WORKING_DAYS
 
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
 SettlementMode = Literal["reimbursement", "deduction"]
@@ -34,6 +35,10 @@ class PolicyFields(BaseModel):
     risk_rules: RiskRules | None = None
     review_threshold: BasisPoints | None = Field(default=None, ge=0, le=1_000_000)
     second_review_threshold: BasisPoints | None = Field(default=None, ge=0, le=1_000_000)
+    notice_working_days: int | None = Field(default=None, ge=0, le=MAX_NOTICE_WORKING_DAYS,
+                                            description=(
+        "公示: working days an approved settlement batch is published before it may be paid "
+        "(default 0: no notice step); may change after the first voucher (docs/notice.md)"))
 
 
 class YearCreate(PolicyFields):
@@ -66,3 +71,18 @@ class YearPublic(BaseModel):
     risk_rules: dict[str, dict[str, int | bool]] = {}
     review_threshold: int = 100
     second_review_threshold: int = 150
+    notice_working_days: int = 0
+
+
+class Calendar(BaseModel):
+    """The year's working-day calendar (docs/notice.md): public holidays, and the weekend days
+    worked instead (调休). Dates of any year; each list at most 366 dates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    holidays: list[date] = Field(default_factory=list, max_length=366)
+    workdays: list[date] = Field(default_factory=list, max_length=366)
+
+
+class CalendarPublic(Calendar):
+    year: int

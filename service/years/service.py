@@ -21,7 +21,8 @@ from service.risk import policy as risk_policy
 from service.reviewchain import placement
 from service.vouchers.models import Voucher
 from service.years.models import DEFAULT_ELIGIBLE, BudgetYear, PolicyVersion
-from service.years.schemas import YearCreate, YearUpdate
+from service.years import calendar
+from service.years.schemas import Calendar, YearCreate, YearUpdate
 
 DEFAULT_POOL_FEN = 2_000_000_000  # 20 million yuan
 DEFAULT_RATE_BP = 3000
@@ -41,6 +42,9 @@ WIDENING = {"application_opens_on": -1, "application_closes_on": 1, "redemption_
 RISK_FIELDS = ("risk_rules", "review_threshold", "second_review_threshold")
 POLICY_FIELDS += RISK_FIELDS
 CHANGEABLE_WHEN_LOCKED += RISK_FIELDS
+# The notice (docs/notice.md) is a process rule too: it applies to batches approved after it.
+POLICY_FIELDS += ("notice_working_days",)
+CHANGEABLE_WHEN_LOCKED += ("notice_working_days",)
 
 
 def defaults(year: int) -> dict[str, Any]:
@@ -57,6 +61,7 @@ def defaults(year: int) -> dict[str, Any]:
         "risk_rules": risk_policy.effective({}),
         "review_threshold": risk_policy.DEFAULT_REVIEW_THRESHOLD,
         "second_review_threshold": risk_policy.DEFAULT_SECOND_REVIEW_THRESHOLD,
+        "notice_working_days": 0,
     }
 
 
@@ -177,6 +182,39 @@ def update_year(session: Session, year_number: int, data: YearUpdate, *,
                           "changes": _json_policy(changes),
                           "before": _json_policy({k: current[k] for k in changes})})
     return year
+
+
+def set_calendar(session: Session, year_number: int, data: Calendar) -> BudgetYear:
+    """Replace the year's calendar (audited). A date may not be both a holiday and a workday.
+    A closed year keeps its calendar: its batches may still be in notice."""
+    year = get_year(session, year_number, for_update=True)
+    holidays, workdays = sorted(set(data.holidays)), sorted(set(data.workdays))
+    both = sorted(set(holidays) & set(workdays))
+    if both:
+        raise ValidationFailed(
+            f"workdays: {both[0]} is also listed as a holiday",
+            errors=[FieldError(field="workdays", message=f"{d} is also listed in holidays")
+                    for d in both])
+    before = calendar_of(year)
+    year.holidays = [d.isoformat() for d in holidays]
+    year.workdays = [d.isoformat() for d in workdays]
+    session.add(year)
+    audit.record(session, action="year.calendar", object_type="budget_year",
+                 object_id=str(year.year),
+                 summary={"holidays": year.holidays, "workdays": year.workdays,
+                          "before": {k: [d.isoformat() for d in v] for k, v in before.items()}})
+    return year
+
+
+def calendar_of(year: BudgetYear) -> dict[str, list[date]]:
+    """The year's calendar as dates: {holidays, workdays}."""
+    return {"holidays": [date.fromisoformat(d) for d in year.holidays or []],
+            "workdays": [date.fromisoformat(d) for d in year.workdays or []]}
+
+
+def add_working_days(year: BudgetYear, day: date, n: int) -> date:
+    """The n-th working day after `day` on the year's calendar (years/calendar.py)."""
+    return calendar.add_working_days(day, n, **calendar_of(year))
 
 
 def to_public(session: Session, year: BudgetYear) -> dict[str, Any]:

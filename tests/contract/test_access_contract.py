@@ -57,6 +57,10 @@ READS: dict[str, set[tuple[str, str]]] = {
     "/v1/public/awards": {("public", "readable")},
     # the bureau's indicators: year-wide aggregates, and the review counts through risk's
     "/v1/years/{year}/performance": {("risk", "readable")},
+    "/v1/years/{year}/calendar": {("years", "readable")},
+    "/v1/public/notices": {("settlements", "readable_published")},
+    "/v1/public/notices/{settlement_id}": {("settlements", "readable_published")},
+    "/v1/objections": {("notices", "readable")},
 }
 
 # GET routes that return no party's rows, and why: configuration, the rule catalogue, and the
@@ -82,6 +86,7 @@ PAGES: dict[str, tuple[str, set[tuple[str, str]]]] = {
     "/web/bureau/settlements": (ADMIN, {("settlements", "readable")}),
     "/web/bureau/settlements/{settlement_id}": (ADMIN, {("settlements", "readable")}),
     "/web/bureau/settlements/{settlement_id}/export": (ADMIN, {("settlements", "readable")}),
+    "/web/bureau/notice": (ADMIN, {("settlements", "readable"), ("notices", "readable")}),
     "/web/bureau/reconciliation": (ADMIN, set()),  # a bureau-only aggregate
     "/web/bureau/audit": (ADMIN, {("audit", "readable")}),
     "/web/bureau/year": (ADMIN, {("years", "readable"), ("risk", "readable")}),

@@ -43,7 +43,6 @@ BUREAU = {ADMIN, AUDITOR}
 PROVIDERS = {PROV_A, PROV_B}
 ENTERPRISES = {ENT_A, ENT_B}
 ANYONE = BUREAU | PROVIDERS | ENTERPRISES
-PUBLIC = set(CALLERS)  # a public route: no key needed, and a key (even a bad one) is ignored
 
 
 @dataclass
@@ -57,6 +56,8 @@ class Rule:
     query: dict[str, Any] = field(default_factory=dict)
     content: Any = None  # a function (ctx, caller) -> (bytes, content type): a non-JSON body
     prepare: Any = None  # a function (ctx) -> None run first (e.g. to point params elsewhere)
+    public: bool = False  # no key needed: every caller, a revoked key too, may call it
+    limited: bool = False  # a per-address rate limit may answer 429 (service/ratelimit)
 
 
 def _enterprise(ctx, caller):
@@ -94,6 +95,29 @@ def _xml_invoice(ctx):
     ctx.params["invoice_id"] = ctx.api.ok(
         "POST", "/v1/invoices/xml", headers={**ctx.headers[PROV_A], "Content-Type": ctype},
         content=content, params=_PERIOD, expect=201)["items"][0]["id"]
+
+
+def _published(ctx):
+    """A's settlement batch approved and published (公示, docs/notice.md)."""
+    api, settlement_id = ctx.api, ctx.params["settlement_id"]
+    api.ok("PATCH", "/v1/years/2026", json={"notice_working_days": 5})
+    api.ok("POST", f"/v1/settlements/{settlement_id}/approve")
+    api.ok("POST", f"/v1/settlements/{settlement_id}/publish")
+
+
+def _objection_body(ctx, caller):
+    line_id = ctx.api.ok("GET", f"/v1/settlements/{ctx.params['settlement_id']}")[
+        "lines"][0]["line_id"]
+    return {"line_ids": [line_id], "name": "张三", "phone": "13912345678",
+            "content": "该企业的发票金额与合同不符，请核查。"}
+
+
+def _objection(ctx):
+    _published(ctx)
+    r = ctx.api.client.post(f"/v1/public/notices/{ctx.params['settlement_id']}/objections",
+                            json=_objection_body(ctx, ADMIN))
+    assert r.status_code == 201, r.text
+    ctx.params["objection_id"] = r.json()["id"]
 
 
 _PERIOD = {"service_start": "2026-04-01", "service_end": "2026-04-30"}
@@ -177,6 +201,19 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/settlements/{settlement_id}/pay"): Rule({ADMIN},
                                                           body={"bank_reference": "BOC-1"}),
     ("GET", "/v1/settlements/{settlement_id}/export"): Rule(BUREAU),
+    # 公示 (issue 24, docs/notice.md): the notice and objections to it need no key; the bureau
+    # reads objections with the objector's identity, an admin resolves them
+    ("POST", "/v1/settlements/{settlement_id}/publish"): Rule({ADMIN}),
+    ("GET", "/v1/years/{year}/calendar"): Rule(BUREAU),
+    ("PUT", "/v1/years/{year}/calendar"): Rule({ADMIN}, body={"holidays": ["2026-10-01"]}),
+    ("GET", "/v1/public/notices"): Rule(set(CALLERS), public=True),
+    ("GET", "/v1/public/notices/{settlement_id}"): Rule(set(CALLERS), public=True,
+                                                        prepare=_published),
+    ("POST", "/v1/public/notices/{settlement_id}/objections"): Rule(
+        set(CALLERS), public=True, limited=True, body=_objection_body, prepare=_published),
+    ("GET", "/v1/objections"): Rule(BUREAU, prepare=_objection),
+    ("POST", "/v1/objections/{objection_id}/resolve"): Rule(
+        {ADMIN}, body={"outcome": "dismissed", "reason": "经核查不成立"}, prepare=_objection),
     ("GET", "/v1/ledger/accounts"): Rule(BUREAU),
     ("GET", "/v1/ledger/transfers"): Rule(BUREAU),
     ("GET", "/v1/audit-events"): Rule(BUREAU),
@@ -201,7 +238,8 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/risk-rules"): Rule(BUREAU | REVIEWERS, query={"year": 2026}),
     ("POST", "/v1/years/{year}/risk-rules/backtest"): Rule(BUREAU, body={}),
     # open data (issue 24 §2): anyone, with no key or any key, good or bad
-    ("GET", "/v1/public/awards"): Rule(PUBLIC, query={"year": 2026}),
+    ("GET", "/v1/public/awards"): Rule(set(CALLERS), public=True, limited=True,
+                                        query={"year": 2026}),
 }
 
 
@@ -279,7 +317,7 @@ def ctx(api: Api, today) -> Ctx:
 
 def _expected(rule: Rule, caller: str) -> int | None:
     """None: allowed (must succeed or be refused for a business reason)."""
-    if rule.allowed == PUBLIC:
+    if rule.public:
         return None
     if caller in (NO_KEY, REVOKED):
         return 401
@@ -328,7 +366,8 @@ def test_access(ctx, method, path):
         r = _request(ctx, method, path, rule, caller)
         where = (method, path, caller, r.status_code, r.text[:300])
         if expected is None:
-            assert r.status_code < 400 or r.status_code in (409, 422), where
+            assert r.status_code < 400 or r.status_code in (409, 422) or (
+                rule.limited and r.status_code == 429), where
             if r.status_code == 422:
                 # A business refusal, not a request this table got wrong.
                 assert r.json()["code"] != "validation_error" or not r.json().get("errors"), where

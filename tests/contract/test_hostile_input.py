@@ -202,8 +202,9 @@ SEQ_ONLY = _b64("12")                            # a position: not an id
 def test_route_enumeration_sees_every_list_and_write():
     assert {"/v1/audit-events", "/v1/api-keys", "/v1/ledger/transfers", "/v1/invoices",
             "/v1/redemptions"} <= set(LIST_ROUTES)
-    # + scenarios (issue 13), /v1/reviews (14), /v1/years (21), /v1/public/awards (24)
-    assert len(LIST_ROUTES) == 15
+    # + scenarios (issue 13), /v1/reviews (14), /v1/years (21), /v1/public/awards, the public
+    # notices and the objections (24)
+    assert len(LIST_ROUTES) == 17
     assert ("DELETE", "/v1/api-keys/{key_id}") in WRITE_ROUTES
     assert ("POST", "/v1/settlements/{settlement_id}/approve") in WRITE_ROUTES
     assert ("POST", "/web/provider/upload") in WRITE_ROUTES
@@ -244,7 +245,8 @@ def _path_params(w, settlement, key) -> dict[str, str]:
             "key_id": key["id"], "application_id": w.app_row["id"],
             "voucher_id": w.voucher_row["id"], "invoice_id": w.invoice_row["id"],
             "settlement_id": settlement["id"], "action": "approve",
-            "review_id": "rev_01J000000000000000000000"}
+            "review_id": "rev_01J000000000000000000000",
+            "objection_id": "obj_01J000000000000000000000"}
 
 
 def _caller(w, method: str, path: str) -> dict[str, str]:

@@ -4,7 +4,8 @@ Every operation is called with a key for each role (and without one) on a databa
 a year, an enterprise, an approved provider, a voucher, a paid invoice, a redemption and an
 application, so generated requests reach real objects as well as unknown ids. For every
 response: no 5xx, the status code, content type and body match the document (errors are
-application/problem+json `Problem`s), and every /v1 operation without a key is 401.
+application/problem+json `Problem`s), and every /v1 operation without a key is 401 (but the
+public notice's, /v1/public/, which need none).
 
 Bounded for CI: SCHEMATHESIS_EXAMPLES (default 15) examples per operation, derandomised.
 Run longer with e.g. SCHEMATHESIS_EXAMPLES=500.
@@ -101,7 +102,8 @@ def seeded(api: Api):
           suppress_health_check=list(HealthCheck))
 def test_api_conforms_for_every_role(case, app, seeded):
     is_v1 = case.path.startswith("/v1/")
-    if is_v1 and not case.path.startswith("/v1/public/"):  # the public routes take no key
+    # The public notice and its objections (docs/notice.md) need no key.
+    if is_v1 and not case.path.startswith("/v1/public/"):
         # No key: 401 before any validation of the request. Only refusals that come before
         # routing (the middleware's URL, size and content-type checks; a method the path does
         # not have) may answer first.

@@ -94,7 +94,7 @@ def test_the_indicators_of_a_seeded_year_to_the_fen(api, seeded):
         "by_district": [
             {"district": "中山区", "subsidy_fen": 105_000, "share_bp": 1304},    # ⌊1304.35⌋
             {"district": "高新园区", "subsidy_fen": 699_999, "share_bp": 8695}],  # ⌊8695.65⌋
-        "objections": {"received": 0, "upheld": 0, "dismissed": 0},
+        "objections": {"received": 0, "upheld": 0, "dismissed": 0},  # tests/notice/test_freeze.py
         "reviews": {"held": 2, "cleared": 1, "rejected": 1},
     }
 

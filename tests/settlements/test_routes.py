@@ -33,9 +33,11 @@ def test_settle_approve_pay_and_ledger(world, api):
     assert batch["status"] == "draft"
     assert batch["total_fen"] == 360_000
     assert batch["lines"] == [{
+        "line_id": batch["lines"][0]["line_id"],
         "beneficiary_type": "enterprise", "beneficiary_id": world.enterprise["id"],
         "beneficiary_name": world.enterprise["name"], "beneficiary_uscc": world.enterprise["uscc"],
-        "redemption_count": 2, "gross_fen": 360_000, "clawback_fen": 0, "amount_fen": 360_000}]
+        "redemption_count": 2, "gross_fen": 360_000, "clawback_fen": 0, "amount_fen": 360_000,
+        "frozen": False, "objection_ids": [], "withheld": False}]
     assert api.ok("GET", f"/v1/redemptions/{r1['id']}")["status"] == "settling"
     # paying a draft is refused: approve first
     r = api.client.post(f"/v1/settlements/{batch['id']}/pay", headers=api.admin,
