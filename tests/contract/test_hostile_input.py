@@ -8,22 +8,16 @@ import base64
 import re
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from service.app import create_app
-from service.kit.db import metadata
+from tests.conftest import row_counts
 from tests.flows import invoice_body, invoice_number, line, make_world
 from tests.routes import walk
 
 BAD_FEN = [-1, 2**63, 2**64, 10**30, 1.5, 100.0, "100", True, [1], {"v": 1}]
 BAD_TEXT = ["\x00", "a\u202eb", "bell\x07", "x" * 5000, 12, ["a"]]
 BAD_DATE = ["2025-02-30", "2025-13-01", "2025-1-1", "yesterday", 20250101, "2025-02-28'; --"]
-
-
-def row_counts(engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return {t.name: conn.execute(text(f"SELECT count(*) FROM {t.name}")).scalar()
-                for t in metadata.sorted_tables}
 
 
 @pytest.fixture
