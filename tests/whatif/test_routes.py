@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 from sqlalchemy import text
 
 from service.whatif import compare as whatif
-from tests.conftest import row_counts
+from tests.conftest import SQLITE_ONLY, row_counts
 from tests.flows import line, make_world
 
 COMPARE = "/v1/years/2026/scenarios/compare"
@@ -330,6 +330,7 @@ def test_stored_scenarios_and_a_scenario_as_baseline(three, api):
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
 
 
+@SQLITE_ONLY  # validation refuses these before any database work
 @pytest.mark.parametrize("body, field", [
     ({"scenarios": [{"name": "x", "overrides": {"rate_bp": 10_001}}]}, "rate_bp"),
     ({"scenarios": [{"name": "x", "overrides": {"enterprise_cap_fen": -1}}]},
