@@ -69,8 +69,7 @@ def flatmap_path_parameters(context, path_parameters):
                      replaced.map(lambda ids: {**path_parameters, **ids}))
 
 
-@pytest.fixture
-def seeded(api: Api):
+def _seed(api: Api):
     """One of everything, and a key for each role."""
     world = make_world(api)
     invoice = world.invoice([line("gpu", 1_000_000)])
@@ -81,15 +80,24 @@ def seeded(api: Api):
                                "purpose": "训练"})
     settlement = api.ok("POST", "/v1/settlements", json={"year": 2026}, expect=201)
     keys = api.ok("GET", "/v1/api-keys")["items"]
-    KNOWN.clear()
-    KNOWN.update(year=[2026], enterprise_id=[world.enterprise["id"]],
+    known = dict(year=[2026], enterprise_id=[world.enterprise["id"]],
                  provider_id=[world.provider["id"]], voucher_id=[voucher["id"]],
                  invoice_id=[invoice["id"]], redemption_id=[redemption["id"]],
                  application_id=[application["id"]], settlement_id=[settlement["id"]],
                  key_id=[k["id"] for k in keys if k["role"] != "admin"])
     roles = {"admin": api.admin, "auditor": api.auditor(), "provider": world.prov,
              "enterprise": world.ent}
-    yield roles
+    return roles, known
+
+
+@pytest.fixture
+def seeded(shared_world):
+    """The app on the seeded world (seeded once per module and database, restored for each
+    operation's test: tests/seeded.py) and a key for each role."""
+    api, (roles, known) = shared_world(_seed)
+    KNOWN.clear()
+    KNOWN.update(known)
+    yield api.client.app, roles
     KNOWN.clear()
     # Schemathesis keeps each app's lifespan (our delivery worker) running for the whole
     # process; stop it before the engine it polls is disposed.
@@ -99,7 +107,8 @@ def seeded(api: Api):
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
-def test_api_conforms_for_every_role(case, app, seeded):
+def test_api_conforms_for_every_role(case, seeded):
+    app, roles = seeded
     is_v1 = case.path.startswith("/v1/")
     if is_v1:
         # No key: 401 before any validation of the request. Only refusals that come before
@@ -111,9 +120,9 @@ def test_api_conforms_for_every_role(case, app, seeded):
                 case.method, case.path, response.status_code, response.text)
         case.validate_response(response, checks=CHECKS)
     # The roles in a shuffled but fixed order, so no role always sees the fresh state.
-    roles = list(seeded.items())
-    random.Random(f"{case.method} {case.path}").shuffle(roles)
-    for _role, headers in roles:
+    order = list(roles.items())
+    random.Random(f"{case.method} {case.path}").shuffle(order)
+    for _role, headers in order:
         case.call_and_validate(app=app, headers=headers, checks=CHECKS)
         if not is_v1:
             break
