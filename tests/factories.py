@@ -32,10 +32,10 @@ def bearer(key: str) -> dict[str, str]:
 class Api:
     """A thin helper: keys per role and shortcuts that assert the expected status."""
 
-    def __init__(self, client: TestClient, engine: Engine):
+    def __init__(self, client: TestClient, engine: Engine, admin: dict[str, str] | None = None):
         self.client = client
         self.engine = engine
-        self.admin = bearer(self.make_key("admin"))
+        self.admin = admin or bearer(self.make_key("admin"))
 
     def make_key(self, role: str, *, enterprise_id: str | None = None,
                  provider_id: str | None = None) -> str:

@@ -16,6 +16,7 @@ from service.app import create_app
 from service.auth.cache import KeyCache
 from service.auth.principal import Principal
 from service.kit.db import metadata
+from tests.conftest import SQLITE_ONLY
 from tests.factories import bearer
 
 # The route × role matrix (401 / 403 / 404 for every route and every caller) is
@@ -115,6 +116,7 @@ def test_a_key_may_revoke_itself(api):
     assert api.client.get("/v1/enterprises", headers=headers).status_code == 401
 
 
+@SQLITE_ONLY  # validation refuses these before any database work
 @pytest.mark.parametrize("grace", [-1, 30 * 86400 + 1, "soon"])
 def test_grace_period_is_bounded(api, grace):
     created = api.ok("POST", "/v1/api-keys", json={"role": "admin", "name": "x"}, expect=201)

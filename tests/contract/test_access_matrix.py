@@ -276,9 +276,7 @@ class Ctx:
         return self.params["invoice_id"]
 
 
-@pytest.fixture
-def ctx(api: Api, today) -> Ctx:
-    today("2026-06-01")
+def _seed(api: Api) -> Ctx:
     world = make_world(api)  # 2026, enterprise A, provider A (approved), their keys
     ent_b, prov_b = api.enterprise(), api.provider()
     api.approve_provider(prov_b["id"])
@@ -313,6 +311,15 @@ def ctx(api: Api, today) -> Ctx:
                                     json={"name": "现行", "overrides": {}})["id"]}
     return Ctx(api=api, headers=headers, ent_a=world.enterprise, ent_b=ent_b,
                prov_a=world.provider, prov_b=prov_b, params=params)
+
+
+@pytest.fixture
+def ctx(shared_world, today) -> Ctx:
+    """Party A's and party B's world, seeded once per module and database and restored for
+    each route's test (tests/seeded.py): each test starts from the same rows."""
+    today("2026-06-01")
+    _api, ctx = shared_world(_seed)
+    return ctx
 
 
 def _expected(rule: Rule, caller: str) -> int | None:

@@ -8,10 +8,10 @@ import base64
 import re
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from service.app import create_app
-from service.kit.db import metadata
+from tests.conftest import row_counts
 from tests.flows import invoice_body, invoice_number, line, make_world
 from tests.routes import walk
 
@@ -20,21 +20,26 @@ BAD_TEXT = ["\x00", "a\u202eb", "bell\x07", "x" * 5000, 12, ["a"]]
 BAD_DATE = ["2025-02-30", "2025-13-01", "2025-1-1", "yesterday", 20250101, "2025-02-28'; --"]
 
 
-def row_counts(engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return {t.name: conn.execute(text(f"SELECT count(*) FROM {t.name}")).scalar()
-                for t in metadata.sorted_tables}
-
-
-@pytest.fixture
-def world(api, today):
-    today("2026-06-15")
+def _seed(api):
     w = make_world(api)
     w.voucher_row = w.voucher(1_000_000)
     w.invoice_row = w.invoice([line("gpu", 100_000)])
     w.app_row = api.ok("POST", "/v1/applications", headers=w.ent, expect=201, json={
         "year": 2026, "requested_fen": 100, "project_name": "大模型训练", "purpose": "训练"})
     return w
+
+
+@pytest.fixture
+def world(shared_world, today):
+    """The world, seeded once per module and database and restored for each test."""
+    today("2026-06-15")
+    _api, w = shared_world(_seed)
+    return w
+
+
+@pytest.fixture
+def api(world):
+    return world.api
 
 
 def endpoints(w) -> list[tuple[str, str, dict, dict, dict[str, list]]]:

@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from service.kit.uscc import uscc_problem
+from tests.conftest import SQLITE_ONLY
 from tests.factories import uscc
 from tests.flows import invoice_body, invoice_number, line, make_world
 
@@ -139,6 +140,7 @@ def test_service_end_before_start(world):
     assert post(world, one_day).status_code == 201
 
 
+@SQLITE_ONLY  # validation refuses these before any database work
 @pytest.mark.parametrize("field", ["quantity", "unit_price_fen", "amount_fen"])
 def test_negative_line_numbers_refused(world, field):
     bad = {**line("gpu", 100_000), field: -1}
@@ -147,6 +149,7 @@ def test_negative_line_numbers_refused(world, field):
     invalid(world, body, [(f"lines.1.{field}", "greater_than_equal")])
 
 
+@SQLITE_ONLY  # validation refuses these before any database work
 @pytest.mark.parametrize("field", ["total_fen", "tax_fen"])
 def test_negative_totals_refused(world, field):
     body = invoice_body(world.enterprise["uscc"], [line("gpu", 100_000)])
@@ -393,6 +396,7 @@ def test_payments_accumulate_and_never_exceed_the_total(world, api):
     assert world.get_invoice(inv["id"])["paid_fen"] == 500_000
 
 
+@SQLITE_ONLY  # validation refuses these before any database work
 @pytest.mark.parametrize("amount", [0, -5, 1.5])
 def test_payment_amount_must_be_a_positive_integer(world, amount):
     inv = world.invoice([line("gpu", 500_000)], paid=False)

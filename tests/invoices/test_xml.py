@@ -11,6 +11,7 @@ import pytest
 from service.invoices import xml as xmlparse
 from service.invoices.verify import FormatVerifier, VerificationResult
 from service.kit.uscc import with_check_char
+from tests.conftest import SQLITE_ONLY
 from tests import xmlgen as g
 from tests.flows import invoice_body, line, make_world
 from tests.invoices.test_routes import counts
@@ -396,6 +397,7 @@ EXTERNAL_DTD = b"""<?xml version="1.0"?>
 <!DOCTYPE EInvoice SYSTEM "http://127.0.0.1:9/evil.dtd"><EInvoice/>"""
 
 
+@SQLITE_ONLY  # refused while the upload is read, before any database work
 @pytest.mark.parametrize("content", [BILLION_LAUGHS, EXTERNAL, EXTERNAL_DTD],
                          ids=["billion-laughs", "external-entity", "external-dtd"])
 def test_unsafe_xml_is_refused_and_nothing_written(world, content):
@@ -431,6 +433,7 @@ def _zip_raw(entries: list[tuple[str, bytes]]) -> bytes:
 
 
 @pytest.mark.filterwarnings("ignore:Duplicate name")
+@SQLITE_ONLY  # refused while the upload is read, before any database work
 @pytest.mark.parametrize("kind", ["bomb", "ratio", "traversal", "absolute", "duplicate",
                                   "nested", "too-many", "not-a-zip", "backslash"])
 def test_hostile_archives_are_unsafe_archive_and_nothing_written(world, kind):
@@ -602,6 +605,7 @@ def test_red_letter_for_another_buyer_is_refused(world, api):
 LINE1 = "EInvoiceData/IssuItemInformation[1]"
 
 
+@SQLITE_ONLY  # refused while the upload is read, before any database work
 @pytest.mark.parametrize("encoding", ["x-unknown", "GBK2", "UTF-9", "rot13", "shift_jis"])
 def test_unknown_declared_encoding_is_invalid_xml_naming_it(world, encoding):
     content = g.declared(inv(world).xml(), encoding)
@@ -764,6 +768,7 @@ def test_positive_amounts_on_a_red_letter_invoice_are_named(world):
     assert all_counts(world.api.engine) == before
 
 
+@SQLITE_ONLY  # refused while the upload is read, before any database work
 @pytest.mark.parametrize("ctype", ["application/octet-stream", "text/plain", None,
                                    "application/x-www-form-urlencoded"])
 def test_anything_but_xml_or_zip_is_415_naming_both(world, ctype):

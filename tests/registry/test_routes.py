@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.conftest import SQLITE_ONLY
 from tests.factories import uscc
 
 
@@ -47,6 +48,7 @@ def test_the_same_uscc_may_be_enterprise_and_provider(api):
     assert api.provider(uscc=code)["uscc"] == code
 
 
+@SQLITE_ONLY  # validation refuses these before any database work
 @pytest.mark.parametrize("body, field", [
     ({"name": "甲"}, "uscc"),
     ({"uscc": "91350100M000100Y43"}, "name"),
@@ -140,6 +142,7 @@ def test_default_page_size_is_50(api):
     assert len(api.ok("GET", "/v1/enterprises", params={"limit": 500})["items"]) == 51
 
 
+@SQLITE_ONLY  # validation refuses these before any database work
 @pytest.mark.parametrize("params, field", [
     ({"limit": 0}, "limit"), ({"limit": 501}, "limit"), ({"limit": "x"}, "limit"),
     ({"cursor": "____"}, "cursor"),
@@ -248,6 +251,7 @@ def test_payment_facts_on_create_and_patch(api, path):
     assert update["summary"]["before"] == {"account_name": None}
 
 
+@SQLITE_ONLY  # validation refuses these before any database work
 @pytest.mark.parametrize("field,value", [
     ("bank_name", "   "), ("bank_name", "中" * 101), ("bank_name", "中国银行\n大连分行"),
     ("account_name", ""), ("account_name", "名" * 201), ("bank_name", 7),

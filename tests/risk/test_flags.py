@@ -4,6 +4,7 @@ side, with its evidence; registry facts validated and normalised; flags never re
 import pytest
 
 from service.risk.policy import DEFAULT_RULES
+from tests.conftest import SQLITE_ONLY
 from tests.flows import invoice_body, line, make_world
 
 
@@ -408,6 +409,7 @@ def test_risk_rules_change_after_the_first_voucher_is_audited(api):
     assert (r.status_code, r.json()["code"]) == (409, "policy_locked")
 
 
+@SQLITE_ONLY  # validation refuses these before any database work
 @pytest.mark.parametrize("body", [
     {"risk_rules": {"no_such_rule": {"weight": 1}}},
     {"risk_rules": {"burst": {"max_per_day": -1}}},

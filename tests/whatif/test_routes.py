@@ -8,8 +8,8 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
 
-from service.kit.db import metadata
 from service.whatif import compare as whatif
+from tests.conftest import SQLITE_ONLY, row_counts
 from tests.flows import line, make_world
 
 COMPARE = "/v1/years/2026/scenarios/compare"
@@ -27,12 +27,6 @@ def fresh_cache():
 def world(api, today):
     today("2026-03-02")
     return make_world(api)
-
-
-def row_counts(engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return {t.name: conn.execute(text(f"SELECT count(*) FROM {t.name}")).scalar()
-                for t in metadata.sorted_tables}
 
 
 def audit_head(engine):
@@ -336,6 +330,7 @@ def test_stored_scenarios_and_a_scenario_as_baseline(three, api):
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
 
 
+@SQLITE_ONLY  # validation refuses these before any database work
 @pytest.mark.parametrize("body, field", [
     ({"scenarios": [{"name": "x", "overrides": {"rate_bp": 10_001}}]}, "rate_bp"),
     ({"scenarios": [{"name": "x", "overrides": {"enterprise_cap_fen": -1}}]},

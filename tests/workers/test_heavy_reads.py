@@ -27,7 +27,7 @@ from tests.conftest import PG_URL, reset_postgres
 from tests.factories import Api, uscc
 from tests.flows import line, make_world
 from tests.live import LiveServer
-from tests.whatif.test_routes import row_counts
+from tests.conftest import row_counts
 
 COMPARE = "/v1/years/2026/scenarios/compare"
 HEALTH_P99_S = 0.100
