@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.kit.timestamps import Timestamp
-from service.kit.types import Fen, InvoiceCode, InvoiceNumber, Line, Text, Uscc
+from service.kit.types import Day, Fen, InvoiceCode, InvoiceNumber, Line, Text, Uscc
 from service.vouchers.schemas import MAX_FEN
 
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
@@ -31,9 +31,9 @@ class InvoiceCreate(BaseModel):
     invoice_code: InvoiceCode | None = Field(default=None, description=(
         "A legacy VAT invoice's 10- or 12-digit code"))
     enterprise_uscc: Uscc
-    issued_on: date
-    service_start: date
-    service_end: date
+    issued_on: Day
+    service_start: Day
+    service_end: Day
     contract_number: Line | None = Field(default=None, min_length=1, max_length=100)
     total_fen: Fen = Field(ge=0, le=MAX_FEN)
     tax_fen: Fen = Field(ge=0, le=MAX_FEN)
@@ -50,7 +50,7 @@ class PaymentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount_fen: Fen = Field(gt=0, le=MAX_FEN)
-    paid_on: date
+    paid_on: Day
 
 
 class ReversalCreate(BaseModel):
@@ -60,7 +60,7 @@ class ReversalCreate(BaseModel):
                                                "(数电票), or 8 with invoice_code")
     invoice_code: InvoiceCode | None = Field(default=None, description="A legacy VAT red-letter "
                                                                   "invoice's 10- or 12-digit code")
-    issued_on: date
+    issued_on: Day
     amount_fen: Fen = Field(gt=0, le=MAX_FEN)
     reason: Text = Field(min_length=1, max_length=2000)
 

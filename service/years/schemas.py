@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.kit.timestamps import Timestamp
 from service.reviewchain.levels import ReviewLevels
 from service.risk.policy import RiskRules
-from service.kit.types import BasisPoints, Fen
+from service.kit.types import BasisPoints, Day, Fen
 
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
 SettlementMode = Literal["reimbursement", "deduction"]
@@ -21,10 +21,10 @@ class PolicyFields(BaseModel):
     enterprise_cap_fen: Fen | None = Field(default=None, ge=0, le=10**15)
     eligible_categories: list[Category] | None = None
     settlement_mode: SettlementMode | None = None
-    application_opens_on: date | None = None
-    application_closes_on: date | None = None
-    eligible_from: date | None = None
-    redemption_deadline: date | None = None
+    application_opens_on: Day | None = None
+    application_closes_on: Day | None = None
+    eligible_from: Day | None = None
+    redemption_deadline: Day | None = None
     alert_thresholds_bp: list[BasisPoints] | None = Field(default=None, max_length=10)
     review_levels: ReviewLevels | None = Field(default=None, description=(
         "the review chain applications and settlement batches pass, in order: a non-empty "

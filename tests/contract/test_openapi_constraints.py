@@ -115,3 +115,43 @@ def test_free_text_declares_what_the_code_refuses():
             if parameter["in"] == "query" and "string" in json.dumps(schema) \
                     and "enum" not in json.dumps(schema) and "format" not in json.dumps(schema):
                 assert "pattern" in json.dumps(schema), (path, parameter["name"])
+
+
+@pytest.mark.parametrize("field, good, bad", [
+    ("contact_phone", ["+86 138-0000-1234", "0411-88881234", "(0086) 139 8765 4321",
+                       "０４１１－８８８８１２３４", "1234567", "0086123456"],
+     ["call me", "123456", "1234567890123456", "¹²³⁴⁵⁶⁷⁸", "12+34567"]),
+    ("bank_account", ["6222 0211 8765 4320 19", "12345678"], ["6222-ABCD-1234", "1234567"]),
+    ("contact_email", ["Boss@Example.CN", " ops@prov.cn "], ["boss@", "no at sign", "a@b..cn",
+                                                             "名@例子.中国"]),
+])
+def test_registry_facts_declare_the_pattern_the_code_checks(api, field, good, bad):
+    """The pattern is the check: what it matches is accepted, what it does not is the 422 that
+    names the field (issue 22 item 6: Schemathesis found phone numbers the schema allowed)."""
+    from tests.factories import uscc as new_uscc
+    pattern = _property("EnterpriseCreate", field)["pattern"]
+    assert _property("ProviderUpdate", field)["pattern"] == pattern
+    for value in good + bad:
+        assert bool(re.fullmatch(pattern, value)) == (value in good), value
+        r = api.client.post("/v1/enterprises", headers=api.admin,
+                            json={"uscc": new_uscc(), "name": "某公司", field: value})
+        assert r.status_code == (201 if value in good else 422), (value, r.text)
+        if value in bad:
+            assert [e["field"] for e in r.json()["errors"]] == [field]
+
+
+@pytest.mark.parametrize("value", [0, 1654646400, "0", "1654646400", "2026-01-01T00:00:00",
+                                   "20260101"])
+def test_a_business_date_is_yyyy_mm_dd_and_nothing_else(api, value):
+    """PRODUCT.md §2: `format: date` means the string YYYY-MM-DD; pydantic's lax date would read
+    0 as 1970-01-01 (Schemathesis's `eligible_from: 0`)."""
+    api.ok("POST", "/v1/years", json={"year": 2026}, expect=201)
+    r = api.client.patch("/v1/years/2026", headers=api.admin, json={"eligible_from": value})
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["eligible_from"]
+    r = api.client.post("/v1/years/2026/scenarios/compare", headers=api.admin, json={
+        "scenarios": [{"name": "a", "overrides": {"eligible_from": value}}]})
+    assert r.status_code == 422, r.text
+    ok = api.client.patch("/v1/years/2026", headers=api.admin,
+                          json={"eligible_from": "2025-06-01"})
+    assert ok.status_code == 200 and ok.json()["eligible_from"] == "2025-06-01", ok.text
