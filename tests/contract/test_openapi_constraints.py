@@ -155,3 +155,33 @@ def test_a_business_date_is_yyyy_mm_dd_and_nothing_else(api, value):
     ok = api.client.patch("/v1/years/2026", headers=api.admin,
                           json={"eligible_from": "2025-06-01"})
     assert ok.status_code == 200 and ok.json()["eligible_from"] == "2025-06-01", ok.text
+
+
+def test_an_api_key_request_states_the_fields_each_role_needs(api):
+    """The role-bound fields (a provider key's provider, a reviewer's level, a district
+    reviewer's district) are stated per role in the schema, and the schema's answer is the
+    code's: valid bodies are created (or 404 for an unknown party), the others are 422."""
+    import jsonschema_rs
+
+    schema = {**SCHEMAS["ApiKeyCreate"], "components": DOCUMENT["components"]}
+    validator = jsonschema_rs.Draft202012Validator(schema)
+    enterprise, provider = api.enterprise(), api.provider()
+    bodies = [
+        ({"role": "admin"}, True), ({"role": "auditor", "provider_id": None}, True),
+        ({"role": "admin", "enterprise_id": enterprise["id"]}, False),
+        ({"role": "provider", "provider_id": provider["id"]}, True),
+        ({"role": "provider"}, False), ({"role": "provider", "provider_id": None}, False),
+        ({"role": "provider", "provider_id": provider["id"], "review_level": "city"}, False),
+        ({"role": "enterprise", "enterprise_id": enterprise["id"]}, True),
+        ({"role": "enterprise", "provider_id": provider["id"]}, False),
+        ({"role": "reviewer", "review_level": "city"}, True),
+        ({"role": "reviewer", "review_level": "district", "district": "中山区"}, True),
+        ({"role": "reviewer", "review_level": "district"}, False),
+        ({"role": "reviewer", "review_level": "finance", "district": "中山区"}, False),
+        ({"role": "reviewer"}, False), ({"role": "enterprise", "enterprise_id": "ent_0"}, True),
+    ]
+    for body, valid in bodies:
+        body = {"name": "k", **body}
+        assert validator.is_valid(body) == valid, body
+        r = api.client.post("/v1/api-keys", headers=api.admin, json=body)
+        assert r.status_code in ((201, 404) if valid else (422,)), (body, r.text)

@@ -1,0 +1,120 @@
+"""Schemathesis hooks for scripts/schemathesis-run.sh (docs/openapi.md): what a real client knows
+that no schema can say, so the run tests the API rather than its own guesses.
+
+- Each operation is called with a key of a role that may call it (the bureau's admin where it
+  may, else the party whose write it is: provider, enterprise, reviewer), read from the routes'
+  `allow(...)` dependencies. One admin key alone meets 403 on every provider and enterprise write.
+- A fresh Idempotency-Key per request: a generator that sends one key with two different bodies
+  meets the contract's 422 idempotency_key_reused (PRODUCT.md §4), which is the API being right.
+- A cursor is an opaque token the API returned: a generated one that the schema allows is
+  dropped (a forged cursor is refused by design, tests/contract/test_hostile_input.py).
+- A USCC gets its check character (GB 32100-2015: a weighted sum mod 31, which no pattern
+  states), and an invoice's total is its lines' sum, for the enterprise the enterprise key is
+  bound to, so a posted invoice can be redeemed by that key further down a link.
+
+Only values the schema already allows are changed, and only to other values it allows: a
+negative case stays negative (Schemathesis re-validates what a hook changed).
+Keys come from SCHEMATHESIS_KEYS ("role=key role=key ..."); SCHEMATHESIS_ENTERPRISE_USCC names
+the enterprise key's enterprise.
+"""
+
+import os
+import re
+import uuid
+
+import schemathesis
+
+from service.app import create_app
+from service.kit.db import make_engine
+from service.kit.uscc import ALPHABET, with_check_char
+
+KEYS = dict(item.split("=", 1) for item in os.environ.get("SCHEMATHESIS_KEYS", "").split())
+ENTERPRISE_USCC = os.environ.get("SCHEMATHESIS_ENTERPRISE_USCC")
+PREFERENCE = ("admin", "provider", "enterprise", "reviewer", "auditor")
+_KEY = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
+_USCC_FIELDS = ("uscc", "enterprise_uscc")
+
+
+def _roles(dependant) -> set[str]:
+    """The roles an `allow(*roles)` dependency (service.api) admits, anywhere below a route."""
+    found: set[str] = set()
+    call = dependant.call
+    if call is not None and getattr(call, "__qualname__", "").startswith("allow."):
+        cells = dict(zip(call.__code__.co_freevars, call.__closure__ or ()))
+        found |= set(cells["roles"].cell_contents)
+    for sub in dependant.dependencies:
+        found |= _roles(sub)
+    return found
+
+
+def _walk(routes):
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _walk(included.routes)
+        elif getattr(route, "operation_id", None):
+            yield route
+
+
+def _role_by_operation() -> dict[str, str]:
+    app = create_app(make_engine("sqlite://"))
+    chosen = {}
+    for route in _walk(app.routes):
+        roles = _roles(route.dependant)
+        role = next((r for r in PREFERENCE if r in roles and r in KEYS), None)
+        if role:
+            chosen[route.operation_id] = role
+    return chosen
+
+
+ROLE = _role_by_operation()
+
+
+@schemathesis.hook
+def before_call(context, case, **kwargs):
+    operation_id = case.operation.definition.raw.get("operationId")
+    role = ROLE.get(operation_id)
+    if role and case.headers is not None and "Authorization" not in case.headers:
+        case.headers["Authorization"] = f"Bearer {KEYS[role]}"
+    key = (case.headers or {}).get("Idempotency-Key")
+    if isinstance(key, str) and _KEY.fullmatch(key):
+        case.headers["Idempotency-Key"] = uuid.uuid4().hex
+    cursor = (case.query or {}).get("cursor")
+    if isinstance(cursor, str) and len(cursor) <= 200 and not re.search(r"[\x00-\x1f\x7f]",
+                                                                       cursor):
+        del case.query["cursor"]
+    if isinstance(case.body, dict):
+        _shape_body(operation_id, case.body)
+
+
+def _valid_uscc(value) -> bool:
+    return isinstance(value, str) and len(value) == 18 and set(value) <= set(ALPHABET)
+
+
+def _shape_body(operation_id: str, body: dict) -> None:
+    for field in _USCC_FIELDS:
+        if _valid_uscc(body.get(field)):
+            body[field] = with_check_char(body[field][:17])
+    if operation_id == "createInvoice":
+        _shape_invoice(body)
+    elif operation_id == "createInvoiceBatch" and isinstance(body.get("invoices"), list):
+        for item in body["invoices"]:
+            if isinstance(item, dict):
+                _shape_invoice(item)
+
+
+def _shape_invoice(invoice: dict) -> None:
+    lines = invoice.get("lines")
+    if not isinstance(lines, list) or not all(
+            isinstance(line, dict) and type(line.get("amount_fen")) is int for line in lines):
+        return
+    if _valid_uscc(invoice.get("enterprise_uscc")) and ENTERPRISE_USCC:
+        invoice["enterprise_uscc"] = ENTERPRISE_USCC
+    total = sum(line["amount_fen"] for line in lines)
+    if type(invoice.get("total_fen")) is int and total <= 10**15:
+        invoice["total_fen"] = total
+        if type(invoice.get("tax_fen")) is int and invoice["tax_fen"] > total:
+            invoice["tax_fen"] = total
+    start, end = invoice.get("service_start"), invoice.get("service_end")
+    if isinstance(start, str) and isinstance(end, str) and end < start:
+        invoice["service_start"], invoice["service_end"] = end, start
