@@ -8,6 +8,9 @@ that no schema can say, so the run tests the API rather than its own guesses.
   meets the contract's 422 idempotency_key_reused (PRODUCT.md §4), which is the API being right.
 - A cursor is an opaque token the API returned: a generated one that the schema allows is
   dropped (a forged cursor is refused by design, tests/contract/test_hostile_input.py).
+- An integral float (5217.0) is sent as the integer it is: JSON Schema's `integer` admits 5217.0,
+  but money and counts are strict integers here, refused as floats on purpose (PRODUCT.md §2),
+  and no keyword can say so.
 - A USCC gets its check character (GB 32100-2015: a weighted sum mod 31, which no pattern
   states), and an invoice's total is its lines' sum, for the enterprise the enterprise key is
   bound to, so a posted invoice can be redeemed by that key further down a link.
@@ -83,8 +86,20 @@ def before_call(context, case, **kwargs):
     if isinstance(cursor, str) and len(cursor) <= 200 and not re.search(r"[\x00-\x1f\x7f]",
                                                                        cursor):
         del case.query["cursor"]
+    if isinstance(case.body, (dict, list)):
+        case.body = _integers(case.body)
     if isinstance(case.body, dict):
         _shape_body(operation_id, case.body)
+
+
+def _integers(value):
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integers(v) for v in value]
+    return value
 
 
 def _valid_uscc(value) -> bool:
@@ -95,6 +110,10 @@ def _shape_body(operation_id: str, body: dict) -> None:
     for field in _USCC_FIELDS:
         if _valid_uscc(body.get(field)):
             body[field] = with_check_char(body[field][:17])
+    if operation_id == "createUsageStatement" and isinstance(body.get("lines"), list):
+        for line in body["lines"]:
+            if isinstance(line, dict) and _valid_uscc(line.get("enterprise_uscc")):
+                line["enterprise_uscc"] = ENTERPRISE_USCC or line["enterprise_uscc"]
     if operation_id == "createInvoice":
         _shape_invoice(body)
     elif operation_id == "createInvoiceBatch" and isinstance(body.get("invoices"), list):

@@ -83,6 +83,8 @@ def _nonblank(value: str) -> str:
     return value.strip()
 
 
+_1900_TO_2100 = r"^(19[0-9]{2}|20[0-9]{2}|2100)-"  # established_on's bounds, as a date's year
+
 Phone = Annotated[Line, Field(max_length=40), _valid(phone_digits),
                   Declared(pattern=PHONE_PATTERN)]
 Email = Annotated[Line, Field(max_length=254), _valid(email_lower),
@@ -103,8 +105,8 @@ class PartyFactsIn(BaseModel):
     bank_account: Account | None = None
     legal_representative: Person | None = None
     registered_address: Address | None = None
-    established_on: Day | None = Field(default=None, ge=date(1900, 1, 1),
-                                        le=date(2100, 12, 31))
+    established_on: Annotated[Day, Declared(pattern=_1900_TO_2100)] | None = Field(
+        default=None, ge=date(1900, 1, 1), le=date(2100, 12, 31))
 
 
 class PartyFactsOut(BaseModel):
