@@ -46,7 +46,16 @@ reviewer=$(key reviewer --review-level city)"
 $BIN/voucher serve --host 127.0.0.1 --port "$PORT" >"$DIR/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DIR"' EXIT
-cd "$DIR"  # Schemathesis keeps its example database in ./.schemathesis
+cd "$DIR"  # Schemathesis keeps its example database in ./.schemathesis, reads ./schemathesis.toml
+# The stateful phase: longer chains of valid requests (the other phases send the invalid ones).
+cat >schemathesis.toml <<'TOML'
+[phases.stateful]
+max-steps = 20
+
+[phases.stateful.generation]
+max-examples = 100
+mode = "positive"
+TOML
 "$BIN/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" --wait-for-schema 60 \
   --phases examples,coverage,fuzzing,stateful \
   --seed 2026 --workers 1 --no-color "$@" || true

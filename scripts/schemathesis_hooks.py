@@ -114,12 +114,28 @@ def _shape_body(operation_id: str, body: dict) -> None:
         for line in body["lines"]:
             if isinstance(line, dict) and _valid_uscc(line.get("enterprise_uscc")):
                 line["enterprise_uscc"] = ENTERPRISE_USCC or line["enterprise_uscc"]
+    if operation_id == "createYear" and type(body.get("year")) is int:
+        _shape_year(body)
     if operation_id == "createInvoice":
         _shape_invoice(body)
     elif operation_id == "createInvoiceBatch" and isinstance(body.get("invoices"), list):
         for item in body["invoices"]:
             if isinstance(item, dict):
                 _shape_invoice(item)
+
+
+def _shape_year(body: dict) -> None:
+    """A policy's dates in order (years.service._check_policy): the window opens before it
+    closes, invoices are eligible before the redemption deadline; the service's defaults where
+    one of a pair is not given."""
+    year = body["year"]
+    defaults = {"application_opens_on": f"{year}-01-01", "application_closes_on": f"{year}-12-31",
+                "eligible_from": f"{year - 1}-01-01", "redemption_deadline": f"{year + 1}-01-31"}
+    for first, last in (("application_opens_on", "application_closes_on"),
+                        ("eligible_from", "redemption_deadline")):
+        pair = [body.get(first) or defaults[first], body.get(last) or defaults[last]]
+        if all(isinstance(day, str) for day in pair) and pair[1] < pair[0]:
+            body[first], body[last] = pair[1], pair[0]
 
 
 def _shape_invoice(invoice: dict) -> None:

@@ -26,6 +26,19 @@ class ReviewDecision(BaseModel):
         "an application's last-level approval only, as in /approve"))
 
 
+def _application_fields_null(schema: dict) -> None:
+    schema.update(_REASON_WHEN_NOT_APPROVED)
+    for field in ("approved_fen", "valid_until"):
+        schema["properties"][field] = {"type": "null", "description": "for applications only"}
+
+
+class SettlementReviewDecision(ReviewDecision):
+    """A settlement batch's review: as ReviewDecision, without an application's amount and
+    validity (decide.decide answers 422 naming them), which its schema states."""
+
+    model_config = ConfigDict(json_schema_extra=_application_fields_null)
+
+
 class ReviewPublic(BaseModel):
     level: str
     decision: Literal["approve", "send_back", "reject"]
