@@ -23,11 +23,12 @@ else
 fi
 # A pair of parties that can do business: the approved provider and the enterprise (unblocked, not
 # related to it) with the largest voucher balance left in the open year.
-read -r PROVIDER ENTERPRISE USCC < <("$BIN/python" - "$DIR/voucher.db" <<'SQL'
+read -r PROVIDER ENTERPRISE USCC PROVIDER_USCC < <("$BIN/python" - "$DIR/voucher.db" <<'SQL'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 print(*db.execute("""
-    SELECT a.provider_id, e.id, e.uscc FROM approved_provider a
+    SELECT a.provider_id, e.id, e.uscc, p.uscc FROM approved_provider a
+    JOIN provider p ON p.id = a.provider_id
     JOIN budget_year y ON y.year = a.year AND y.status = 'open'
     JOIN voucher v ON v.year = y.year AND v.status = 'active'
     JOIN enterprise e ON e.id = v.enterprise_id AND NOT e.credit_blocked
@@ -38,7 +39,8 @@ SQL
 )
 key() { $BIN/voucher create-key --name "schemathesis-$1" --expires-in-days 1 --replace \
           --role "$@" | tail -n 1; }
-export SCHEMATHESIS_ENTERPRISE_USCC=$USCC SCHEMATHESIS_HOOKS=scripts.schemathesis_hooks
+export SCHEMATHESIS_ENTERPRISE_USCC=$USCC SCHEMATHESIS_PROVIDER_USCC=$PROVIDER_USCC
+export SCHEMATHESIS_HOOKS=scripts.schemathesis_hooks
 export SCHEMATHESIS_KEYS="admin=$(key admin) auditor=$(key auditor) \
 provider=$(key provider --provider-id "$PROVIDER") \
 enterprise=$(key enterprise --enterprise-id "$ENTERPRISE") \
