@@ -106,8 +106,10 @@ def before_call(context, case, **kwargs):
 
 
 def _positive(case) -> bool:
+    """A positive case whose query has no null (which no URL can carry: a negative case)."""
     meta = case.meta
-    return meta is not None and meta.generation.mode == GenerationMode.POSITIVE
+    return meta is not None and meta.generation.mode == GenerationMode.POSITIVE and not any(
+        value is None for value in (case.query or {}).values())
 
 
 def _an_invoice_xml() -> bytes:
