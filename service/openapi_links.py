@@ -2,9 +2,11 @@
 take the object it made, so a client generator (and Schemathesis's stateful phase) can follow
 createRedemption -> getRedemption with the id it was given.
 
-One table, read by service.app when it builds the document: the operation whose 201 answer
-holds the value, and per operation the value feeds, its parameters as runtime expressions. (Not
-from lists: an empty page has no first item to follow.)
+Two tables, read by service.app when it builds the document: the operation whose success answer
+(201, or 200 for an action) holds the value, and per operation the value feeds, its parameters
+(LINKS) or the fields of its request body (BODY_LINKS) as runtime expressions. (Not from lists:
+an empty page has no first item to follow.) tests/contract/test_openapi_constraints.py fails
+when an operation that takes an id is reached by no link.
 """
 
 _ID = "$response.body#/id"
@@ -17,10 +19,11 @@ _PROVIDER = {"getProvider", "updateProvider"}
 _APPLICATION = {"getApplication", "approveApplication", "rejectApplication",
                 "reviewApplication"}
 _SETTLEMENT = {"getSettlement", "approveSettlement", "paySettlement", "exportSettlement",
-               "reviewSettlement"}
+               "reviewSettlement", "publishSettlement", "getPublicNotice", "createObjection"}
 _YEAR_OPS = {"getYear", "updateYear", "getItemCategories", "putItemCategories", "getBudget",
              "getReconciliation", "closeYear", "reclaimIdleBalances", "getAnnualReport",
-             "listScenarios", "createScenario", "backtestRiskRules", "setProviderApproval"}
+             "listScenarios", "createScenario", "compareScenarios", "backtestRiskRules",
+             "setProviderApproval", "getYearCalendar", "putYearCalendar", "getPerformance"}
 
 
 def _each(operations: set[str], **parameters: str) -> dict[str, dict[str, str]]:
@@ -29,7 +32,12 @@ def _each(operations: set[str], **parameters: str) -> dict[str, dict[str, str]]:
 
 # created by -> {operation it links to: {parameter: runtime expression}}
 LINKS: dict[str, dict[str, dict[str, str]]] = {
-    "createRedemption": _each({"getRedemption"}, redemption_id=_ID),
+    "createRedemption": {
+        "getRedemption": {"redemption_id": _ID},
+        "getInvoice": {"invoice_id": "$response.body#/invoice_id"},
+        "getVoucher": {"voucher_id": "$response.body#/draws/0/voucher_id"},
+        **_each({"getReview", "clearReview", "rejectReview"}, review_id="$response.body#/review_id"),
+    },
     "createInvoice": _each(_INVOICE, invoice_id=_ID),
     "createInvoiceBatch": _each(_INVOICE, invoice_id=_FIRST_ITEM),
     "createInvoicesFromXml": _each(_INVOICE, invoice_id=_FIRST_ITEM),
@@ -37,22 +45,40 @@ LINKS: dict[str, dict[str, dict[str, str]]] = {
     "createReversal": _each({"getInvoice"}, invoice_id=_ID),
     "createYear": _each(_YEAR_OPS, year=_YEAR),
     "createEnterprise": _each(_ENTERPRISE, enterprise_id=_ID),
-    "createProvider": _each(_PROVIDER, provider_id=_ID),
+    "createProvider": _each(_PROVIDER | {"setProviderApproval"}, provider_id=_ID),
     "createApiKey": _each({"revokeApiKey"}, key_id=_ID),
     "createApplication": _each(_APPLICATION, application_id=_ID),
     "issueVoucher": _each({"getVoucher", "revokeVoucher"}, voucher_id=_ID),
     "createSettlement": _each(_SETTLEMENT, settlement_id=_ID),
     "createScenario": _each({"getScenario"}, year=_YEAR, scenario_id=_ID),
+    "createObjection": _each({"resolveObjection"}, objection_id=_ID),
+    "approveApplication": _each({"getVoucher", "revokeVoucher"},
+                                voucher_id="$response.body#/voucher/id"),
+}
+
+# created by -> {operation it links to: {request body field: runtime expression}}: the id a
+# later request names in its body (an invoice to redeem, an enterprise to issue a voucher to).
+BODY_LINKS: dict[str, dict[str, dict[str, str]]] = {
+    "createInvoice": {"createRedemption": {"invoice_id": _ID}},
+    "recordPayment": {"createRedemption": {"invoice_id": _ID}},
+    "issueVoucher": {"createRedemption": {"voucher_id": _ID}},
+    "createEnterprise": _each({"issueVoucher", "createOtherSubsidy", "createRelatedParty"},
+                              enterprise_id=_ID),
+    "createProvider": {"createRelatedParty": {"provider_id": _ID}},
+    "createYear": _each({"createApplication", "createSettlement", "issueVoucher"}, year=_YEAR),
 }
 
 
 def add_links(document: dict) -> None:
-    """Put LINKS on each create operation's 201 response, each link named by its target."""
+    """Put LINKS and BODY_LINKS on each source operation's success response, each link named by
+    its target."""
     operations = {operation["operationId"]: operation
                   for methods in document.get("paths", {}).values()
                   for operation in methods.values()}
-    for source, targets in LINKS.items():
-        created = operations[source]["responses"]["201"]
-        created["links"] = {operations[target]["operationId"]: {
-            "operationId": target, "parameters": dict(parameters)}
-            for target, parameters in targets.items()}
+    for source in sorted({*LINKS, *BODY_LINKS}):
+        responses = operations[source]["responses"]
+        links = responses["201" if "201" in responses else "200"].setdefault("links", {})
+        for target, parameters in LINKS.get(source, {}).items():
+            links[target] = {"operationId": target, "parameters": dict(parameters)}
+        for target, fields in BODY_LINKS.get(source, {}).items():
+            links.setdefault(target, {"operationId": target})["requestBody"] = dict(fields)

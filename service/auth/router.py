@@ -18,8 +18,30 @@ from service.kit.types import Line, ObjectId, ObjectIdPath
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 
 
+def _bound(role: str, *, required: tuple[str, ...] = (), **fields: dict) -> dict:
+    """One role's shape of an API key request: the fields it needs, the others absent or null."""
+    unset = {"type": "null"}
+    properties = {"role": {"const": role}, "enterprise_id": unset, "provider_id": unset,
+                  "review_level": unset, "district": unset, **fields}
+    return {"properties": properties, "required": ["role", *required]}
+
+
+# What service.create_key checks, stated for clients (each answered 422 naming the field there):
+# the party a provider or enterprise key is bound to; a reviewer's level, and a district-level
+# reviewer's district.
+_ROLE_FIELDS = [
+    _bound("admin"), _bound("auditor"),
+    _bound("provider", required=("provider_id",), provider_id={"type": "string"}),
+    _bound("enterprise", required=("enterprise_id",), enterprise_id={"type": "string"}),
+    _bound("reviewer", required=("review_level", "district"),
+           review_level={"const": "district"}, district={"type": "string"}),
+    _bound("reviewer", required=("review_level",),
+           review_level={"enum": ["city", "finance"]}),
+]
+
+
 class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": _ROLE_FIELDS})
 
     role: Literal["admin", "auditor", "provider", "enterprise", "reviewer"]
     name: Line = Field(min_length=1, max_length=200)

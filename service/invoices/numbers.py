@@ -32,3 +32,13 @@ def split_key(key: str) -> tuple[str, str | None]:
     """(number, code) of a key made by invoice_key."""
     code, _, number = key.rpartition("-")
     return number, code or None
+
+
+# number_problems, stated for clients (a request schema's json_schema_extra): without a code
+# the number has 20 digits; with one, the number has 8.
+NUMBER_WITH_CODE = {"anyOf": [
+    {"properties": {"invoice_code": {"type": "null"},
+                    "invoice_number": {"pattern": "^[0-9]{20}$"}}},
+    {"properties": {"invoice_code": {"type": "string"},
+                    "invoice_number": {"type": "string", "pattern": "^[0-9]{8}$"}},
+     "required": ["invoice_code", "invoice_number"]}]}

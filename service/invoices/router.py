@@ -1,4 +1,3 @@
-from datetime import date
 from typing import Annotated
 from urllib.parse import quote
 
@@ -49,7 +48,7 @@ from service.invoices.schemas import (
     XmlIngestResult,
 )
 from service.invoices.source_models import InvoiceSource
-from service.kit.types import ObjectIdPath
+from service.kit.types import Day, ObjectIdPath
 
 router = APIRouter(tags=["invoices"])
 ProviderWriter = Annotated[Writer, Depends(writer("provider"))]
@@ -170,10 +169,10 @@ def verifier_of(request: Request) -> verify.InvoiceVerifier:
              openapi_extra={"requestBody": _XML_BODY})
 async def create_invoices_from_xml(
         request: Request, w: ProviderWriter,
-        service_start: Annotated[date | None, Query(description=(
+        service_start: Annotated[Day | None, Query(description=(
             "Service period start for a single XML (a ZIP: the default for files meta.json "
             "does not name)"))] = None,
-        service_end: Annotated[date | None, Query()] = None,
+        service_end: Annotated[Day | None, Query()] = None,
         contract_number: Annotated[str | None, text_query(100, min_length=1)] = None):
     """Post 数电票 XML as the tax platform issued it: one file (application/xml) or a ZIP of up
     to 1000 (application/zip, with an optional meta.json mapping file names to service_start,

@@ -1,11 +1,13 @@
 from datetime import date
+import re
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from service.invoices.numbers import NUMBER_WITH_CODE
 from service.kit.timestamps import Timestamp
-from service.kit.types import Fen, InvoiceCode, InvoiceNumber, Line, Text, Uscc
+from service.kit.types import Day, Declared, Fen, InvoiceCode, InvoiceNumber, Line, Text, Uscc
 from service.vouchers.schemas import MAX_FEN
 
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
@@ -13,27 +15,43 @@ MAX_BATCH = 1000
 MAX_LINES = 500  # of one invoice (the XML intake refuses more before reading them)
 
 
+QUANTITY_PATTERN = r"^[0-9]{1,18}(\.[0-9]{1,6})?$"
+
+
+def _plain_decimal(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(QUANTITY_PATTERN, value):
+        raise ValueError("a quantity is a decimal number: up to 18 digits, then up to 6 after "
+                         "the point")
+    return value
+
+
+# numeric(24, 6): as a JSON number or a plain decimal string (not "1e3", "+1" or " 1").
+Quantity = Annotated[Decimal, BeforeValidator(_plain_decimal), Declared(anyOf=[
+    {"type": "number", "minimum": 0, "exclusiveMaximum": 10**18},
+    {"type": "string", "pattern": QUANTITY_PATTERN}])]
+
+
 class InvoiceLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     category: Category
     description: Text = Field(min_length=1, max_length=500)
-    quantity: Decimal = Field(ge=0, max_digits=24, decimal_places=6, allow_inf_nan=False)
+    quantity: Quantity = Field(ge=0, max_digits=24, decimal_places=6, allow_inf_nan=False)
     unit: Line = Field(min_length=1, max_length=40)
     unit_price_fen: Fen = Field(ge=0, le=MAX_FEN)
     amount_fen: Fen = Field(ge=0, le=MAX_FEN)
 
 
 class InvoiceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=NUMBER_WITH_CODE)
 
     invoice_number: InvoiceNumber = Field(description="20 digits (数电票), or 8 with invoice_code")
     invoice_code: InvoiceCode | None = Field(default=None, description=(
         "A legacy VAT invoice's 10- or 12-digit code"))
     enterprise_uscc: Uscc
-    issued_on: date
-    service_start: date
-    service_end: date
+    issued_on: Day
+    service_start: Day
+    service_end: Day
     contract_number: Line | None = Field(default=None, min_length=1, max_length=100)
     total_fen: Fen = Field(ge=0, le=MAX_FEN)
     tax_fen: Fen = Field(ge=0, le=MAX_FEN)
@@ -50,17 +68,17 @@ class PaymentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount_fen: Fen = Field(gt=0, le=MAX_FEN)
-    paid_on: date
+    paid_on: Day
 
 
 class ReversalCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=NUMBER_WITH_CODE)
 
     invoice_number: InvoiceNumber = Field(description="The red-letter invoice's number: 20 digits "
                                                "(数电票), or 8 with invoice_code")
     invoice_code: InvoiceCode | None = Field(default=None, description="A legacy VAT red-letter "
                                                                   "invoice's 10- or 12-digit code")
-    issued_on: date
+    issued_on: Day
     amount_fen: Fen = Field(gt=0, le=MAX_FEN)
     reason: Text = Field(min_length=1, max_length=2000)
 

@@ -5,10 +5,12 @@ or string ever becomes fen. Free text refuses control and bidirectional-override
 (and NUL, which PostgreSQL cannot store): names on payment files must be what they look like.
 """
 
+import re
 import unicodedata
+from datetime import date
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Strict, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Strict, StringConstraints
 
 _BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 _ALLOWED_CONTROLS = {"\n", "\t"}
@@ -28,6 +30,16 @@ def _single_line(value: str) -> str:
     return value
 
 
+def _iso_day(value: Any) -> Any:
+    if isinstance(value, date) or (isinstance(value, str)
+                                   and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value)):
+        return value
+    raise ValueError("a date is YYYY-MM-DD")
+
+
+# A business date (PRODUCT.md §2) is the string YYYY-MM-DD, as `format: date` says: not a number
+# of seconds since 1970 (0, "1654646400") nor a timestamp, which pydantic's lax date would read.
+Day = Annotated[date, BeforeValidator(_iso_day)]
 Fen = Annotated[int, Strict()]
 Flag = Annotated[bool, Strict()]
 BasisPoints = Annotated[int, Strict()]

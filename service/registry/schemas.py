@@ -1,5 +1,6 @@
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.invoices.numbers import NUMBER_WITH_CODE
 from service.kit.timestamps import Timestamp
 from service.registry.payment import PaymentFactsIn, PaymentFactsOut
 from service.risk.facts import PartyFactsIn, PartyFactsOut
@@ -92,8 +93,15 @@ class RelatedPartyPublic(BaseModel):
     created_at: Timestamp
 
 
+# create_other_subsidy's rules, stated: the claim names an invoice or a contract, and an invoice
+# number goes with its code as everywhere (NUMBER_WITH_CODE).
+_NAMES_WHAT_IT_COVERS = {"allOf": [NUMBER_WITH_CODE, {"anyOf": [
+    {"properties": {"invoice_number": {"type": "string"}}, "required": ["invoice_number"]},
+    {"properties": {"contract_number": {"type": "string"}}, "required": ["contract_number"]}]}]}
+
+
 class OtherSubsidyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_NAMES_WHAT_IT_COVERS)
 
     enterprise_id: ObjectId = Field(max_length=40)
     programme: Line = Field(min_length=1, max_length=200)

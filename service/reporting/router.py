@@ -1,6 +1,5 @@
 import os
 import tempfile
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -24,7 +23,7 @@ from service.problems import problem_responses
 from service.kit.errors import Busy, DeadlineNotReached, NotFound, YearClosed
 from service.ledger.service import InsufficientBalance
 from service.reporting import budget, performance, reconciliation, report, workbook
-from service.kit.types import BasisPoints, Flag, Text
+from service.kit.types import BasisPoints, Day, Flag, Text
 from service.years import closing
 
 router = APIRouter(prefix="/v1/years/{year}", tags=["budget"])
@@ -96,7 +95,7 @@ class CloseResult(BaseModel):
 class ReclaimRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    issued_before: date = Field(description="only vouchers issued before this date")
+    issued_before: Day = Field(description="only vouchers issued before this date")
     max_used_bp: BasisPoints = Field(ge=1, le=10_000, description="vouchers that used less than this")
     reclaim_bp: BasisPoints = Field(ge=1, le=10_000, description="share of the balance taken back")
     apply: Flag = Field(default=False, description="false: preview only, nothing written")

@@ -20,7 +20,7 @@ from service.reviewchain.decide import CannotSendBack, WrongReviewLevel
 from service.reviewchain.trail import ReviewIncomplete
 from service.settlements.service import BeneficiaryAccountMissing
 from service.reviewchain import decide
-from service.reviewchain.schemas import ReviewDecision
+from service.reviewchain.schemas import ReviewDecision, SettlementReviewDecision
 from service.settlements import service as settlements
 from service.settlements.router import SettlementPublic
 from service.vouchers import service as vouchers
@@ -56,7 +56,8 @@ def review_application(application_id: ObjectIdPath, body: ReviewDecision, w: Re
                                          CreditBlocked, EnterpriseCapExceeded, InsufficientBalance,
                                          InvalidState, PoolExhausted, ReviewIncomplete, WrongReviewLevel,
                                          YearClosed))
-def review_settlement(settlement_id: ObjectIdPath, body: ReviewDecision, w: ReviewWriter):
+def review_settlement(settlement_id: ObjectIdPath, body: SettlementReviewDecision,
+                      w: ReviewWriter):
     return w.run(lambda s: settlements.to_public(s, decide.decide(
         s, object_type="settlement", object_id=settlement_id, principal=w.principal,
         decision=body.decision, reason=body.reason, approved_fen=body.approved_fen,

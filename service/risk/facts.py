@@ -14,42 +14,51 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from service.kit.types import NONBLANK_LINE_PATTERN, Declared, Line
+from service.kit.types import NONBLANK_LINE_PATTERN, Day, Declared, Line
 
 FACTS = ("contact_phone", "contact_email", "bank_account", "legal_representative",
          "registered_address")  # compared by shared_contact, in this order
 ALL_FACTS = (*FACTS, "established_on")
 
-_SEPARATORS = re.compile(r"[\s\-()（）．.]")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+# What a phone or account number may hold, stated as the OpenAPI patterns below and checked with
+# them: ASCII or full-width digits, with spaces, hyphens, dots and brackets (ASCII or full-width)
+# anywhere; a phone number a leading + and 7 to 15 digits after an optional 0086.
+_SEP = "[ \u3000()（）.．\\-－]"
+_DIGIT = "[0-9０-９]"
+PHONE_PATTERN = (f"^{_SEP}*[+＋]?{_SEP}*(?:[0０]{_SEP}*[0０]{_SEP}*[8８]{_SEP}*[6６]{_SEP}*)?"
+                 f"(?:{_DIGIT}{_SEP}*){{7,15}}$")
+ACCOUNT_PATTERN = f"^{_SEP}*(?:{_DIGIT}{_SEP}*){{8,32}}$"
+# name@domain.tld in printable ASCII, spaces around it allowed.
+EMAIL_PATTERN = r"^ *[!-?A-~]{1,64}@[!-\-/-?A-~]+(\.[!-\-/-?A-~]+)+ *$"
+_SEPARATORS = re.compile(_SEP)
+
+
+def _digits(value: str) -> str:
+    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", value)).removeprefix("+")
 
 
 def phone_digits(value: str) -> str:
-    digits = _SEPARATORS.sub("", unicodedata.normalize("NFKC", value)).removeprefix("+")
-    if not digits.isascii() or not digits.isdigit():
-        raise ValueError("a phone number is digits (spaces, hyphens, brackets and a leading + "
-                         "are allowed)")
-    if digits.startswith("0086"):
+    if not re.fullmatch(PHONE_PATTERN, value):
+        raise ValueError("a phone number is 7 to 15 digits (spaces, hyphens, brackets and a "
+                         "leading + or 0086 are allowed)")
+    digits = _digits(value)
+    if digits.startswith("0086") and len(digits) >= 4 + 7:
         digits = digits[4:]
     elif digits.startswith("86") and len(digits) == 13:
         digits = digits[2:]
-    if not 7 <= len(digits) <= 15:
-        raise ValueError("a phone number has 7 to 15 digits")
     return digits
 
 
 def account_digits(value: str) -> str:
-    digits = _SEPARATORS.sub("", unicodedata.normalize("NFKC", value))
-    if not digits.isascii() or not digits.isdigit() or not 8 <= len(digits) <= 32:
+    if not re.fullmatch(ACCOUNT_PATTERN, value):
         raise ValueError("a bank account number is 8 to 32 digits (spaces and hyphens allowed)")
-    return digits
+    return _digits(value)
 
 
 def email_lower(value: str) -> str:
-    value = value.strip()
-    if not _EMAIL.match(value) or not value.isascii():
+    if not re.fullmatch(EMAIL_PATTERN, value):
         raise ValueError("not an e-mail address (name@domain.tld)")
-    return value.lower()
+    return value.strip(" ").lower()
 
 
 def folded(value: str) -> str:
@@ -74,9 +83,14 @@ def _nonblank(value: str) -> str:
     return value.strip()
 
 
-Phone = Annotated[Line, Field(max_length=40), _valid(phone_digits)]
-Email = Annotated[Line, Field(max_length=254), _valid(email_lower)]
-Account = Annotated[Line, Field(max_length=40), _valid(account_digits)]
+_1900_TO_2100 = r"^(19[0-9]{2}|20[0-9]{2}|2100)-"  # established_on's bounds, as a date's year
+
+Phone = Annotated[Line, Field(max_length=40), _valid(phone_digits),
+                  Declared(pattern=PHONE_PATTERN)]
+Email = Annotated[Line, Field(max_length=254), _valid(email_lower),
+                  Declared(pattern=EMAIL_PATTERN)]
+Account = Annotated[Line, Field(max_length=40), _valid(account_digits),
+                    Declared(pattern=ACCOUNT_PATTERN)]
 Person = Annotated[Line, Field(max_length=100), AfterValidator(_nonblank),
                    Declared(pattern=NONBLANK_LINE_PATTERN)]
 Address = Annotated[Line, Field(max_length=300), AfterValidator(_nonblank),
@@ -91,8 +105,8 @@ class PartyFactsIn(BaseModel):
     bank_account: Account | None = None
     legal_representative: Person | None = None
     registered_address: Address | None = None
-    established_on: date | None = Field(default=None, ge=date(1900, 1, 1),
-                                        le=date(2100, 12, 31))
+    established_on: Annotated[Day, Declared(pattern=_1900_TO_2100)] | None = Field(
+        default=None, ge=date(1900, 1, 1), le=date(2100, 12, 31))
 
 
 class PartyFactsOut(BaseModel):

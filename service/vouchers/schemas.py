@@ -4,7 +4,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.kit.timestamps import Timestamp
 from service.reviewchain.schemas import ReviewPublic
-from service.kit.types import Fen, Line, ObjectId, Text
+from service.kit.types import Day, Fen, Line, ObjectId, Text
 
 MAX_FEN = 10**15  # far above any pool; keeps every sum inside a signed 64-bit column
 
@@ -22,7 +22,7 @@ class ApplicationApprove(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     approved_fen: Fen | None = Field(default=None, gt=0, le=MAX_FEN)
-    valid_until: date | None = None
+    valid_until: Day | None = None
 
 
 class ApplicationReject(BaseModel):
@@ -37,7 +37,7 @@ class VoucherIssue(BaseModel):
     enterprise_id: ObjectId = Field(max_length=40)
     year: int = Field(ge=2000, le=2100)
     face_fen: Fen = Field(gt=0, le=MAX_FEN)
-    valid_until: date | None = None
+    valid_until: Day | None = None
 
 
 class VoucherRevoke(BaseModel):

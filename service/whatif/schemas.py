@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, Tag
 
 from service.kit.timestamps import Timestamp
-from service.kit.types import BasisPoints, Fen, Flag, Line, ObjectId
+from service.kit.types import BasisPoints, Day, Fen, Flag, Line, ObjectId
 from service.years.schemas import Category, SettlementMode
 
 VoucherMode = Literal["as_issued", "follow_cap"]
@@ -24,7 +24,7 @@ class Overrides(BaseModel):
     enterprise_cap_fen: Fen | None = Field(default=None, ge=0, le=10**15)
     eligible_categories: list[Category] | None = Field(default=None, max_length=8)
     settlement_mode: SettlementMode | None = None
-    eligible_from: date | None = None
+    eligible_from: Day | None = None
     invoice_growth_bp: BasisPoints | None = Field(
         default=None, ge=-10_000, le=1_000_000,
         description="scale every invoice amount: 4000 = demand grows 40 %")

@@ -359,6 +359,7 @@ def _claimable(facts: Any, policy: SimpleNamespace, today: date) -> bool:
                               provider_name=facts.provider_name, related=bool(facts.related),
                               enterprise_uscc=facts.enterprise_uscc,
                               provider_uscc=facts.provider_uscc, issued_on=None,
+                              provider_id=None,  # named in provider_not_approved's sentence
                               service_start=None, service_end=None)
     policy_open = SimpleNamespace(**{**vars(policy), "redemption_deadline": date.max})
     try:

@@ -1,16 +1,21 @@
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.kit.timestamps import Timestamp
 from service.reviewchain.levels import ReviewLevels
 from service.risk.policy import RiskRules
-from service.kit.types import BasisPoints, Fen
+from service.kit.types import BasisPoints, Day, Declared, Fen
 from service.years.calendar import MAX_NOTICE_WORKING_DAYS
 
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
 SettlementMode = Literal["reimbursement", "deduction"]
+
+
+# The bounds years.service checks with its own sentences (422 naming the field), stated.
+_Rate = Annotated[BasisPoints, Declared(minimum=0, maximum=10_000)]
+_Threshold = Annotated[BasisPoints, Declared(minimum=1, maximum=10_000)]
 
 
 class PolicyFields(BaseModel):
@@ -18,15 +23,15 @@ class PolicyFields(BaseModel):
 
     pool_fen: Fen | None = Field(default=None, ge=0, le=10**15)
     rate_bp: BasisPoints | None = Field(default=None, ge=0, le=10_000)
-    category_rates_bp: dict[Category, BasisPoints] | None = None
+    category_rates_bp: dict[Category, _Rate] | None = None
     enterprise_cap_fen: Fen | None = Field(default=None, ge=0, le=10**15)
     eligible_categories: list[Category] | None = None
     settlement_mode: SettlementMode | None = None
-    application_opens_on: date | None = None
-    application_closes_on: date | None = None
-    eligible_from: date | None = None
-    redemption_deadline: date | None = None
-    alert_thresholds_bp: list[BasisPoints] | None = Field(default=None, max_length=10)
+    application_opens_on: Day | None = None
+    application_closes_on: Day | None = None
+    eligible_from: Day | None = None
+    redemption_deadline: Day | None = None
+    alert_thresholds_bp: list[_Threshold] | None = Field(default=None, max_length=10)
     review_levels: ReviewLevels | None = Field(default=None, description=(
         "the review chain applications and settlement batches pass, in order: a non-empty "
         "list of distinct levels from district, city, finance in that order (default "
@@ -80,8 +85,8 @@ class Calendar(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    holidays: list[date] = Field(default_factory=list, max_length=366)
-    workdays: list[date] = Field(default_factory=list, max_length=366)
+    holidays: list[Day] = Field(default_factory=list, max_length=366)
+    workdays: list[Day] = Field(default_factory=list, max_length=366)
 
 
 class CalendarPublic(Calendar):

@@ -263,6 +263,17 @@ def test_include_unredeemed(world, api, today):
     assert both[0]["groups"][1]["diff_permille"] is None  # nothing in the baseline that month
 
 
+def test_include_unredeemed_skips_an_unapproved_providers_invoice(world, api, today):
+    """The refusal an unapproved provider's invoice meets (provider_not_approved) is read, not
+    answered: the invoice is left out, never a 500 (found by Schemathesis, issue 22 item 6)."""
+    world.voucher(2_000_000)
+    world.invoice([line("gpu", 500_000)])  # paid, never redeemed
+    api.ok("PUT", f"/v1/years/2026/approved-providers/{world.provider['id']}",
+           json={"approved": False})
+    result = run(api, [{"name": "含未申领", "overrides": {}, "include_unredeemed": True}])
+    assert result["scenarios"][0]["total_subsidy_fen"] == 0
+
+
 def test_concentration(api, world):
     enterprises = []
     for n in range(12):

@@ -1,0 +1,207 @@
+"""Schemathesis hooks for scripts/schemathesis-run.sh (docs/openapi.md): what a real client knows
+that no schema can say, so the run tests the API rather than its own guesses.
+
+- Each operation is called with a key of a role that may call it (the bureau's admin where it
+  may, else the party whose write it is: provider, enterprise, reviewer), read from the routes'
+  `allow(...)` dependencies. One admin key alone meets 403 on every provider and enterprise write.
+- A fresh Idempotency-Key per request: a generator that sends one key with two different bodies
+  meets the contract's 422 idempotency_key_reused (PRODUCT.md §4), which is the API being right.
+- A cursor is an opaque token the API returned: a generated one that the schema allows is
+  dropped (a forged cursor is refused by design, tests/contract/test_hostile_input.py).
+- An integral float (5217.0) is sent as the integer it is: JSON Schema's `integer` admits 5217.0,
+  but money and counts are strict integers here, refused as floats on purpose (PRODUCT.md §2),
+  and no keyword can say so.
+- A quantity that is a JSON number gets at most 6 decimal places (numeric(24, 6); a string
+  quantity's pattern says so, but JSON Schema's `multipleOf: 0.000001` is not exact on floats).
+- Closing a year early (`force`) gives a reason, which the code asks only before the deadline.
+- A budget year's dates come in order (the window opens before it closes): a rule between
+  fields, and for an update between a field and the stored policy.
+- An XML upload is a well-formed 数电票 from the provider key's provider to the enterprise key's
+  enterprise (tests/xmlgen.py), not a random string.
+- A USCC gets its check character (GB 32100-2015: a weighted sum mod 31, which no pattern
+  states), and an invoice's total is its lines' sum, for the enterprise the enterprise key is
+  bound to, so a posted invoice can be redeemed by that key further down a link.
+
+Only values the schema already allows are changed, and only to other values it allows: a
+negative case stays negative (Schemathesis re-validates what a hook changed).
+Keys come from SCHEMATHESIS_KEYS ("role=key role=key ..."); SCHEMATHESIS_ENTERPRISE_USCC names
+the enterprise key's enterprise.
+"""
+
+import os
+import re
+import uuid
+
+import schemathesis
+from schemathesis.generation import GenerationMode
+
+from service.app import create_app
+from service.kit.db import make_engine
+from service.kit.uscc import ALPHABET, with_check_char
+
+KEYS = dict(item.split("=", 1) for item in os.environ.get("SCHEMATHESIS_KEYS", "").split())
+ENTERPRISE_USCC = os.environ.get("SCHEMATHESIS_ENTERPRISE_USCC")
+PROVIDER_USCC = os.environ.get("SCHEMATHESIS_PROVIDER_USCC")
+XML_TYPES = ("application/xml", "text/xml")
+PREFERENCE = ("admin", "provider", "enterprise", "reviewer", "auditor")
+_KEY = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
+_USCC_FIELDS = ("uscc", "enterprise_uscc")
+
+
+def _roles(dependant) -> set[str]:
+    """The roles an `allow(*roles)` dependency (service.api) admits, anywhere below a route."""
+    found: set[str] = set()
+    call = dependant.call
+    if call is not None and getattr(call, "__qualname__", "").startswith("allow."):
+        cells = dict(zip(call.__code__.co_freevars, call.__closure__ or ()))
+        found |= set(cells["roles"].cell_contents)
+    for sub in dependant.dependencies:
+        found |= _roles(sub)
+    return found
+
+
+def _walk(routes):
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _walk(included.routes)
+        elif getattr(route, "operation_id", None):
+            yield route
+
+
+def _role_by_operation() -> dict[str, str]:
+    app = create_app(make_engine("sqlite://"))
+    chosen = {}
+    for route in _walk(app.routes):
+        roles = _roles(route.dependant)
+        role = next((r for r in PREFERENCE if r in roles and r in KEYS), None)
+        if role:
+            chosen[route.operation_id] = role
+    return chosen
+
+
+ROLE = _role_by_operation()
+
+
+@schemathesis.hook
+def before_call(context, case, **kwargs):
+    operation_id = case.operation.definition.raw.get("operationId")
+    role = ROLE.get(operation_id)
+    if role and case.headers is not None and "Authorization" not in case.headers:
+        case.headers["Authorization"] = f"Bearer {KEYS[role]}"
+    key = (case.headers or {}).get("Idempotency-Key")
+    if isinstance(key, str) and _KEY.fullmatch(key):
+        case.headers["Idempotency-Key"] = uuid.uuid4().hex
+    cursor = (case.query or {}).get("cursor")
+    if isinstance(cursor, str) and len(cursor) <= 200 and not re.search(r"[\x00-\x1f\x7f]",
+                                                                       cursor):
+        del case.query["cursor"]
+    if operation_id == "createInvoicesFromXml" and case.media_type in XML_TYPES and _positive(
+            case) and isinstance(case.body, (str, bytes)) and PROVIDER_USCC and ENTERPRISE_USCC:
+        case.body = _an_invoice_xml()
+    if isinstance(case.body, (dict, list)):
+        case.body = _integers(case.body)
+    if isinstance(case.body, dict):
+        _shape_body(operation_id, case, case.body)
+
+
+def _positive(case) -> bool:
+    """A positive case whose query has no null (which no URL can carry: a negative case)."""
+    meta = case.meta
+    return meta is not None and meta.generation.mode == GenerationMode.POSITIVE and not any(
+        value is None for value in (case.query or {}).values())
+
+
+def _an_invoice_xml() -> bytes:
+    """A well-formed 数电票 from the provider key's provider to the enterprise key's enterprise,
+    with a fresh number: what the tax platform issues is more than a string schema can state."""
+    from tests.xmlgen import XInvoice, gpu
+
+    return XInvoice(seller_uscc=PROVIDER_USCC, buyer_uscc=ENTERPRISE_USCC,
+                    lines=[gpu(100_000)]).xml()
+
+
+def _integers(value):
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integers(v) for v in value]
+    return value
+
+
+def _valid_uscc(value) -> bool:
+    return isinstance(value, str) and len(value) == 18 and set(value) <= set(ALPHABET)
+
+
+def _shape_body(operation_id: str, case, body: dict) -> None:
+    for field in _USCC_FIELDS:
+        if _valid_uscc(body.get(field)):
+            body[field] = with_check_char(body[field][:17])
+    if operation_id == "createUsageStatement" and isinstance(body.get("lines"), list):
+        for line in body["lines"]:
+            if isinstance(line, dict) and _valid_uscc(line.get("enterprise_uscc")):
+                line["enterprise_uscc"] = ENTERPRISE_USCC or line["enterprise_uscc"]
+    if operation_id == "createYear" and type(body.get("year")) is int:
+        _shape_year(body, body["year"])
+    if operation_id == "updateYear" and type(case.path_parameters.get("year")) is int:
+        _shape_year(body, case.path_parameters["year"])
+    if operation_id == "closeYear" and body.get("force") is True and not body.get("reason"):
+        body["reason"] = "schemathesis"  # an early close needs one (before the deadline only)
+    if operation_id == "createInvoice":
+        _shape_invoice(body)
+    elif operation_id == "createInvoiceBatch" and isinstance(body.get("invoices"), list):
+        seen = set()
+        for item in body["invoices"]:
+            if isinstance(item, dict):
+                _shape_invoice(item)
+                _unique_number(item, seen)
+
+
+def _unique_number(invoice: dict, seen: set) -> None:
+    """An invoice is posted once: a batch that names one twice, or one posted before (the
+    generator repeats its favourite values), is refused item by item."""
+    number = invoice.get("invoice_number")
+    if isinstance(number, str) and number.isdigit() and 0 < len(number) <= 20:
+        number = str(uuid.uuid4().int)[-len(number):].zfill(len(number))
+        while number in seen:
+            number = str(uuid.uuid4().int)[-len(number):].zfill(len(number))
+        invoice["invoice_number"] = number
+        seen.add(number)
+
+
+def _shape_year(body: dict, year: int) -> None:
+    """A policy's dates in order (years.service._check_policy): the window opens before it
+    closes, invoices are eligible before the redemption deadline; the service's defaults where
+    one of a pair is not given, both sent (an update would compare with the stored one)."""
+    defaults = {"application_opens_on": f"{year}-01-01", "application_closes_on": f"{year}-12-31",
+                "eligible_from": f"{year - 1}-01-01", "redemption_deadline": f"{year + 1}-01-31"}
+    for first, last in (("application_opens_on", "application_closes_on"),
+                        ("eligible_from", "redemption_deadline")):
+        pair = [body.get(first) or defaults[first], body.get(last) or defaults[last]]
+        if all(isinstance(day, str) for day in pair) and (first in body or last in body):
+            body[first], body[last] = sorted(pair)
+
+
+def _shape_invoice(invoice: dict) -> None:
+    lines = invoice.get("lines")
+    if not isinstance(lines, list) or not all(
+            isinstance(line, dict) and type(line.get("amount_fen")) is int for line in lines):
+        return
+    if _valid_uscc(invoice.get("enterprise_uscc")) and ENTERPRISE_USCC:
+        invoice["enterprise_uscc"] = ENTERPRISE_USCC
+    for line in lines:  # numeric(24, 6): a JSON number with more places is refused
+        if isinstance(line.get("quantity"), float):
+            line["quantity"] = round(line["quantity"], 6)
+    if sum(line["amount_fen"] for line in lines) > 10**15:  # total_fen's maximum
+        for line in lines:
+            line["amount_fen"] //= len(lines)
+    total = sum(line["amount_fen"] for line in lines)
+    if type(invoice.get("total_fen")) is int:
+        invoice["total_fen"] = total
+        if type(invoice.get("tax_fen")) is int and invoice["tax_fen"] > total:
+            invoice["tax_fen"] = total
+    start, end = invoice.get("service_start"), invoice.get("service_end")
+    if isinstance(start, str) and isinstance(end, str) and end < start:
+        invoice["service_start"], invoice["service_end"] = end, start
