@@ -41,6 +41,19 @@ from service.years.models import CATEGORIES
 
 _CATEGORY = {c: k for k, c in enumerate(CATEGORIES)}
 
+# Every rejected redemption and when it was rejected: by a reviewer (docs/risk.md), or by an
+# upheld objection to its 公示 line (docs/notice.md: the invoice is barred, the redemption
+# rejected as a reviewer would). Both loaders replay these as rejection events.
+REJECTIONS = """
+SELECT rv.redemption_id AS rid, rv.decided_at AS t FROM review rv WHERE rv.status = 'rejected'
+UNION ALL
+SELECT d.id AS rid, o.resolved_at AS t FROM barred_invoice bi
+  JOIN objection o ON o.id = bi.objection_id
+  JOIN redemption d ON d.invoice_id = bi.invoice_id AND d.status = 'rejected'
+  WHERE NOT EXISTS (SELECT 1 FROM review rv WHERE rv.redemption_id = d.id
+                    AND rv.status = 'rejected')
+"""
+
 _ORD = "- DATE '0001-01-01' + 1"  # a date as date.toordinal()
 
 INVOICES = f"""
@@ -88,9 +101,8 @@ SELECT kind, inv, vn, a, CAST((t AT TIME ZONE 'Asia/Shanghai') AS DATE) {ord}, p
     FROM ledger_transfer tr JOIN vch ON vch.ledger_account_id = tr.debit_account_id
     WHERE tr.kind = 'reclaim' AND tr.year = %(y)s
   UNION ALL
-  SELECT 6, rv.decided_at, substr(rv.redemption_id, 5), 6, rd.n, 0, 0, 0, 0
-    FROM review rv JOIN rd ON rd.id = rv.redemption_id
-    WHERE rv.status = 'rejected') e
+  SELECT 6, x.t, substr(x.rid, 5), 6, rd.n, 0, 0, 0, 0
+    FROM ({REJECTIONS}) x JOIN rd ON rd.id = x.rid) e
 ORDER BY t, b, k
 """
 
@@ -258,7 +270,8 @@ def claimed_invoices(raw: Any, data: Any, params: dict, ents: dict, provs: dict,
 def event_stream(raw: Any, params: dict, *, with_t: bool, with_b: bool) -> Prefetch:
     """The year's time-ordered stream, started (columns: kind, invoice, voucher, amount, day,
     paid, reversed, then the timestamp if with_t and the id body if with_b)."""
-    sql = EVENTS.format(ord=_ORD, extra=(", t" if with_t else "") + (", b" if with_b else ""))
+    extra = (", t" if with_t else "") + (", b" if with_b else "")
+    sql = EVENTS.format(ord=_ORD, REJECTIONS=REJECTIONS, extra=extra)
     return Prefetch(raw, sql, params, "whatif_events")
 
 

@@ -55,8 +55,8 @@ from service.whatif.yeardata import (  # noqa: F401 (the compare and tests read 
 from service.years.models import CATEGORIES, BudgetYear
 
 # The rejected held redemptions' id bodies (as the event stream's `b`).
-_REJECTED = ("SELECT substr(rv.redemption_id, 5) FROM review rv JOIN redemption d "
-             "ON d.id = rv.redemption_id WHERE rv.status = 'rejected' AND d.year = :y")
+_REJECTED = (f"SELECT substr(x.rid, 5) FROM ({pgload.REJECTIONS}) x JOIN redemption d "
+             "ON d.id = x.rid WHERE d.year = :y")
 
 _CASES = ", ".join(f"CAST(COALESCE(SUM(CASE WHEN l.category = '{c}' THEN l.amount_fen ELSE 0 "
                    f"END), 0) AS BIGINT) AS c_{c}" for c in CATEGORIES)
@@ -122,9 +122,9 @@ SELECT 2, tr.created_at, substr(tr.id, 5), vch.n, 0, 0, tr.amount_fen, 0
   FROM ledger_transfer tr JOIN vch ON vch.ledger_account_id = tr.debit_account_id
   WHERE tr.kind = 'reclaim' AND tr.year = :y
 UNION ALL
-SELECT 6, rv.decided_at, substr(rv.redemption_id, 5), inv.n, 0, 0, 0, 0
-  FROM review rv JOIN redemption d ON d.id = rv.redemption_id JOIN inv ON inv.id = d.invoice_id
-  WHERE rv.status = 'rejected' AND d.year = :y) e
+SELECT 6, x.t, substr(x.rid, 5), inv.n, 0, 0, 0, 0
+  FROM ({pgload.REJECTIONS}) x JOIN redemption d ON d.id = x.rid
+  JOIN inv ON inv.id = d.invoice_id WHERE d.year = :y) e
 ORDER BY t, b, k
 """
 _EVENT_COLUMNS = (column("k", Integer), column("t", DateTime(timezone=True)), column("b", String),

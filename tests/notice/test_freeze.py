@@ -252,3 +252,14 @@ def test_a_withheld_line_is_no_award_and_the_indicators_count_the_objections(
     assert figures["objections"] == {"received": 3, "upheld": 1, "dismissed": 1}
     enterprise = api.client.get("/v1/years/2026/performance", headers=two.a.ent)
     assert enterprise.status_code == 403
+
+
+def test_what_if_replays_an_upheld_objection_as_the_rejection_it_was(two, batch, client, api):
+    """A scenario with the year's own policy gives the year's own figures: the redemption an
+    upheld objection rejected stands no more in the replay either (docs/what-if.md)."""
+    _resolve(api, _object(client, batch, [line_of(batch, two.a.enterprise["id"])["line_id"]]),
+             "upheld")
+    got = api.ok("POST", "/v1/years/2026/scenarios/compare", json={"scenarios": [
+        {"name": "同现行政策", "overrides": {"rate_bp": 3000}}]})
+    assert got["baseline"]["total_subsidy_fen"] == 600_000
+    assert got["scenarios"][0]["total_subsidy_fen"] == 600_000
