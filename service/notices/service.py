@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from service.audit import service as audit
 from service.kit import clock, ids
 from service.kit.errors import DomainError, FieldError, NotFound, ValidationFailed
+from service.kit.rows import one_readable
 from service.ledger import service as ledger
 from service.notices import freeze, public
 from service.notices.models import BarredInvoice, Objection, ObjectionLine
@@ -47,14 +48,10 @@ class ObjectionResolved(DomainError):
     title = "The objection is already resolved"
 
 
-def published(session: Session, settlement_id: str, *, for_update: bool = False) -> Settlement:
-    stmt = settlement_access.readable_published().where(Settlement.id == settlement_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = session.exec(stmt.execution_options(populate_existing=True)).first()
-    if row is None:
-        raise NotFound(f"no published notice {settlement_id}")
-    return row
+def published(session: Session, settlement_id: str) -> Settlement:
+    """The batch a public notice shows (settlements/access.readable_published), or 404."""
+    return one_readable(session, settlement_access.readable_published().where(
+        Settlement.id == settlement_id), f"no published notice {settlement_id}")
 
 
 def submit(session: Session, *, settlement_id: str, line_ids: list[str], name: str, phone: str,
