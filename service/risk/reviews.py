@@ -11,7 +11,6 @@ every flag of a decided review keeps its outcome: `cleared` or `confirmed`.
 """
 
 from collections.abc import Callable, Sequence
-from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, select, update
@@ -29,6 +28,7 @@ from service.risk import access, disclosure
 from service.risk.models import Review, ReviewDecision, RiskFlag
 from service.kit.rows import insert_many
 from service.vouchers.models import Voucher
+from service.years import calendar
 from service.years.models import BudgetYear
 
 DUE_WORKING_DAYS = 5
@@ -45,15 +45,6 @@ class SecondReviewerRequired(DomainError):
     status = 409
     code = "second_reviewer_required"
     title = "A second, different reviewer must agree"
-
-
-def add_working_days(day: date, n: int) -> date:
-    """n working days (Monday to Friday) after `day`."""
-    while n > 0:
-        day += timedelta(days=1)
-        if day.weekday() < 5:
-            n -= 1
-    return day
 
 
 def held_account(session: Session, year: int) -> str:
@@ -89,7 +80,7 @@ def record(session: Session, accepted: Sequence[Any], policies: dict[int, Any]) 
                 "enterprise_id": r.enterprise_id, "provider_id": r.provider_id,
                 "score": a.risk_score,
                 "second_review_threshold": policies[r.year].second_review_threshold,
-                "status": "open", "due_on": add_working_days(today, DUE_WORKING_DAYS),
+                "status": "open", "due_on": calendar.add_working_days(today, DUE_WORKING_DAYS),
                 "created_at": r.created_at, "decided_at": None})
     insert_many(session, RiskFlag.__table__, flags)
     insert_many(session, Review.__table__, reviews)
