@@ -6,6 +6,9 @@ that no schema can say, so the run tests the API rather than its own guesses.
   `allow(...)` dependencies. One admin key alone meets 403 on every provider and enterprise write.
 - A fresh Idempotency-Key per request: a generator that sends one key with two different bodies
   meets the contract's 422 idempotency_key_reused (PRODUCT.md §4), which is the API being right.
+- A null for an optional query parameter (the coverage phase's "null value") is sent as a
+  control character, which the schema refuses too: no URL can carry a null, so the client would
+  drop it and send a request that is rightly accepted.
 - A cursor is an opaque token the API returned: a generated one that the schema allows is
   dropped (a forged cursor is refused by design, tests/contract/test_hostile_input.py).
 - An integral float (5217.0) is sent as the integer it is: JSON Schema's `integer` admits 5217.0,
@@ -18,6 +21,8 @@ that no schema can say, so the run tests the API rather than its own guesses.
   fields, and for an update between a field and the stored policy.
 - An XML upload is a well-formed 数电票 from the provider key's provider to the enterprise key's
   enterprise (tests/xmlgen.py), not a random string.
+  One XML file (raw, or the one file part of a form) comes with a service period in order,
+  which it cannot carry itself.
 - A USCC gets its check character (GB 32100-2015: a weighted sum mod 31, which no pattern
   states), and an invoice's total is its lines' sum, for the enterprise the enterprise key is
   bound to, so a posted invoice can be redeemed by that key further down a link.
@@ -44,7 +49,7 @@ ENTERPRISE_USCC = os.environ.get("SCHEMATHESIS_ENTERPRISE_USCC")
 PROVIDER_USCC = os.environ.get("SCHEMATHESIS_PROVIDER_USCC")
 XML_TYPES = ("application/xml", "text/xml")
 PREFERENCE = ("admin", "provider", "enterprise", "reviewer", "auditor")
-_KEY = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
+_KEY = re.compile(r".{1,255}", re.DOTALL)  # every key the schema allows
 _USCC_FIELDS = ("uscc", "enterprise_uscc")
 
 
@@ -96,13 +101,40 @@ def before_call(context, case, **kwargs):
     if isinstance(cursor, str) and len(cursor) <= 200 and not re.search(r"[\x00-\x1f\x7f]",
                                                                        cursor):
         del case.query["cursor"]
+    _send_null_query_as_refused(case)
     if operation_id == "createInvoicesFromXml" and case.media_type in XML_TYPES and _positive(
             case) and isinstance(case.body, (str, bytes)) and PROVIDER_USCC and ENTERPRISE_USCC:
-        case.body = _an_invoice_xml()
+        case.body = _an_invoice_xml().decode()  # a string, as the schema says (bytes re-validate as not one)
+        _service_period(case)
+    if operation_id == "createInvoicesFromXml" and case.media_type == "multipart/form-data" and \
+            _positive(case) and isinstance(case.body, dict) and PROVIDER_USCC and ENTERPRISE_USCC:
+        case.body = {"files": [_an_invoice_xml().decode()]}  # one XML file part, no meta
+        _service_period(case)
     if isinstance(case.body, (dict, list)):
         case.body = _integers(case.body)
     if isinstance(case.body, dict):
         _shape_body(operation_id, case, case.body)
+
+
+def _send_null_query_as_refused(case) -> None:
+    """The coverage phase's "null value" case for an optional query parameter: no URL can carry
+    a null, so the client drops it and sends the positive request without the parameter, which
+    is then accepted (a false ST201; schemathesis#2312 is the same for other values). Send a
+    value the schema refuses instead (a control character), so the case stays negative."""
+    data = getattr(getattr(case.meta, "phase", None), "data", None)
+    scenario = getattr(getattr(data, "scenario", None), "value", None)
+    location = getattr(getattr(data, "parameter_location", None), "value", None)
+    if scenario == "null_value" and location == "query" and data.parameter:
+        case.query = {**(case.query or {}), data.parameter: "\x00"}
+
+
+def _service_period(case) -> None:
+    """One XML names no service period: the query must, in order (a rule between fields)."""
+    query = case.query if case.query is not None else {}
+    start, end = query.get("service_start"), query.get("service_end")
+    if not (isinstance(start, str) and isinstance(end, str) and start <= end):
+        query.update(service_start="2026-03-01", service_end="2026-03-31")
+    case.query = query
 
 
 def _positive(case) -> bool:

@@ -216,7 +216,7 @@ Limit = Annotated[int, Query(ge=1, le=500, description="Page size (default 50, m
 
 def text_query(max_length: int, **kwargs: Any) -> Any:
     """A free-text query parameter; its schema says what the URL refuses (control characters)."""
-    return Query(max_length=max_length, json_schema_extra=URL_TEXT, **kwargs)
+    return Query(max_length=max_length, pattern=URL_TEXT["pattern"], **kwargs)
 
 
 Cursor = Annotated[str | None, text_query(200, description="next_cursor of the previous page")]

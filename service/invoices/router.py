@@ -48,7 +48,7 @@ from service.invoices.schemas import (
     XmlIngestResult,
 )
 from service.invoices.source_models import InvoiceSource
-from service.kit.types import Day, ObjectIdPath
+from service.kit.types import LINE_PATTERN, Day, Declared, ObjectIdPath
 
 router = APIRouter(tags=["invoices"])
 ProviderWriter = Annotated[Writer, Depends(writer("provider"))]
@@ -142,12 +142,19 @@ _XML_BODY = {"required": True, "content": {
     "multipart/form-data": {"schema": {
         "type": "object", "required": ["files"],
         "properties": {
-            "files": {"type": "array", "items": _FILE,
+            "files": {"type": "array", "items": _FILE, "minItems": 1,
                       "description": "XML files (sent as one ZIP: all or nothing), or one ZIP"},
-            "meta": {"type": "string", "description": "meta.json, or one set of the fields"},
+            "meta": {"type": "object", "description": (
+                "meta.json: file names mapped to {service_start, service_end, "
+                "contract_number}, or one such set for every file")},
             "service_start": {"type": "string", "format": "date"},
             "service_end": {"type": "string", "format": "date"},
-            "contract_number": {"type": "string", "minLength": 1, "maxLength": 100}}}}}}
+            "contract_number": {"type": "string", "minLength": 1, "maxLength": 100}}},
+        "encoding": {"meta": {"contentType": "application/json"}}}}}
+
+
+# The file meta's own rule for contract_number (a Line): declared, checked by xml_ingest.
+_QueryLine = Annotated[str, Declared(pattern=LINE_PATTERN)]
 
 
 def verifier_of(request: Request) -> verify.InvoiceVerifier:
@@ -173,7 +180,7 @@ async def create_invoices_from_xml(
             "Service period start for a single XML (a ZIP: the default for files meta.json "
             "does not name)"))] = None,
         service_end: Annotated[Day | None, Query()] = None,
-        contract_number: Annotated[str | None, text_query(100, min_length=1)] = None):
+        contract_number: Annotated[_QueryLine | None, Query(min_length=1, max_length=100)] = None):
     """Post 数电票 XML as the tax platform issued it: one file (application/xml) or a ZIP of up
     to 1000 (application/zip, with an optional meta.json mapping file names to service_start,
     service_end, contract_number). All or nothing; a red-letter file reverses its original.
