@@ -49,12 +49,18 @@ run: $(STAMP) assets
 
 # pytest-xdist over the cores (each worker its own PostgreSQL database, see tests/pg_databases.py),
 # branch coverage of service/ and the ten slowest tests at the end.
+# With PostgreSQL, PgBouncer (transaction mode) is started in front of it for the run and
+# stopped after (scripts/pgbouncer.sh): the concurrency, idempotency, crash-retry and workers
+# suites run through it too (docs/testing.md, "PgBouncer").
 test: $(STAMP) assets browser
-	@url=$$(scripts/test-postgres.sh); \
-	  if [ -z "$$url" ]; then echo "!!! PostgreSQL unavailable: its tests will be SKIPPED (never in CI) !!!"; fi; \
-	  PG_TEST_URL="$$url" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup \
+	@url=$$(scripts/test-postgres.sh); bouncer=""; \
+	  if [ -z "$$url" ]; then echo "!!! PostgreSQL unavailable: its tests will be SKIPPED (never in CI) !!!"; \
+	  else bouncer=$$(scripts/pgbouncer.sh start) || bouncer=""; fi; \
+	  if [ -n "$$url" ] && [ -z "$$bouncer" ]; then echo "!!! PgBouncer unavailable: its tests will be SKIPPED (never in CI) !!!"; fi; \
+	  PG_TEST_URL="$$url" PG_BOUNCER_URL="$$bouncer" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup \
 	    --cov=service --cov-branch --cov-report=term:skip-covered --durations=10 $(PYTEST_ARGS); \
-	  status=$$?; scripts/drop-test-database.sh "$$url"; exit $$status
+	  status=$$?; if [ -n "$$bouncer" ]; then scripts/pgbouncer.sh stop; fi; \
+	  scripts/drop-test-database.sh "$$url"; exit $$status
 
 # The scheduled long run (docs/testing.md): the same suite with Schemathesis drawing many more
 # examples per operation.
@@ -71,4 +77,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) voucher.db voucher.db-wal voucher.db-shm .pytest_cache
+	rm -rf $(VENV) voucher.db voucher.db-wal voucher.db-shm .pytest_cache .pgbouncer

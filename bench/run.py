@@ -19,6 +19,9 @@ are the full run):
                             no million-row year); "all" = every part
   BENCH_HTTP_DURATION=5     seconds of each /healthz and GET /v1/years/Y run (part floor)
 
+  BENCH_PARTS=bouncer       redemptions through PgBouncer in transaction mode beside direct
+                            connections (bench/bouncer.py; started by scripts/pgbouncer.sh)
+
 The machine may be shared: the load average seen at the start of each part is recorded in
 results.json (meta.loadavg) so a noisy run can be recognised.
 """
@@ -75,7 +78,8 @@ BUDGET_GETS = env_int("BENCH_BUDGET_GETS", 200)
 BUDGET_MAX_S = env_int("BENCH_BUDGET_MAX_S", 60)
 RECONCILE_TIMEOUT = env_int("BENCH_RECONCILE_TIMEOUT", 480)
 HTTP_DURATION = env_int("BENCH_HTTP_DURATION", 5)
-ALL_PARTS = ["redeem", "payment", "floor", "sqlite", "ingest", "year", "xml", "whatif", "risk"]
+ALL_PARTS = ["redeem", "payment", "floor", "sqlite", "ingest", "year", "xml", "whatif", "risk",
+             "bouncer"]
 HTTP_PARTS = ["redeem", "payment", "floor", "sqlite"]
 
 
@@ -836,6 +840,9 @@ ROWS = [  # figure, baseline key, ratio key (the target applies to the ratio whe
     ("whatif_3_scenarios_s", "whatif_scan_s", None),
     ("risk_flag_cpu_ms", "risk_cpu_off_ms", None),  # bench/risk.py
     ("risk_backtest_s", None, None),
+    ("redeem_bouncer_rps", "redeem_direct_rps", "bouncer_ratio"),  # bench/bouncer.py
+    ("redeem_bouncer_cpu_ms", "redeem_direct_cpu_ms", None),
+    ("bouncer_cpu_ms", None, None),
 ]
 
 
@@ -891,6 +898,20 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def part_bouncer(db: str, workers: int) -> None:
+    """Part `bouncer` (bench/bouncer.py), on a database of its own."""
+    from bench.bouncer import part_bouncer as run_part
+    from service.kit.db import migrate
+
+    create_database(db)
+    try:
+        migrate(sa_url(db))
+        run_part(db, workers, record, meta, duration=DURATION, clients=CLIENTS,
+                 enterprises=ENTERPRISES, client_queues=client_queues)
+    finally:
+        drop_database(db)
+
+
 def main() -> int:
     pid = os.getpid()
     db, pgb_db, year_db = f"bench_{pid}", f"bench_{pid}_pgbench", f"bench_{pid}_year"
@@ -925,7 +946,8 @@ def main() -> int:
                           ("xml", lambda: xmlbench.part_xml(db, workers, w, record, meta)),
                           ("risk", lambda: risk.part_risk(f"{db}_risk", workers, record,
                                                           duration=DURATION, clients=CLIENTS,
-                                                          scale=SCALE))):
+                                                          scale=SCALE)),
+                          ("bouncer", lambda: part_bouncer(f"{db}_bouncer", workers))):
             if part in PARTS:
                 note_load(part)
                 with Timer() as t:
@@ -948,7 +970,7 @@ def main() -> int:
         import traceback
         traceback.print_exc()
     finally:
-        for name in (db, pgb_db, year_db):
+        for name in (db, pgb_db, year_db, f"{db}_bouncer"):
             drop_database(name)
         remove_sqlite()
     meta["total_s"] = round(time.monotonic() - t_start, 1)

@@ -103,8 +103,8 @@ class Server:
     DATABASE_URL (the SQLite part). The benchmark measures the same uvicorn protocol, event loop
     and worker set-up as production because it starts the same command."""
 
-    def __init__(self, db: str, workers: int, name: str):
-        self.db, self.workers, self.name = db, workers, name
+    def __init__(self, db: str, workers: int, name: str, env: dict[str, str] | None = None):
+        self.db, self.workers, self.name, self.env = db, workers, name, env or {}
         self.database_url = db if "://" in db else sa_url(db)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -114,7 +114,7 @@ class Server:
     def start(self, timeout: float = 60.0) -> "Server":
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "DATABASE_URL": self.database_url, "LOG_JSON": "true",
-               "ALERT_WEBHOOK_URLS": ""}
+               "ALERT_WEBHOOK_URLS": "", **self.env}
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1",
@@ -181,8 +181,8 @@ class Server:
 
 
 @contextmanager
-def serving(db: str, workers: int, name: str):
-    server = Server(db, workers, name)
+def serving(db: str, workers: int, name: str, env: dict[str, str] | None = None):
+    server = Server(db, workers, name, env)
     try:
         yield server.start()
     finally:

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from service.kit import clock
 from service.app import create_app
+from service.kit.config import Settings
 from service.kit.db import make_engine, migrate, run_transaction
 from tests import pg_databases, seeded
 from tests.factories import Api
@@ -24,6 +25,12 @@ pytest_plugins = ["tests.xdist_groups"]
 PG_BASE_URL = os.environ.get("PG_TEST_URL", "")
 # This process's own database (`<db>_gw0`, `<db>_gw1`, … or `<db>_main`), made by `pg_engine`.
 PG_URL = pg_databases.worker_url(PG_BASE_URL, pg_databases.worker_name())
+# PgBouncer in transaction mode in front of the same server (scripts/pgbouncer.sh; `make test`
+# starts it and passes `postgresql+psycopg://USER@HOST:PORT`); PG_BOUNCED_URL reaches this
+# process's own database through it, with the settings a deployment behind it needs.
+PG_BOUNCER_BASE = os.environ.get("PG_BOUNCER_URL", "")
+PG_BOUNCED_URL = pg_databases.through_bouncer(PG_BOUNCER_BASE, PG_URL)
+BOUNCER_ENV = {"DB_PREPARE_THRESHOLD": "none"}  # = bouncer_engine's settings
 pg_databases.run_token()
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -44,28 +51,54 @@ def _pg_reason() -> str | None:
 PG_SKIP_REASON = _pg_reason()
 
 
+def _bouncer_reason() -> str | None:
+    if PG_SKIP_REASON:
+        return PG_SKIP_REASON
+    if not PG_BOUNCER_BASE:
+        return "PG_BOUNCER_URL is not set (make test starts PgBouncer: scripts/pgbouncer.sh)"
+    try:
+        engine = make_engine(pg_databases.through_bouncer(PG_BOUNCER_BASE, PG_BASE_URL))
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001
+        return f"PgBouncer at PG_BOUNCER_URL is unreachable: {exc}"
+    return None
+
+
+BOUNCER_SKIP_REASON = _bouncer_reason()
+
+
 def pytest_report_header(config):
     if PG_SKIP_REASON:
         return [f"!!! PostgreSQL tests SKIPPED: {PG_SKIP_REASON} !!!"]
-    return [f"PostgreSQL tests run against clones of {PG_BASE_URL}"]
+    lines = [f"PostgreSQL tests run against clones of {PG_BASE_URL}"]
+    if BOUNCER_SKIP_REASON:
+        return [*lines, f"!!! PgBouncer tests SKIPPED: {BOUNCER_SKIP_REASON} !!!"]
+    return [*lines, f"postgres-bouncer tests run through {PG_BOUNCER_BASE}"]
 
 
 def pytest_configure(config):
     """In CI the PostgreSQL tests run, never skip: refuse at once (also in the xdist
     controller, which collects nothing itself)."""
-    if IN_CI and PG_SKIP_REASON:
-        raise pytest.UsageError(f"CI=true but PostgreSQL is not available: {PG_SKIP_REASON}")
+    if IN_CI and BOUNCER_SKIP_REASON:
+        raise pytest.UsageError(f"CI=true but PostgreSQL or PgBouncer is not available: "
+                                f"{BOUNCER_SKIP_REASON}")
 
 
 def pytest_collection_modifyitems(config, items):
-    if PG_SKIP_REASON is None:
+    if BOUNCER_SKIP_REASON is None:
         return
     if IN_CI:
-        raise pytest.UsageError(f"CI=true but PostgreSQL is not available: {PG_SKIP_REASON}")
-    skip = pytest.mark.skip(reason=f"PostgreSQL unavailable: {PG_SKIP_REASON}")
+        raise pytest.UsageError(f"CI=true but PostgreSQL or PgBouncer is not available: "
+                                f"{BOUNCER_SKIP_REASON}")
+    skip_pg = pytest.mark.skip(reason=f"PostgreSQL unavailable: {PG_SKIP_REASON}")
+    skip_bouncer = pytest.mark.skip(reason=f"PgBouncer unavailable: {BOUNCER_SKIP_REASON}")
     for item in items:
-        if "postgres" in item.keywords or "[postgres" in item.nodeid:
-            item.add_marker(skip)
+        if PG_SKIP_REASON and ("postgres" in item.keywords or "[postgres" in item.nodeid):
+            item.add_marker(skip_pg)
+        elif "postgres-bouncer" in item.nodeid:
+            item.add_marker(skip_bouncer)
 
 
 @pytest.fixture(scope="session")
@@ -80,19 +113,8 @@ def pg_engine() -> Iterator[Engine]:
     if PG_SKIP_REASON:
         pytest.skip(PG_SKIP_REASON)
     engine = make_engine(pg_databases.clone_for_worker(PG_BASE_URL))
-    _no_commit_flush(engine)
     yield engine
     engine.dispose()
-
-
-def _no_commit_flush(engine: Engine) -> None:
-    """A throwaway test database need not wait for the WAL flush at each commit; what the
-    tests check (isolation, locking, constraints) is unchanged."""
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):
-        with dbapi_conn.cursor() as cur:
-            cur.execute("SET synchronous_commit = off")
-        dbapi_conn.commit()
 
 
 def _fast_dir(tmp_path):
@@ -131,8 +153,21 @@ DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 SQLITE_ONLY = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 
 
+# The suites where a transaction pooler could change the outcome (concurrency, idempotency,
+# crash-retry, workers) run a third time through PgBouncer in transaction mode: the same
+# worker database, reached through scripts/pgbouncer.sh's PgBouncer (docs/testing.md).
+BOUNCER = pytest.param("postgres-bouncer", marks=pytest.mark.postgres)
+WITH_BOUNCER = [*DATABASES, BOUNCER]  # for an `engine` fixture of such a module
+PG_AND_BOUNCER = ["postgres", BOUNCER]  # for a `pg` fixture of such a module
+
+
 @pytest.fixture(params=DATABASES)
 def engine(request, tmp_path) -> Iterator[Engine]:
+    yield from engine_for(request, tmp_path)
+
+
+def engine_for(request, tmp_path) -> Iterator[Engine]:
+    """A fresh database of the kind request.param names (sqlite, postgres, postgres-bouncer)."""
     if request.param == "sqlite":
         path = _fast_dir(tmp_path) / "test.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
@@ -140,9 +175,37 @@ def engine(request, tmp_path) -> Iterator[Engine]:
         yield eng
         eng.dispose()
     else:
-        eng = request.getfixturevalue("pg_engine")
-        reset_postgres(eng)
-        yield eng
+        yield pg_for(request)
+
+
+def pg_for(request) -> Engine:
+    """The worker's emptied PostgreSQL database, direct or through PgBouncer."""
+    eng = request.getfixturevalue("pg_engine")
+    reset_postgres(eng)
+    if request.param == "postgres-bouncer":
+        return request.getfixturevalue("bouncer_engine")
+    return eng
+
+
+@pytest.fixture(scope="session")
+def bouncer_engine(pg_engine) -> Iterator[Engine]:
+    """The worker's database through PgBouncer, made the way a deployment behind it is
+    configured (BOUNCER_ENV: no server-side prepared statements)."""
+    if BOUNCER_SKIP_REASON:
+        pytest.skip(BOUNCER_SKIP_REASON)
+    engine = make_engine(PG_BOUNCED_URL, Settings(database_url=PG_BOUNCED_URL,
+                                                  db_prepare_threshold=None))
+    yield engine
+    engine.dispose()
+
+
+def server_env(engine: Engine) -> dict[str, str]:
+    """DATABASE_URL and the settings for a server process on the same database as `engine`
+    (through PgBouncer when `engine` goes through it)."""
+    env = {"DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    if PG_BOUNCED_URL and env["DATABASE_URL"] == PG_BOUNCED_URL:
+        env.update(BOUNCER_ENV)
+    return env
 
 
 # (module, seed function, database) -> its Snapshot, for this process (tests/seeded.py)

@@ -41,6 +41,17 @@ def worker_url(base_url: str, worker: str) -> str:
     return url.set(database=f"{url.database}_{worker}").render_as_string(hide_password=False)
 
 
+def through_bouncer(bouncer_url: str, database_url: str) -> str:
+    """`database_url`'s database, reached through the PgBouncer at `bouncer_url` (whose `*`
+    entry forwards every database name to the same server): "" when either is unset."""
+    if not bouncer_url or not database_url:
+        return ""
+    bouncer = make_url(bouncer_url)
+    return make_url(database_url).set(host=bouncer.host, port=bouncer.port,
+                                      username=bouncer.username).render_as_string(
+        hide_password=False)
+
+
 def _admin(base_url: str) -> Engine:
     url = make_url(base_url).set(database="postgres")
     return create_engine(url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
@@ -75,6 +86,10 @@ def clone_for_worker(base_url: str) -> str:
             _kick(conn, template)
             conn.execute(text(f"DROP DATABASE IF EXISTS {target} WITH (FORCE)"))
             conn.execute(text(f"CREATE DATABASE {target} TEMPLATE {template}"))
+            # A throwaway database need not wait for the WAL flush at each commit (what the
+            # tests check is unchanged). Set on the database, not per connection, so that it
+            # holds on every connection, PgBouncer's server connections too.
+            conn.execute(text(f"ALTER DATABASE {target} SET synchronous_commit = off"))
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
     admin.dispose()

@@ -14,6 +14,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = 8 * 1024 * 1024
     # Seconds a request waits for a database connection or lock before failing with 503.
     db_timeout_s: float = 5.0
+    # PostgreSQL connections one process keeps (pool) and may open beyond them (overflow); each
+    # waits DB_TIMEOUT_S for a free one (docs/scaling.md, "Connection pools" and "PgBouncer").
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_max_overflow: int = Field(default=20, ge=0, le=1000)
+    # psycopg prepares a statement on the server after this many executions on one connection;
+    # "none" never does. Required behind PgBouncer < 1.21 in transaction mode (Debian 12 ships
+    # 1.18): a statement prepared on one server connection is unknown on the next.
+    db_prepare_threshold: int | None = Field(default=5, ge=0)
     log_json: bool = True
     # Requests a worker process runs at once (its thread pool). Few threads per process and
     # several processes keep row-lock hold times short: a thread that holds a lock and waits
@@ -54,6 +62,13 @@ class Settings(BaseSettings):
     # Comma-separated addresses or networks of the reverse proxies in front of the service:
     # from them, a client's address is read from X-Forwarded-For (service/ratelimit).
     trusted_proxies: str = ""
+
+    @field_validator("db_prepare_threshold", mode="before")
+    @classmethod
+    def _none_disables(cls, value):
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
+            return None
+        return value
 
     @field_validator("database_url")
     @classmethod

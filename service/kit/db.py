@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, SQLModel, create_engine
 
-from service.kit.config import get_settings
+from service.kit.config import Settings, get_settings
 from service.kit.errors import DatabaseUnavailable, DomainError
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,10 @@ UNIQUE_VIOLATION = "23505"
 UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P")  # connection exceptions, admin shutdown
 
 
-def make_engine(url: str | None = None) -> Engine:
-    settings = get_settings()
+def make_engine(url: str | None = None, settings: Settings | None = None) -> Engine:
+    """The engine for DATABASE_URL (or `url`), with the pool and session settings of
+    `settings` (the environment's by default)."""
+    settings = settings or get_settings()
     url = url or settings.database_url
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -52,17 +54,40 @@ def make_engine(url: str | None = None) -> Engine:
                                                   "timeout": 30}, **pool)
         _serialise_sqlite_writes(engine)
         return engine
-    timeout = max(1, int(settings.db_timeout_s))
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_size=10,
-        max_overflow=20,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_timeout_s,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": timeout,
-                      "options": f"-c lock_timeout={timeout * 1000} -c jit=off "
-                                 f"-c idle_in_transaction_session_timeout=60000"},
+        connect_args={"connect_timeout": max(1, int(settings.db_timeout_s)),
+                      "prepare_threshold": settings.db_prepare_threshold},
     )
+    _settings_per_transaction(engine, settings)
+    return engine
+
+
+def _settings_per_transaction(engine: Engine, settings: Settings) -> None:
+    """The session limits, set at the start of every transaction (set_config(…, true) is SET
+    LOCAL), not once per connection: behind a transaction pooler (PgBouncer in transaction
+    mode) consecutive transactions of one client connection run on different server
+    connections, and a setting made at connect time, or sent in the startup packet's
+    `options` (which PgBouncer 1.18 refuses), would hold on one of them only. A lock waited
+    for longer than DB_TIMEOUT_S is 503 (`_is_unavailable`); a transaction left idle for a
+    minute is ended by the server; JIT compiling costs these short statements more than it
+    saves. One statement, one round trip, in the transaction it governs."""
+    lock_ms = max(1, int(settings.db_timeout_s)) * 1000
+    statement = ("SELECT set_config('lock_timeout', '%d', true), "
+                 "set_config('idle_in_transaction_session_timeout', '%d', true), "
+                 "set_config('jit', 'off', true)" % (lock_ms, IDLE_IN_TRANSACTION_MS))
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            conn.exec_driver_sql(statement)
+
+
+IDLE_IN_TRANSACTION_MS = 60_000
 
 
 def _serialise_sqlite_writes(engine: Engine) -> None:

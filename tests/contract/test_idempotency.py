@@ -5,9 +5,21 @@ import threading
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import SQLITE_ONLY, sql
+from tests.conftest import PG_AND_BOUNCER, SQLITE_ONLY, WITH_BOUNCER, engine_for, pg_for, sql
 from tests.factories import bearer
 from tests.flows import line, make_world
+
+
+# On SQLite, PostgreSQL, and PostgreSQL through PgBouncer in transaction mode: the in-flight
+# claim is an advisory lock, which must be transaction-scoped to survive transaction pooling.
+@pytest.fixture(params=WITH_BOUNCER)
+def engine(request, tmp_path):
+    yield from engine_for(request, tmp_path)
+
+
+@pytest.fixture(params=PG_AND_BOUNCER)
+def pg(request):
+    return pg_for(request)
 
 
 def _count(api, table: str) -> int:

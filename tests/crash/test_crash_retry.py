@@ -18,13 +18,31 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from service.app import create_app
-from tests.conftest import PG_URL
+from tests.conftest import BOUNCER, PG_AND_BOUNCER, pg_for, server_env
 from tests.factories import Api
 from tests.flows import invoice_body, line
 from tests.live import LiveServer
 
 CLIENTS = 6
 OPS_PER_CLIENT = 12
+
+
+@pytest.fixture(params=PG_AND_BOUNCER)
+def pg(request):
+    """Directly and, for the one kill chosen below, through PgBouncer in transaction mode: a
+    killed worker's open transactions must be rolled back by the pooler too, while the other
+    worker keeps serving on its server connections, and the clients' retries be answered. Each
+    of these tests takes 25-55 s, so only that one runs through PgBouncer (docs/testing.md)."""
+    return pg_for(request)
+
+
+DIRECT = pytest.mark.parametrize("pg", ["postgres"], indirect=True)
+
+
+def live(pg, **kwargs) -> LiveServer:
+    """A server on pg's database, the way pg reaches it (directly or through PgBouncer)."""
+    env = server_env(pg)
+    return LiveServer(env.pop("DATABASE_URL"), **env, **kwargs)
 
 
 def stream_through_a_kill(pg, server: LiveServer, kill: Callable[[LiveServer], None]) -> dict:
@@ -136,20 +154,23 @@ def stream_through_a_kill(pg, server: LiveServer, kill: Callable[[LiveServer], N
 
 
 @pytest.mark.postgres
+@DIRECT
 def test_sigkill_mid_stream_then_retry(pg):
     def kill_and_restart(server: LiveServer) -> None:
         server.kill()
         time.sleep(0.5)
         server.start()
 
-    stream_through_a_kill(pg, LiveServer(PG_URL), kill_and_restart)
+    stream_through_a_kill(pg, live(pg), kill_and_restart)
 
 
 HOOK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "crash_hook")
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("moment", ["mid_stream", "after_commit_before_answer"])
+@pytest.mark.parametrize("pg, moment", [
+    ("postgres", "mid_stream"), ("postgres", "after_commit_before_answer"),
+    pytest.param(BOUNCER.values[0], "mid_stream", marks=BOUNCER.marks)], indirect=["pg"])
 def test_sigkill_of_one_worker_then_retry(pg, tmp_path, moment):
     """`voucher serve --workers 2`: one worker is SIGKILLed with requests in flight; its clients
     retry on the other worker while uvicorn's supervisor starts a replacement.
@@ -186,7 +207,7 @@ def test_sigkill_of_one_worker_then_retry(pg, tmp_path, moment):
                 return
             time.sleep(0.1)
 
-    server = LiveServer(PG_URL, workers=2, **env)
+    server = live(pg, workers=2, **env)
     seen = stream_through_a_kill(pg, server, kill_one_worker)
     # the supervisor replaced the killed worker and kept the other one serving
     assert killed["pid"] in killed["before"], killed

@@ -22,6 +22,7 @@ from service.auth import service as auth_service
 from service.auth.principal import SYSTEM
 from service.uow import run_write
 from service.web.sessions import COOKIE
+from tests.conftest import DATABASES, WITH_BOUNCER, engine_for, server_env
 from tests.factories import bearer
 from tests.live import ROOT, free_port
 
@@ -76,12 +77,18 @@ class Workers:
             seen.add(self.pids([request_id])[request_id])
 
 
+@pytest.fixture(params=WITH_BOUNCER)
+def engine(request, tmp_path):
+    """SQLite, PostgreSQL, and PostgreSQL through PgBouncer in transaction mode (the workers
+    then share its server connections: revocations and web sessions must still reach both)."""
+    yield from engine_for(request, tmp_path)
+
+
 @pytest.fixture
 def workers(engine, tmp_path) -> Iterator[Workers]:
     log = tmp_path / "serve.log"
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False),
-           "LOG_JSON": "true"}
+    env = {**os.environ, **server_env(engine), "LOG_JSON": "true"}
     with open(log, "wb") as stderr:
         process = subprocess.Popen([VOUCHER, "serve", "--port", str(port), "--workers", "2"],
                                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
@@ -130,6 +137,7 @@ def test_a_revoked_key_is_refused_by_every_worker_within_a_second(engine, worker
     assert {(r.status_code, r.json()["code"]) for r in refused} == {(401, "unauthenticated")}
 
 
+@pytest.mark.parametrize("engine", DATABASES, indirect=True)  # not through PgBouncer: 5 s more
 def test_a_web_session_keeps_working_across_workers(engine, workers):
     _, key = make_key(engine)
     login, _ = workers.request("GET", "/web/login")
