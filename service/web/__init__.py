@@ -28,9 +28,19 @@ ROUTERS = (signin.router, bureau.router, enterprise.router, provider.router, wha
            notices.router)
 
 
+def bind(app: FastAPI) -> None:
+    """The sessions' store for the app's database (service.app.bind): made once, then pointed
+    at the database the app is bound to, since the session middleware keeps the store."""
+    store = getattr(app.state, "web_sessions", None)
+    if store is None:
+        app.state.web_sessions = SessionStore(app.state.engine)
+    else:
+        store.engine = app.state.engine
+
+
 def install(app: FastAPI) -> None:
     """Wire the pages into the app: sessions, routes, static files, security headers."""
-    app.state.web_sessions = SessionStore(app.state.engine)
+    bind(app)
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/web/static", StaticFiles(directory=str(pages.STATIC)), name="web-static")
