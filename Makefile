@@ -48,13 +48,18 @@ run: $(STAMP) assets
 	$(BIN)/voucher serve --host $(HOST) --port $(PORT)
 
 # pytest-xdist over the cores (each worker its own PostgreSQL database, see tests/pg_databases.py),
-# branch coverage of service/ and the ten slowest tests at the end.
+# branch coverage of service/ and the ten slowest tests at the end. With PostgreSQL, a streaming
+# replica of it (scripts/replica.sh, in .replica/) for tests/replica, stopped and removed after.
 test: $(STAMP) assets browser
-	@url=$$(scripts/test-postgres.sh); \
-	  if [ -z "$$url" ]; then echo "!!! PostgreSQL unavailable: its tests will be SKIPPED (never in CI) !!!"; fi; \
-	  PG_TEST_URL="$$url" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup \
-	    --cov=service --cov-branch --cov-report=term:skip-covered --durations=10 $(PYTEST_ARGS); \
-	  status=$$?; scripts/drop-test-database.sh "$$url"; exit $$status
+	@url=$$(scripts/test-postgres.sh); replica=""; \
+	  if [ -z "$$url" ]; then echo "!!! PostgreSQL unavailable: its tests will be SKIPPED (never in CI) !!!"; \
+	  else replica=$$(scripts/replica.sh start) || { replica=""; \
+	    echo "!!! the streaming replica did not start: its tests will be SKIPPED (never in CI) !!!"; }; fi; \
+	  PG_TEST_URL="$$url" PG_REPLICA_URL="$$replica" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) \
+	    --dist loadgroup --cov=service --cov-branch --cov-report=term:skip-covered --durations=10 \
+	    $(PYTEST_ARGS); \
+	  status=$$?; if [ -n "$$replica" ]; then scripts/replica.sh stop; fi; \
+	  scripts/drop-test-database.sh "$$url"; exit $$status
 
 # The scheduled long run (docs/testing.md): the same suite with Schemathesis drawing many more
 # examples per operation.

@@ -19,6 +19,7 @@ from service.auth.cache import AuthThrottle, KeyCache
 from service.auth.router import router as auth_router
 from service.kit.config import get_settings
 from service.kit.db import Readiness, make_engine
+from service.kit.replica import Replica
 from service.heavy import HeavyPool
 from service.invoices.router import router as invoices_router
 from service.ledger.router import router as ledger_router
@@ -48,10 +49,14 @@ Money is integer fen (`*_fen`), rates are basis points (`*_bp`). Authenticate wi
 `application/problem+json` with a stable `code`."""
 
 
-def create_app(engine: Engine | None = None) -> FastAPI:
+def create_app(engine: Engine | None = None, *, replica: Replica | None = None) -> FastAPI:
+    """The app on `engine` (DATABASE_URL's when None). Reporting reads go to `replica`; without
+    an engine given, to READ_DATABASE_URL's when it is set (service/kit/replica.py)."""
     settings = get_settings()
     configure_logging(settings.log_json)
-    engine = engine if engine is not None else make_engine()
+    if engine is None:
+        engine = make_engine()
+        replica = replica if replica is not None else Replica.from_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -65,11 +70,14 @@ def create_app(engine: Engine | None = None) -> FastAPI:
             worker.stop()
             app.state.heavy.shutdown()
             readiness.shutdown()
+            if replica is not None:
+                replica.shutdown()
 
     app = FastAPI(title="Compute voucher service", version="1.0.0", description=DESCRIPTION,
                   separate_input_output_schemas=False, lifespan=lifespan,
                   docs_url=None, redoc_url=None)  # /docs from local files: web/apidocs.py
     app.state.engine = engine
+    app.state.replica = replica
     app.state.batcher = uow.Batcher(engine, max_batch=settings.write_batch_max,
                                     max_wait_s=settings.write_batch_wait_ms / 1000,
                                     threads=settings.write_batch_threads)
