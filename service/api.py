@@ -45,14 +45,6 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_snapshot_session(request: Request) -> Iterator[Session]:
-    with Session(snapshot(engine_of(request)), expire_on_commit=False) as session:
-        yield session
-
-
-SnapshotSessionDep = Annotated[Session, Depends(get_snapshot_session)]
-
-
 async def heavy_read(request: Request, fn: Callable[[Session], Any]) -> Response:
     """fn(session) on the process's heavy-read pool (service/heavy.py), in a snapshot read of
     its own (db.snapshot) on the primary: the route is `async def`, so neither the read nor its
