@@ -130,7 +130,8 @@ start() {
 
 stop_quietly() {
   if [ -f "$DATA/postmaster.pid" ]; then
-    as_owner "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >&2 || true
+    # immediate: the folder is removed next, nothing of it needs to be written out
+    as_owner "$BIN/pg_ctl" -D "$DATA" -m immediate -w stop >&2 || true
   fi
   rm -rf "$DIR"
 }
