@@ -106,6 +106,11 @@ def test_only_the_bureaus_reporting_reads_and_the_public_feeds_use_the_replica(s
     assert {(m, p) for m, p, _ in on_replica} == REPLICA_ROUTES
     assert {seen[call] for call in on_replica} == {"2026-06-01T11:59:58+08:00"}
     assert app.state.replica.served == {"replica": len(on_replica)}
+    # the document names the header on exactly those routes' answers
+    document = app.openapi()["paths"]
+    assert {(m.upper(), p) for p, ops in document.items() for m, op in ops.items()
+            if "X-Data-As-Of" in op["responses"].get("200", {}).get("headers", {})} \
+        == REPLICA_ROUTES
 
 
 @SQLITE
