@@ -48,18 +48,22 @@ run: $(STAMP) assets
 	$(BIN)/voucher serve --host $(HOST) --port $(PORT)
 
 # pytest-xdist over the cores (each worker its own PostgreSQL database, see tests/pg_databases.py),
-# branch coverage of service/ and the ten slowest tests at the end.
-# With PostgreSQL, PgBouncer (transaction mode) is started in front of it for the run and
-# stopped after (scripts/pgbouncer.sh): the concurrency, idempotency, crash-retry and workers
-# suites run through it too (docs/testing.md, "PgBouncer").
+# branch coverage of service/ and the ten slowest tests at the end. With PostgreSQL, PgBouncer
+# (transaction mode) in front of it (scripts/pgbouncer.sh: the concurrency, idempotency,
+# crash-retry and workers suites run through it too) and a streaming replica of it
+# (scripts/replica.sh, in .replica/, for tests/replica), both stopped and removed after.
 test: $(STAMP) assets browser
-	@url=$$(scripts/test-postgres.sh); bouncer=""; \
+	@url=$$(scripts/test-postgres.sh); bouncer=""; replica=""; \
 	  if [ -z "$$url" ]; then echo "!!! PostgreSQL unavailable: its tests will be SKIPPED (never in CI) !!!"; \
-	  else bouncer=$$(scripts/pgbouncer.sh start) || bouncer=""; fi; \
+	  else bouncer=$$(scripts/pgbouncer.sh start) || bouncer=""; \
+	    replica=$$(scripts/replica.sh start) || replica=""; fi; \
 	  if [ -n "$$url" ] && [ -z "$$bouncer" ]; then echo "!!! PgBouncer unavailable: its tests will be SKIPPED (never in CI) !!!"; fi; \
-	  PG_TEST_URL="$$url" PG_BOUNCER_URL="$$bouncer" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup \
+	  if [ -n "$$url" ] && [ -z "$$replica" ]; then echo "!!! the streaming replica did not start: its tests will be SKIPPED (never in CI) !!!"; fi; \
+	  PG_TEST_URL="$$url" PG_BOUNCER_URL="$$bouncer" PG_REPLICA_URL="$$replica" \
+	    $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup \
 	    --cov=service --cov-branch --cov-report=term:skip-covered --durations=10 $(PYTEST_ARGS); \
 	  status=$$?; if [ -n "$$bouncer" ]; then scripts/pgbouncer.sh stop; fi; \
+	  if [ -n "$$replica" ]; then scripts/replica.sh stop; fi; \
 	  scripts/drop-test-database.sh "$$url"; exit $$status
 
 # The scheduled long run (docs/testing.md): the same suite with Schemathesis drawing many more

@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -21,6 +21,8 @@ from service import uow
 from service.auth import service as auth_service
 from service.auth.principal import Principal
 from service.kit.db import reading, run_transaction, snapshot
+from service.kit.replica import read_on
+from service.kit.timestamps import in_shanghai
 from service.kit.errors import (
     BadRequest,
     Forbidden,
@@ -28,6 +30,7 @@ from service.kit.errors import (
 )
 from service.kit.types import URL_TEXT
 
+T = TypeVar("T")
 
 
 def engine_of(request: Request):
@@ -42,29 +45,29 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_snapshot_session(request: Request) -> Iterator[Session]:
-    with Session(snapshot(engine_of(request)), expire_on_commit=False) as session:
-        yield session
-
-
-SnapshotSessionDep = Annotated[Session, Depends(get_snapshot_session)]
-
-
 async def heavy_read(request: Request, fn: Callable[[Session], Any]) -> Response:
     """fn(session) on the process's heavy-read pool (service/heavy.py), in a snapshot read of
-    its own (db.snapshot): the route is `async def`, so neither the read nor its wait for a
-    worker holds a request thread; with the pool and its queue full it raises Busy (503)."""
+    its own (db.snapshot) on the primary: the route is `async def`, so neither the read nor its
+    wait for a worker holds a request thread; with the pool and its queue full it raises Busy
+    (503). A reporting read takes `Reporting.heavy_read` instead."""
     engine = snapshot(engine_of(request))
 
-    def read() -> Any:
+    def read(fn: Callable[[Session], Any]) -> Any:
         with Session(engine, expire_on_commit=False) as session:
-            result = fn(session)
+            return fn(session)
+    return await _on_heavy_pool(request, read, fn)
+
+
+async def _on_heavy_pool(request: Request, read: Callable[[Callable[[Session], Any]], Any],
+                         fn: Callable[[Session], Any]) -> Response:
+    def run() -> Response:
+        result = read(fn)
         if isinstance(result, Response):
             return result
         # Shaped and encoded here too: a large answer validated on the event loop would hold
         # up every other request (and /healthz) while it runs.
         return JSONResponse(shape_for_route(request, result))
-    return await request.app.state.heavy.run(read)
+    return await request.app.state.heavy.run(run)
 
 
 async def authenticate(request: Request) -> Principal:
@@ -117,6 +120,60 @@ def allow(*roles: str) -> Callable[..., Principal]:
 BUREAU = ("admin", "auditor")
 ADMIN = ("admin",)
 ALL_ROLES = ("admin", "auditor", "provider", "enterprise")
+
+
+# --- reporting reads: who reads where ---------------------------------------------------------
+
+def reads_on_replica(principal: Principal | None) -> bool:
+    """The one rule of who reads where (docs/scaling.md, "Read replicas"), for the reads that
+    take `Reporting`: the bureau's and the public's (no key, None) may be served by the replica,
+    a few seconds behind and saying so (X-Data-As-Of). Anyone else — an enterprise, a provider,
+    a reviewer — reads on the primary, so no one reads less than they just wrote. Every write,
+    authentication and key revocation run on the primary whatever this says."""
+    return principal is None or principal.role in BUREAU
+
+
+@dataclass
+class Reporting:
+    """A reporting read: the bureau's figures, lists and exports, the what-if load and the public
+    feeds. `read(fn)` runs fn(session) in one REPEATABLE READ read-only transaction, on the
+    replica when READ_DATABASE_URL names one, `reads_on_replica(principal)` and the replica is
+    up and within READ_MAX_LAG_S (its answer then carries X-Data-As-Of); otherwise on the
+    primary. `heavy_read(fn)` does the same on the heavy-read pool."""
+
+    request: Request
+    principal: Principal | None
+
+    def read(self, fn: Callable[[Session], T]) -> T:
+        replica = self.request.app.state.replica
+        if replica is None or not reads_on_replica(self.principal):
+            return read_on(engine_of(self.request), fn)
+        result, as_of = replica.read(fn, primary=engine_of(self.request))
+        if as_of is not None:  # the middleware sends it (service/middleware.py)
+            self.request.state.data_as_of = in_shanghai(as_of).isoformat()
+        return result
+
+    async def heavy_read(self, fn: Callable[[Session], Any]) -> Response:
+        return await _on_heavy_pool(self.request, self.read, fn)
+
+
+def reporting(*roles: str) -> Callable[..., Any]:
+    """The dependency of a reporting route that these roles may call."""
+    auth = allow(*roles)
+
+    async def dependency(request: Request,
+                         principal: Annotated[Principal, Depends(auth)]) -> Reporting:
+        return Reporting(request, principal)
+    return dependency
+
+
+async def public_reporting(request: Request) -> Reporting:
+    """The dependency of a public feed: no key, so no principal."""
+    return Reporting(request, None)
+
+
+BureauReport = Annotated[Reporting, Depends(reporting(*BUREAU))]
+PublicReport = Annotated[Reporting, Depends(public_reporting)]
 
 
 def canonical_request_hash(method: str, path: str, body: bytes) -> str:

@@ -19,6 +19,7 @@ from service.auth.cache import AuthThrottle, KeyCache
 from service.auth.router import router as auth_router
 from service.kit.config import Settings, get_settings
 from service.kit.db import Readiness, make_engine
+from service.kit.replica import Replica
 from service.heavy import HeavyPool
 from service.invoices.router import router as invoices_router
 from service.ledger.router import router as ledger_router
@@ -49,13 +50,18 @@ Money is integer fen (`*_fen`), rates are basis points (`*_bp`). Authenticate wi
 `application/problem+json` with a stable `code`."""
 
 
-def create_app(engine: Engine | None = None) -> FastAPI:
+def create_app(engine: Engine | None = None, *, replica: Replica | None = None) -> FastAPI:
+    """The app on `engine` (DATABASE_URL's when None). Reporting reads go to `replica`; without
+    an engine given, to READ_DATABASE_URL's when it is set (service/kit/replica.py)."""
     settings = get_settings()
     configure_logging(settings.log_json)
+    if engine is None:
+        engine = make_engine()
+        replica = replica if replica is not None else Replica.from_settings()
     app = FastAPI(title="Compute voucher service", version="1.0.0", description=DESCRIPTION,
                   separate_input_output_schemas=False, lifespan=_lifespan,
                   docs_url=None, redoc_url=None)  # /docs from local files: web/apidocs.py
-    bind(app, engine if engine is not None else make_engine(), settings)
+    bind(app, engine, settings, replica=replica)
 
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
                        raw_bodies={"/v1/invoices/xml": settings.max_xml_body_bytes,
@@ -79,14 +85,16 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     return app
 
 
-def bind(app: FastAPI, engine: Engine, settings: Settings | None = None) -> FastAPI:
-    """The database an app serves and everything made for it: the write batcher, the heavy
-    pool, readiness, the key cache and auth throttle, the web sessions' store. create_app binds
+def bind(app: FastAPI, engine: Engine, settings: Settings | None = None, *,
+         replica: Replica | None = None) -> FastAPI:
+    """The database an app serves (and the replica its reporting reads go to) and everything
+    made for it: the write batcher, the heavy pool, readiness, the key cache and auth throttle,
+    the web sessions' store. create_app binds
     once; the test suite binds an app it already built to each test's fresh database, since
     FastAPI builds every route's handler on an app's first request (about 35 ms of CPU here)."""
     settings = settings or get_settings()
     state = app.state
-    state.settings, state.engine = settings, engine
+    state.settings, state.engine, state.replica = settings, engine, replica
     state.batcher = uow.Batcher(engine, max_batch=settings.write_batch_max,
                                 max_wait_s=settings.write_batch_wait_ms / 1000,
                                 threads=settings.write_batch_threads)
@@ -114,6 +122,8 @@ async def _lifespan(app: FastAPI):
         worker.stop()
         state.heavy.shutdown()
         state.readiness.shutdown()
+        if state.replica is not None:
+            state.replica.shutdown()
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -4,6 +4,8 @@ histograms by route and status, plus business gauges computed when scraped."""
 import threading
 from collections import defaultdict
 
+from service.kit.replica import REASONS as REPLICA_REASONS
+
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -43,6 +45,25 @@ class RequestMetrics:
                 lines.append(f"http_request_duration_seconds_sum{{{labels}}} "
                              f"{hist[len(BUCKETS) + 1]:.6f}")
         return lines
+
+
+def replica_lines(replica) -> list[str]:
+    """The reporting reads by where they were served, the fallbacks to the primary by reason,
+    and the replica's last measured lag (service/kit/replica.py); nothing without a replica."""
+    if replica is None:
+        return []
+    lines = ["# HELP reporting_reads_total Reporting reads by the database that served them.",
+             "# TYPE reporting_reads_total counter"]
+    lines += [f'reporting_reads_total{{served_by="{where}"}} {replica.served[where]}'
+              for where in ("replica", "primary")]
+    lines += ["# HELP replica_fallbacks_total Reporting reads sent to the primary instead of "
+              "the replica, by reason.", "# TYPE replica_fallbacks_total counter"]
+    lines += [f'replica_fallbacks_total{{reason="{reason}"}} {replica.fallbacks[reason]}'
+              for reason in REPLICA_REASONS]
+    if replica.lag_s is not None and replica.lag_s != float("inf"):
+        lines += ["# HELP replica_lag_seconds The replica's lag at its last measure.",
+                  "# TYPE replica_lag_seconds gauge", f"replica_lag_seconds {replica.lag_s:.3f}"]
+    return lines
 
 
 def _esc(value: str) -> str:

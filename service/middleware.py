@@ -1,5 +1,5 @@
-"""Pure-ASGI middleware: request ids, structured access logs, metrics, body limits, HEAD, and
-the last word on unexpected errors."""
+"""Pure-ASGI middleware: request ids, structured access logs, metrics, body limits, HEAD, the
+age of an answer read on the replica (X-Data-As-Of), and the last word on unexpected errors."""
 
 import json
 import logging
@@ -43,7 +43,8 @@ class RequestContextMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         incoming = headers.get("x-request-id", "")
         request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         method = scope["method"]
         if method == "HEAD":
             # Run as GET and drop the body: headers (Content-Length included) are GET's.
@@ -57,6 +58,8 @@ class RequestContextMiddleware:
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [
                     (b"x-request-id", request_id.encode())]
+                if "data_as_of" in state:  # an answer from the replica (service/api.py)
+                    message["headers"].append((b"x-data-as-of", state["data_as_of"].encode()))
             elif method == "HEAD" and message["type"] == "http.response.body":
                 if message.get("more_body", False):
                     return

@@ -20,6 +20,8 @@ GROUPS = {
     "live-servers": ("tests/crash/test_crash_retry.py", "tests/workers/test_workers.py",
                      "tests/crash/test_database_outage.py", "tests/concurrency/",
                      "tests/workers/test_heavy_reads.py", "tests/project/test_readme.py"),
+    # they pause the streaming replica's replay: one at a time
+    "replica": ("tests/replica/test_streaming.py",),
 }
 
 

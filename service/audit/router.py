@@ -3,7 +3,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from service.api import BUREAU, Cursor, Limit, SessionDep, allow, engine_of, text_query
+from service.api import BUREAU, BureauReport, Cursor, Limit, SessionDep, allow, engine_of, \
+    text_query
 from service.kit.paging import SEQ_CURSOR, Page, decode_cursor, encode_cursor
 from service.kit.timestamps import Timestamp
 from service.audit import service
@@ -43,20 +44,21 @@ class ChainVerification(BaseModel):
 
 @router.get("", response_model=Page[AuditEventPublic], operation_id="listAuditEvents",
             responses=problem_responses())
-def list_events(session: SessionDep, principal: BureauReader, limit: Limit = 50, cursor: Cursor = None,
+def list_events(r: BureauReport, limit: Limit = 50, cursor: Cursor = None,
                 object_id: Annotated[str | None, text_query(60)] = None,
                 action: Annotated[str | None, text_query(60)] = None):
-    stmt = access.readable(principal)
+    stmt = access.readable(r.principal)
     if object_id:
         stmt = stmt.where(AuditEvent.object_id == object_id)
     if action:
         stmt = stmt.where(AuditEvent.action == action)
     if cursor:
         stmt = stmt.where(AuditEvent.seq > int(decode_cursor(cursor, shape=SEQ_CURSOR)))
-    rows = session.exec(stmt.order_by(AuditEvent.seq).limit(limit + 1)).all()
+    rows = r.read(lambda session: session.exec(stmt.order_by(AuditEvent.seq)
+                                               .limit(limit + 1)).all())
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": [AuditEventPublic.model_validate(r, from_attributes=True) for r in rows],
+    return {"items": [AuditEventPublic.model_validate(row, from_attributes=True) for row in rows],
             "next_cursor": encode_cursor(str(rows[-1].seq)) if more and rows else None}
 
 

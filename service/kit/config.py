@@ -10,6 +10,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     database_url: str = "sqlite:///./voucher.db"
+    # A streaming replica of DATABASE_URL for the bureau's reporting reads and the public feeds
+    # (docs/scaling.md, "Read replicas"); empty: every read on the primary. A read goes to the
+    # primary instead when the replica is down or its lag is over read_max_lag_s seconds.
+    read_database_url: str = ""
+    read_max_lag_s: float = Field(default=5.0, ge=0)
     # Largest request body accepted, in bytes (a 1000-invoice batch is well under this).
     max_body_bytes: int = 8 * 1024 * 1024
     # Seconds a request waits for a database connection or lock before failing with 503.
@@ -68,6 +73,15 @@ class Settings(BaseSettings):
     def _none_disables(cls, value):
         if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
             return None
+        return value
+
+    @field_validator("read_database_url")
+    @classmethod
+    def _replica_scheme(cls, value: str) -> str:
+        if value and not value.startswith("postgresql"):
+            raise ValueError("READ_DATABASE_URL must be a postgresql:// URL (or empty)")
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
 
     @field_validator("database_url")

@@ -90,6 +90,13 @@ def _settings_per_transaction(engine: Engine, settings: Settings) -> None:
 IDLE_IN_TRANSACTION_MS = 60_000
 
 
+def make_read_engine() -> Engine | None:
+    """The reporting replica's engine (READ_DATABASE_URL; service/kit/replica.py), made like the
+    primary's, or None: every read on the primary."""
+    url = get_settings().read_database_url
+    return make_engine(url) if url else None
+
+
 def _serialise_sqlite_writes(engine: Engine) -> None:
     """SQLite has one writer: take the write lock at BEGIN so read-then-write never races."""
 

@@ -1,19 +1,17 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlmodel import or_
 
-from service.api import BUREAU, Cursor, Limit, SessionDep, YearQuery, allow, text_query
+from service.api import BureauReport, Cursor, Limit, YearQuery, text_query
 from service.kit.paging import Page, paginate
 from service.kit.timestamps import Timestamp
-from service.auth.principal import Principal
 from service.problems import problem_responses
 from service.ledger import access
 from service.ledger.models import LedgerAccount, LedgerTransfer
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
-BureauReader = Annotated[Principal, Depends(allow(*BUREAU))]
 
 
 class AccountPublic(BaseModel):
@@ -47,28 +45,29 @@ def _account(row: LedgerAccount) -> AccountPublic:
 
 @router.get("/accounts", response_model=Page[AccountPublic], operation_id="listLedgerAccounts",
             responses=problem_responses())
-def list_accounts(session: SessionDep, principal: BureauReader, limit: Limit = 50,
+def list_accounts(r: BureauReport, limit: Limit = 50,
                   cursor: Cursor = None, year: YearQuery = None,
                   kind: Annotated[str | None, text_query(20)] = None,
                   owner_id: Annotated[str | None, text_query(40)] = None):
-    stmt = access.readable(principal)
+    stmt = access.readable(r.principal)
     if year is not None:
         stmt = stmt.where(LedgerAccount.year == year)
     if kind:
         stmt = stmt.where(LedgerAccount.kind == kind)
     if owner_id:
         stmt = stmt.where(LedgerAccount.owner_id == owner_id)
-    return paginate(session, stmt, LedgerAccount.id, limit, cursor, _account)
+    return r.read(lambda session: paginate(session, stmt, LedgerAccount.id, limit, cursor,
+                                           _account))
 
 
 @router.get("/transfers", response_model=Page[TransferPublic], operation_id="listLedgerTransfers",
             responses=problem_responses())
-def list_transfers(session: SessionDep, principal: BureauReader, limit: Limit = 50,
+def list_transfers(r: BureauReport, limit: Limit = 50,
                    cursor: Cursor = None, year: YearQuery = None,
                    kind: Annotated[str | None, text_query(30)] = None,
                    account_id: Annotated[str | None, text_query(40)] = None,
                    reference: Annotated[str | None, text_query(60)] = None):
-    stmt = access.readable_transfers(principal)
+    stmt = access.readable_transfers(r.principal)
     if year is not None:
         stmt = stmt.where(LedgerTransfer.year == year)
     if kind:
@@ -78,5 +77,6 @@ def list_transfers(session: SessionDep, principal: BureauReader, limit: Limit = 
                               LedgerTransfer.credit_account_id == account_id))
     if reference:
         stmt = stmt.where(LedgerTransfer.reference == reference)
-    return paginate(session, stmt, LedgerTransfer.id, limit, cursor,
-                    lambda t: TransferPublic.model_validate(t, from_attributes=True))
+    return r.read(lambda session: paginate(
+        session, stmt, LedgerTransfer.id, limit, cursor,
+        lambda t: TransferPublic.model_validate(t, from_attributes=True)))

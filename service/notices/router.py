@@ -14,6 +14,7 @@ from service.api import (
     BUREAU,
     Cursor,
     Limit,
+    PublicReport,
     SessionDep,
     Writer,
     allow,
@@ -137,17 +138,19 @@ class ObjectionResolve(BaseModel):
 
 @router.get("/v1/public/notices", response_model=Page[PublicNotice],
             operation_id="listPublicNotices", responses=problem_responses())
-def list_notices(session: SessionDep, limit: Limit = 50, cursor: Cursor = None):
+def list_notices(r: PublicReport, limit: Limit = 50, cursor: Cursor = None):
     """Published settlement batches, newest first, with no key (docs/notice.md)."""
     today = clock.today()
-    return paginate(session, settlement_access.readable_published(), Settlement.id, limit,
-                    cursor, lambda row: public.notice_of(session, row, today), newest_first=True)
+    return r.read(lambda session: paginate(
+        session, settlement_access.readable_published(), Settlement.id, limit, cursor,
+        lambda row: public.notice_of(session, row, today), newest_first=True))
 
 
 @router.get("/v1/public/notices/{settlement_id}", response_model=PublicNotice,
             operation_id="getPublicNotice", responses=problem_responses(NotFound))
-def get_notice(settlement_id: ObjectIdPath, session: SessionDep):
-    return public.notice_of(session, service.published(session, settlement_id), clock.today())
+def get_notice(settlement_id: ObjectIdPath, r: PublicReport):
+    return r.read(lambda session: public.notice_of(
+        session, service.published(session, settlement_id), clock.today()))
 
 
 async def public_writer(

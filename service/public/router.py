@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from service.api import Cursor, Limit, SessionDep, engine_of
+from service.api import Cursor, Limit, PublicReport, engine_of
 from service.kit.config import get_settings
 from service.kit.db import run_transaction
 from service.kit.paging import Page, decode_cursor, paginate
@@ -56,7 +56,7 @@ CACHE_HEADERS = {"ETag": {"description": "a strong validator of this exact answe
                        304: {"description": "Not modified: If-None-Match named this answer's "
                                             "ETag", "headers": CACHE_HEADERS},
                        **problem_responses(RateLimited)})
-def list_awards(request: Request, session: SessionDep,
+def list_awards(request: Request, r: PublicReport,
                 year: Annotated[int, Query(ge=1, le=9999, description="Budget year")],
                 format: Annotated[Literal["json", "csv"], Query()] = "json",
                 limit: Limit = 50, cursor: Cursor = None,
@@ -70,8 +70,9 @@ def list_awards(request: Request, session: SessionDep,
                settings.open_data_rate_window_s)
     publisher = awards.Publisher(funding_org_name=settings.open_data_funding_org_name,
                                  programme=settings.open_data_programme)
-    page = paginate(session, awards.statement(year), awards.identifier_column(), limit, cursor,
-                    lambda row: awards.to_award(row, publisher), cursor_shape=AWARD_CURSOR)
+    page = r.read(lambda session: paginate(
+        session, awards.statement(year), awards.identifier_column(), limit, cursor,
+        lambda row: awards.to_award(row, publisher), cursor_shape=AWARD_CURSOR))
     body = awards.to_csv(page["items"]) if format == "csv" else awards.to_json(page)
     tag = awards.etag(body)
     headers = {"ETag": tag, "Cache-Control": f"public, max-age={settings.open_data_max_age_s}"}

@@ -11,7 +11,7 @@ from starlette.background import BackgroundTask
 from service.api import (
     ADMIN,
     BUREAU,
-    SnapshotSessionDep,
+    BureauReport,
     Writer,
     YearPath,
     allow,
@@ -163,16 +163,16 @@ class Performance(BaseModel):
 
 @router.get("/budget", response_model=Budget, operation_id="getBudget",
             responses=problem_responses(NotFound))
-def get_budget(year: YearPath, session: SnapshotSessionDep, _: BureauReader):
-    return budget.budget(session, year)
+def get_budget(year: YearPath, r: BureauReport):
+    return r.read(lambda session: budget.budget(session, year))
 
 
 @router.get("/performance", response_model=Performance, operation_id="getPerformance",
             responses=problem_responses(NotFound))
-def get_performance(year: YearPath, session: SnapshotSessionDep, principal: BureauReader):
+def get_performance(year: YearPath, r: BureauReport):
     """The year's performance indicators (绩效): output, effect and the review and objection
     counts, in one snapshot."""
-    return performance.indicators(session, year, principal=principal)
+    return r.read(lambda session: performance.indicators(session, year, principal=r.principal))
 
 
 @router.get("/reconciliation", response_model=Reconciliation, operation_id="getReconciliation",
@@ -204,7 +204,7 @@ def reclaim(year: YearPath, body: ReclaimRequest, w: AdminWriter):
                                          XLSX: {"schema": {"type": "string",
                                                            "format": "binary"}}}},
                        **problem_responses(NotFound, Busy)})
-async def get_report(year: YearPath, request: Request, principal: BureauReader,
+async def get_report(year: YearPath, r: BureauReport,
                      format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
                      lang: Annotated[Literal["zh", "zh-CN", "en"], Query(description=(
                          "the workbook's language (format=xlsx): Chinese by default, or "
@@ -217,8 +217,8 @@ async def get_report(year: YearPath, request: Request, principal: BureauReader,
         get_year(session, year)  # 404 before any file is written
         if format == "json":
             return report.build(session, year)
-        return _report_file(session, year, format, "en" if lang == "en" else "zh", principal)
-    return await heavy_read(request, build)
+        return _report_file(session, year, format, "en" if lang == "en" else "zh", r.principal)
+    return await r.heavy_read(build)
 
 
 def _report_file(session: Session, year: int, format: str, lang: str,

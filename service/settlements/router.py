@@ -1,7 +1,7 @@
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
@@ -9,13 +9,13 @@ from sqlmodel import Session
 from service.api import (
     ADMIN,
     BUREAU,
+    BureauReport,
     Cursor,
     Limit,
     SessionDep,
     Writer,
     YearQuery,
     allow,
-    heavy_read,
     writer,
 )
 from service.kit.paging import Page, paginate
@@ -37,7 +37,6 @@ from service.kit.types import Line, ObjectIdPath
 
 router = APIRouter(prefix="/v1/settlements", tags=["settlements"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
-BureauReader = Annotated[Principal, Depends(allow(*BUREAU))]
 # Reviewers read the batches they review (a district reviewer: those wholly of its district).
 BatchReader = Annotated[Principal, Depends(allow(*BUREAU, "reviewer"))]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -182,11 +181,11 @@ def pay_settlement(settlement_id: ObjectIdPath, body: SettlementPay, w: AdminWri
                       "content": {"text/csv": {"schema": {"type": "string"}},
                                   XLSX: {"schema": {"type": "string", "format": "binary"}}}},
                 **problem_responses(NotFound, Busy)})
-async def export_settlement(settlement_id: ObjectIdPath, request: Request, principal: BureauReader,
+async def export_settlement(settlement_id: ObjectIdPath, r: BureauReport,
                             format: Annotated[Literal["csv", "xlsx"], Query()] = "csv"):
     """The payment file, built on the heavy-read pool (503 `busy` when it is full)."""
-    return await heavy_read(request, lambda session: _payment_file(
-        session, _readable(session, principal, settlement_id), format))
+    return await r.heavy_read(lambda session: _payment_file(
+        session, _readable(session, r.principal, settlement_id), format))
 
 
 def _payment_file(session: Session, settlement: Settlement, format: str) -> Response:

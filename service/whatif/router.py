@@ -2,12 +2,12 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 
-from service.api import ADMIN, BUREAU, Cursor, Limit, SessionDep, Writer, YearPath, allow, \
-    heavy_read, writer
+from service.api import ADMIN, BUREAU, BureauReport, Cursor, Limit, SessionDep, Writer, YearPath, \
+    allow, writer
 from service.kit.paging import Page, paginate
 from service.auth.principal import Principal
 from service.problems import problem_responses
@@ -50,8 +50,7 @@ def list_scenarios(year: YearPath, session: SessionDep, principal: BureauReader,
                                           XLSX: {"schema": {"type": "string",
                                                             "format": "binary"}}}},
                         **problem_responses(NotFound, Busy)})
-async def compare_scenarios(year: YearPath, body: CompareRequest, request: Request,
-                            _: BureauReader,
+async def compare_scenarios(year: YearPath, body: CompareRequest, r: BureauReport,
                             format: Annotated[Literal["json", "xlsx", "csv"], Query()] = "json",
                             view: Annotated[View, Query()] = "groups"):
     """Replays the year's claims under each scenario, beside the baseline. Writes nothing.
@@ -67,7 +66,7 @@ async def compare_scenarios(year: YearPath, body: CompareRequest, request: Reque
         return Response(export.to_csv(answer, view), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition":
                                  f'attachment; filename="{name}-{view}.csv"'})
-    return await heavy_read(request, compute)
+    return await r.heavy_read(compute)
 
 
 @router.get("/{scenario_id}", response_model=ScenarioPublic, operation_id="getScenario",
