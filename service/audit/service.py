@@ -205,17 +205,11 @@ def verify_since_checkpoint(session: Session, batch: int = 5000) -> dict[str, An
 
 
 def verify_since(session: Session, *, seq: int, hash: str, batch: int = 5000) -> dict[str, Any]:
-    """verify_since_checkpoint, with events 1..seq (the last hashing to `hash`, as the last clean
-    reconciliation found them) taken as a checkpoint when it is later than the latest one:
-    every link checked in SQL, only the events after it rehashed. The caller makes sure event
-    `seq` still has `hash` (docs/reconciliation.md)."""
-    latest = latest_checkpoint(session)
-    if latest is not None and latest.seq >= seq:
-        return verify_since_checkpoint(session, batch)
-    found = [r for r in (_first_broken_link(session, up_to=seq),
-                         _first_disowned_checkpoint(session)) if r is not None]
-    if found:
-        return min(found, key=lambda r: r["first_broken_seq"])
+    """The chain check of an incremental reconciliation: the events after `seq` (which the last
+    clean reconciliation found hashing to `hash`; the caller makes sure it still does) rehashed,
+    and the chain head. Event `seq`'s hash commits to every event before it, so a rewrite of the
+    chain before it is seen there; an event before it edited without rehashing the chain after
+    it is left to the full reconciliation and verification (docs/reconciliation.md)."""
     return _rehash_after(session, seq=seq, prev=hash if seq else GENESIS_HASH, batch=batch)[0]
 
 

@@ -10,6 +10,7 @@ the old transfers' hash notices an old transfer edited, added or removed; then (
 watermark, or when the audit event it ended at changed) it runs the full reconciliation."""
 
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -21,13 +22,13 @@ from service.audit import service as audit
 from service.audit.models import AuditChainHead, AuditEvent
 from service.invoices.models import Invoice, UsageStatement
 from service.kit import clock
-from service.kit.db import run_transaction
+from service.kit.db import reading, run_transaction
 from service.kit.timestamps import in_shanghai
 from service.ledger.models import LedgerAccount, LedgerTransfer
 from service.redemptions.models import Redemption
 from service.reporting import reconciliation as rec
 from service.reporting.models import ReconciliationAccountTotal, ReconciliationWatermark
-from service.reporting.reconciliation_sql import RowChecksum, prepare_session
+from service.reporting.reconciliation_sql import RowChecksum, YearMonth, prepare_session
 from service.years.service import get_year
 
 # Transfers created within this of the run are read again by the next one: a transaction that
@@ -48,12 +49,22 @@ def reconcile(session: Session, year_number: int, *, full: bool = False,
     if mark is not None:
         mark.covered_before = in_shanghai(mark.covered_before)
         bound = max(bound, mark.covered_before)
+    base, new = None, []
+    if not (full or fallback):
+        bind = session.get_bind()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # The one pass over every old transfer runs on its own connection meanwhile (a
+            # session bound to one connection cannot be shared: then it runs in line).
+            old = pool.submit(_old_transfers_apart, bind, mark) \
+                if isinstance(bind, Engine) else None
+            base = _account_totals(session, year.year)
+            new = _transfers_since(session, year.year, mark.covered_before)
+            result = _incremental(session, year, mark, base, new)
+            fallback = old.result() if old else _old_transfers_changed(session, mark)
+        if fallback:
+            base, new = None, []
     if full or fallback:
-        result, base, new = rec.reconcile(session, year.year), None, []
-    else:
-        base = _account_totals(session, year.year)
-        new = _transfers_since(session, year.year, mark.covered_before)
-        result = _incremental(session, year, mark, base, new)
+        result = rec.reconcile(session, year.year)
     result.update(kind="full" if full or fallback else "incremental", fallback=fallback,
                   since=None if mark is None or full else _since(mark))
     if result["ok"] and record_on is not None:
@@ -74,15 +85,24 @@ def _unusable(session: Session, mark: ReconciliationWatermark | None) -> str | N
     """Why the watermark cannot be built on (then the full reconciliation runs), or None."""
     if mark is None:
         return "no clean reconciliation of this year yet"
-    if _old_sums(session, mark.year, mark.covered_before) != (
-            mark.transfer_count, mark.transfer_fen, mark.transfer_checksum):
-        return "ledger transfers the watermark covers were changed, added or removed since"
     if mark.audit_seq:
         anchor = session.execute(select(AuditEvent.hash)
                                  .where(AuditEvent.seq == mark.audit_seq)).scalar()
         if anchor != mark.audit_hash:
             return "the audit event the watermark ends at is missing or changed"
     return None
+
+
+def _old_transfers_changed(session: Session, mark) -> str | None:
+    if _old_sums(session, mark.year, mark.covered_before) != (
+            mark.transfer_count, mark.transfer_fen, mark.transfer_checksum):
+        return "ledger transfers the watermark covers were changed, added or removed since"
+    return None
+
+
+def _old_transfers_apart(engine: Engine, mark) -> str | None:
+    with Session(reading(engine)) as session:
+        return _old_transfers_changed(session, mark)
 
 
 def _checksum():
@@ -113,8 +133,9 @@ def _incremental(session: Session, year, mark, base, new) -> dict[str, Any]:
         posted[row.debit_account_id][0] += row.amount_fen
         posted[row.credit_account_id][1] += row.amount_fen
         kinds[row.kind] += row.amount_fen
-    accounts = list(session.execute(select(LedgerAccount).where(LedgerAccount.year == year.year))
-                    .scalars())
+    # Plain rows, not ORM entities (tens of thousands of accounts in a large year).
+    accounts = session.execute(select(*LedgerAccount.__table__.c)
+                               .where(LedgerAccount.year == year.year)).all()
     by_id = {a.id: a for a in accounts}
     touched = [by_id[i] for i in {r.debit_account_id for r in new}
                | {r.credit_account_id for r in new} if i in by_id]
@@ -136,7 +157,7 @@ def _incremental(session: Session, year, mark, base, new) -> dict[str, Any]:
         rec._settlements_paid(session, year.year, accounts, posted),
         rec._receivables(session, year.year, accounts, posted),
         _audit_chain(session, mark),
-        rec._usage_statements(session, year.year, only=_usage_pairs(mark, invoices)),
+        rec._usage_statements(session, year.year, only=_usage_keys(session, mark, invoices)),
     ]
     return {"year": year.year, "ok": all(c["ok"] for c in checks), "checks": checks}
 
@@ -157,16 +178,18 @@ def _audit_chain(session: Session, mark) -> dict[str, Any]:
                      issues)
 
 
-def _usage_pairs(mark, invoices):
-    """(provider, enterprise) of the statements and invoices written since the watermark and
-    of the invoices the new transfers' redemptions are for."""
+def _usage_keys(session: Session, mark, invoices) -> set[tuple[str, str, str]]:
+    """(provider, enterprise, month) of the statements and invoices written since the
+    watermark and of the invoices the new transfers' redemptions are for."""
     since = mark.covered_before
-    return union(select(UsageStatement.provider_id, UsageStatement.enterprise_id)
-                 .where(UsageStatement.created_at >= since),
-                 select(Invoice.provider_id, Invoice.enterprise_id)
-                 .where(Invoice.created_at >= since),
-                 select(Invoice.provider_id, Invoice.enterprise_id)
-                 .where(Invoice.id.in_(invoices)))
+    month = YearMonth(Invoice.issued_on)
+    return {tuple(row) for row in session.execute(union(
+        select(UsageStatement.provider_id, UsageStatement.enterprise_id, UsageStatement.month)
+        .where(UsageStatement.created_at >= since),
+        select(Invoice.provider_id, Invoice.enterprise_id, month)
+        .where(Invoice.created_at >= since),
+        select(Invoice.provider_id, Invoice.enterprise_id, month)
+        .where(Invoice.id.in_(invoices))))}
 
 
 def _next_state(session: Session, year: int, mark, base, new, bound, kind) -> dict[str, Any]:

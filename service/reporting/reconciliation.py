@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Date, func, literal, or_, tuple_
+from sqlalchemy import Date, func, literal, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -131,7 +131,9 @@ def _voucher_balances(session: Session, year: int, accounts, posted,
         draws = draws.where(RedemptionDraw.voucher_id.in_(sorted(only)))
     drawn = dict(session.execute(draws).all())
     issues, total = [], 0
-    for v in session.exec(select(Voucher).where(Voucher.year == year)):
+    for v in session.execute(select(Voucher.id, Voucher.code, Voucher.face_fen,
+                                    Voucher.returned_fen, Voucher.balance_fen)
+                             .where(Voucher.year == year)):
         total += 1
         account = by_owner.get(v.id)
         ledger_balance = _balance(posted, account.id) if account else 0
@@ -220,15 +222,24 @@ def _payables(session: Session, year: int, accounts, posted,
 
     def scoped(stmt, column):
         return stmt if ids is None else stmt.where(column.in_(ids))
+
+    def redemptions(stmt):
+        # A redemption's beneficiary is its enterprise or its provider (redemptions/redeem.py):
+        # their indexes find a few beneficiaries' redemptions without reading the others.
+        if ids is None:
+            return stmt
+        of = {kind: sorted(b_id for t, b_id in only if t == kind)
+              for kind in ("enterprise", "provider")}
+        return stmt.where(or_(Redemption.enterprise_id.in_(of["enterprise"]),
+                              Redemption.provider_id.in_(of["provider"])))
     expected: dict[tuple, int] = defaultdict(int)
     # Redeemed less what reversals took back before settlement: all that was taken back, less
     # what was taken back after settlement (the clawbacks, owed by the beneficiary instead).
-    for b_type, b_id, net in session.execute(scoped(
+    for b_type, b_id, net in session.execute(redemptions(
             select(Redemption.beneficiary_type, Redemption.beneficiary_id,
                    func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen))
             .where(Redemption.year == year, Redemption.status != "under_review")
-            .group_by(Redemption.beneficiary_type, Redemption.beneficiary_id),
-            Redemption.beneficiary_id)):
+            .group_by(Redemption.beneficiary_type, Redemption.beneficiary_id))):
         expected[(b_type, b_id)] += int(net)
     # Held for review (docs/risk.md): in the year's held account, not yet anyone's payable.
     held = None if only is not None and ("held", "") not in only else session.execute(
@@ -325,22 +336,20 @@ def _audit_chain_apart(engine: Engine) -> dict[str, Any]:
         return _audit_chain(session)
 
 
-def _usage_statements(session: Session, year: int, only=None) -> dict[str, Any]:
-    """`only`, a select of (provider_id, enterprise_id) pairs (the incremental run): their
-    statement lines alone."""
+def _usage_statements(session: Session, year: int,
+                      only: set[tuple[str, str, str]] | None = None) -> dict[str, Any]:
+    """`only`, (provider_id, enterprise_id, 'YYYY-MM') keys (the incremental run): those
+    statement lines alone (_usage_statements_of)."""
+    if only is not None:
+        return _usage_statements_of(session, year, only)
     month = YearMonth(Invoice.issued_on)
-    pairs = [] if only is None else [
-        tuple_(Invoice.provider_id, Invoice.enterprise_id).in_(only)]
     invoiced = (select(Invoice.provider_id, Invoice.enterprise_id, month.label("month"),
                        func.sum(Invoice.total_fen - Invoice.reversed_fen).label("net"))
                 .where(Invoice.issued_on >= literal(date(year, 1, 1), Date),
-                       Invoice.issued_on < literal(date(year + 1, 1, 1), Date), *pairs)
+                       Invoice.issued_on < literal(date(year + 1, 1, 1), Date))
                 .group_by(Invoice.provider_id, Invoice.enterprise_id, month)
                 .subquery("invoiced"))
     this_year = UsageStatement.month.like(f"{year}-%")
-    if only is not None:
-        this_year = this_year & tuple_(UsageStatement.provider_id,
-                                       UsageStatement.enterprise_id).in_(only)
     net = func.coalesce(invoiced.c.net, 0)
     mismatched = session.execute(
         select(UsageStatement.provider_id, UsageStatement.enterprise_id, UsageStatement.month,
@@ -358,3 +367,37 @@ def _usage_statements(session: Session, year: int, only=None) -> dict[str, Any]:
               for provider_id, enterprise_id, month_, billed, invoiced_fen in mismatched]
     return check("usage_statements_match_invoices", "statement = Σ net invoices of the month",
                  f"{count} statement lines", issues)
+
+
+def _usage_statements_of(session: Session, year: int,
+                         keys: set[tuple[str, str, str]]) -> dict[str, Any]:
+    """The usage check for a few (provider, enterprise, month) keys: their enterprises'
+    statement lines and invoices of the year read by the enterprise indexes, compared here."""
+    keys = {k for k in keys if k[2].startswith(f"{year}-")}
+    enterprises = sorted({k[1] for k in keys})
+    billed = {} if not keys else {
+        (p, e, m): b for p, e, m, b in session.execute(
+            select(UsageStatement.provider_id, UsageStatement.enterprise_id,
+                   UsageStatement.month, UsageStatement.billed_fen)
+            .where(UsageStatement.enterprise_id.in_(enterprises),
+                   UsageStatement.month.like(f"{year}-%")))
+        if (p, e, m) in keys}
+    month = YearMonth(Invoice.issued_on)
+    months = sorted({int(k[2][5:7]) for k in billed}) or [1]
+    first, after = date(year, months[0], 1), \
+        date(year + months[-1] // 12, months[-1] % 12 + 1, 1)
+    invoiced = {} if not billed else dict(
+        ((p, e, m), int(net)) for p, e, m, net in session.execute(
+            select(Invoice.provider_id, Invoice.enterprise_id, month,
+                   func.sum(Invoice.total_fen - Invoice.reversed_fen))
+            .where(Invoice.enterprise_id.in_(sorted({k[1] for k in billed})),
+                   Invoice.issued_on >= literal(first, Date),
+                   Invoice.issued_on < literal(after, Date))
+            .group_by(Invoice.provider_id, Invoice.enterprise_id, month)))
+    issues = [{"provider_id": p, "enterprise_id": e, "month": m, "statement_fen": b,
+               "invoiced_fen": invoiced.get((p, e, m), 0)}
+              for (p, e, m), b in sorted(billed.items(), key=lambda kv: (kv[0][2], kv[0][0],
+                                                                         kv[0][1]))
+              if b != invoiced.get((p, e, m), 0)]
+    return check("usage_statements_match_invoices", "statement = Σ net invoices of the month",
+                 f"{len(billed)} statement lines", issues)
