@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, union, update
+from sqlalchemy import delete, func, or_, select, union, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -25,7 +25,7 @@ from service.kit import clock
 from service.kit.db import reading, run_transaction
 from service.kit.timestamps import in_shanghai
 from service.ledger.models import LedgerAccount, LedgerTransfer
-from service.redemptions.models import Redemption
+from service.redemptions.models import Clawback, Redemption
 from service.reporting import reconciliation as rec
 from service.reporting.models import ReconciliationAccountTotal, ReconciliationWatermark
 from service.reporting.reconciliation_sql import RowChecksum, YearMonth, prepare_session
@@ -47,6 +47,7 @@ def reconcile(session: Session, year_number: int, *, full: bool = False,
     fallback = None if full else _unusable(session, mark)
     bound = clock.now() - MARGIN
     if mark is not None:
+        session.expunge(mark)  # read, never written back from this session
         mark.covered_before = in_shanghai(mark.covered_before)
         bound = max(bound, mark.covered_before)
     base, new = None, []
@@ -143,8 +144,12 @@ def _incremental(session: Session, year, mark, base, new) -> dict[str, Any]:
     beneficiaries = {(a.owner_type, a.owner_id) for a in touched
                      if a.kind in ("payable", "receivable")}
     beneficiaries |= {("held", "")} if any(a.kind == "held" for a in touched) else set()
-    new_ids = select(T.reference).where(T.year == year.year, T.created_at >= mark.covered_before)
-    invoices = select(Redemption.invoice_id).where(Redemption.id.in_(new_ids))
+    references = select(T.reference).where(T.year == year.year,
+                                           T.created_at >= mark.covered_before)
+    # A reversal's transfers name the redemption, a clawback's the clawback.
+    invoices = select(Redemption.invoice_id).where(or_(
+        Redemption.id.in_(references),
+        Redemption.id.in_(select(Clawback.redemption_id).where(Clawback.id.in_(references)))))
     checks = [
         _new_transfers_valid(mark, new),
         rec._account_totals(accounts, posted),

@@ -82,3 +82,12 @@ def test_refusals_and_hostile_flag(reconciled, api):
     assert api.client.get("/v1/years/2026/reconciliation?full=maybe",
                           headers=api.admin).status_code == 422
     assert api.client.get("/v1/years/2031/reconciliation", headers=api.admin).status_code == 404
+
+
+def test_audit_event_at_the_watermark_changed(reconciled, api):
+    sql(api.engine, "UPDATE audit_event SET hash = :h WHERE seq = (SELECT max(seq) FROM "
+                    "audit_event)", h="f" * 64)
+    result = run(api)
+    assert (result["kind"], result["fallback"]) == (
+        "full", "the audit event the watermark ends at is missing or changed")
+    assert failing(result) == failing(run(api, full=True)) == {"audit_chain_intact"}
