@@ -97,6 +97,12 @@ def _sql(db: str, statements: str, bypass: bool = False, **params) -> None:
             conn.execute(statement, params)
 
 
+def _written_before(db: str) -> bool:
+    with psycopg.connect(dsn(db)) as conn:
+        return conn.execute("SELECT count(*) FROM redemption WHERE id LIKE 'rdm_z%'"
+                            ).fetchone()[0] > 0
+
+
 def part(db: str, year: int, record, meta: dict, corruptions: bool = True) -> None:
     from sqlmodel import Session
 
@@ -123,9 +129,13 @@ def part(db: str, year: int, record, meta: dict, corruptions: bool = True) -> No
     try:
         first, first_s = run(full=True)
         log(f"full reconcile recording the first watermark: {first_s:.1f}s, ok={first['ok']}")
-        with Timer() as t:
-            _sql(db, NEW_REDEMPTIONS_SQL, y=year, n=NEW, at=clock.now() + timedelta(seconds=1))
-        log(f"{NEW} new redemptions written in {t.seconds:.1f}s")
+        if _written_before(db):  # a standalone rerun: they are still newer than the watermark
+            log(f"the {NEW} new redemptions of an earlier run are there: reused")
+        else:
+            with Timer() as t:
+                _sql(db, NEW_REDEMPTIONS_SQL, y=year, n=NEW,
+                     at=clock.now() + timedelta(seconds=1))
+            log(f"{NEW} new redemptions written in {t.seconds:.1f}s")
         inc, inc_s = run(full=False)
         full, full_s = run(full=True, keep=False)
         same = verdict(inc) == verdict(full)

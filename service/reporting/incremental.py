@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, union, update
+from sqlalchemy import delete, func, select, union, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -147,9 +147,8 @@ def _incremental(session: Session, year, mark, base, new) -> dict[str, Any]:
     references = select(T.reference).where(T.year == year.year,
                                            T.created_at >= mark.covered_before)
     # A reversal's transfers name the redemption, a clawback's the clawback.
-    invoices = select(Redemption.invoice_id).where(or_(
-        Redemption.id.in_(references),
-        Redemption.id.in_(select(Clawback.redemption_id).where(Clawback.id.in_(references)))))
+    invoices = select(Redemption.invoice_id).where(Redemption.id.in_(union(
+        references, select(Clawback.redemption_id).where(Clawback.id.in_(references)))))
     checks = [
         _new_transfers_valid(mark, new),
         rec._account_totals(accounts, posted),
