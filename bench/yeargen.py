@@ -154,11 +154,12 @@ def generate(engine, db: str, *, year: int, invoices: int, with_audit: bool = Tr
          UPDATE redemption SET status = 'paid', settlement_id = 'stl_y0001'
            WHERE id LIKE 'rdm_y%%' AND created_at < make_date(%(y)s, 7, 1)::timestamp
                  AT TIME ZONE 'Asia/Shanghai';
-         INSERT INTO settlement_line (settlement_id, beneficiary_type, beneficiary_id,
+         INSERT INTO settlement_line (settlement_id, beneficiary_type, beneficiary_id, line_id,
                                       beneficiary_name, beneficiary_uscc, redemption_count,
-                                      gross_fen, clawback_fen, amount_fen)
-           SELECT 'stl_y0001', 'enterprise', r.beneficiary_id, e.name, e.uscc, count(*),
-                  sum(r.subsidy_fen), 0, sum(r.subsidy_fen)
+                                      gross_fen, clawback_fen, amount_fen, withheld)
+           SELECT 'stl_y0001', 'enterprise', r.beneficiary_id,
+                  'sln_y' || substr(r.beneficiary_id, 6), e.name, e.uscc, count(*),
+                  sum(r.subsidy_fen), 0, sum(r.subsidy_fen), false
            FROM redemption r JOIN enterprise e ON e.id = r.beneficiary_id
            WHERE r.settlement_id = 'stl_y0001' GROUP BY r.beneficiary_id, e.name, e.uscc;
          UPDATE settlement SET total_fen = (SELECT coalesce(sum(amount_fen), 0)

@@ -23,7 +23,12 @@ from service.registry.models import (
     Provider,
     RelatedParty,
 )
-from service.reporting.models import RedemptionPartyTotal, TransferRollup
+from service.reporting.models import (
+    ReconciliationAccountTotal,
+    ReconciliationWatermark,
+    RedemptionPartyTotal,
+    TransferRollup,
+)
 from service.reviewchain.models import ReviewStep
 from service.risk.models import Review, ReviewDecision, RiskFlag, RiskPriceStat, RiskStatsState
 from service.settlements.models import Settlement, SettlementLine
@@ -61,6 +66,8 @@ __all__ = [
                                      "RateWindow",
                                      "Redemption",
                                      "RedemptionDraw",
+                                     "ReconciliationAccountTotal",
+                                     "ReconciliationWatermark",
                                      "RedemptionPartyTotal",
                                      "RelatedParty",
                                      "ReviewStep",

@@ -204,6 +204,15 @@ def verify_since_checkpoint(session: Session, batch: int = 5000) -> dict[str, An
     return _rehash_after(session, seq=latest.seq, prev=latest.hash, batch=batch)[0]
 
 
+def verify_since(session: Session, *, seq: int, hash: str, batch: int = 5000) -> dict[str, Any]:
+    """The chain check of an incremental reconciliation: the events after `seq` (which the last
+    clean reconciliation found hashing to `hash`; the caller makes sure it still does) rehashed,
+    and the chain head. Event `seq`'s hash commits to every event before it, so a rewrite of the
+    chain before it is seen there; an event before it edited without rehashing the chain after
+    it is left to the full reconciliation and verification (docs/reconciliation.md)."""
+    return _rehash_after(session, seq=seq, prev=hash if seq else GENESIS_HASH, batch=batch)[0]
+
+
 def latest_checkpoint(session: Session) -> AuditCheckpoint | None:
     return session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc(),
                                                          AuditCheckpoint.id.desc())).first()

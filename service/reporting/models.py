@@ -5,10 +5,13 @@ Both tables are derived data: each can be rebuilt from the rows it sums
 transactions add to different rows instead of queueing on one (docs/decisions.md).
 """
 
-from sqlalchemy import Index
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, DateTime, Index
 from sqlmodel import Field, SQLModel
 
 from service.kit.timestamps import fen_field
+from service.ledger.models import LedgerTransfer
 
 
 class TransferRollup(SQLModel, table=True):
@@ -44,3 +47,42 @@ class RedemptionPartyTotal(SQLModel, table=True):
     party_id: str = Field(primary_key=True, max_length=40)
     shard: int = Field(primary_key=True)
     redeemed_fen: int = fen_field(default=0)
+
+
+class ReconciliationWatermark(SQLModel, table=True):
+    """What the last clean reconciliation of a year covered (docs/reconciliation.md): the
+    ledger transfers created before `covered_before` (their count, Σ amount and Σ of a hash of
+    each row, to notice an old transfer edited, added or removed since), and the audit chain up
+    to event `audit_seq` (which then hashed to `audit_hash`). `run` counts the clean runs, so
+    two reconciliations that finish together cannot both move it on from the same one."""
+
+    __tablename__ = "reconciliation_watermark"
+
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    run: int = Field(default=1)
+    kind: str = Field(max_length=20, description="full or incremental: the run that recorded it")
+    covered_before: datetime = Field(sa_type=DateTime(timezone=True))
+    transfer_count: int = fen_field()
+    transfer_fen: int = fen_field()
+    transfer_checksum: int = fen_field()
+    kind_totals: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    audit_seq: int = fen_field()
+    audit_hash: str = Field(max_length=64)
+    recorded_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class ReconciliationAccountTotal(SQLModel, table=True):
+    """Σ debits and Σ credits of one ledger account over the transfers the year's watermark
+    covers: the running totals an incremental reconciliation adds the new transfers to."""
+
+    __tablename__ = "reconciliation_account_total"
+
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    account_id: str = Field(primary_key=True, max_length=40)
+    debits_fen: int = fen_field(default=0)
+    credits_fen: int = fen_field(default=0)
+
+
+# What an incremental reconciliation finds the new transfers by (the ledger's table, declared
+# here where it is used).
+Index("ix_ledger_transfer_created_at", LedgerTransfer.created_at)

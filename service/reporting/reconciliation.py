@@ -118,19 +118,27 @@ def _balance_limits(accounts: list[LedgerAccount], posted) -> dict[str, Any]:
                  f"{len(accounts)} accounts", issues)
 
 
-def _voucher_balances(session: Session, year: int, accounts, posted) -> dict[str, Any]:
+def _voucher_balances(session: Session, year: int, accounts, posted,
+                      only: set[str] | None = None) -> dict[str, Any]:
+    """With `only` (the incremental run), face − returned − drawn is recomputed for those
+    vouchers alone; every voucher's balance is still compared with the ledger."""
     by_owner = {a.owner_id: a for a in accounts if a.kind == "voucher"}
-    drawn = dict(session.execute(
-        select(RedemptionDraw.voucher_id,
-               func.sum(RedemptionDraw.amount_fen - RedemptionDraw.restored_fen))
-        .join(Voucher, Voucher.id == RedemptionDraw.voucher_id).where(Voucher.year == year)
-        .group_by(RedemptionDraw.voucher_id)).all())
+    draws = (select(RedemptionDraw.voucher_id,
+                    func.sum(RedemptionDraw.amount_fen - RedemptionDraw.restored_fen))
+             .join(Voucher, Voucher.id == RedemptionDraw.voucher_id).where(Voucher.year == year)
+             .group_by(RedemptionDraw.voucher_id))
+    if only is not None:
+        draws = draws.where(RedemptionDraw.voucher_id.in_(sorted(only)))
+    drawn = dict(session.execute(draws).all())
     issues, total = [], 0
-    for v in session.exec(select(Voucher).where(Voucher.year == year)):
+    for v in session.execute(select(Voucher.id, Voucher.code, Voucher.face_fen,
+                                    Voucher.returned_fen, Voucher.balance_fen)
+                             .where(Voucher.year == year)):
         total += 1
         account = by_owner.get(v.id)
         ledger_balance = _balance(posted, account.id) if account else 0
-        from_draws = v.face_fen - v.returned_fen - int(drawn.get(v.id) or 0)
+        from_draws = v.face_fen - v.returned_fen - int(drawn.get(v.id) or 0) \
+            if only is None or v.id in only else ledger_balance
         if not v.balance_fen == ledger_balance == from_draws:
             issues.append({"voucher_id": v.id, "code": v.code, "balance_fen": v.balance_fen,
                            "ledger_balance_fen": ledger_balance,
@@ -139,12 +147,14 @@ def _voucher_balances(session: Session, year: int, accounts, posted) -> dict[str
                  "drawn", f"{total} vouchers", issues)
 
 
-def _pool_limit(session: Session, year: BudgetYear, accounts, posted) -> dict[str, Any]:
-    totals = defaultdict(int)
-    for kind, amount in session.execute(
-            select(LedgerTransfer.kind, func.sum(LedgerTransfer.amount_fen))
-            .where(LedgerTransfer.year == year.year).group_by(LedgerTransfer.kind)):
-        totals[kind] = int(amount)
+def _pool_limit(session: Session, year: BudgetYear, accounts, posted,
+                kind_totals: dict[str, int] | None = None) -> dict[str, Any]:
+    totals = defaultdict(int, kind_totals or {})
+    if kind_totals is None:
+        for kind, amount in session.execute(
+                select(LedgerTransfer.kind, func.sum(LedgerTransfer.amount_fen))
+                .where(LedgerTransfer.year == year.year).group_by(LedgerTransfer.kind)):
+            totals[kind] = int(amount)
     net_issued = totals["issue"] - sum(totals[k] for k in RETURN_KINDS)
     pool = next((a for a in accounts if a.kind == "pool"), None)
     pool_balance = _balance(posted, pool.id) if pool else 0
@@ -183,10 +193,13 @@ def _enterprise_caps(session: Session, year: BudgetYear) -> dict[str, Any]:
                  f"{len(rows)} enterprises", issues)
 
 
-def _invoice_subsidy(session: Session, year: BudgetYear) -> dict[str, Any]:
+def _invoice_subsidy(session: Session, year: BudgetYear, only=None) -> dict[str, Any]:
+    """`only`, a select of invoice ids (the incremental run): those invoices alone."""
+    scope = [Redemption.year == year.year] + \
+        ([] if only is None else [Redemption.invoice_id.in_(only)])
     redeemed = (select(Redemption.invoice_id,
                        func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen).label("net"))
-                .where(Redemption.year == year.year).group_by(Redemption.invoice_id)
+                .where(*scope).group_by(Redemption.invoice_id)
                 .cte("redeemed"))
     compared = eligible_subsidy(year, redeemed).subquery("compared")
     violators = session.execute(
@@ -194,7 +207,7 @@ def _invoice_subsidy(session: Session, year: BudgetYear) -> dict[str, Any]:
         .where(compared.c.net > compared.c.eligible_fen)
         .order_by(compared.c.invoice_id)).all()
     count = session.execute(select(func.count()).select_from(
-        select(Redemption.invoice_id).where(Redemption.year == year.year).distinct().subquery())
+        select(Redemption.invoice_id).where(*scope).distinct().subquery())
     ).scalar_one()
     issues = [{"invoice_id": invoice_id, "redeemed_fen": int(net), "eligible_fen": int(eligible)}
               for invoice_id, net, eligible in violators]
@@ -202,40 +215,61 @@ def _invoice_subsidy(session: Session, year: BudgetYear) -> dict[str, Any]:
                  f"{count} invoices", issues)
 
 
-def _payables(session: Session, year: int, accounts, posted) -> dict[str, Any]:
+def _payables(session: Session, year: int, accounts, posted,
+              only: set[tuple] | None = None) -> dict[str, Any]:
+    """With `only` (the incremental run), those beneficiaries (and ("held", "")) alone."""
+    ids = None if only is None else sorted({b_id for _, b_id in only if b_id})
+
+    def scoped(stmt, column):
+        return stmt if ids is None else stmt.where(column.in_(ids))
+
+    def redemptions(stmt):
+        # A redemption's beneficiary is its enterprise or its provider (redemptions/redeem.py):
+        # their indexes find a few beneficiaries' redemptions without reading the others.
+        if ids is None:
+            return stmt
+        of = {kind: sorted(b_id for t, b_id in only if t == kind)
+              for kind in ("enterprise", "provider")}
+        return stmt.where(or_(Redemption.enterprise_id.in_(of["enterprise"]),
+                              Redemption.provider_id.in_(of["provider"])))
     expected: dict[tuple, int] = defaultdict(int)
     # Redeemed less what reversals took back before settlement: all that was taken back, less
     # what was taken back after settlement (the clawbacks, owed by the beneficiary instead).
-    for b_type, b_id, net in session.execute(
+    for b_type, b_id, net in session.execute(redemptions(
             select(Redemption.beneficiary_type, Redemption.beneficiary_id,
                    func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen))
             .where(Redemption.year == year, Redemption.status != "under_review")
-            .group_by(Redemption.beneficiary_type, Redemption.beneficiary_id)):
+            .group_by(Redemption.beneficiary_type, Redemption.beneficiary_id))):
         expected[(b_type, b_id)] += int(net)
     # Held for review (docs/risk.md): in the year's held account, not yet anyone's payable.
-    held = session.execute(select(func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen))
-                           .where(Redemption.year == year,
-                                  Redemption.status == "under_review")).scalar()
+    held = None if only is not None and ("held", "") not in only else session.execute(
+        select(func.sum(Redemption.subsidy_fen - Redemption.clawed_back_fen))
+        .where(Redemption.year == year, Redemption.status == "under_review")).scalar()
     if held:
         expected[("held", "")] += int(held)
-    for b_type, b_id, clawed in session.execute(
+    for b_type, b_id, clawed in session.execute(scoped(
             select(Clawback.beneficiary_type, Clawback.beneficiary_id,
                    func.sum(Clawback.amount_fen)).where(Clawback.year == year)
-            .group_by(Clawback.beneficiary_type, Clawback.beneficiary_id)):
+            .group_by(Clawback.beneficiary_type, Clawback.beneficiary_id),
+            Clawback.beneficiary_id)):
         expected[(b_type, b_id)] += int(clawed)
-    for b_type, b_id, settled in session.execute(
+    for b_type, b_id, settled in session.execute(scoped(
             select(SettlementLine.beneficiary_type, SettlementLine.beneficiary_id,
                    func.sum(SettlementLine.gross_fen))
             .join(Settlement, Settlement.id == SettlementLine.settlement_id)
             # A withheld line (frozen by an objection, docs/notice.md) left the batch unpaid.
             .where(Settlement.year == year, Settlement.status == "paid",
                    SettlementLine.withheld.is_(False))
-            .group_by(SettlementLine.beneficiary_type, SettlementLine.beneficiary_id)):
+            .group_by(SettlementLine.beneficiary_type, SettlementLine.beneficiary_id),
+            SettlementLine.beneficiary_id)):
         expected[(b_type, b_id)] -= int(settled)
     actual = {(a.owner_type, a.owner_id): _balance(posted, a.id)
               for a in accounts if a.kind == "payable"}
     for held_account in (a for a in accounts if a.kind == "held"):
         actual[("held", "")] = _balance(posted, held_account.id)
+    if only is not None:
+        expected = defaultdict(int, {k: v for k, v in expected.items() if k in only})
+        actual = {k: v for k, v in actual.items() if k in only}
     issues = [{"beneficiary_type": k[0], "beneficiary_id": k[1], "expected_fen": expected.get(k, 0),
                "ledger_fen": actual.get(k, 0)}
               for k in sorted(set(expected) | set(actual)) if expected.get(k, 0) != actual.get(k, 0)]
@@ -302,7 +336,12 @@ def _audit_chain_apart(engine: Engine) -> dict[str, Any]:
         return _audit_chain(session)
 
 
-def _usage_statements(session: Session, year: int) -> dict[str, Any]:
+def _usage_statements(session: Session, year: int,
+                      only: set[tuple[str, str, str]] | None = None) -> dict[str, Any]:
+    """`only`, (provider_id, enterprise_id, 'YYYY-MM') keys (the incremental run): those
+    statement lines alone (_usage_statements_of)."""
+    if only is not None:
+        return _usage_statements_of(session, year, only)
     month = YearMonth(Invoice.issued_on)
     invoiced = (select(Invoice.provider_id, Invoice.enterprise_id, month.label("month"),
                        func.sum(Invoice.total_fen - Invoice.reversed_fen).label("net"))
@@ -328,3 +367,37 @@ def _usage_statements(session: Session, year: int) -> dict[str, Any]:
               for provider_id, enterprise_id, month_, billed, invoiced_fen in mismatched]
     return check("usage_statements_match_invoices", "statement = Σ net invoices of the month",
                  f"{count} statement lines", issues)
+
+
+def _usage_statements_of(session: Session, year: int,
+                         keys: set[tuple[str, str, str]]) -> dict[str, Any]:
+    """The usage check for a few (provider, enterprise, month) keys: their enterprises'
+    statement lines and invoices of the year read by the enterprise indexes, compared here."""
+    keys = {k for k in keys if k[2].startswith(f"{year}-")}
+    enterprises = sorted({k[1] for k in keys})
+    billed = {} if not keys else {
+        (p, e, m): b for p, e, m, b in session.execute(
+            select(UsageStatement.provider_id, UsageStatement.enterprise_id,
+                   UsageStatement.month, UsageStatement.billed_fen)
+            .where(UsageStatement.enterprise_id.in_(enterprises),
+                   UsageStatement.month.like(f"{year}-%")))
+        if (p, e, m) in keys}
+    month = YearMonth(Invoice.issued_on)
+    months = sorted({int(k[2][5:7]) for k in billed}) or [1]
+    first, after = date(year, months[0], 1), \
+        date(year + months[-1] // 12, months[-1] % 12 + 1, 1)
+    invoiced = {} if not billed else dict(
+        ((p, e, m), int(net)) for p, e, m, net in session.execute(
+            select(Invoice.provider_id, Invoice.enterprise_id, month,
+                   func.sum(Invoice.total_fen - Invoice.reversed_fen))
+            .where(Invoice.enterprise_id.in_(sorted({k[1] for k in billed})),
+                   Invoice.issued_on >= literal(first, Date),
+                   Invoice.issued_on < literal(after, Date))
+            .group_by(Invoice.provider_id, Invoice.enterprise_id, month)))
+    issues = [{"provider_id": p, "enterprise_id": e, "month": m, "statement_fen": b,
+               "invoiced_fen": invoiced.get((p, e, m), 0)}
+              for (p, e, m), b in sorted(billed.items(), key=lambda kv: (kv[0][2], kv[0][0],
+                                                                         kv[0][1]))
+              if b != invoiced.get((p, e, m), 0)]
+    return check("usage_statements_match_invoices", "statement = Σ net invoices of the month",
+                 f"{len(billed)} statement lines", issues)

@@ -3,6 +3,7 @@ few functions it needs compiled for each backend — exact numeric arithmetic on
 integers registered on the SQLite connection (which has only 64-bit integers). The checks that
 use them are in service/reporting/reconciliation.py."""
 
+import zlib
 from datetime import date
 
 from sqlalchemy import BigInteger, Date, FromClause, Select, case, literal, text
@@ -153,6 +154,30 @@ def _sqlite_year_month(element, compiler, **kw):
     return f"strftime('%Y-%m', {day})"
 
 
+class RowChecksum(FunctionElement):
+    """A 32-bit hash of a row's columns (as text, joined by '|'), summed over a set of rows to
+    notice any of them changed: hashtext on PostgreSQL, CRC-32 on SQLite. Each backend compares
+    only with its own figures."""
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "row_checksum"
+
+
+@compiles(RowChecksum, "postgresql")
+def _pg_row_checksum(element, compiler, **kw):
+    return f"CAST(hashtext(concat_ws('|', {', '.join(_args(element, compiler, **kw))})) AS BIGINT)"
+
+
+@compiles(RowChecksum, "sqlite")
+def _sqlite_row_checksum(element, compiler, **kw):
+    return f"voucher_row_checksum({', '.join(_args(element, compiler, **kw))})"
+
+
+def _row_checksum(*values) -> int:
+    return zlib.crc32("|".join(str(v) for v in values).encode()) - 2**31
+
+
 class _SumOfProducts:
     def __init__(self) -> None:
         self.total = 0
@@ -180,3 +205,4 @@ def _register_sqlite_functions(session: Session) -> None:
     connection.create_aggregate("voucher_sum_of_products", 2, _SumOfProducts)
     connection.create_function("voucher_floor_of_subsidy", 5, _floor_of_subsidy,
                                deterministic=True)
+    connection.create_function("voucher_row_checksum", -1, _row_checksum, deterministic=True)

@@ -15,6 +15,7 @@ from service.api import (
     Writer,
     YearPath,
     allow,
+    engine_of,
     heavy_read,
     writer,
 )
@@ -22,7 +23,8 @@ from service.auth.principal import Principal
 from service.problems import problem_responses
 from service.kit.errors import Busy, DeadlineNotReached, NotFound, YearClosed
 from service.ledger.service import InsufficientBalance
-from service.reporting import budget, performance, reconciliation, report, workbook
+from service.reporting import budget, incremental, performance, report, workbook
+from service.kit.timestamps import Timestamp
 from service.kit.types import BasisPoints, Day, Flag, Text
 from service.years import closing
 
@@ -69,10 +71,26 @@ class Check(BaseModel):
     discrepancies: list[dict[str, Any]]
 
 
+class Watermark(BaseModel):
+    run: int = Field(description="the clean runs of the year so far, this one included")
+    kind: Literal["incremental", "full"] = Field(description="the run that recorded it")
+    covered_before: Timestamp = Field(description="transfers created before this are covered")
+    transfer_count: int
+    audit_seq: int = Field(description="audit events up to this one are covered")
+    recorded_at: Timestamp
+
+
 class Reconciliation(BaseModel):
     year: int
     ok: bool
     checks: list[Check]
+    kind: Literal["incremental", "full"] = Field(
+        description="incremental: only what was written since the last clean run")
+    since: Watermark | None = Field(
+        description="the last clean run's watermark this run started from (or refused); "
+                    "null for a full run asked for")
+    fallback: str | None = Field(
+        description="why a full run ran when an incremental one was asked for")
 
 
 class CloseRequest(BaseModel):
@@ -177,9 +195,15 @@ def get_performance(year: YearPath, r: BureauReport):
 
 @router.get("/reconciliation", response_model=Reconciliation, operation_id="getReconciliation",
             responses=problem_responses(NotFound, Busy))
-async def get_reconciliation(year: YearPath, request: Request, _: BureauReader):
-    """The full reconciliation, on the heavy-read pool (503 `busy` when it is full)."""
-    return await heavy_read(request, lambda session: reconciliation.reconcile(session, year))
+async def get_reconciliation(year: YearPath, request: Request, _: BureauReader,
+                             full: Annotated[bool, Query(
+                                 description="check every row, not only what was written "
+                                             "since the last clean run")] = False):
+    """The reconciliation, on the heavy-read pool (503 `busy` when it is full): by default
+    only what was written since the last clean run (docs/reconciliation.md)."""
+    engine = engine_of(request)
+    return await heavy_read(request, lambda session: incremental.reconcile(
+        session, year, full=full, record_on=engine))
 
 
 @router.post("/close", response_model=CloseResult, operation_id="closeYear",
