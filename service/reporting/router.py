@@ -47,6 +47,7 @@ class Budget(BaseModel):
     returned_fen: int
     available_fen: int
     outstanding_fen: int
+    held_fen: int = Field(default=0, description="Reserved by pending holds (docs/holds.md)")
     redeemed_fen: int
     payable_fen: int
     paid_fen: int
