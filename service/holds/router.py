@@ -65,7 +65,7 @@ def capture_hold(hold_id: ObjectIdPath, body: HoldCapture, w: ProviderWriter):
 
 
 @router.post("/{hold_id}/void", response_model=HoldPublic, operation_id="voidHold",
-             responses=problem_responses(NotFound, HoldNotPending))
+             responses=problem_responses(NotFound, HoldNotPending, InsufficientBalance))
 def void_hold(hold_id: ObjectIdPath, w: PartyWriter,
               body: Annotated[HoldVoid | None, Body()] = None):
     """Release everything the hold reserved (its provider, its enterprise or the bureau)."""

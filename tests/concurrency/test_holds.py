@@ -6,7 +6,8 @@ from collections import Counter
 
 import pytest
 
-from tests.concurrency.test_redemptions import (  # noqa: F401  (scene is a fixture)
+from tests.concurrency import test_redemptions as harness
+from tests.concurrency.test_redemptions import (
     all_pages,
     assert_books_agree,
     codes,
@@ -14,11 +15,11 @@ from tests.concurrency.test_redemptions import (  # noqa: F401  (scene is a fixt
     no_5xx,
     paid_invoices,
     race,
-    scene,
 )
 from tests.flows import make_world
 
 pytestmark = pytest.mark.postgres
+scene = harness.scene  # the fixture: a TestClient-backed Api and two live servers
 
 
 @pytest.mark.parametrize("faces", [[1_000_000], [400_000, 600_000]],

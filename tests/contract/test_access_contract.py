@@ -30,6 +30,8 @@ from tests.contract import test_access_matrix as matrix
 READS: dict[str, set[tuple[str, str]]] = {
     "/v1/redemptions": {("redemptions", "readable")},
     "/v1/redemptions/{redemption_id}": {("redemptions", "readable")},
+    "/v1/holds": {("holds", "readable")},
+    "/v1/holds/{hold_id}": {("holds", "readable")},
     "/v1/invoices": {("invoices", "readable")},
     "/v1/invoices/{invoice_id}": {("invoices", "readable")},
     "/v1/invoices/{invoice_id}/source": {("invoices", "readable_sources")},
