@@ -108,6 +108,8 @@ PAGES: dict[str, tuple[str, set[tuple[str, str]]]] = {
     "/web/provider/upload/template.csv": (PROV_A, set()),
     "/web/provider/statements": (PROV_A, set()),
     "/web/provider/xml": (PROV_A, set()),
+    "/web/provider/holds": (PROV_A, {("holds", "readable"), ("invoices", "readable")}),
+    "/web/enterprise/holds": (ENT_A, {("holds", "readable")}),
     "/web/inbox": (REV_HOME, {("vouchers", "readable_applications"),
                               ("settlements", "readable")}),
     "/web/inbox/applications/{application_id}": (REV_HOME, {("vouchers",
