@@ -6,7 +6,6 @@ Expiry is exact without a sweeper: a hold whose `expires_at` has passed counts a
 learns of it when the next write touching its vouchers, or the background pass
 (`holds/expiry.py`), releases it: `release_expired` — once, by a conditional UPDATE."""
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -142,21 +141,6 @@ def _notify(session: Session, hold: Hold, now: datetime) -> None:
     for url in webhook_urls():
         session.add(WebhookDelivery(id=ids.new_id("whd"), alert_id=None, url=url,
                                     payload=payload, next_attempt_at=now))
-
-
-def pending_by_voucher(session: Session, voucher_ids: Iterable[str]) -> dict[str, list]:
-    """voucher id → the stored-pending holds drawing on it (expired or not): what a revocation
-    voids first."""
-    found: dict[str, list] = defaultdict(list)
-    wanted = sorted(set(voucher_ids))
-    if not wanted:
-        return found
-    for voucher_id, hold in session.execute(
-            select(HoldDraw.voucher_id, Hold).join(Hold, Hold.id == HoldDraw.hold_id)
-            .where(HoldDraw.voucher_id.in_(wanted), Hold.status == "pending")
-            .order_by(Hold.id)).all():
-        found[voucher_id].append(hold)
-    return found
 
 
 def void_pending(session: Session, *, reason: str, voucher_ids: Sequence[str] = (),
