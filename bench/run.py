@@ -41,7 +41,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import load, reconcile_incremental, risk, world, xmlbench, yeargen
+from bench import holds, load, reconcile_incremental, risk, world, xmlbench, yeargen
 from bench.util import (
     LOG_DIR,
     PG_HOST,
@@ -78,9 +78,9 @@ BUDGET_GETS = env_int("BENCH_BUDGET_GETS", 200)
 BUDGET_MAX_S = env_int("BENCH_BUDGET_MAX_S", 60)
 RECONCILE_TIMEOUT = env_int("BENCH_RECONCILE_TIMEOUT", 480)
 HTTP_DURATION = env_int("BENCH_HTTP_DURATION", 5)
-ALL_PARTS = ["redeem", "payment", "floor", "sqlite", "ingest", "year", "xml", "whatif", "risk",
-             "bouncer"]
-HTTP_PARTS = ["redeem", "payment", "floor", "sqlite"]
+ALL_PARTS = ["redeem", "holds", "payment", "floor", "sqlite", "ingest", "year", "xml", "whatif",
+             "risk", "bouncer"]
+HTTP_PARTS = ["redeem", "holds", "payment", "floor", "sqlite"]
 
 
 def parse_parts(value: str) -> set[str]:
@@ -817,6 +817,7 @@ def part_year(db: str, workers: int) -> None:
 
 ROWS = [  # figure, baseline key, ratio key (the target applies to the ratio when it has one)
     ("redeem_rps", "pgbench_tps", "redeem_ratio"),
+    ("hold_capture_pairs_per_s", "pgbench_tps", "hold_capture_ratio"),
     ("redeem_p50_ms", None, None),
     ("redeem_p99_ms", None, None),
     ("redeem_cpu_ms", None, None),
@@ -943,7 +944,10 @@ def main() -> int:
             w = world.build(engine, year=date.today().year, enterprises=ENTERPRISES,
                             invoices_per_enterprise=1)
             engine.dispose()
-        for part, run in (("payment", lambda: part_payment(db, pgb_db, workers, w)),
+        for part, run in (("holds", lambda: holds.part_holds(
+                              f"{db}_holds", workers, clients=CLIENTS, duration=DURATION,
+                              tps=pgbench_tps(pgb_db), record=record, meta=meta)),
+                          ("payment", lambda: part_payment(db, pgb_db, workers, w)),
                           ("floor", lambda: part_floor(db, w)),
                           ("sqlite", part_sqlite),
                           ("ingest", lambda: part_ingest(db, workers, w)),
@@ -974,7 +978,7 @@ def main() -> int:
         import traceback
         traceback.print_exc()
     finally:
-        for name in (db, pgb_db, year_db, f"{db}_bouncer"):
+        for name in (db, pgb_db, year_db, f"{db}_bouncer", f"{db}_holds"):
             drop_database(name)
         remove_sqlite()
     meta["total_s"] = round(time.monotonic() - t_start, 1)

@@ -79,8 +79,10 @@ def _tx(engine, fn, principal: Principal = SYSTEM):
 
 
 def build(engine, *, year: int, enterprises: int, invoices_per_enterprise: int,
-          providers: int = 10, hot_invoices: int = 0, hot_vouchers: int = 16) -> World:
-    _tx(engine, lambda s: years.create_year(s, YearCreate(year=year, pool_fen=10**14), by=SYSTEM))
+          providers: int = 10, hot_invoices: int = 0, hot_vouchers: int = 16,
+          settlement_mode: str = "reimbursement") -> World:
+    _tx(engine, lambda s: years.create_year(s, YearCreate(
+        year=year, pool_fen=10**14, settlement_mode=settlement_mode), by=SYSTEM))
     admin = _tx(engine, lambda s: auth_service.create_key(s, role="admin", name="bench admin"))[1]
 
     def make_parties(session: Session):

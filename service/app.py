@@ -29,6 +29,10 @@ from service.notices.router import router as notices_router
 from service.ops import router as ops_router
 from service.public.router import router as public_router
 from service.redemptions.router import router as redemptions_router
+from service.holds.expiry import ExpiryWorker
+from service.holds.router import router as holds_router
+from service.holds.tally import release_expired
+from service.auth.principal import SYSTEM
 from service.risk.router import router as risk_router
 from service.registry.router import router as registry_router
 from service.reporting.router import router as reporting_router
@@ -75,7 +79,7 @@ def create_app(engine: Engine | None = None, *, replica: Replica | None = None) 
     for router in (redemptions_router, invoices_router, years_router, registry_router,
                    auth_router, vouchers_router, settlements_router, reporting_router,
                    ledger_router, audit_router, reviewchain_router, whatif_router,
-                   public_router, notices_router):
+                   public_router, notices_router, holds_router):
         app.include_router(router)
     app.include_router(risk_router)  # risk flags and the review queue (docs/risk.md)
     install_web(app)  # the web pages: /web, served assets, CSP (docs/web.md)
@@ -116,9 +120,14 @@ async def _lifespan(app: FastAPI):
     sys.setswitchinterval(state.settings.switch_interval_ms / 1000)
     worker = DeliveryWorker(state.engine)
     worker.start()
+    expiry = ExpiryWorker(lambda limit: len(uow.run_write(
+        state.engine, lambda s: release_expired(s, limit=limit), principal=SYSTEM)),
+        interval_s=state.settings.hold_expiry_interval_s)
+    expiry.start()
     try:
         yield
     finally:
+        expiry.stop()
         worker.stop()
         state.heavy.shutdown()
         state.readiness.shutdown()

@@ -3,6 +3,7 @@
 from service.alerts.models import BudgetAlert, WebhookDelivery
 from service.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from service.auth.models import ApiKey, KeyRevocationCounter
+from service.holds.models import Hold, HoldDraw
 from service.idempotency_models import IdempotencyRecord
 from service.invoices.models import (
     Invoice,
@@ -48,6 +49,7 @@ __all__ = [
                                      "BudgetYear",
                                      "Clawback",
                                      "Enterprise",
+                                     "Hold", "HoldDraw",
                                      "EnterpriseYear",
                                      "IdempotencyRecord",
                                      "Invoice",

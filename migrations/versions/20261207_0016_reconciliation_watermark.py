@@ -1,7 +1,7 @@
 """reconciliation watermark: what the last clean reconciliation of a year covered
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-07 17:40:00
 
 `reconciliation_watermark` (one row per year) and `reconciliation_account_total` (per ledger
@@ -16,7 +16,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '0016'
-down_revision: str | None = '0014'
+down_revision: str | None = '0015'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

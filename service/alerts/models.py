@@ -26,7 +26,9 @@ class WebhookDelivery(SQLModel, table=True):
     __tablename__ = "webhook_delivery"
 
     id: str = Field(primary_key=True, max_length=40)
-    alert_id: str = Field(foreign_key="budget_alert.id", index=True, max_length=40)
+    # A budget alert's delivery names its alert; a hold event's (hold.expired) names none.
+    alert_id: str | None = Field(default=None, foreign_key="budget_alert.id", index=True,
+                                 max_length=40)
     url: str = Field(max_length=2000)
     payload: dict = Field(sa_column=Column(JSON, nullable=False))
     status: str = Field(default="pending", max_length=20, index=True)

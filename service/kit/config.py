@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # Comma-separated webhook URLs that receive budget threshold alerts.
     alert_webhook_urls: str = ""
     alert_webhook_secret: str = "change-me"
+    # Seconds between background passes recording expired holds in the ledger (docs/holds.md);
+    # 0 runs none (reads and writes never wait for the pass: expiry is exact without it).
+    hold_expiry_interval_s: float = 5.0
     # The open-data feed of awards (docs/open-data.md): the funder named on every row, the
     # programme's name (the year is appended), how long a client or a cache may keep an answer,
     # and how many answers one client address gets per window, across all worker processes.

@@ -21,6 +21,7 @@ ACCOUNT_FLAGS = {
     "receivable": (False, True),  # clawbacks owed back by a beneficiary (balance <= 0)
     "clawed_back": (True, False),  # subsidy taken back after settlement
     "held": (True, False),  # redeemed, held for review (docs/risk.md): neither payable nor paid
+    "hold": (True, False),  # reserved by pending holds (docs/holds.md): not yet redeemed
 }
 
 

@@ -58,6 +58,7 @@ from service.kit.errors import (
     RelatedParty,
     YearClosed,
 )
+from service.holds import tally as hold_tally
 from service.invoices import access as invoice_access
 from service.invoices import subsidy
 from service.invoices.models import Invoice, InvoiceLine, InvoiceRow
@@ -99,9 +100,19 @@ class InvoiceFacts(NamedTuple("InvoiceFacts", [
 VoucherRow = namedtuple("VoucherRow", Voucher.__table__.c.keys())
 
 
+class HoldClaim(NamedTuple):
+    """A hold being captured (service/holds): the redemption draws on what it reserved, in its
+    draw order, never more (TigerBeetle's post of a pending transfer, bounded by construction)."""
+
+    hold_id: str
+    year: int
+    draws: tuple[tuple[str, int], ...]  # (voucher id, fen held)
+
+
 class RedeemRequest(NamedTuple):
     invoice_id: str
     voucher_id: str | None = None
+    hold: HoldClaim | None = None
 
 
 class RedemptionRow(NamedTuple):
@@ -133,6 +144,7 @@ class Accepted(NamedTuple):
     draws: tuple[tuple[Any, int], ...]  # (voucher row, amount), in draw order
     flags: tuple[dict, ...] = ()
     review_id: str | None = None
+    hold_id: str | None = None  # a captured hold: drawn from the hold account, not the vouchers
 
     @property
     def risk_score(self) -> int:
@@ -261,18 +273,24 @@ class _Batch:
     """What the rules read, for every request of the batch, and the tally of its decisions."""
 
     def __init__(self, session: Session, requests: Sequence[tuple[Principal, RedeemRequest]],
-                 *, lock: bool = True):
+                 *, lock: bool = True, enterprises: Sequence[str] = (),
+                 named: Sequence[str] = (), providers: Sequence[str] = (),
+                 years: Sequence[int] = ()):
         session.flush()  # what the ORM holds must be in the rows read below
         db = session.connection()  # Core rows on the session's transaction, no ORM layer
         vouchers_stmt, invoices_stmt = (_VOUCHERS, _INVOICES) if lock else \
             (_VOUCHERS_READ, _INVOICES_READ)
         invoice_ids = sorted({r.invoice_id for _, r in requests})
-        named = sorted({r.voucher_id for _, r in requests if r.voucher_id})
-        enterprises = sorted({p.enterprise_id for p, _ in requests if p.enterprise_id})
+        named = sorted({r.voucher_id for _, r in requests if r.voucher_id} | set(named)
+                       | {v for _, r in requests if r.hold for v, _ in r.hold.draws})
+        enterprises = sorted({p.enterprise_id for p, _ in requests if p.enterprise_id}
+                             | set(enterprises))
         # Locked in the global order (service/uow.py takes the same locks before the batch):
         # vouchers by id, then invoices by id.
         self.vouchers = {row.id: VoucherRow._make(row) for row in db.execute(
             vouchers_stmt, {"enterprises": enterprises or [""], "named": named or [""]})}
+        if lock:  # the ledger must know of expired holds before their fen are drawn again
+            hold_tally.release_expired(session, voucher_ids=list(self.vouchers))
         self.invoices = {row.id: InvoiceFacts._make(row) for row in
                          db.execute(invoices_stmt, {"ids": invoice_ids})}
         self.lines: dict[str, list] = defaultdict(list)
@@ -280,15 +298,17 @@ class _Batch:
             self.lines[row.invoice_id].append(row)
         wanted = {y for inv in self.invoices.values()
                   for y in subsidy.years_of(inv.service_start, inv.service_end)}
-        wanted |= {v.year for v in self.vouchers.values()}
+        wanted |= {v.year for v in self.vouchers.values()} | set(years)
         self.years = {row.year: row for row in db.execute(_YEARS, {"years": sorted(wanted)})}
-        providers = sorted({inv.provider_id for inv in self.invoices.values()})
+        providers = sorted({inv.provider_id for inv in self.invoices.values()} | set(providers))
         self.approved = {(y, p) for y, p in db.execute(
             _APPROVED, {"years": sorted(self.years) or [0], "providers": providers or [""]})}
         self.redeemed: dict[tuple[str, int], int] = defaultdict(int)
         for invoice_id, year, net in db.execute(_REDEEMED, {"ids": invoice_ids}):
             self.redeemed[(invoice_id, year)] = int(net or 0)
-        self.balance = {v.id: v.balance_fen for v in self.vouchers.values()}
+        # What a draw may take is the balance less what live holds reserve (docs/holds.md).
+        self.held = defaultdict(int, hold_tally.held_by_voucher(session, self.vouchers))
+        self.balance = {v.id: v.balance_fen - self.held[v.id] for v in self.vouchers.values()}
 
     def voucher(self, voucher_id: str) -> Any:
         row = self.vouchers[voucher_id]
@@ -327,10 +347,13 @@ class _Batch:
             if not voucher_access.admits(principal, named):
                 raise NoUsableVoucher("the named voucher is not yours")
         lines = self.lines[invoice.id]
-        policy = pick_year(invoice, named, self.years, lines, self.redeemed, today)
+        hold = request.hold
+        policy = self.years[hold.year] if hold else pick_year(invoice, named, self.years, lines,
+                                                              self.redeemed, today)
         refuse_by_policy(invoice, policy, (policy.year, invoice.provider_id) in self.approved,
                          today)
-        candidates = self.candidates(invoice.enterprise_id, policy.year, named, today)
+        candidates = [self.voucher(v)._replace(balance_fen=held) for v, held in hold.draws] \
+            if hold else self.candidates(invoice.enterprise_id, policy.year, named, today)
         left = remaining(invoice, lines, policy, self.redeemed)
         if invoice.barred:
             raise NothingToRedeem("an objection to the payment of this invoice's subsidy was "
@@ -344,6 +367,9 @@ class _Batch:
         """One request against the batch's tally: the accepted redemption, or a refusal."""
         invoice, policy, candidates, left = self.check(principal, request, today)
         draws = draw_from(candidates, left)
+        for voucher_id, held in request.hold.draws if request.hold else ():
+            self.held[voucher_id] -= held  # the hold resolves: what it kept is drawn or freed
+            self.balance[voucher_id] += held
         for voucher, amount in draws:
             self.balance[voucher.id] -= amount
         total = sum(amount for _, amount in draws)
@@ -362,7 +388,7 @@ class _Batch:
             clawed_back_fen=0, beneficiary_type=beneficiary_type, beneficiary_id=beneficiary_id,
             status=status, settlement_id=None, created_at=clock.now(),
             invoice_paid_fen=invoice.paid_fen, invoice_reversed_fen=invoice.reversed_fen),
-            tuple(draws))
+            tuple(draws), hold_id=request.hold.hold_id if request.hold else None)
 
 
 def redeem_group(session: Session, writes: Sequence[Any]) -> list[dict | DomainError]:
@@ -414,8 +440,91 @@ def preview(session: Session, *, principal: Principal,
     return answers
 
 
+class Quote(NamedTuple):
+    """A provider's quote a hold reserves for (service/holds): the invoice it expects to post."""
+
+    enterprise_id: str
+    provider_id: str
+    year: int
+    voucher_id: str
+    contract_number: str | None
+    service_start: date
+    service_end: date
+    lines: tuple[tuple[str, int], ...]  # (category, amount_fen)
+    allow_other_vouchers: bool = False
+
+
+class QuoteLine(NamedTuple):
+    category: str
+    amount_fen: int
+
+
+def reserve(session: Session, *, principal: Principal, quote: Quote,
+            today: date) -> tuple[int, list[tuple[Any, int]]]:
+    """What a hold on the quote reserves: the subsidy the quoted lines would earn if invoiced and
+    paid as quoted (§3.4, `remaining` on an invoice not yet posted), at most the enterprise's
+    cap left for the year (less what it redeemed and what its live holds reserve), drawn from
+    the named voucher (then, when allowed, the others in draw order) up to what each has
+    available. Refusals 2–11 of the module docstring, in that order, as a redemption answers
+    them: (the quoted fen, the draws). Locks the enterprise's vouchers like a redemption."""
+    batch = _Batch(session, [], enterprises=[quote.enterprise_id], named=[quote.voucher_id],
+                   providers=[quote.provider_id], years=[quote.year])
+    named = batch.vouchers[quote.voucher_id]
+    if named.enterprise_id != quote.enterprise_id:
+        raise NoUsableVoucher(f"voucher {named.code} is not this enterprise's")
+    invoice = _quote_facts(session, quote, today)
+    lines = [QuoteLine(*line) for line in quote.lines]
+    policy = pick_year(invoice, named, batch.years, lines, {}, today)
+    refuse_by_policy(invoice, policy, (policy.year, quote.provider_id) in batch.approved, today)
+    candidates = batch.candidates(quote.enterprise_id, policy.year, named, today)
+    if quote.allow_other_vouchers:
+        candidates += [v for v in batch.candidates(quote.enterprise_id, policy.year, None, today)
+                       if v.id != named.id]
+    quoted = subsidy.eligible_for_year(invoice, lines, policy)
+    redeemed = session.execute(_ENTERPRISE_REDEEMED, {"e": quote.enterprise_id,
+                                                      "y": policy.year}).scalar_one()
+    cap_left = policy.enterprise_cap_fen - int(redeemed) - hold_tally.held_in_year(
+        session, policy.year, enterprise_id=quote.enterprise_id)
+    draws = draw_from(candidates, max(0, min(quoted, cap_left)))
+    if not draws:
+        raise NothingToRedeem("the quoted lines earn no subsidy, or nothing is left to hold "
+                              "on the voucher or under the enterprise's cap")
+    return quoted, draws
+
+
+_ENTERPRISE_REDEEMED = select(func.coalesce(func.sum(
+    Redemption.subsidy_fen - Redemption.clawed_back_fen), 0)).where(
+    Redemption.enterprise_id == bindparam("e"), Redemption.year == bindparam("y"),
+    Redemption.status != "rejected")
+
+
+def _quote_facts(session: Session, quote: Quote, today: date) -> InvoiceFacts:
+    """The quote as the invoice it would become, issued today and paid in full, with what the
+    rules ask of its parties (the registry facts `_INVOICES_READ` reads for an invoice)."""
+    ent = session.get(Enterprise, quote.enterprise_id)
+    prov = session.get(Provider, quote.provider_id)
+    claim = None
+    if quote.contract_number:
+        claim = session.execute(select(OtherSubsidyClaim.programme).where(
+            OtherSubsidyClaim.enterprise_id == ent.id,
+            OtherSubsidyClaim.contract_number == quote.contract_number).limit(1)).scalar()
+    related = session.execute(select(exists().where(
+        RelatedPartyPair.enterprise_id == ent.id,
+        RelatedPartyPair.provider_id == prov.id))).scalar()
+    total = sum(amount for _, amount in quote.lines)
+    return InvoiceFacts(
+        id="", invoice_key="", invoice_number="", invoice_code=None, provider_id=prov.id,
+        enterprise_id=ent.id, issued_on=today, service_start=quote.service_start,
+        service_end=quote.service_end, contract_number=quote.contract_number, total_fen=total,
+        tax_fen=0, paid_fen=total, reversed_fen=0, created_at=clock.now(), line_amounts=None,
+        credit_blocked=ent.credit_blocked, enterprise_uscc=ent.uscc, provider_name=prov.name,
+        provider_uscc=prov.uscc, other_programme=claim, related=bool(related), barred=False)
+
+
 def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, Accepted]]) -> None:
     payables = _payable_accounts(session, [a.row for _, a in accepted])
+    hold_accounts = {a.row.year: ledger.account_id(session, a.row.year, hold_tally.ACCOUNT_KIND)
+                     for _, a in accepted if a.hold_id}
     redemptions, draws, transfers = [], [], []
     touched: dict[str, Any] = {}
     for w, a in accepted:
@@ -426,7 +535,8 @@ def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, Accepted]]
             draws.append({"redemption_id": r.id, "voucher_id": voucher.id, "draw_no": n,
                           "amount_fen": amount, "restored_fen": 0})
             transfers.append({"id": ids.new_id("trf"), "year": r.year,
-                              "debit_account_id": voucher.ledger_account_id,
+                              "debit_account_id": hold_accounts[r.year] if a.hold_id
+                              else voucher.ledger_account_id,
                               "credit_account_id": payable, "amount_fen": amount,
                               "kind": "redeem", "reference": r.id,
                               "created_at": r.created_at})
@@ -446,8 +556,8 @@ def _write(session: Session, batch: _Batch, accepted: list[tuple[Any, Accepted]]
     insert_many(session, RedemptionDraw.__table__, draws)
     risk_reviews.record(session, [a for _, a in accepted], batch.years)
     update_many(session, Voucher.__table__, [
-        {"id": v, "balance_fen": batch.balance[v],
-         "status": "exhausted" if batch.balance[v] == 0 else touched[v].status}
+        {"id": v, "balance_fen": batch.balance[v] + batch.held[v],
+         "status": "exhausted" if batch.balance[v] + batch.held[v] == 0 else touched[v].status}
         for v in sorted(touched)], key="id", set_=("balance_fen", "status"))
     # The voucher accounts are spent by ledger.post_many's conditional debits; the rules drew
     # no more than each voucher holds, so every leg must apply.

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
+from service.holds import tally as hold_tally
 from service.kit import clock
 from service.registry.models import Enterprise, Provider
 from service.reporting.models import RedemptionPartyTotal, TransferRollup
@@ -97,7 +98,10 @@ def budget(session: Session, year_number: int, *, top: int = 10) -> dict[str, An
         "issued_fen": issued,
         "returned_fen": returned,
         "available_fen": available,
-        "outstanding_fen": balances["voucher"],
+        # A voucher's unspent balance includes what its pending holds moved to the hold
+        # account (docs/holds.md); held_fen is what live holds reserve of it now.
+        "outstanding_fen": balances["voucher"] + balances["hold"],
+        "held_fen": hold_tally.held_in_year(session, year.year),
         "redeemed_fen": redeemed,
         "payable_fen": balances["payable"],
         "paid_fen": balances["paid"],

@@ -160,10 +160,12 @@ def _incremental(session: Session, year, mark, base, new) -> dict[str, Any]:
         rec._payables(session, year.year, accounts, posted, only=beneficiaries),
         rec._settlements_paid(session, year.year, accounts, posted),
         rec._receivables(session, year.year, accounts, posted),
+        rec._holds(session, year.year, accounts, posted),
         _audit_chain(session, mark),
         rec._usage_statements(session, year.year, only=_usage_keys(session, mark, invoices)),
     ]
-    return {"year": year.year, "ok": all(c["ok"] for c in checks), "checks": checks}
+    return {"year": year.year, "ok": all(c["ok"] for c in checks), "checks": checks,
+            "pending_holds_over_7_days": rec._stale_holds(session, year.year)}
 
 
 def _new_transfers_valid(mark, new) -> dict[str, Any]:

@@ -3,7 +3,7 @@ entity tables and the policy limits. Each check reports pass/fail and names its 
 
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Date, func, literal, or_
@@ -11,6 +11,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from service.audit import service as audit
+from service.holds.models import Hold, HoldDraw
+from service.kit import clock
 from service.kit.db import reading
 from service.invoices.models import Invoice, UsageStatement
 from service.ledger.models import LedgerAccount, LedgerTransfer
@@ -57,10 +59,12 @@ def reconcile(session: Session, year_number: int) -> dict[str, Any]:
             _payables(session, year.year, accounts, posted),
             _settlements_paid(session, year.year, accounts, posted),
             _receivables(session, year.year, accounts, posted),
+            _holds(session, year.year, accounts, posted),
         ]
         usage = _usage_statements(session, year.year)
         checks += [chain.result() if chain else _audit_chain(session), usage]
-    return {"year": year.year, "ok": all(c["ok"] for c in checks), "checks": checks}
+    return {"year": year.year, "ok": all(c["ok"] for c in checks), "checks": checks,
+            "pending_holds_over_7_days": _stale_holds(session, year.year)}
 
 
 def _posted_from_transfers(session: Session, year: int) -> dict[str, list[int]]:
@@ -120,9 +124,16 @@ def _balance_limits(accounts: list[LedgerAccount], posted) -> dict[str, Any]:
 
 def _voucher_balances(session: Session, year: int, accounts, posted,
                       only: set[str] | None = None) -> dict[str, Any]:
-    """With `only` (the incremental run), face − returned − drawn is recomputed for those
-    vouchers alone; every voucher's balance is still compared with the ledger."""
+    """A voucher's balance counts what its pending holds reserve; its ledger account does not
+    (those fen sit in the year's hold account until the hold resolves: docs/holds.md). With
+    `only` (the incremental run), face − returned − drawn is recomputed for those vouchers
+    alone; every voucher's balance is still compared with the ledger."""
     by_owner = {a.owner_id: a for a in accounts if a.kind == "voucher"}
+    in_holds = dict(session.execute(
+        select(HoldDraw.voucher_id, func.sum(HoldDraw.amount_fen))
+        .join(Hold, Hold.id == HoldDraw.hold_id)
+        .where(Hold.year == year, Hold.status == "pending")
+        .group_by(HoldDraw.voucher_id)).all())
     draws = (select(RedemptionDraw.voucher_id,
                     func.sum(RedemptionDraw.amount_fen - RedemptionDraw.restored_fen))
              .join(Voucher, Voucher.id == RedemptionDraw.voucher_id).where(Voucher.year == year)
@@ -136,15 +147,39 @@ def _voucher_balances(session: Session, year: int, accounts, posted,
                              .where(Voucher.year == year)):
         total += 1
         account = by_owner.get(v.id)
-        ledger_balance = _balance(posted, account.id) if account else 0
+        ledger_balance = (_balance(posted, account.id) if account else 0) + int(
+            in_holds.get(v.id) or 0)
         from_draws = v.face_fen - v.returned_fen - int(drawn.get(v.id) or 0) \
             if only is None or v.id in only else ledger_balance
         if not v.balance_fen == ledger_balance == from_draws:
             issues.append({"voucher_id": v.id, "code": v.code, "balance_fen": v.balance_fen,
                            "ledger_balance_fen": ledger_balance,
                            "face_less_returned_less_drawn_fen": from_draws})
-    return check("voucher_balances_match_ledger", "voucher balance = ledger = face − returned − "
-                 "drawn", f"{total} vouchers", issues)
+    return check("voucher_balances_match_ledger", "voucher balance = ledger + pending holds = "
+                 "face − returned − drawn", f"{total} vouchers", issues)
+
+
+def _holds(session: Session, year: int, accounts, posted) -> dict[str, Any]:
+    """What pending holds reserve is what the year's hold account holds (docs/holds.md). A hold
+    past its expiry that the ledger has not yet released is still pending in both."""
+    pending = int(session.execute(select(func.coalesce(func.sum(Hold.amount_fen), 0)).where(
+        Hold.year == year, Hold.status == "pending")).scalar_one())
+    in_ledger = sum(_balance(posted, a.id) for a in accounts if a.kind == "hold")
+    issues = [] if pending == in_ledger else [{"pending_holds_fen": pending,
+                                               "hold_account_fen": in_ledger}]
+    return check("pending_holds_match_ledger", "pending holds = the hold account",
+                 f"{pending} fen held", issues)
+
+
+def _stale_holds(session: Session, year: int) -> list[dict[str, Any]]:
+    """Holds still pending a week after they were placed, oldest first."""
+    cutoff = clock.now() - timedelta(days=7)
+    return [{"hold_id": h.id, "enterprise_id": h.enterprise_id, "provider_id": h.provider_id,
+             "amount_fen": h.amount_fen, "created_at": h.created_at.isoformat(),
+             "expires_at": h.expires_at.isoformat()}
+            for h in session.exec(select(Hold).where(
+                Hold.year == year, Hold.status == "pending", Hold.created_at < cutoff)
+                .order_by(Hold.created_at, Hold.id).limit(MAX_LISTED))]
 
 
 def _pool_limit(session: Session, year: BudgetYear, accounts, posted,

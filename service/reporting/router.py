@@ -49,6 +49,7 @@ class Budget(BaseModel):
     returned_fen: int
     available_fen: int
     outstanding_fen: int
+    held_fen: int = Field(default=0, description="Reserved by pending holds (docs/holds.md)")
     redeemed_fen: int
     payable_fen: int
     paid_fen: int
@@ -91,6 +92,9 @@ class Reconciliation(BaseModel):
                     "null for a full run asked for")
     fallback: str | None = Field(
         description="why a full run ran when an incremental one was asked for")
+    pending_holds_over_7_days: list[dict[str, Any]] = Field(default=[], description=(
+        "Holds placed more than 7 days ago that are still pending (docs/holds.md): listed, "
+        "not a failure"))
 
 
 class CloseRequest(BaseModel):

@@ -142,10 +142,12 @@ def list_vouchers(session: SessionDep, principal: VoucherReader, limit: Limit = 
         stmt = stmt.where(service.display_status_sql(clock.today()) == status)
     if enterprise_id:
         stmt = stmt.where(Voucher.enterprise_id == enterprise_id)
-    return paginate(session, stmt, Voucher.id, limit, cursor, service.to_public)
+    return paginate(session, stmt, Voucher.id, limit, cursor,
+                    shape_page=lambda rows: service.to_public_page(session, rows))
 
 
 @router.get("/v1/vouchers/{voucher_id}", response_model=VoucherPublic, operation_id="getVoucher",
             responses=problem_responses(NotFound))
 def get_voucher(voucher_id: ObjectIdPath, session: SessionDep, principal: VoucherReader):
-    return service.to_public(service.get_voucher(session, voucher_id, principal))
+    return service.to_public_page(session, [service.get_voucher(session, voucher_id,
+                                                                principal)])[0]

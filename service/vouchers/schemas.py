@@ -53,6 +53,8 @@ class VoucherPublic(BaseModel):
     year: int
     face_fen: int
     balance_fen: int
+    held_fen: int = Field(default=0, description="Reserved by pending holds (docs/holds.md)")
+    available_fen: int = Field(default=0, description="What may be drawn: balance − held")
     returned_fen: int
     redeemed_fen: int
     status: str

@@ -19,6 +19,7 @@ from service.kit.errors import (
     PoolExhausted,
     ValidationFailed,
 )
+from service.holds import tally as hold_tally
 from service.ledger import service as ledger
 from service.registry.service import get_enterprise
 from service.reviewchain import trail as chain
@@ -49,13 +50,22 @@ def display_status_sql(today: date) -> ColumnElement[str]:
                  literal("expired")), else_=Voucher.status)
 
 
-def to_public(voucher: Voucher) -> dict:
+def to_public(voucher: Voucher, held_fen: int = 0) -> dict:
+    """`held_fen`: what the voucher's live holds reserve (holds/tally.py); `available_fen` is
+    what a redemption or a new hold may draw: the balance less that."""
     data = voucher.model_dump()
     today = clock.today()
     data["status"] = display_status(voucher, today)
+    data["held_fen"] = held_fen
+    data["available_fen"] = voucher.balance_fen - held_fen
     data["redeemed_fen"] = voucher.face_fen - voucher.balance_fen - voucher.returned_fen
     data["days_left"] = max(0, (voucher.valid_until - today).days)
     return data
+
+
+def to_public_page(session: Session, rows: list[Voucher]) -> list[dict]:
+    held = hold_tally.held_by_voucher(session, [v.id for v in rows])
+    return [to_public(v, held.get(v.id, 0)) for v in rows]
 
 
 def reserved_for(session: Session, enterprise_id: str, year: int) -> int:
@@ -159,6 +169,9 @@ def revoke(session: Session, *, voucher_id: str, principal: Principal,
     if voucher.status in ("revoked", "expired"):
         raise InvalidState(f"voucher {voucher.code} is already {voucher.status}")
     require_open(get_year(session, voucher.year))
+    # Its pending holds first, so the whole balance is the voucher's to return (docs/holds.md).
+    hold_tally.void_pending(session, voucher_ids=[voucher.id],
+                            reason=f"voucher revoked{': ' + reason if reason else ''}")
     returned = return_balance(session, voucher, kind="revoke")
     voucher.status = "revoked"
     voucher.revoked_at = clock.now()

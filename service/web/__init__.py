@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from service.web import (
     bureau,
     enterprise,
+    holds,
     inbox,
     notice,
     notices,
@@ -25,7 +26,7 @@ from service.web.sessions import SessionMiddleware, SessionStore
 
 ROUTERS = (signin.router, bureau.router, enterprise.router, provider.router, whatif.router,
            inbox.router, xml_upload.router, reviews.router, notice.router,
-           notices.router)
+           notices.router, holds.router)
 
 
 def bind(app: FastAPI) -> None:

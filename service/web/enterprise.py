@@ -60,8 +60,9 @@ async def enterprise_home(request: Request) -> HTMLResponse:
 
 
 def _voucher_row(v: dict) -> SimpleNamespace:
-    """A voucher of the API's answer with its dates as dates, for the vouchers service's rule."""
-    return SimpleNamespace(status=v["status"], balance_fen=v["balance_fen"],
+    """A voucher of the API's answer with its dates as dates, for the vouchers service's rule:
+    what it may draw is its available amount (a voucher held whole is not usable)."""
+    return SimpleNamespace(status=v["status"], balance_fen=v["available_fen"],
                            valid_from=date.fromisoformat(v["valid_from"]),
                            valid_until=date.fromisoformat(v["valid_until"]))
 

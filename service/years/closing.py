@@ -9,6 +9,7 @@ from service.kit import clock
 from service.audit import service as audit
 from service.kit.errors import DeadlineNotReached, FieldError, ValidationFailed
 from service.kit.money import BP_PER_UNIT, floor_div
+from service.holds import tally as hold_tally
 from service.vouchers import service as vouchers
 from service.vouchers.models import Voucher
 from service.years.service import get_year, require_open
@@ -32,11 +33,17 @@ def reclaim(session: Session, *, year: int, issued_before: date, max_used_bp: in
     if apply:
         stmt = stmt.with_for_update()
     plan, total = [], 0
-    for voucher in session.exec(stmt):
+    rows = list(session.exec(stmt))
+    if apply:  # the ledger must know of expired holds before their fen are returned
+        hold_tally.release_expired(session, voucher_ids=[v.id for v in rows])
+    # What pending holds reserve is not idle: a share of the available balance is reclaimed.
+    held = hold_tally.held_by_voucher(session, [v.id for v in rows])
+    for voucher in rows:
         used = voucher.face_fen - voucher.balance_fen - voucher.returned_fen
         if used * BP_PER_UNIT >= max_used_bp * voucher.face_fen:
             continue
-        amount = floor_div(voucher.balance_fen * reclaim_bp, BP_PER_UNIT)
+        amount = floor_div((voucher.balance_fen - held.get(voucher.id, 0)) * reclaim_bp,
+                           BP_PER_UNIT)
         if amount <= 0:
             continue
         plan.append({"voucher_id": voucher.id, "code": voucher.code,
@@ -80,9 +87,13 @@ def close_year(session: Session, *, year: int, force: bool = False,
         raise ValidationFailed("closing before the deadline needs a reason", errors=[
             FieldError(field="reason", message="required when forcing an early close")])
     expired, returned = 0, 0
-    for voucher in session.exec(select(Voucher).where(
-            Voucher.year == year, Voucher.status.in_(("active", "exhausted")))
-            .order_by(Voucher.id).with_for_update()):
+    closing = list(session.exec(select(Voucher).where(
+        Voucher.year == year, Voucher.status.in_(("active", "exhausted")))
+        .order_by(Voucher.id).with_for_update()))
+    # Pending holds first (docs/holds.md): a void recorded with its reason, each fen back on
+    # its voucher before the balances go back to the pool.
+    hold_tally.void_pending(session, year=year, reason="budget year closed")
+    for voucher in closing:
         returned += vouchers.return_balance(session, voucher, kind="expire")
         voucher.status = "expired"
         session.add(voucher)

@@ -30,6 +30,8 @@ from tests.contract import test_access_matrix as matrix
 READS: dict[str, set[tuple[str, str]]] = {
     "/v1/redemptions": {("redemptions", "readable")},
     "/v1/redemptions/{redemption_id}": {("redemptions", "readable")},
+    "/v1/holds": {("holds", "readable")},
+    "/v1/holds/{hold_id}": {("holds", "readable")},
     "/v1/invoices": {("invoices", "readable")},
     "/v1/invoices/{invoice_id}": {("invoices", "readable")},
     "/v1/invoices/{invoice_id}/source": {("invoices", "readable_sources")},
@@ -106,6 +108,8 @@ PAGES: dict[str, tuple[str, set[tuple[str, str]]]] = {
     "/web/provider/upload/template.csv": (PROV_A, set()),
     "/web/provider/statements": (PROV_A, set()),
     "/web/provider/xml": (PROV_A, set()),
+    "/web/provider/holds": (PROV_A, {("holds", "readable"), ("invoices", "readable")}),
+    "/web/enterprise/holds": (ENT_A, {("holds", "readable")}),
     "/web/inbox": (REV_HOME, {("vouchers", "readable_applications"),
                               ("settlements", "readable")}),
     "/web/inbox/applications/{application_id}": (REV_HOME, {("vouchers",

@@ -190,6 +190,15 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/redemptions"): Rule(ENTERPRISES, owners={ENT_A},
                                       body=lambda ctx, c: {"invoice_id": ctx.invoice_id}),
     ("GET", "/v1/redemptions"): Rule(ANYONE),
+    # Holds (docs/holds.md): A's hold, placed by provider A on enterprise A's 2027 voucher.
+    ("POST", "/v1/holds"): Rule(PROVIDERS, body=lambda ctx, c: _hold_body(ctx)),
+    ("GET", "/v1/holds"): Rule(ANYONE),
+    ("GET", "/v1/holds/{hold_id}"): Rule(ANYONE, owners=BUREAU | {PROV_A, ENT_A}),
+    ("POST", "/v1/holds/{hold_id}/capture"): Rule(PROVIDERS, owners={PROV_A},
+                                                  body=lambda ctx, c: {
+                                                      "invoice_id": ctx.invoice_id}),
+    ("POST", "/v1/holds/{hold_id}/void"): Rule({ADMIN} | PROVIDERS | ENTERPRISES,
+                                               owners={ADMIN, PROV_A, ENT_A}),
     ("GET", "/v1/redemptions/{redemption_id}"): Rule(ANYONE, owners=BUREAU | {PROV_A, ENT_A}),
     ("POST", "/v1/settlements"): Rule({ADMIN}, body={"year": 2026}),
     ("GET", "/v1/settlements"): Rule(BUREAU | REVIEWERS),
@@ -276,6 +285,29 @@ class Ctx:
         return self.params["invoice_id"]
 
 
+def _hold_body(ctx) -> dict:
+    return {"voucher_code": ctx.params["hold_voucher_code"], "enterprise_uscc": ctx.ent_a["uscc"],
+            "year": 2027, "service_start": "2027-03-01", "service_end": "2027-03-31",
+            "lines": [{"category": "gpu", "amount_fen": 100_000}]}
+
+
+def _hold(api: Api, world) -> dict:
+    """A pending hold in a deduction-mode 2027, placed on that year's first working days."""
+    api.year(2027, settlement_mode="deduction")
+    api.approve_provider(world.provider["id"], 2027)
+    code = api.voucher(world.enterprise["id"], 500_000, year=2027)["code"]
+    real_now = clock.now
+    clock.now = lambda: datetime(2027, 3, 1, 12, tzinfo=clock.SHANGHAI)
+    try:
+        hold = api.ok("POST", "/v1/holds", headers=world.prov, expect=201, json={
+            "voucher_code": code, "enterprise_uscc": world.enterprise["uscc"], "year": 2027,
+            "service_start": "2027-03-01", "service_end": "2027-03-31",
+            "expires_in_s": 30 * 24 * 3600, "lines": [{"category": "gpu", "amount_fen": 100_000}]})
+    finally:
+        clock.now = real_now
+    return {"hold_id": hold["id"], "hold_voucher_code": code}
+
+
 def _seed(api: Api) -> Ctx:
     world = make_world(api)  # 2026, enterprise A, provider A (approved), their keys
     ent_b, prov_b = api.enterprise(), api.provider()
@@ -308,7 +340,8 @@ def _seed(api: Api) -> Ctx:
               "invoice_id": invoice["id"], "redemption_id": redemption["id"],
               "settlement_id": settlement["id"], "review_id": review["id"],
               "scenario_id": api.ok("POST", "/v1/years/2026/scenarios", expect=201,
-                                    json={"name": "现行", "overrides": {}})["id"]}
+                                    json={"name": "现行", "overrides": {}})["id"],
+              **_hold(api, world)}
     return Ctx(api=api, headers=headers, ent_a=world.enterprise, ent_b=ent_b,
                prov_a=world.provider, prov_b=prov_b, params=params)
 

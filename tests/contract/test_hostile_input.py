@@ -208,8 +208,8 @@ def test_route_enumeration_sees_every_list_and_write():
     assert {"/v1/audit-events", "/v1/api-keys", "/v1/ledger/transfers", "/v1/invoices",
             "/v1/redemptions"} <= set(LIST_ROUTES)
     # + scenarios (issue 13), /v1/reviews (14), /v1/years (21), /v1/public/awards, the public
-    # notices and the objections (24)
-    assert len(LIST_ROUTES) == 17
+    # notices and the objections (24), /v1/holds (26)
+    assert len(LIST_ROUTES) == 18
     assert ("DELETE", "/v1/api-keys/{key_id}") in WRITE_ROUTES
     assert ("POST", "/v1/settlements/{settlement_id}/approve") in WRITE_ROUTES
     assert ("POST", "/web/provider/upload") in WRITE_ROUTES
@@ -251,11 +251,12 @@ def _path_params(w, settlement, key) -> dict[str, str]:
             "voucher_id": w.voucher_row["id"], "invoice_id": w.invoice_row["id"],
             "settlement_id": settlement["id"], "action": "approve",
             "review_id": "rev_01J000000000000000000000",
-            "objection_id": "obj_01J000000000000000000000"}
+            "objection_id": "obj_01J000000000000000000000",
+            "hold_id": "hld_01J000000000000000000000"}
 
 
 def _caller(w, method: str, path: str) -> dict[str, str]:
-    if path.startswith(("/v1/invoices", "/v1/usage-statements")):
+    if path.startswith(("/v1/invoices", "/v1/usage-statements", "/v1/holds")):
         return w.prov
     if path.startswith("/v1/redemptions") or (method, path) == ("POST", "/v1/applications"):
         return w.ent

@@ -219,3 +219,85 @@ def test_sigkill_of_one_worker_then_retry(pg, tmp_path, moment):
         assert killed["connections"] >= 1, killed  # its clients were mid-stream on it
     else:
         assert seen["replayed"] >= 1, seen  # a committed, unanswered write was replayed
+
+
+@pytest.mark.postgres
+@DIRECT
+def test_sigkill_with_holds_in_flight_then_retry(pg):
+    """Holds (docs/holds.md): clients place and capture holds with Idempotency-Keys, the server
+    is SIGKILLed mid-stream and restarted, every unanswered request is sent again with its key.
+    Every acknowledged hold exists once and was captured once; nothing is held or drawn twice."""
+    api = Api(TestClient(create_app(pg)), pg)
+    api.year(2026, settlement_mode="deduction")
+    provider = api.provider()
+    api.approve_provider(provider["id"])
+    prov_key = api.provider_key(provider["id"])
+    enterprises = [api.enterprise() for _ in range(CLIENTS)]
+    codes = [api.voucher(e["id"], 10_000_000)["code"] for e in enterprises]
+    invoices = [[api.ok("POST", "/v1/invoices", headers=prov_key, expect=201,
+                        json=invoice_body(e["uscc"], [line("gpu", 100_000)]))["id"]
+                 for _ in range(OPS_PER_CLIENT)] for e in enterprises]
+    server = live(pg)
+    server.start()
+    acked: list[tuple[str, dict]] = []
+    lock, killed = threading.Lock(), threading.Event()
+
+    def send(client, path, key, body):
+        while True:
+            try:
+                r = client.post(path, json=body, timeout=10,
+                                headers={**prov_key, "Idempotency-Key": key})
+                if r.status_code == 503 or r.json().get("code") == "idempotency_in_flight":
+                    time.sleep(0.2)
+                    continue
+                return r
+            except httpx.TransportError:
+                time.sleep(0.2)
+
+    def client_loop(i: int):
+        with httpx.Client(base_url=server.url) as client:
+            for n, invoice_id in enumerate(invoices[i]):
+                key = f"hold-{i}-{n}-{uuid.uuid4().hex[:6]}"
+                r = send(client, "/v1/holds", key, {
+                    "voucher_code": codes[i], "enterprise_uscc": enterprises[i]["uscc"],
+                    "year": 2026, "service_start": "2026-04-01", "service_end": "2026-04-30",
+                    "lines": [{"category": "gpu", "amount_fen": 200_000}]})
+                assert r.status_code == 201, r.text
+                hold = r.json()
+                r = send(client, f"/v1/holds/{hold['id']}/capture", f"cap-{key}",
+                         {"invoice_id": invoice_id})
+                assert r.status_code == 201, r.text
+                with lock:
+                    acked.append((invoice_id, r.json()))
+
+    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    try:
+        while len(acked) < CLIENTS * OPS_PER_CLIENT // 3:
+            time.sleep(0.05)
+        killed.set()
+        server.kill()
+        time.sleep(0.5)
+        server.start()
+        for t in threads:
+            t.join(timeout=300)
+        assert not any(t.is_alive() for t in threads)
+    finally:
+        server.stop()
+
+    assert len(acked) == CLIENTS * OPS_PER_CLIENT
+    with pg.connect() as conn:
+        holds = conn.execute(text("SELECT status, count(*), sum(amount_fen), sum(captured_fen), "
+                                  "sum(released_fen) FROM hold GROUP BY status")).all()
+        per_invoice = conn.execute(text(
+            "SELECT invoice_id, count(*) FROM redemption GROUP BY invoice_id")).all()
+    n = CLIENTS * OPS_PER_CLIENT
+    # 200_000 quoted → 60_000 held; the 100_000 invoice earns 30_000, the rest released
+    assert [tuple(row) for row in holds] == [("captured", n, 60_000 * n, 30_000 * n, 30_000 * n)]
+    assert len(per_invoice) == n and all(c == 1 for _, c in per_invoice)
+    assert {a["hold"]["redemption_id"] for _, a in acked} == {
+        a["redemption"]["id"] for _, a in acked}
+    rec = api.ok("GET", "/v1/years/2026/reconciliation")
+    assert rec["ok"], [c for c in rec["checks"] if not c["ok"]]
+    assert api.ok("GET", "/v1/audit-events/verify")["ok"] is True

@@ -357,3 +357,60 @@ def test_earlier_refusal_wins(api, today, first):
     reason=f"cannot coexist: {why}"), id="+".join(p)) for p, why in IMPOSSIBLE.items()])
 def test_impossible_pairs_are_listed(pair):
     """Shown as skipped, with the reason, so that no pair of the list goes unmentioned."""
+
+
+# --- holds (docs/holds.md): the same refusals, in the same order --------------------------------
+#
+# A hold (POST /v1/holds, in a deduction-mode year) is decided by the redemption's own rules, so
+# the conditions that can apply to a quote must refuse it as they refuse a redemption. A hold
+# always names its voucher and has no invoice yet, so refusals 1 (an invoice), 6 (claimed by
+# invoice number), 9 (the quote is issued today), the unnamed 10 and 11 (an unpaid invoice) are
+# not among them. Each condition is checked alone, detail included, and with the next condition
+# of a later rank (pinned two at a time, the chain covering the list), nothing written.
+
+HOLD_SAYS = {"named_voucher_of_another_enterprise": "not this enterprise's"}
+HOLD_CONDITIONS = [c for c in CONDITIONS if c.name in {
+    "named_voucher_of_another_enterprise", "named_voucher_of_another_year", "deadline_passed",
+    "year_closed", "credit_blocked", "provider_not_approved", "related_parties",
+    "named_voucher_revoked", "named_voucher_exhausted", "named_voucher_not_yet_valid"}]
+
+
+def hold_cases(first: Refusal) -> list[tuple[tuple[Refusal, ...], Refusal]]:
+    later = [c for c in HOLD_CONDITIONS if c.rank > first.rank]
+    nxt = [c for c in later if c.rank == later[0].rank] if later else []
+    return [((first,), first)] + [((first, b), first) for b in nxt
+                                  if (first.name, b.name) not in IMPOSSIBLE]
+
+
+def hold_counts(engine) -> tuple[int, ...]:
+    with engine.connect() as conn:
+        return counts(engine) + (conn.execute(text("SELECT count(*) FROM hold")).scalar(),)
+
+
+@pytest.mark.parametrize("first", HOLD_CONDITIONS, ids=str)
+def test_a_hold_refuses_in_the_redemptions_order(api, today, first):
+    provider: dict = {}
+    failures = []
+    for n, (conditions, wanted) in enumerate(hold_cases(first)):
+        scene = Scene(api, today, FIRST_YEAR + YEAR_STEP * n, provider,
+                      policy={"settlement_mode": "deduction"})
+        for condition in conditions:
+            condition.setup(scene)
+        body = scene.build()
+        code = api.ok("GET", f"/v1/vouchers/{body.get('voucher_id') or scene.mine[0]}")["code"]
+        before = hold_counts(api.engine)
+        r = api.client.post("/v1/holds", headers=scene.world.prov, json={
+            "voucher_code": code, "enterprise_uscc": scene.world.enterprise["uscc"],
+            "year": scene.y, "service_start": f"{scene.y}-04-01",
+            "service_end": f"{scene.y}-04-30",
+            "lines": [{"category": "gpu", "amount_fen": 100_000}]})
+        problem, case = r.json(), " + ".join(map(str, conditions))
+        says = HOLD_SAYS.get(wanted.name, wanted.says)
+        if (r.status_code, problem.get("code")) != (wanted.status, wanted.code):
+            failures.append(f"{case}: wanted {wanted.code}, got {r.status_code} "
+                            f"{problem.get('code')}: {problem.get('detail')}")
+        elif len(conditions) == 1 and says not in problem["detail"]:
+            failures.append(f"{case}: wanted {says!r}, detail {problem['detail']!r}")
+        elif hold_counts(api.engine) != before:
+            failures.append(f"{case}: the refused hold wrote something")
+    assert not failures, "\n".join(failures)

@@ -43,7 +43,8 @@ def test_clean_year_passes_every_check(busy, api):
         "balances_within_limits", "voucher_balances_match_ledger", "pool_limit",
         "enterprise_caps", "invoice_subsidy_within_eligible",
         "payable_equals_redeemed_less_settled", "settlements_paid_equal_payouts",
-        "clawbacks_equal_receivables", "audit_chain_intact", "usage_statements_match_invoices"}
+        "clawbacks_equal_receivables", "audit_chain_intact", "usage_statements_match_invoices",
+        "pending_holds_match_ledger"}
 
 
 def test_corrupt_voucher_balance(busy, api):

@@ -12,7 +12,9 @@ from openpyxl import load_workbook
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
+from service.holds.models import Hold
 from service.invoices.models import InvoiceLine
+from service.kit import clock
 from service.ledger.models import LedgerAccount, LedgerTransfer
 from service.redemptions.models import Redemption
 from service.registry.models import Enterprise, Provider
@@ -43,7 +45,10 @@ def reference_budget(session: Session, year_number: int, *, top: int = 10) -> di
         "year": year.year, "status": year.status, "pool_fen": year.pool_fen,
         "issued_fen": issued, "returned_fen": returned,
         "available_fen": year.pool_fen - issued + returned,
-        "outstanding_fen": balances["voucher"], "redeemed_fen": redeemed,
+        "outstanding_fen": balances["voucher"] + balances["hold"], "redeemed_fen": redeemed,
+        "held_fen": int(session.execute(select(func.coalesce(func.sum(Hold.amount_fen), 0)).where(
+            Hold.year == year.year, Hold.status == "pending",
+            Hold.expires_at > clock.now())).scalar_one()),
         "payable_fen": balances["payable"], "paid_fen": balances["paid"],
         "clawback_fen": totals["clawback"], "clawback_outstanding_fen": -balances["receivable"],
         "utilisation_bp": (issued - returned) * 10_000 // year.pool_fen if year.pool_fen else 0,

@@ -517,3 +517,26 @@ def test_exact_with_held_cleared_and_rejected_redemptions(api, engine, today):
     assert by_key(same) == actual_by_enterprise(engine) == {
         w.enterprise["id"]: 3_000_000 * 2 + 370_350 + 666_660}
     assert same["total_subsidy_fen"] == answer["baseline"]["total_subsidy_fen"] == 7_037_010
+
+
+def test_holds_are_not_claims_and_a_captured_hold_replays_as_its_redemption(api, today):
+    """docs/holds.md: a pending hold is no claim; a captured one is the redemption it became."""
+    today("2026-06-15")
+    w = make_world(api, settlement_mode="deduction")
+    voucher = w.voucher(1_000_000)
+
+    def hold(amount: int) -> dict:
+        return api.ok("POST", "/v1/holds", headers=w.prov, expect=201, json={
+            "voucher_code": voucher["code"], "enterprise_uscc": w.enterprise["uscc"],
+            "year": 2026, "service_start": "2026-04-01", "service_end": "2026-04-30",
+            "lines": [{"category": "gpu", "amount_fen": amount}]})
+
+    hold(500_000)  # 150_000, pending: no claim
+    captured = hold(1_000_000)  # 300_000 held, 200_000 captured by a smaller invoice
+    invoice = w.invoice([line("gpu", 666_667)])
+    got = api.ok("POST", f"/v1/holds/{captured['id']}/capture", headers=w.prov, expect=201,
+                 json={"invoice_id": invoice["id"]})
+    assert got["redemption"]["subsidy_fen"] == 200_000
+    same = run(api, [ACTUAL])["scenarios"][0]
+    assert same["total_subsidy_fen"] == 200_000
+    assert by_key(same) == {w.enterprise["id"]: 200_000}
