@@ -43,6 +43,9 @@ Day = Annotated[date, BeforeValidator(_iso_day)]
 Fen = Annotated[int, Strict()]
 Flag = Annotated[bool, Strict()]
 BasisPoints = Annotated[int, Strict()]
+# A budget year, a number of days: strict too (`false`, 5.0 or "5" is not a count; the
+# schema's `integer` says so, and pydantic's lax int would read them).
+Whole = Annotated[int, Strict()]
 
 
 class Declared:

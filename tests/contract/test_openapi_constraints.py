@@ -208,3 +208,35 @@ def test_every_operation_on_an_object_is_reached_by_a_link():
             assert set(fields) <= set(properties), (source, target)
             link = OPERATIONS[source][1]["responses"]["201"]["links"][target]
             assert link["requestBody"] == fields, (source, target)
+
+
+@pytest.mark.parametrize("value", [False, True, 5.0, "5"])
+def test_a_year_and_a_count_of_days_are_strict_integers(api, value):
+    """Schemathesis's `notice_working_days: false`, accepted as 0: the schema says `integer`."""
+    api.ok("POST", "/v1/years", json={"year": 2026}, expect=201)
+    r = api.client.patch("/v1/years/2026", headers=api.admin, json={"notice_working_days": value})
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == [
+        "notice_working_days"], r.text
+    r = api.client.post("/v1/years", headers=api.admin, json={"year": 2027.0})
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["year"], r.text
+
+
+def test_an_objectors_phone_declares_the_pattern_the_code_checks():
+    """The phone pattern is the check (Schemathesis's `phone: "0000000"`): what it matches, the
+    objection's model accepts; what it does not, the model refuses naming `phone`."""
+    from pydantic import ValidationError
+
+    from service.notices.router import ObjectionCreate
+    pattern = _property("ObjectionCreate", "phone")["pattern"]
+    good = ["13912345678", "+86 13912345678", "0411-84561234", "01088886666",
+            "\u3000139 12345678".replace(" ", ""), " 0411 84561234 "]
+    bad = ["0000000", "12345678", "1391234567", "88886666", "139123456789", "０４１１８４５６１２３４"]
+    for value in good + bad:
+        assert bool(re.search(pattern, value)) == (value in good), value
+        try:
+            ObjectionCreate(line_ids=["sln_1"], name="张三", phone=value, content="x" * 10)
+            accepted = True
+        except ValidationError as error:
+            assert [e["loc"] for e in error.errors()] == [("phone",)]
+            accepted = False
+        assert accepted == (value in good), value
