@@ -35,6 +35,11 @@ that no schema can say, so the run tests the API rather than its own guesses.
   can say) and, as the public's objections do, from its own address (X-Forwarded-For through the
   loopback proxy the script trusts): one address may send 5 an hour, and the run sends hundreds.
 
+- A read (GET) in the fuzzing phase names, every other positive case, an object that exists
+  (the first of its list, the open year): a generated id names nothing, and its 404 says only
+  that; the other half keeps the generated ids. Writes keep theirs (the stateful phase follows
+  the links to what a write made).
+
 Only values the schema already allows are changed, and only to other values it allows: a
 negative case stays negative (Schemathesis re-validates what a hook changed).
 Keys come from SCHEMATHESIS_KEYS ("role=key role=key ..."); SCHEMATHESIS_ENTERPRISE_USCC names
@@ -58,6 +63,7 @@ KEYS = dict(item.split("=", 1) for item in os.environ.get("SCHEMATHESIS_KEYS", "
 ENTERPRISE_USCC = os.environ.get("SCHEMATHESIS_ENTERPRISE_USCC")
 PROVIDER_USCC = os.environ.get("SCHEMATHESIS_PROVIDER_USCC")
 BASE_URL = os.environ.get("SCHEMATHESIS_BASE_URL", "")
+OPEN_YEAR = int(os.environ.get("SCHEMATHESIS_YEAR", "2026"))
 XML_TYPES = ("application/xml", "text/xml")
 PREFERENCE = ("admin", "provider", "enterprise", "reviewer", "auditor")
 _KEY = re.compile(r".{1,255}", re.DOTALL)  # every key the schema allows
@@ -113,6 +119,8 @@ def before_call(context, case, **kwargs):
                                                                        cursor):
         del case.query["cursor"]
     _send_null_query_as_refused(case)
+    if case.method.upper() == "GET" and _positive(case) and _phase(case) == "fuzzing":
+        _real_ids(case)
     if operation_id == "createInvoicesFromXml" and case.media_type in XML_TYPES and _positive(
             case) and isinstance(case.body, (str, bytes)) and PROVIDER_USCC and ENTERPRISE_USCC:
         case.body = _an_invoice_xml().decode()  # a string, as the schema says (bytes re-validate as not one)
@@ -141,6 +149,41 @@ def _send_null_query_as_refused(case) -> None:
         case.query = {**(case.query or {}), data.parameter: "\x00"}
 
 
+# A path parameter -> the list whose first item names one that exists (GETs, _real_ids).
+_LISTS = {"application_id": "/v1/applications", "enterprise_id": "/v1/enterprises",
+          "invoice_id": "/v1/invoices", "provider_id": "/v1/providers",
+          "redemption_id": "/v1/redemptions", "review_id": "/v1/reviews",
+          "voucher_id": "/v1/vouchers", "settlement_id": "/v1/settlements"}
+_FOUND: dict[str, str | None] = {}
+_TURN = [0]
+
+
+def _phase(case) -> str | None:
+    phase = getattr(case.meta, "phase", None)
+    return str(getattr(phase, "name", "")) or None
+
+
+def _real_ids(case) -> None:
+    """Every other positive GET names objects that exist (a generated id names none)."""
+    parameters = case.path_parameters or {}
+    if not parameters:
+        return
+    _TURN[0] += 1
+    if _TURN[0] % 2:
+        return
+    public = case.path.startswith("/v1/public/")
+    for name in parameters:
+        if name == "year":
+            parameters[name] = OPEN_YEAR
+            continue
+        source = "/v1/public/notices" if public and name == "settlement_id" else _LISTS.get(name)
+        if source and source not in _FOUND:
+            items = (_get(source + "?limit=1") or {}).get("items") or [{}]
+            _FOUND[source] = items[0].get("id")
+        if source and _FOUND.get(source):
+            parameters[name] = _FOUND[source]
+
+
 def _service_period(case) -> None:
     """One XML names no service period: the query must, in order (a rule between fields), and
     not wholly in closed years (stored state)."""
@@ -148,7 +191,7 @@ def _service_period(case) -> None:
     start, end = query.get("service_start"), query.get("service_end")
     if not (isinstance(start, str) and isinstance(end, str) and start <= end) or \
             _all_closed(start, end):
-        query.update(service_start="2026-03-01", service_end="2026-03-31")
+        query.update(service_start=f"{OPEN_YEAR}-03-01", service_end=f"{OPEN_YEAR}-03-31")
     case.query = query
 
 
@@ -200,7 +243,8 @@ def _within_deadline(body: dict, year) -> None:
 
 def _open_period(invoice: dict) -> None:
     if _all_closed(invoice.get("service_start"), invoice.get("service_end")):
-        invoice["service_start"], invoice["service_end"] = "2026-03-01", "2026-03-31"
+        invoice["service_start"] = f"{OPEN_YEAR}-03-01"
+        invoice["service_end"] = f"{OPEN_YEAR}-03-31"
 
 
 def _shape_objection(case, body: dict) -> None:
