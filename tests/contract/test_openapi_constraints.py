@@ -10,7 +10,7 @@ import pytest
 
 from service.kit import ids, uscc
 from service.openapi_export import render
-from service.openapi_links import BODY_LINKS, LINKS
+from service.openapi_links import BODY_LINKS, LINKS, PAGE_LINKS
 from service.kit.types import (
     ID_PATTERN,
     INVOICE_CODE_PATTERN,
@@ -194,7 +194,7 @@ def test_every_operation_on_an_object_is_reached_by_a_link():
     (scripts/schemathesis-run.sh) and a client generator can follow it. Body links name fields
     the target's request body has."""
     supplied: dict[str, set[str]] = {}
-    for targets in LINKS.values():
+    for targets in (*LINKS.values(), *PAGE_LINKS.values()):
         for target, parameters in targets.items():
             supplied.setdefault(target, set()).update(parameters)
     for op_id, (path, op) in OPERATIONS.items():
@@ -240,3 +240,20 @@ def test_an_objectors_phone_declares_the_pattern_the_code_checks():
             assert [e["loc"] for e in error.errors()] == [("phone",)]
             accepted = False
         assert accepted == (value in good), value
+
+
+def test_a_list_links_its_first_item_to_the_operations_on_it():
+    """PAGE_LINKS: what exists before the run (a flagged redemption's review, a published
+    notice) is reached from its list, on the list's 200."""
+    for source, targets in PAGE_LINKS.items():
+        path, op = OPERATIONS[source]
+        page = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        assert "items" in SCHEMAS[page.rsplit("/", 1)[1]]["properties"], source
+        for target, parameters in targets.items():
+            link = op["responses"]["200"]["links"][target]
+            assert link == {"operationId": target, "parameters": parameters}, (source, target)
+            names = {p["name"] for p in OPERATIONS[target][1].get("parameters", [])
+                     if p["in"] == "path"}
+            assert set(parameters) <= names and set(parameters.values()) == {
+                "$response.body#/items/0/id"}, (source, target)
+    assert PAGE_LINKS["listReviews"]["clearReview"] == {"review_id": "$response.body#/items/0/id"}
