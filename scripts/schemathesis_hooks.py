@@ -29,8 +29,11 @@ that no schema can say, so the run tests the API rather than its own guesses.
 
 - What stored state decides, read back from the API with the admin key (SCHEMATHESIS_BASE_URL):
   an approved amount at most the amount requested, a voucher valid until at most its year's
-  redemption deadline, an invoice's service period not wholly in closed budget years (earlier
-  calls close years), an objection to lines that the notice lists.
+  redemption deadline (an application's approval or last review too), an invoice's service
+  period not wholly in closed budget years (earlier calls close years), an objection to lines
+  that the notice lists. In the stateful phase, where a link supplies one field of a body, the
+  other names something that exists: a voucher issued in a year that exists (the open one), a
+  redemption naming no voucher when the generated one does not exist (the service picks).
 - An objection comes from a real name (a letter, not a word for "anonymous": more than a pattern
   can say), with at least 10 characters of content once white space is stripped, and, as the public's objections do, from its own address (X-Forwarded-For through the
   loopback proxy the script trusts): one address may send 5 an hour, and the run sends hundreds.
@@ -219,14 +222,21 @@ def _all_closed(start, end) -> bool:
 
 def _shape_stored_state(operation_id: str, case, body: dict) -> None:
     """A positive case's values that stored state decides, read back from the API."""
-    if operation_id == "approveApplication":
+    if operation_id in ("approveApplication", "reviewApplication"):
         application = _get(f"/v1/applications/{case.path_parameters.get('application_id')}")
         if application and type(body.get("approved_fen")) is int:
             body["approved_fen"] = min(body["approved_fen"], application["requested_fen"])
         if application:
             _within_deadline(body, application.get("year"))
     elif operation_id == "issueVoucher":
+        if _phase(case) == "stateful" and type(body.get("year")) is int and \
+                _get(f"/v1/years/{body['year']}") is None:
+            body["year"] = OPEN_YEAR  # a link gives the enterprise; the year is one that exists
         _within_deadline(body, body.get("year"))
+    elif operation_id == "createRedemption" and _phase(case) == "stateful":
+        voucher = body.get("voucher_id")
+        if isinstance(voucher, str) and _get(f"/v1/vouchers/{voucher}") is None:
+            del body["voucher_id"]  # a link gives the invoice; the service picks the voucher
     elif operation_id == "createInvoice":
         _open_period(body)
     elif operation_id == "createInvoiceBatch" and isinstance(body.get("invoices"), list):
