@@ -23,11 +23,11 @@ else
 fi
 # A pair of parties that can do business: the approved provider and the enterprise (unblocked, not
 # related to it) with the largest voucher balance left in the open year.
-read -r PROVIDER ENTERPRISE USCC PROVIDER_USCC < <("$BIN/python" - "$DIR/voucher.db" <<'SQL'
+read -r PROVIDER ENTERPRISE USCC PROVIDER_USCC YEAR < <("$BIN/python" - "$DIR/voucher.db" <<'SQL'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 print(*db.execute("""
-    SELECT a.provider_id, e.id, e.uscc, p.uscc FROM approved_provider a
+    SELECT a.provider_id, e.id, e.uscc, p.uscc, y.year FROM approved_provider a
     JOIN provider p ON p.id = a.provider_id
     JOIN budget_year y ON y.year = a.year AND y.status = 'open'
     JOIN voucher v ON v.year = y.year AND v.status = 'active'
@@ -39,13 +39,15 @@ SQL
 )
 key() { $BIN/voucher create-key --name "schemathesis-$1" --expires-in-days 1 --replace \
           --role "$@" | tail -n 1; }
-export SCHEMATHESIS_ENTERPRISE_USCC=$USCC SCHEMATHESIS_PROVIDER_USCC=$PROVIDER_USCC
-export SCHEMATHESIS_HOOKS=scripts.schemathesis_hooks
+export SCHEMATHESIS_ENTERPRISE_USCC=$USCC SCHEMATHESIS_PROVIDER_USCC=$PROVIDER_USCC SCHEMATHESIS_YEAR=$YEAR
+export SCHEMATHESIS_HOOKS=scripts.schemathesis_hooks SCHEMATHESIS_BASE_URL="http://127.0.0.1:$PORT"
 export SCHEMATHESIS_KEYS="admin=$(key admin) auditor=$(key auditor) \
 provider=$(key provider --provider-id "$PROVIDER") \
 enterprise=$(key enterprise --enterprise-id "$ENTERPRISE") \
 reviewer=$(key reviewer --review-level city)"
-$BIN/voucher serve --host 127.0.0.1 --port "$PORT" >"$DIR/serve.log" 2>&1 &
+# The public's objections come from many addresses: the hooks name one per objection through
+# X-Forwarded-For, read because the loopback is the trusted proxy here.
+TRUSTED_PROXIES=127.0.0.1/32 $BIN/voucher serve --host 127.0.0.1 --port "$PORT" >"$DIR/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DIR"' EXIT
 cd "$DIR"  # Schemathesis keeps its example database in ./.schemathesis, reads ./schemathesis.toml

@@ -27,6 +27,23 @@ that no schema can say, so the run tests the API rather than its own guesses.
   states), and an invoice's total is its lines' sum, for the enterprise the enterprise key is
   bound to, so a posted invoice can be redeemed by that key further down a link.
 
+- What stored state decides, read back from the API with the admin key (SCHEMATHESIS_BASE_URL):
+  an approved amount at most the amount requested, a voucher valid until at most its year's
+  redemption deadline (an application's approval or last review too), an invoice's service
+  period not wholly in closed budget years (earlier calls close years), an objection to lines
+  that the notice lists. In the stateful phase, where a link supplies one field of a body, the
+  other names something that exists: a voucher issued in a year that exists (the open one), a
+  redemption naming no voucher when the generated one does not exist (the service picks).
+- An objection comes from a real name (a letter, not a word for "anonymous": more than a pattern
+  can say), with at least 10 characters of content once white space is stripped, and, as the public's objections do, from its own address (X-Forwarded-For through the
+  loopback proxy the script trusts): one address may send 5 an hour, and the run sends hundreds.
+
+- A read (GET) in the fuzzing phase names, every other positive case, an object that exists
+  (the first of its list, the open year): a generated id names nothing, and its 404 says only
+  that; the other half keeps the generated ids. Writes keep theirs (the stateful phase follows
+  the links to what a write made). In the stateful phase a list is read unfiltered, as a client
+  browsing it would, so that its first item (service/openapi_links.py PAGE_LINKS) exists.
+
 Only values the schema already allows are changed, and only to other values it allows: a
 negative case stays negative (Schemathesis re-validates what a hook changed).
 Keys come from SCHEMATHESIS_KEYS ("role=key role=key ..."); SCHEMATHESIS_ENTERPRISE_USCC names
@@ -37,16 +54,20 @@ import os
 import re
 import uuid
 
+import requests
 import schemathesis
 from schemathesis.generation import GenerationMode
 
 from service.app import create_app
 from service.kit.db import make_engine
 from service.kit.uscc import ALPHABET, with_check_char
+from service.notices.router import NOT_A_NAME
 
 KEYS = dict(item.split("=", 1) for item in os.environ.get("SCHEMATHESIS_KEYS", "").split())
 ENTERPRISE_USCC = os.environ.get("SCHEMATHESIS_ENTERPRISE_USCC")
 PROVIDER_USCC = os.environ.get("SCHEMATHESIS_PROVIDER_USCC")
+BASE_URL = os.environ.get("SCHEMATHESIS_BASE_URL", "")
+OPEN_YEAR = int(os.environ.get("SCHEMATHESIS_YEAR", "2026"))
 XML_TYPES = ("application/xml", "text/xml")
 PREFERENCE = ("admin", "provider", "enterprise", "reviewer", "auditor")
 _KEY = re.compile(r".{1,255}", re.DOTALL)  # every key the schema allows
@@ -102,6 +123,11 @@ def before_call(context, case, **kwargs):
                                                                        cursor):
         del case.query["cursor"]
     _send_null_query_as_refused(case)
+    if case.method.upper() == "GET" and _positive(case) and _phase(case) == "fuzzing":
+        _real_ids(case)
+    if case.method.upper() == "GET" and _phase(case) == "stateful" and not case.path_parameters \
+            and case.query:
+        case.query = {k: v for k, v in case.query.items() if k == "limit"}  # a list unfiltered
     if operation_id == "createInvoicesFromXml" and case.media_type in XML_TYPES and _positive(
             case) and isinstance(case.body, (str, bytes)) and PROVIDER_USCC and ENTERPRISE_USCC:
         case.body = _an_invoice_xml().decode()  # a string, as the schema says (bytes re-validate as not one)
@@ -114,6 +140,8 @@ def before_call(context, case, **kwargs):
         case.body = _integers(case.body)
     if isinstance(case.body, dict):
         _shape_body(operation_id, case, case.body)
+        if _positive(case):
+            _shape_stored_state(operation_id, case, case.body)
 
 
 def _send_null_query_as_refused(case) -> None:
@@ -128,13 +156,126 @@ def _send_null_query_as_refused(case) -> None:
         case.query = {**(case.query or {}), data.parameter: "\x00"}
 
 
+# A path parameter -> the list whose first item names one that exists (GETs, _real_ids).
+_LISTS = {"application_id": "/v1/applications", "enterprise_id": "/v1/enterprises",
+          "invoice_id": "/v1/invoices", "provider_id": "/v1/providers",
+          "redemption_id": "/v1/redemptions", "review_id": "/v1/reviews",
+          "voucher_id": "/v1/vouchers", "settlement_id": "/v1/settlements"}
+_FOUND: dict[str, str | None] = {}
+_TURN = [0]
+
+
+def _phase(case) -> str | None:
+    phase = getattr(case.meta, "phase", None)
+    return str(getattr(phase, "name", "")) or None
+
+
+def _real_ids(case) -> None:
+    """Every other positive GET names objects that exist (a generated id names none)."""
+    parameters = case.path_parameters or {}
+    if not parameters:
+        return
+    _TURN[0] += 1
+    if _TURN[0] % 2:
+        return
+    public = case.path.startswith("/v1/public/")
+    for name in parameters:
+        if name == "year":
+            parameters[name] = OPEN_YEAR
+            continue
+        source = "/v1/public/notices" if public and name == "settlement_id" else _LISTS.get(name)
+        if source and source not in _FOUND:
+            items = (_get(source + "?limit=1") or {}).get("items") or [{}]
+            _FOUND[source] = items[0].get("id")
+        if source and _FOUND.get(source):
+            parameters[name] = _FOUND[source]
+
+
 def _service_period(case) -> None:
-    """One XML names no service period: the query must, in order (a rule between fields)."""
+    """One XML names no service period: the query must, in order (a rule between fields), and
+    not wholly in closed years (stored state)."""
     query = case.query if case.query is not None else {}
     start, end = query.get("service_start"), query.get("service_end")
-    if not (isinstance(start, str) and isinstance(end, str) and start <= end):
-        query.update(service_start="2026-03-01", service_end="2026-03-31")
+    if not (isinstance(start, str) and isinstance(end, str) and start <= end) or \
+            _all_closed(start, end):
+        query.update(service_start=f"{OPEN_YEAR}-03-01", service_end=f"{OPEN_YEAR}-03-31")
     case.query = query
+
+
+def _get(path: str) -> dict | None:
+    """What the API answers the admin key for `path` (stored state a client would read)."""
+    if not BASE_URL or "admin" not in KEYS:
+        return None
+    answer = requests.get(BASE_URL + path, timeout=10,
+                          headers={"Authorization": f"Bearer {KEYS['admin']}"})
+    return answer.json() if answer.status_code == 200 else None
+
+
+def _all_closed(start, end) -> bool:
+    """Whether every budget year of a service period exists and is closed (invoices refuse it)."""
+    if not (isinstance(start, str) and isinstance(end, str) and start[:4].isdigit()
+            and end[:4].isdigit()) or int(end[:4]) - int(start[:4]) > 3:
+        return False
+    years = [_get(f"/v1/years/{y}") for y in range(int(start[:4]), int(end[:4]) + 1)]
+    return all(y is not None and y.get("status") == "closed" for y in years)
+
+
+def _shape_stored_state(operation_id: str, case, body: dict) -> None:
+    """A positive case's values that stored state decides, read back from the API."""
+    if operation_id in ("approveApplication", "reviewApplication"):
+        application = _get(f"/v1/applications/{case.path_parameters.get('application_id')}")
+        if application and type(body.get("approved_fen")) is int:
+            body["approved_fen"] = min(body["approved_fen"], application["requested_fen"])
+        if application:
+            _within_deadline(body, application.get("year"))
+    elif operation_id == "issueVoucher":
+        if _phase(case) == "stateful" and type(body.get("year")) is int and \
+                _get(f"/v1/years/{body['year']}") is None:
+            body["year"] = OPEN_YEAR  # a link gives the enterprise; the year is one that exists
+        _within_deadline(body, body.get("year"))
+    elif operation_id == "createRedemption" and _phase(case) == "stateful":
+        voucher = body.get("voucher_id")
+        if isinstance(voucher, str) and _get(f"/v1/vouchers/{voucher}") is None:
+            del body["voucher_id"]  # a link gives the invoice; the service picks the voucher
+    elif operation_id == "createInvoice":
+        _open_period(body)
+    elif operation_id == "createInvoiceBatch" and isinstance(body.get("invoices"), list):
+        for item in body["invoices"]:
+            if isinstance(item, dict):
+                _open_period(item)
+    elif operation_id == "createObjection":
+        _shape_objection(case, body)
+
+
+def _within_deadline(body: dict, year) -> None:
+    valid_until = body.get("valid_until")
+    if isinstance(valid_until, str) and type(year) is int:
+        deadline = (_get(f"/v1/years/{year}") or {}).get("redemption_deadline")
+        if deadline and valid_until > deadline:
+            body["valid_until"] = deadline
+
+
+def _open_period(invoice: dict) -> None:
+    if _all_closed(invoice.get("service_start"), invoice.get("service_end")):
+        invoice["service_start"] = f"{OPEN_YEAR}-03-01"
+        invoice["service_end"] = f"{OPEN_YEAR}-03-31"
+
+
+def _shape_objection(case, body: dict) -> None:
+    name = body.get("name")
+    if isinstance(name, str) and (len(name.strip()) < 2 or name.strip().lower() in NOT_A_NAME
+                                  or not any(ch.isalpha() for ch in name)):
+        body["name"] = "张三"
+    content = body.get("content")
+    if isinstance(content, str) and len(content.strip()) < 10:  # at least 10, white space aside
+        body["content"] = "该企业的发票与合同金额不符，请核查。"
+    notice = _get(f"/v1/public/notices/{case.path_parameters.get('settlement_id')}")
+    lines = [line["line_id"] for line in (notice or {}).get("lines", [])]
+    if lines and isinstance(body.get("line_ids"), list) and body["line_ids"]:
+        body["line_ids"] = [lines[i % len(lines)] for i in range(len(body["line_ids"]))]
+    address = uuid.uuid4().int
+    case.headers = {**(case.headers or {}),
+                    "X-Forwarded-For": f"10.{address >> 16 & 255}.{address >> 8 & 255}.{address & 255}"}
 
 
 def _positive(case) -> bool:
@@ -183,6 +324,7 @@ def _shape_body(operation_id: str, case, body: dict) -> None:
         body["reason"] = "schemathesis"  # an early close needs one (before the deadline only)
     if operation_id == "createInvoice":
         _shape_invoice(body)
+        _unique_number(body, set())
     elif operation_id == "createInvoiceBatch" and isinstance(body.get("invoices"), list):
         seen = set()
         for item in body["invoices"]:

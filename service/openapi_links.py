@@ -2,11 +2,15 @@
 take the object it made, so a client generator (and Schemathesis's stateful phase) can follow
 createRedemption -> getRedemption with the id it was given.
 
-Two tables, read by service.app when it builds the document: the operation whose success answer
-(201, or 200 for an action) holds the value, and per operation the value feeds, its parameters
-(LINKS) or the fields of its request body (BODY_LINKS) as runtime expressions. (Not from lists:
-an empty page has no first item to follow.) tests/contract/test_openapi_constraints.py fails
-when an operation that takes an id is reached by no link.
+Three tables, read by service.app when it builds the document: the operation whose success
+answer (201, or 200 for an action or a list) holds the value, and per operation the value feeds,
+its parameters (LINKS) or the fields of its request body (BODY_LINKS) as runtime expressions; and
+PAGE_LINKS, from a list's first item to the operations on it: an empty page has nothing to follow
+(Schemathesis reports that as data it could not use, not a failure), a page of what exists gives
+a client — and the stateful phase — the objects no create operation of the run made: the risk
+reviews a flagged redemption opens, the notices and objections of a published batch.
+tests/contract/test_openapi_constraints.py fails when an operation that takes an id is reached by
+no link.
 """
 
 _ID = "$response.body#/id"
@@ -68,17 +72,31 @@ BODY_LINKS: dict[str, dict[str, dict[str, str]]] = {
     "createYear": _each({"createApplication", "createSettlement", "issueVoucher"}, year=_YEAR),
 }
 
+# list -> {operation on its first item: {parameter: runtime expression}}
+PAGE_LINKS: dict[str, dict[str, dict[str, str]]] = {
+    "listReviews": _each({"getReview", "clearReview", "rejectReview"}, review_id=_FIRST_ITEM),
+    "listObjections": _each({"resolveObjection"}, objection_id=_FIRST_ITEM),
+    "listPublicNotices": _each({"getPublicNotice", "createObjection"}, settlement_id=_FIRST_ITEM),
+    "listRedemptions": _each({"getRedemption"}, redemption_id=_FIRST_ITEM),
+    "listInvoices": _each({"getInvoice", "getInvoiceSource"}, invoice_id=_FIRST_ITEM),
+    "listApplications": _each({"getApplication"}, application_id=_FIRST_ITEM),
+    "listSettlements": _each({"getSettlement", "exportSettlement"}, settlement_id=_FIRST_ITEM),
+    "listVouchers": _each({"getVoucher"}, voucher_id=_FIRST_ITEM),
+    "listEnterprises": _each({"getEnterprise"}, enterprise_id=_FIRST_ITEM),
+    "listProviders": _each({"getProvider"}, provider_id=_FIRST_ITEM),
+}
+
 
 def add_links(document: dict) -> None:
-    """Put LINKS and BODY_LINKS on each source operation's success response, each link named by
-    its target."""
+    """Put LINKS, BODY_LINKS and PAGE_LINKS on each source operation's success response, each
+    link named by its target."""
     operations = {operation["operationId"]: operation
                   for methods in document.get("paths", {}).values()
                   for operation in methods.values()}
-    for source in sorted({*LINKS, *BODY_LINKS}):
+    for source in sorted({*LINKS, *BODY_LINKS, *PAGE_LINKS}):
         responses = operations[source]["responses"]
         links = responses["201" if "201" in responses else "200"].setdefault("links", {})
-        for target, parameters in LINKS.get(source, {}).items():
+        for target, parameters in {**LINKS.get(source, {}), **PAGE_LINKS.get(source, {})}.items():
             links[target] = {"operationId": target, "parameters": dict(parameters)}
         for target, fields in BODY_LINKS.get(source, {}).items():
             links.setdefault(target, {"operationId": target})["requestBody"] = dict(fields)

@@ -68,9 +68,11 @@ async def domain_error_handler(request: Request, exc: DomainError) -> JSONRespon
 async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = []
     json_invalid = any(err.get("type") == "json_invalid" for err in exc.errors())
-    if json_invalid and request.url.path.startswith("/v1/"):
+    if json_invalid and request.url.path.startswith("/v1/") and \
+            not request.url.path.startswith("/v1/public/"):
         # FastAPI parses the JSON body before it runs the dependencies, so a malformed body
         # would answer 422 before authentication: without a valid key it must be 401 (or 429).
+        # A public route takes no key: its malformed body is the 422.
         try:
             await authenticate(request)
         except DomainError as auth_error:

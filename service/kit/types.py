@@ -43,6 +43,9 @@ Day = Annotated[date, BeforeValidator(_iso_day)]
 Fen = Annotated[int, Strict()]
 Flag = Annotated[bool, Strict()]
 BasisPoints = Annotated[int, Strict()]
+# A budget year, a number of days: strict too (`false`, 5.0 or "5" is not a count; the
+# schema's `integer` says so, and pydantic's lax int would read them).
+Whole = Annotated[int, Strict()]
 
 
 class Declared:
@@ -65,6 +68,10 @@ LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
 NONBLANK_LINE_PATTERN = (r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*"
                          r"[^\s\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
                          r"[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$")
+# A Text with something other than white space in it (a reason that may not be blank).
+NONBLANK_TEXT_PATTERN = (r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*"
+                         r"[^\s\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+                         r"[^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$")
 URL_TEXT = {"pattern": r"^[^\x00-\x1f\x7f]*$"}  # json_schema_extra of a free-text query
 
 Text = Annotated[str, AfterValidator(_clean_text), Declared(pattern=TEXT_PATTERN)]

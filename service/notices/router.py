@@ -27,7 +27,7 @@ from service.kit.errors import NotFound
 from service.kit.paging import Page, paginate
 from service.kit.timestamps import Timestamp
 from service.ledger.service import InsufficientBalance
-from service.kit.types import Line, ObjectId, ObjectIdPath, Text
+from service.kit.types import Declared, Line, ObjectId, ObjectIdPath, Text
 from service.notices import access, public, service
 from service.notices.models import Objection
 from service.notices.service import NoticeClosed, ObjectionResolved
@@ -42,6 +42,10 @@ router = APIRouter(tags=["notices"])
 # (0 and 2–3 digits, then 7–8 digits; a hyphen or a space between them allowed).
 MOBILE = re.compile(r"(?:\+?86[- ]?)?1[3-9][0-9]{9}")
 LANDLINE = re.compile(r"0[1-9][0-9]{1,2}[- ]?[2-9][0-9]{6,7}")
+# What the phone field reads, stated: either form, with white space around it (stripped) —
+# Python's white space that a Line allows (no control character).
+_SPACE = r"[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*"
+PHONE_PATTERN = f"^{_SPACE}(?:{MOBILE.pattern}|{LANDLINE.pattern}){_SPACE}$"
 # Names that say the objector did not give one: an anonymous objection is not accepted.
 NOT_A_NAME = {"匿名", "无名", "无名氏", "佚名", "不详", "某某", "anonymous", "anon", "n/a",
               "none", "unknown", "test"}
@@ -74,8 +78,8 @@ class ObjectionCreate(BaseModel):
     line_ids: list[ObjectId] = Field(min_length=1, max_length=500, description=(
         "the lines of the notice objected to; only these are frozen"))
     name: Line = Field(min_length=2, max_length=50, description="the objector's real name")
-    phone: Line = Field(min_length=7, max_length=20, description=(
-        "a mainland mobile, or a landline with its area code"))
+    phone: Annotated[Line, Declared(pattern=PHONE_PATTERN)] = Field(
+        min_length=7, max_length=20, description="a mainland mobile, or a landline with its area code")
     organisation: Line | None = Field(default=None, max_length=200)
     content: Text = Field(min_length=10, max_length=2000)
 

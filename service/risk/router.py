@@ -21,7 +21,7 @@ from service.risk import backtest as backtest_service
 from service.risk import access, reviews
 from service.risk.models import RULES, Review, RiskFlag
 from service.risk.policy import RiskRules, SInt
-from service.kit.types import ObjectIdPath, Text
+from service.kit.types import NONBLANK_TEXT_PATTERN, Declared, ObjectIdPath, Text
 from service.years.service import get_year
 
 router = APIRouter(tags=["reviews"])
@@ -40,7 +40,8 @@ def _reason(value: str) -> str:
 class ReviewDecisionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[Text, AfterValidator(_reason)] = Field(min_length=1, max_length=2000)
+    reason: Annotated[Text, AfterValidator(_reason), Declared(pattern=NONBLANK_TEXT_PATTERN)] = \
+        Field(min_length=1, max_length=2000)
 
 
 class DecisionPublic(BaseModel):

@@ -33,7 +33,7 @@ from service.reviewchain.schemas import ReviewPublic
 from service.kit.rows import one_readable
 from service.settlements import access, export, payees, service
 from service.settlements.models import Settlement
-from service.kit.types import Line, ObjectIdPath
+from service.kit.types import Line, ObjectIdPath, Whole
 
 router = APIRouter(prefix="/v1/settlements", tags=["settlements"])
 AdminWriter = Annotated[Writer, Depends(writer(*ADMIN))]
@@ -45,7 +45,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 class SettlementCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    year: int = Field(ge=2000, le=2100)
+    year: Whole = Field(ge=2000, le=2100)
     cutoff: datetime | None = Field(default=None, description="include redemptions made up to "
                                                               "this instant (default: now)")
 

@@ -4,7 +4,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.kit.timestamps import Timestamp
 from service.reviewchain.schemas import ReviewPublic
-from service.kit.types import Day, Fen, Line, ObjectId, Text
+from service.kit.types import Day, Fen, Line, ObjectId, Text, Whole
 
 MAX_FEN = 10**15  # far above any pool; keeps every sum inside a signed 64-bit column
 
@@ -12,7 +12,7 @@ MAX_FEN = 10**15  # far above any pool; keeps every sum inside a signed 64-bit c
 class ApplicationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    year: int = Field(ge=2000, le=2100)
+    year: Whole = Field(ge=2000, le=2100)
     requested_fen: Fen = Field(gt=0, le=MAX_FEN)
     project_name: Line = Field(min_length=1, max_length=200)
     purpose: Text = Field(min_length=1, max_length=2000)
@@ -35,7 +35,7 @@ class VoucherIssue(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enterprise_id: ObjectId = Field(max_length=40)
-    year: int = Field(ge=2000, le=2100)
+    year: Whole = Field(ge=2000, le=2100)
     face_fen: Fen = Field(gt=0, le=MAX_FEN)
     valid_until: Day | None = None
 

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.kit.timestamps import Timestamp
 from service.reviewchain.levels import ReviewLevels
 from service.risk.policy import RiskRules
-from service.kit.types import BasisPoints, Day, Declared, Fen
+from service.kit.types import BasisPoints, Day, Declared, Fen, Whole
 from service.years.calendar import MAX_NOTICE_WORKING_DAYS
 
 Category = Literal["gpu", "npu", "accelerator", "cpu", "storage", "network", "security", "other"]
@@ -40,14 +40,14 @@ class PolicyFields(BaseModel):
     risk_rules: RiskRules | None = None
     review_threshold: BasisPoints | None = Field(default=None, ge=0, le=1_000_000)
     second_review_threshold: BasisPoints | None = Field(default=None, ge=0, le=1_000_000)
-    notice_working_days: int | None = Field(default=None, ge=0, le=MAX_NOTICE_WORKING_DAYS,
-                                            description=(
+    notice_working_days: Whole | None = Field(default=None, ge=0, le=MAX_NOTICE_WORKING_DAYS,
+                                              description=(
         "公示: working days an approved settlement batch is published before it may be paid "
         "(default 0: no notice step); may change after the first voucher (docs/notice.md)"))
 
 
 class YearCreate(PolicyFields):
-    year: int = Field(ge=2000, le=2100)
+    year: Whole = Field(ge=2000, le=2100)
 
 
 class YearUpdate(PolicyFields):

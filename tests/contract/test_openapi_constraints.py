@@ -10,7 +10,7 @@ import pytest
 
 from service.kit import ids, uscc
 from service.openapi_export import render
-from service.openapi_links import BODY_LINKS, LINKS
+from service.openapi_links import BODY_LINKS, LINKS, PAGE_LINKS
 from service.kit.types import (
     ID_PATTERN,
     INVOICE_CODE_PATTERN,
@@ -194,7 +194,7 @@ def test_every_operation_on_an_object_is_reached_by_a_link():
     (scripts/schemathesis-run.sh) and a client generator can follow it. Body links name fields
     the target's request body has."""
     supplied: dict[str, set[str]] = {}
-    for targets in LINKS.values():
+    for targets in (*LINKS.values(), *PAGE_LINKS.values()):
         for target, parameters in targets.items():
             supplied.setdefault(target, set()).update(parameters)
     for op_id, (path, op) in OPERATIONS.items():
@@ -208,3 +208,52 @@ def test_every_operation_on_an_object_is_reached_by_a_link():
             assert set(fields) <= set(properties), (source, target)
             link = OPERATIONS[source][1]["responses"]["201"]["links"][target]
             assert link["requestBody"] == fields, (source, target)
+
+
+@pytest.mark.parametrize("value", [False, True, 5.0, "5"])
+def test_a_year_and_a_count_of_days_are_strict_integers(api, value):
+    """Schemathesis's `notice_working_days: false`, accepted as 0: the schema says `integer`."""
+    api.ok("POST", "/v1/years", json={"year": 2026}, expect=201)
+    r = api.client.patch("/v1/years/2026", headers=api.admin, json={"notice_working_days": value})
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == [
+        "notice_working_days"], r.text
+    r = api.client.post("/v1/years", headers=api.admin, json={"year": 2027.0})
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["year"], r.text
+
+
+def test_an_objectors_phone_declares_the_pattern_the_code_checks():
+    """The phone pattern is the check (Schemathesis's `phone: "0000000"`): what it matches, the
+    objection's model accepts; what it does not, the model refuses naming `phone`."""
+    from pydantic import ValidationError
+
+    from service.notices.router import ObjectionCreate
+    pattern = _property("ObjectionCreate", "phone")["pattern"]
+    good = ["13912345678", "+86 13912345678", "0411-84561234", "01088886666",
+            "\u3000139 12345678".replace(" ", ""), " 0411 84561234 "]
+    bad = ["0000000", "12345678", "1391234567", "88886666", "139123456789", "０４１１８４５６１２３４"]
+    for value in good + bad:
+        assert bool(re.search(pattern, value)) == (value in good), value
+        try:
+            ObjectionCreate(line_ids=["sln_1"], name="张三", phone=value, content="x" * 10)
+            accepted = True
+        except ValidationError as error:
+            assert [e["loc"] for e in error.errors()] == [("phone",)]
+            accepted = False
+        assert accepted == (value in good), value
+
+
+def test_a_list_links_its_first_item_to_the_operations_on_it():
+    """PAGE_LINKS: what exists before the run (a flagged redemption's review, a published
+    notice) is reached from its list, on the list's 200."""
+    for source, targets in PAGE_LINKS.items():
+        path, op = OPERATIONS[source]
+        page = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        assert "items" in SCHEMAS[page.rsplit("/", 1)[1]]["properties"], source
+        for target, parameters in targets.items():
+            link = op["responses"]["200"]["links"][target]
+            assert link == {"operationId": target, "parameters": parameters}, (source, target)
+            names = {p["name"] for p in OPERATIONS[target][1].get("parameters", [])
+                     if p["in"] == "path"}
+            assert set(parameters) <= names and set(parameters.values()) == {
+                "$response.body#/items/0/id"}, (source, target)
+    assert PAGE_LINKS["listReviews"]["clearReview"] == {"review_id": "$response.body#/items/0/id"}

@@ -148,3 +148,10 @@ def test_an_objection_freezes_only_the_lines_it_names(batch, client, api, two):
     seen = api.ok("GET", f"/v1/settlements/{batch['id']}")
     assert {x["line_id"]: (x["frozen"], x["objection_ids"]) for x in seen["lines"]} == {
         a: (True, [oid]), b: (False, [])}
+
+
+def test_a_malformed_body_on_a_public_route_is_422_not_a_request_for_a_key(client):
+    """A public route takes no key: a body that is not JSON is the 422 that says so."""
+    r = client.post("/v1/public/notices/stl_x/objections", content=b"{",
+                    headers={"Content-Type": "application/json"})
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
