@@ -24,6 +24,7 @@ _APPLICATION = {"getApplication", "approveApplication", "rejectApplication",
                 "reviewApplication"}
 _SETTLEMENT = {"getSettlement", "approveSettlement", "paySettlement", "exportSettlement",
                "reviewSettlement", "publishSettlement", "getPublicNotice", "createObjection"}
+_HOLD = {"getHold", "captureHold", "voidHold"}
 _YEAR_OPS = {"getYear", "updateYear", "getItemCategories", "putItemCategories", "getBudget",
              "getReconciliation", "closeYear", "reclaimIdleBalances", "getAnnualReport",
              "listScenarios", "createScenario", "compareScenarios", "backtestRiskRules",
@@ -56,6 +57,7 @@ LINKS: dict[str, dict[str, dict[str, str]]] = {
     "createSettlement": _each(_SETTLEMENT, settlement_id=_ID),
     "createScenario": _each({"getScenario"}, year=_YEAR, scenario_id=_ID),
     "createObjection": _each({"resolveObjection"}, objection_id=_ID),
+    "createHold": _each(_HOLD, hold_id=_ID),
     "approveApplication": _each({"getVoucher", "revokeVoucher"},
                                 voucher_id="$response.body#/voucher/id"),
 }
@@ -84,6 +86,7 @@ PAGE_LINKS: dict[str, dict[str, dict[str, str]]] = {
     "listVouchers": _each({"getVoucher"}, voucher_id=_FIRST_ITEM),
     "listEnterprises": _each({"getEnterprise"}, enterprise_id=_FIRST_ITEM),
     "listProviders": _each({"getProvider"}, provider_id=_FIRST_ITEM),
+    "listHolds": _each(_HOLD, hold_id=_FIRST_ITEM),
 }
 
 
