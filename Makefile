@@ -67,9 +67,10 @@ test: $(STAMP) assets browser
 	  scripts/drop-test-database.sh "$$url"; exit $$status
 
 # The scheduled long run (docs/testing.md): the same suite with Schemathesis drawing many more
-# examples per operation.
+# examples per operation and sending every boundary case with every role's key.
 test-long:
-	SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-300} $(MAKE) test
+	SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-300} SCHEMATHESIS_ROLES=$${SCHEMATHESIS_ROLES:-all} \
+	  $(MAKE) test
 
 lint: $(STAMP)
 	$(BIN)/ruff check service tests bench
