@@ -95,15 +95,27 @@ def pytest_configure(config):
 # tracer every line of the app, the libraries and Hypothesis runs about twice as slowly, and what
 # these suites execute is what the domain suites already execute. Their assertions are unchanged;
 # the coverage figure `make test` prints is that of the rest (docs/testing.md, issue 23).
+# The concurrency suites' races run two in-process servers and dozens of client threads through
+# the redemption path the domain suites trace. A test that runs on both databases is traced on
+# PostgreSQL, the production database, and not again on SQLite; the SQLite-only tests are traced.
+# Measured on one full run with per-test contexts (docs/testing.md): the figure these leave out
+# is 0.16 points (94.71 % → 94.55 %).
 UNTRACED = ("tests/contract/test_schemathesis.py", "tests/contract/test_hostile_input.py",
             "tests/contract/test_model_based.py", "tests/contract/test_access_matrix.py",
-            "tests/contract/test_access_contract.py")
+            "tests/contract/test_access_contract.py", "tests/concurrency/")
+
+
+def _untraced(items) -> list:
+    """The items UNTRACED names, and the SQLite run of each test that also runs on PostgreSQL
+    (when PostgreSQL is there: without it the SQLite runs are the only ones, and traced)."""
+    ids = {item.nodeid for item in items} if PG_SKIP_REASON is None else set()
+    return [item for item in items if item.nodeid.startswith(UNTRACED)
+            or "[sqlite" in item.nodeid and item.nodeid.replace("[sqlite", "[postgres", 1) in ids]
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.nodeid.split("::", 1)[0] in UNTRACED:
-            item.add_marker(pytest.mark.no_cover)
+    for item in _untraced(items):
+        item.add_marker(pytest.mark.no_cover)
     if BOUNCER_SKIP_REASON is None:
         return
     if IN_CI:
