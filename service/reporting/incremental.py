@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, union, update
+from sqlalchemy import delete, func, select, text, union, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -58,9 +58,9 @@ def reconcile(session: Session, year_number: int, *, full: bool = False,
             # session bound to one connection cannot be shared: then it runs in line).
             old = pool.submit(_old_transfers_apart, bind, mark) \
                 if isinstance(bind, Engine) else None
-            base = _account_totals(session, year.year)
+            accounts, base = _accounts_and_totals(session, year.year)
             new = _transfers_since(session, year.year, mark.covered_before)
-            result = _incremental(session, year, mark, base, new)
+            result = _incremental(session, year, mark, accounts, base, new)
             fallback = old.result() if old else _old_transfers_changed(session, mark)
         if fallback:
             base, new = None, []
@@ -103,6 +103,9 @@ def _old_transfers_changed(session: Session, mark) -> str | None:
 
 def _old_transfers_apart(engine: Engine, mark) -> str | None:
     with Session(reading(engine)) as session:
+        if engine.dialect.name == "postgresql":
+            # One core for this scan: the rest of the run is on the other one meanwhile.
+            session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
         return _old_transfers_changed(session, mark)
 
 
@@ -111,11 +114,15 @@ def _checksum():
                        T.reference)
 
 
-def _account_totals(session: Session, year: int) -> dict[str, list[int]]:
-    return {a: [int(d), int(c)] for a, d, c in session.execute(
-        select(ReconciliationAccountTotal.account_id, ReconciliationAccountTotal.debits_fen,
-               ReconciliationAccountTotal.credits_fen)
-        .where(ReconciliationAccountTotal.year == year))}
+def _accounts_and_totals(session: Session, year: int) -> tuple[list, dict[str, list[int]]]:
+    """The year's accounts (rec.accounts_of) and, by account, the debits and credits the
+    watermark recorded, in one read."""
+    R = ReconciliationAccountTotal
+    accounts = session.execute(
+        rec.accounts_query(year).add_columns(R.debits_fen, R.credits_fen)
+        .outerjoin(R, (R.year == year) & (R.account_id == LedgerAccount.id))).all()
+    return accounts, {a.id: [int(a.debits_fen), int(a.credits_fen)] for a in accounts
+                      if a.debits_fen is not None}
 
 
 def _transfers_since(session: Session, year: int, since) -> list:
@@ -125,7 +132,7 @@ def _transfers_since(session: Session, year: int, since) -> list:
                T.created_at, _checksum()).where(T.year == year, T.created_at >= since)))
 
 
-def _incremental(session: Session, year, mark, base, new) -> dict[str, Any]:
+def _incremental(session: Session, year, mark, accounts, base, new) -> dict[str, Any]:
     posted: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for account_id, totals in base.items():
         posted[account_id] = list(totals)
@@ -134,9 +141,6 @@ def _incremental(session: Session, year, mark, base, new) -> dict[str, Any]:
         posted[row.debit_account_id][0] += row.amount_fen
         posted[row.credit_account_id][1] += row.amount_fen
         kinds[row.kind] += row.amount_fen
-    # Plain rows, not ORM entities (tens of thousands of accounts in a large year).
-    accounts = session.execute(select(*LedgerAccount.__table__.c)
-                               .where(LedgerAccount.year == year.year)).all()
     by_id = {a.id: a for a in accounts}
     touched = [by_id[i] for i in {r.debit_account_id for r in new}
                | {r.credit_account_id for r in new} if i in by_id]

@@ -174,3 +174,21 @@ def test_reporting_reads_see_one_snapshot(pg):
         assert session.execute(text(head)).scalar() == 0
     with Session(snapshot(pg)) as session:
         assert session.execute(text(head)).scalar() == 5
+
+
+def test_corrupt_enterprise_reservation(busy, api):
+    """The cap's counter no longer equals the enterprise's vouchers (2,000,000 fen issued; the
+    100,000 fen voucher was revoked and returned): named with both figures, alone, by the
+    incremental run after a clean one and by the full run."""
+    assert api.ok("GET", "/v1/years/2026/reconciliation")["ok"] is True
+    sql(api.engine, "UPDATE enterprise_year SET reserved_fen = reserved_fen + 1 "
+        "WHERE enterprise_id = :e AND year = 2026", e=busy.enterprise["id"])
+    for query in ("", "?full=true"):
+        result = api.ok("GET", f"/v1/years/2026/reconciliation{query}")
+        assert result["kind"] == ("full" if query else "incremental")
+        bad = {c["name"]: c for c in result["checks"] if not c["ok"]}
+        assert set(bad) == {"enterprise_caps"}
+        assert bad["enterprise_caps"]["actual"] == "1 enterprises"
+        assert bad["enterprise_caps"]["discrepancies"] == [
+            {"enterprise_id": busy.enterprise["id"], "vouchers_net_fen": 2_000_000,
+             "reserved_fen": 2_000_001, "cap_fen": 200_000_000}]
