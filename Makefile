@@ -5,10 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Every dependency at an exact version with its hashes (pip-tools); refreshed by `make lock`.
 LOCK := requirements.txt
-# One worker more than there are cores: with one per core, 7–15 % of the CPU sat idle while
-# tests waited on servers, browsers and PostgreSQL (docs/testing.md); `make test
-# PYTEST_WORKERS=0` runs in one process.
-PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
+# One worker per core (a third on these two cores measured no faster: docs/testing.md);
+# `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= auto
 DATABASE_URL ?= sqlite:///./voucher.db
 HOST ?= 127.0.0.1
 PORT ?= 8000

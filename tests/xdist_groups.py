@@ -1,5 +1,4 @@
-"""Which tests share a pytest-xdist worker (`make test` runs `-n <cores + 1> --dist
-loadgroup`).
+"""Which tests share a pytest-xdist worker (`make test` runs `-n auto --dist loadgroup`).
 
 The browser tests share one server and one chromium, so they all go to one worker. The tests
 that start real servers and time a crash, an outage or a race go to one worker too, one after
