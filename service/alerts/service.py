@@ -3,8 +3,6 @@
 import hashlib
 import hmac
 import json
-import logging
-import threading
 from datetime import timedelta
 
 import httpx
@@ -15,10 +13,10 @@ from service.alerts.models import BudgetAlert, WebhookDelivery
 from service.audit import service as audit
 from service.kit.config import get_settings
 from service.kit.db import is_postgres, run_transaction
+from service.kit.periodic import Periodic
 from service.kit.rows import insert_if_absent
 from service.years.models import BudgetYear
 
-log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
 SIGNATURE_HEADER = "X-Voucher-Signature"
 
@@ -110,31 +108,15 @@ def _record_attempt(session: Session, delivery_id: str, error: str | None) -> No
     session.add(row)
 
 
-class DeliveryWorker:
+class DeliveryWorker(Periodic):
     """A daemon thread in each API process; the outbox rows make it safe across restarts."""
 
     def __init__(self, engine, interval_s: float = 2.0):
-        self.engine, self.interval_s = engine, interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("webhook-worker", lambda: deliver_due(engine), interval_s,
+                         at_start=True)
 
     def start(self) -> None:
-        if not webhook_urls():
-            return
-        self._thread = threading.Thread(target=self._run, name="webhook-worker", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                deliver_due(self.engine)
-            except Exception:
-                log.exception("webhook delivery pass failed")
-            self._stop.wait(self.interval_s)
+        if webhook_urls():
+            super().start()
 
 
