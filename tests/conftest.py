@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -19,6 +18,7 @@ from service.kit.config import get_settings
 from service.kit.config import Settings
 from service.kit.db import make_engine, migrate, run_transaction
 from tests import pg_databases, seeded
+from tests.inprocess import InProcessClient
 from tests.factories import Api
 
 pytest_plugins = ["tests.xdist_groups"]
@@ -251,7 +251,7 @@ def _take_snapshot(request, seed, tmp_path_factory) -> seeded.Snapshot:
         eng = request.getfixturevalue("pg_engine")
         reset_postgres(eng)
     app = app_for(eng)
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with InProcessClient(app, raise_server_exceptions=False) as client:
         api = Api(client, eng)
         snap = seeded.Snapshot(data=seed(api), admin=api.admin, seed_api=api)
     release_app(app)
@@ -268,7 +268,7 @@ def shared_world(request, tmp_path, tmp_path_factory):
     """shared_world(seed) -> (api, data): the world `seed(api)` built, seeded once per process,
     module and database and restored for this test (tests/seeded.py), with the test's own app,
     client and Api. `data` is a deep copy of what seed returned, its Api replaced by this one."""
-    opened: list[tuple[TestClient, Engine]] = []
+    opened: list[tuple[InProcessClient, Engine]] = []
 
     def restore(seed) -> tuple[Api, object]:
         key = (request.module.__name__, seed.__qualname__, request.param)
@@ -282,7 +282,7 @@ def shared_world(request, tmp_path, tmp_path_factory):
         else:
             eng = request.getfixturevalue("pg_engine")
             seeded.restore_postgres(eng, snap)
-        client = TestClient(app_for(eng), raise_server_exceptions=False).__enter__()
+        client = InProcessClient(app_for(eng), raise_server_exceptions=False).__enter__()
         opened.append((client, eng))
         api = Api(client, eng, admin=snap.admin)
         return api, snap.data_for(api)
@@ -320,7 +320,7 @@ def app_for(engine: Engine):
 
 
 def release_app(app) -> None:
-    """After its TestClient has closed (the lifespan ended), the app may serve another test,
+    """After its client has closed (the lifespan ended), the app may serve another test,
     unless the test changed its routes (tests/contract/test_middleware.py adds one)."""
     if len(app.router.routes) == app.state.built_routes:
         _FREE_APPS.setdefault(app.state.settings.model_dump_json(), []).append(app)
@@ -334,8 +334,8 @@ def app(engine):
 
 
 @pytest.fixture
-def client(app) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as c:
+def client(app) -> Iterator[InProcessClient]:
+    with InProcessClient(app, raise_server_exceptions=False) as c:
         yield c
 
 

@@ -2,7 +2,7 @@
 
 import itertools
 
-from fastapi.testclient import TestClient
+import httpx
 from sqlalchemy.engine import Engine
 
 from service.auth import service as auth_service
@@ -32,7 +32,7 @@ def bearer(key: str) -> dict[str, str]:
 class Api:
     """A thin helper: keys per role and shortcuts that assert the expected status."""
 
-    def __init__(self, client: TestClient, engine: Engine, admin: dict[str, str] | None = None):
+    def __init__(self, client: httpx.Client, engine: Engine, admin: dict[str, str] | None = None):
         self.client = client
         self.engine = engine
         self.admin = admin or bearer(self.make_key("admin"))

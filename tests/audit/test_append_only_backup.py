@@ -5,7 +5,6 @@ import shutil
 import subprocess
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
@@ -17,6 +16,7 @@ from service.reporting.reconciliation import reconcile
 from tests.conftest import sql
 from tests.factories import Api
 from tests.flows import line, make_world
+from tests.inprocess import InProcessClient
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_an_event_added_beyond_the_chain_head_is_caught_there(busy, api):
 
 @pytest.mark.postgres
 def test_postgres_refuses_update_and_delete_of_audit_and_transfers(pg):
-    api = Api(TestClient(create_app(pg)), pg)
+    api = Api(InProcessClient(create_app(pg)), pg)
     api.year(2026)
     for statement in ("UPDATE audit_event SET summary = '{}'", "DELETE FROM audit_event",
                       "UPDATE ledger_transfer SET amount_fen = 1", "DELETE FROM ledger_transfer"):
@@ -60,7 +60,7 @@ def test_pg_dump_restores_to_a_clean_identical_year(pg, today):
     if not shutil.which("pg_dump") or not shutil.which("pg_restore"):
         pytest.fail("pg_dump and pg_restore are needed (postgresql-client)")
     today("2026-06-15")
-    api = Api(TestClient(create_app(pg)), pg)
+    api = Api(InProcessClient(create_app(pg)), pg)
     world = make_world(api)
     world.voucher(2_000_000)
     inv = world.invoice([line("gpu", 3_000_000), line("storage", 10_000)])

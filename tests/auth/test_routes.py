@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from service.kit import clock
@@ -18,6 +17,7 @@ from service.auth.principal import Principal
 from service.kit.db import metadata
 from tests.conftest import SQLITE_ONLY
 from tests.factories import bearer
+from tests.inprocess import InProcessClient
 
 # The route × role matrix (401 / 403 / 404 for every route and every caller) is
 # tests/contract/test_access_matrix.py; this file covers the keys themselves.
@@ -220,8 +220,8 @@ def test_a_role_refusal_names_the_roles_that_may(api):
 
 
 @pytest.fixture
-def other_worker(engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine), raise_server_exceptions=False) as client:
+def other_worker(engine) -> Iterator[InProcessClient]:
+    with InProcessClient(create_app(engine), raise_server_exceptions=False) as client:
         yield client
 
 

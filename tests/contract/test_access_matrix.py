@@ -29,6 +29,7 @@ from service.auth.cache import AuthThrottle
 from tests.routes import walk
 from tests.factories import Api, bearer, uscc
 from tests.flows import invoice_body, invoice_number, line, make_world
+from tests.inprocess import InProcessClient
 
 ADMIN, AUDITOR = "admin", "auditor"
 PROV_A, PROV_B, ENT_A, ENT_B = "provider A", "provider B", "enterprise A", "enterprise B"
@@ -457,11 +458,9 @@ def _assert_indistinguishable(ctx, method, path, rule, caller, response):
 
 
 def test_failed_authentication_is_throttled_and_audited(engine):
-    from fastapi.testclient import TestClient
-
     app = create_app(engine)
     limit = AuthThrottle().limit
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with InProcessClient(app, raise_server_exceptions=False) as client:
         api = Api(client, engine)
         for n in range(limit):
             r = client.get("/v1/enterprises", headers=bearer(f"cvk_guess_{n}"))

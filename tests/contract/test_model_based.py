@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass, field
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -29,6 +28,7 @@ from service.app import create_app
 from tests.conftest import reset_postgres
 from tests.factories import Api
 from tests.flows import invoice_body, line
+from tests.inprocess import InProcessClient
 
 POOL = 3_000_000
 CAP = 1_200_000
@@ -82,7 +82,7 @@ class VoucherMachine(RuleBasedStateMachine):
     @initialize()
     def setup(self):
         reset_postgres(self.engine)
-        self.client = TestClient(create_app(self.engine), raise_server_exceptions=False)
+        self.client = InProcessClient(create_app(self.engine), raise_server_exceptions=False)
         self.api = Api(self.client, self.engine)
         self.api.year(2026, pool_fen=POOL, enterprise_cap_fen=CAP)
         self.enterprises = [self.api.enterprise() for _ in range(2)]

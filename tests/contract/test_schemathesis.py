@@ -37,6 +37,7 @@ from service.app import create_app
 from service.kit.db import make_engine
 from tests.factories import Api
 from tests.flows import line, make_world
+from tests.inprocess import ThreadPortal
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "15"))
 
@@ -72,6 +73,10 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 BEFORE_AUTH = {(400, "bad_request"), (405, "method_not_allowed"), (413, "body_too_large"),
                (415, "unsupported_media_type")}
+
+# Schemathesis's ASGI transport runs the app on this thread's loop, not behind anyio's portal
+# (tests/inprocess.py says why).
+_PORTAL = ThreadPortal()
 
 # Known ids by path parameter name, filled by the `seeded` fixture before any case is drawn.
 KNOWN: dict[str, list[Any]] = {}
@@ -117,10 +122,11 @@ def _seed(api: Api):
 
 
 @pytest.fixture
-def seeded(shared_world):
+def seeded(shared_world, monkeypatch):
     """The app on the seeded world (seeded once per module and database, restored for each
     operation's test: tests/seeded.py) and a key for each role."""
     api, (roles, known) = shared_world(_seed)
+    monkeypatch.setattr(st_asgi, "_get_portal", lambda: _PORTAL)
     KNOWN.clear()
     KNOWN.update(known)
     _turns.clear()

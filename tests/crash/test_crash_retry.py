@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from service.app import create_app
@@ -22,6 +21,7 @@ from tests.conftest import BOUNCER, PG_AND_BOUNCER, pg_for, server_env
 from tests.factories import Api
 from tests.flows import invoice_body, line
 from tests.live import LiveServer
+from tests.inprocess import InProcessClient
 
 CLIENTS = 6
 OPS_PER_CLIENT = 12
@@ -51,7 +51,7 @@ def stream_through_a_kill(pg, server: LiveServer, kill: Callable[[LiveServer], N
     Returns what the clients saw after the kill: `retried`, the requests sent again after a
     transport error, and `replayed`, those of them answered by a replay (their batch had
     committed but the answer was lost with the process)."""
-    api = Api(TestClient(create_app(pg)), pg)
+    api = Api(InProcessClient(create_app(pg)), pg)
     api.year(2026)
     provider = api.provider()
     api.approve_provider(provider["id"])
@@ -227,7 +227,7 @@ def test_sigkill_with_holds_in_flight_then_retry(pg):
     """Holds (docs/holds.md): clients place and capture holds with Idempotency-Keys, the server
     is SIGKILLed mid-stream and restarted, every unanswered request is sent again with its key.
     Every acknowledged hold exists once and was captured once; nothing is held or drawn twice."""
-    api = Api(TestClient(create_app(pg)), pg)
+    api = Api(InProcessClient(create_app(pg)), pg)
     api.year(2026, settlement_mode="deduction")
     provider = api.provider()
     api.approve_provider(provider["id"])

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from service.app import create_app
 from tests.conftest import PG_URL
 from tests.factories import Api
 from tests.flows import invoice_body, line
 from tests.live import LiveServer
+from tests.inprocess import InProcessClient
 
 
 def pg_ctl(action: str) -> None:
@@ -29,7 +29,7 @@ def pg_ctl(action: str) -> None:
 def test_postgres_down_under_load_then_back(pg):
     if not Path("/etc/postgresql").is_dir():
         pytest.skip("this PostgreSQL is not managed by pg_ctlcluster here")
-    api = Api(TestClient(create_app(pg)), pg)
+    api = Api(InProcessClient(create_app(pg)), pg)
     api.year(2026)
     provider = api.provider()
     prov_key = api.provider_key(provider["id"])

@@ -3,13 +3,13 @@ the batch answer must be exactly what GET shows afterwards; rows go in by COPY o
 and by executemany on SQLite, all or nothing."""
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from service.app import create_app
 from service.invoices.models import Invoice, InvoiceLine, InvoiceRow, LineRow
 from tests.flows import invoice_body, invoice_number, line, make_world
 from tests.invoices.test_routes import counts, refused
+from tests.inprocess import InProcessClient
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_batch_refused_by_the_database_saves_nothing(world, api):
                               "WHEN NEW.amount_fen = 107 BEGIN SELECT RAISE(ABORT, 'no'); END"))
     try:
         before = counts(api.engine)
-        with TestClient(create_app(api.engine), raise_server_exceptions=False) as client:
+        with InProcessClient(create_app(api.engine), raise_server_exceptions=False) as client:
             response = client.post("/v1/invoices/batch", headers=world.prov,
                                    json={"invoices": items})
         assert response.status_code == 500, response.text

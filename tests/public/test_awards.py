@@ -6,11 +6,11 @@ import csv
 import io
 
 import pytest
-from fastapi.testclient import TestClient
 
 from service.kit.config import get_settings
 from service.public.awards import FIELDS
 from tests.flows import line, make_world
+from tests.inprocess import InProcessClient
 
 PHONE, BANK_NAME = "13812345678", "招商银行大连分行"
 
@@ -177,7 +177,7 @@ def test_rate_limited_per_client_address_with_retry_after(api, app, year, monkey
     # a key does not lift the limit; another address has its own count
     assert api.client.get("/v1/public/awards", params={"year": 2026},
                           headers=api.admin).status_code == 429
-    with TestClient(app, client=("203.0.113.9", 50000)) as elsewhere:
+    with InProcessClient(app, client=("203.0.113.9", 50000)) as elsewhere:
         assert elsewhere.get("/v1/public/awards", params={"year": 2026}).status_code == 200
 
 

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from service.kit import clock
 from service.app import create_app
 from service.web.sessions import COOKIE
 from tests.factories import bearer
+from tests.inprocess import InProcessClient
 
 START = datetime(2026, 6, 15, 9, 0, tzinfo=clock.SHANGHAI)
 
@@ -27,8 +27,8 @@ def now(monkeypatch) -> list[datetime]:
 
 
 @pytest.fixture
-def worker_b(engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine), raise_server_exceptions=False,
+def worker_b(engine) -> Iterator[InProcessClient]:
+    with InProcessClient(create_app(engine), raise_server_exceptions=False,
                     follow_redirects=False) as client:
         yield client
 
@@ -37,7 +37,7 @@ def _csrf(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
-def sign_in(client: TestClient, key: str) -> str:
+def sign_in(client: InProcessClient, key: str) -> str:
     client.cookies.clear()
     page = client.get("/web/login", follow_redirects=False)
     r = client.post("/web/login", data={"api_key": key, "csrf_token": _csrf(page.text)},
@@ -46,7 +46,7 @@ def sign_in(client: TestClient, key: str) -> str:
     return client.cookies[COOKIE]
 
 
-def on(client: TestClient, session_id: str, method: str, path: str, **kwargs):
+def on(client: InProcessClient, session_id: str, method: str, path: str, **kwargs):
     client.cookies.clear()
     client.cookies.set(COOKIE, session_id, path="/web")
     return client.request(method, path, follow_redirects=False, **kwargs)
