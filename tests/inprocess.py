@@ -21,6 +21,18 @@ BASE_URL = "http://testserver"
 CLIENT_ADDRESS = ("testclient", 50000)
 
 
+def run(loop: asyncio.AbstractEventLoop, awaitable):
+    """Run `awaitable` on `loop` from this thread. Playwright's sync API (the e2e suite's
+    session-wide browser) leaves its own loop marked as running in the main thread while the
+    test's code runs; it is set aside for the call and put back after."""
+    outer = asyncio.events._get_running_loop()
+    asyncio.events._set_running_loop(None)
+    try:
+        return loop.run_until_complete(awaitable)
+    finally:
+        asyncio.events._set_running_loop(outer)
+
+
 class _Transport(httpx.BaseTransport):
     def __init__(self, app, loop: asyncio.AbstractEventLoop, raise_server_exceptions: bool,
                  client: tuple[str, int]):
@@ -30,8 +42,7 @@ class _Transport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
-        response = self.loop.run_until_complete(self._send(request))
-        return response
+        return run(self.loop, self._send(request))
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         response = await self.asgi.handle_async_request(request)
@@ -59,7 +70,7 @@ class _Lifespan:
         async def exchange():
             await self.inbox.put({"type": message})
             return await self.outbox.get()
-        reply = self.loop.run_until_complete(exchange())
+        reply = run(self.loop, exchange())
         if reply["type"] != expected:
             raise RuntimeError(f"lifespan: {reply}")
 
@@ -71,7 +82,7 @@ class _Lifespan:
 
     def stop(self) -> None:
         self._step("lifespan.shutdown", "lifespan.shutdown.complete")
-        self.loop.run_until_complete(self.task)
+        run(self.loop, self.task)
 
 
 class InProcessClient(httpx.Client):
@@ -112,7 +123,7 @@ class _Task:
 
     def result(self):
         if not self.task.done():
-            self.loop.run_until_complete(asyncio.wait([self.task]))
+            run(self.loop, asyncio.wait([self.task]))
         return self.task.result()
 
 
@@ -126,10 +137,10 @@ class ThreadPortal:
         self.loop = asyncio.new_event_loop()
 
     def call(self, fn, *args):
-        async def run():
+        async def call():
             value = fn(*args)
             return await value if asyncio.iscoroutine(value) else value
-        return self.loop.run_until_complete(run())
+        return run(self.loop, call())
 
     def start_task_soon(self, fn, *args) -> _Task:
         return _Task(self.loop, self.loop.create_task(fn(*args)))

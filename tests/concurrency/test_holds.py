@@ -19,7 +19,7 @@ from tests.concurrency.test_redemptions import (
 from tests.flows import make_world
 
 pytestmark = pytest.mark.postgres
-scene = harness.scene  # the fixture: a TestClient-backed Api and two live servers
+scene = harness.scene  # the fixture: an in-process Api and two live servers
 
 
 @pytest.mark.parametrize("faces", [[1_000_000], [400_000, 600_000]],

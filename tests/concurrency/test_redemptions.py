@@ -4,9 +4,9 @@ How the concurrency is made real: the app (built with `create_app(pg)`) is serve
 uvicorn server on a free 127.0.0.1 port in a background thread, and every racing request is
 sent from its own OS thread with its own `httpx.Client`, all released at once by a barrier.
 uvicorn runs the (synchronous) endpoints in its worker thread pool, each with its own database
-connection and transaction, so the requests genuinely overlap inside PostgreSQL. (Starlette's
-TestClient drives the app through one in-process portal and one shared httpx client; that is
-fine for setting the scene and checking the result, which is all it is used for here, but
+connection and transaction, so the requests genuinely overlap inside PostgreSQL. (The
+in-process client, tests/inprocess.py, drives the app on the test's own thread; that is fine
+for setting the scene and checking the result, which is all it is used for here, but
 independent clients on their own connections to a real server are closer to production.)
 SQLite serialises all writers at BEGIN, so these tests run on PostgreSQL only (the `pg`
 fixture). One test injects sleeps in-process (monkeypatch) to force a specific interleaving.
@@ -26,11 +26,11 @@ from contextlib import contextmanager
 import httpx
 import pytest
 import uvicorn
-from fastapi.testclient import TestClient
 
 from service.app import create_app
 from tests.factories import Api
 from tests.flows import invoice_body, line, make_world
+from tests.inprocess import InProcessClient
 
 pytestmark = pytest.mark.postgres
 
@@ -100,10 +100,10 @@ class Servers(str):
 
 @pytest.fixture
 def scene(pg, today):
-    """(api, servers): a TestClient-backed Api for setup and checks, and two live servers."""
+    """(api, servers): an in-process Api for setup and checks, and two live servers."""
     today("2026-06-15")
     app, other = create_app(pg), create_app(pg)
-    with TestClient(app, raise_server_exceptions=False) as client, serve(app) as base_url, \
+    with InProcessClient(app, raise_server_exceptions=False) as client, serve(app) as base_url, \
             serve(other) as other_url:
         yield Api(client, pg), Servers(base_url, other_url)
 
