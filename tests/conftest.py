@@ -191,20 +191,42 @@ PG_AND_BOUNCER = ["postgres", BOUNCER]  # for a `pg` fixture of such a module
 
 
 @pytest.fixture(params=DATABASES)
-def engine(request, tmp_path) -> Iterator[Engine]:
-    yield from engine_for(request, tmp_path)
+def engine(request) -> Iterator[Engine]:
+    yield from engine_for(request)
 
 
-def engine_for(request, tmp_path) -> Iterator[Engine]:
+def engine_for(request) -> Iterator[Engine]:
     """A fresh database of the kind request.param names (sqlite, postgres, postgres-bouncer)."""
     if request.param == "sqlite":
-        path = _fast_dir(tmp_path) / "test.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        eng = make_engine(f"sqlite:///{path}")
+        eng = sqlite_from(request, request.getfixturevalue("sqlite_template"))
         yield eng
         eng.dispose()
     else:
         yield pg_for(request)
+
+
+@pytest.fixture(scope="session")
+def sqlite_engine(tmp_path_factory) -> Iterator[tuple[Path, Engine]]:
+    """The worker's one SQLite engine, on one file that every test starts as a fresh copy (of
+    the migrated template or of a seeded snapshot). SQLAlchemy keeps compiled statements per
+    engine, so one engine for the run compiles each statement once, not once per test."""
+    path = _fast_dir(tmp_path_factory.mktemp("sqlite")) / "test.db"
+    eng = make_engine(f"sqlite:///{path}")
+    yield path, eng
+    eng.dispose()
+
+
+def sqlite_from(request, source: str) -> Engine:
+    """The worker's SQLite engine on a fresh copy of `source`. The pool's connections are
+    closed and the old file unlinked, not overwritten: a connection a test left open in a
+    thread of its own keeps the old file (and its locks), as it did when every test had a
+    file of its own."""
+    path, eng = request.getfixturevalue("sqlite_engine")
+    eng.dispose()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    shutil.copy(source, path)
+    return eng
 
 
 def pg_for(request) -> Engine:
@@ -264,7 +286,7 @@ def _take_snapshot(request, seed, tmp_path_factory) -> seeded.Snapshot:
 
 
 @pytest.fixture(params=DATABASES)
-def shared_world(request, tmp_path, tmp_path_factory):
+def shared_world(request, tmp_path_factory):
     """shared_world(seed) -> (api, data): the world `seed(api)` built, seeded once per process,
     module and database and restored for this test (tests/seeded.py), with the test's own app,
     client and Api. `data` is a deep copy of what seed returned, its Api replaced by this one."""
@@ -276,9 +298,7 @@ def shared_world(request, tmp_path, tmp_path_factory):
             _SNAPSHOTS[key] = _take_snapshot(request, seed, tmp_path_factory)
         snap = _SNAPSHOTS[key]
         if request.param == "sqlite":
-            path = _fast_dir(tmp_path) / "test.db"
-            seeded.restore_sqlite(snap.sqlite_file, str(path))
-            eng = make_engine(f"sqlite:///{path}")
+            eng = sqlite_from(request, snap.sqlite_file)
         else:
             eng = request.getfixturevalue("pg_engine")
             seeded.restore_postgres(eng, snap)

@@ -16,7 +16,6 @@ exactly the seeded rows and may write what it likes.
 """
 
 import copy
-import shutil
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,10 +48,6 @@ def take_sqlite(path: str, snapshot_path: str) -> str:
         src.close()
         dst.close()
     return snapshot_path
-
-
-def restore_sqlite(snapshot_path: str, path: str) -> None:
-    shutil.copy(snapshot_path, path)
 
 
 _SEQUENCES = ("SELECT schemaname || '.' || sequencename, last_value FROM pg_sequences "

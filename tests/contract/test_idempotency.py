@@ -13,8 +13,8 @@ from tests.flows import line, make_world
 # On SQLite, PostgreSQL, and PostgreSQL through PgBouncer in transaction mode: the in-flight
 # claim is an advisory lock, which must be transaction-scoped to survive transaction pooling.
 @pytest.fixture(params=WITH_BOUNCER)
-def engine(request, tmp_path):
-    yield from engine_for(request, tmp_path)
+def engine(request):
+    yield from engine_for(request)
 
 
 @pytest.fixture(params=PG_AND_BOUNCER)

@@ -78,10 +78,10 @@ class Workers:
 
 
 @pytest.fixture(params=WITH_BOUNCER)
-def engine(request, tmp_path):
+def engine(request):
     """SQLite, PostgreSQL, and PostgreSQL through PgBouncer in transaction mode (the workers
     then share its server connections: revocations and web sessions must still reach both)."""
-    yield from engine_for(request, tmp_path)
+    yield from engine_for(request)
 
 
 @pytest.fixture
