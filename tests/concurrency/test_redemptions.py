@@ -409,12 +409,16 @@ def test_reversals_taking_back_subsidy_race_redemptions_on_the_same_voucher(scen
 
 
 def test_take_back_does_not_overwrite_a_concurrent_draw_on_the_voucher(scene, monkeypatch):
-    """Deterministic interleaving (sleeps injected in-process, the server runs in this process):
+    """Deterministic interleaving (pauses injected in-process, the servers run in this process):
 
-    1. a reversal of invoice A locks the vouchers drawn on A (none yet) and pauses;
-    2. a redemption of A draws 300_000 from voucher V and commits;
-    3. a redemption of invoice B draws 30_000 from V and pauses before committing;
-    4. the reversal resumes, locks A and gives 150_000 back to V.
+    1. a reversal of invoice A locks the vouchers drawn on A (none yet) and waits;
+    2. a redemption of A, sent once the reversal waits, draws 300_000 from voucher V and commits;
+    3. a redemption of invoice B, sent once A's is answered, draws 30_000 from V and pauses
+       before committing;
+    4. the reversal resumes as B pauses, locks A and gives 150_000 back to V.
+
+    Each step waits for the one before (events, not fixed delays: under load a redemption
+    sent 0.1 s after the reversal could reach the server after the reversal's pause).
 
     V must end at face − 150_000 − 30_000 both in its row and in its ledger account: the
     give-back must not be computed from a balance read before step 3 committed."""
@@ -426,11 +430,13 @@ def test_take_back_does_not_overwrite_a_concurrent_draw_on_the_voucher(scene, mo
     voucher = world.voucher(50_000_000)
     a, b = paid_invoices(world, [1_000_000, 100_000])
     real_lock, real_audit = redemptions.lock_vouchers_drawn_on, redeeming.audit
+    reversal_waits, a_answered, b_paused = threading.Event(), threading.Event(), threading.Event()
 
     def slow_lock(session, invoice_id):
         real_lock(session, invoice_id)
         if invoice_id == a["id"]:
-            time.sleep(0.6)
+            reversal_waits.set()
+            assert b_paused.wait(timeout=30), "the redemption of B never reached its pause"
 
     class SlowAudit:
         def __getattr__(self, name):
@@ -439,17 +445,22 @@ def test_take_back_does_not_overwrite_a_concurrent_draw_on_the_voucher(scene, mo
         def record(self, session, **kwargs):
             real_audit.record(session, **kwargs)
             if kwargs.get("summary", {}).get("invoice_id") == b["id"]:
-                time.sleep(1.2)
+                b_paused.set()
+                time.sleep(1.2)  # the reversal resumes while this draw is uncommitted
 
     monkeypatch.setattr(redemptions, "lock_vouchers_drawn_on", slow_lock)
     monkeypatch.setattr(redeeming, "audit", SlowAudit())
 
-    def send(method, path, headers, body, delay=0.0):
+    def send(method, path, headers, body, after: threading.Event | None = None):
         # The reversal on one server, the redemptions on the other: two processes' batches.
-        time.sleep(delay)
+        if after is not None:
+            assert after.wait(timeout=30), f"{path}: the step before never came"
         url = base_url.urls[0 if "reversals" in path else 1]
         with httpx.Client(base_url=url, timeout=60) as client:
-            return client.request(method, path, headers=headers, json=body)
+            response = client.request(method, path, headers=headers, json=body)
+        if body.get("invoice_id") == a["id"]:
+            a_answered.set()
+        return response
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         reversal = pool.submit(send, "POST", f"/v1/invoices/{a['id']}/reversals", world.prov,
@@ -457,9 +468,9 @@ def test_take_back_does_not_overwrite_a_concurrent_draw_on_the_voucher(scene, mo
                                 "issued_on": "2026-06-01", "amount_fen": 500_000,
                                 "reason": "退费"})
         redeem_a = pool.submit(send, "POST", "/v1/redemptions", world.ent,
-                               {"invoice_id": a["id"]}, 0.1)
+                               {"invoice_id": a["id"]}, reversal_waits)
         redeem_b = pool.submit(send, "POST", "/v1/redemptions", world.ent,
-                               {"invoice_id": b["id"]}, 0.3)
+                               {"invoice_id": b["id"]}, a_answered)
         responses = [reversal.result(), redeem_a.result(), redeem_b.result()]
     no_5xx(responses)
     assert [r.status_code for r in responses] == [201, 201, 201], [r.text for r in responses]
